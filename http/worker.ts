@@ -1,0 +1,26 @@
+/**
+ * The HTTP worker: serves the hono app on the configured address. It may open
+ * that one listening socket and nothing else: no files, no programs, no
+ * outbound connections; everything it answers comes from other workers.
+ */
+import { runWorker } from "../mod/mod.ts";
+import { createApp } from "./app.ts";
+
+runWorker("http", ({ init, log, call }) => {
+  const app = createApp({ call, log });
+  const { http_host: hostname, http_port: port } = init.config;
+  const server = Deno.serve({
+    hostname,
+    port,
+    onListen: () =>
+      log.info("HTTP API listening", {
+        address: `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`,
+      }),
+  }, app.fetch);
+  return {
+    handlers: {},
+    async stop() {
+      await server.shutdown();
+    },
+  };
+});

@@ -1,0 +1,221 @@
+/**
+ * The node program: reads configuration, takes the data directory's lock,
+ * loads or creates the node's keys, then starts the network, node-service and
+ * HTTP workers, each with only the permissions it needs, and supervises them
+ * until SIGINT or SIGTERM.
+ *
+ * Run it with `deno task node`; `deno task node --help` lists every setting.
+ */
+import {
+  CONFIG_FIELDS,
+  ConfigError,
+  type ConfigKey,
+  createLogger,
+  DataDirLockedError,
+  envName,
+  helpText,
+  KeyFileError,
+  listenAddress,
+  loadOrCreateNodeKeys,
+  lockDataDir,
+  type Logger,
+  type NodeConfig,
+  type NodeKeys,
+  type NodePaths,
+  nodePaths,
+  parseCommandLine,
+  resolveProgram,
+  RpcPeer,
+  SERVICE_PROGRAMS,
+  Supervisor,
+  systemClock,
+  VERSION,
+  type WorkerName,
+  workerPermissions,
+  type WorkerSpec,
+} from "./mod/mod.ts";
+import { HTTP_WORKER_URL } from "./http/mod.ts";
+import { NETWORK_WORKER_URL } from "./network/mod.ts";
+import { NODE_SERVICE_WORKER_URL } from "./node_service/mod.ts";
+
+const WORKER_URLS: Record<WorkerName, URL> = {
+  network: NETWORK_WORKER_URL,
+  node_service: NODE_SERVICE_WORKER_URL,
+  http: HTTP_WORKER_URL,
+};
+
+/** Exit codes: 0 clean stop, 1 failed at run time, 2 bad configuration or environment. */
+export async function main(args: readonly string[]): Promise<number> {
+  let line;
+  try {
+    line = parseCommandLine({ args, env: readDbcEnv(), cwd: Deno.cwd() });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`${error.message}\n(run with --help for the list of settings)`);
+      return 2;
+    }
+    throw error;
+  }
+  if (line.action === "help") {
+    console.log(helpText());
+    return 0;
+  }
+  if (line.action === "version") {
+    console.log(VERSION);
+    return 0;
+  }
+  const { config } = line.loaded;
+  const log = createLogger({
+    level: config.log_level,
+    format: config.log_format,
+    component: "main",
+  });
+  const paths = nodePaths(config.data_dir);
+  const problem = missingPermission(config, paths);
+  if (problem) {
+    log.error(problem);
+    return 2;
+  }
+  let lock;
+  let keys: NodeKeys;
+  try {
+    prepareDataDir(paths);
+    lock = lockDataDir(paths.lockFile);
+    const loaded = loadOrCreateNodeKeys(paths.keyFile);
+    keys = loaded.keys;
+    if (loaded.created) log.info("created a new node identity", { key_file: paths.keyFile });
+    if (loaded.tightened) {
+      log.warn("the key file was readable by others; its mode is now 0600", {
+        key_file: paths.keyFile,
+      });
+    }
+  } catch (error) {
+    if (error instanceof DataDirLockedError || error instanceof KeyFileError) {
+      log.error(error.message);
+      lock?.release();
+      return 2;
+    }
+    throw error;
+  }
+  try {
+    return await runNode(config, paths, keys, log);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runNode(
+  config: NodeConfig,
+  paths: NodePaths,
+  keys: NodeKeys,
+  log: Logger,
+): Promise<number> {
+  const clock = systemClock;
+  const startedAt = clock.now();
+  const programPaths = SERVICE_PROGRAMS.flatMap((name) =>
+    resolveProgram(name, Deno.env.get("PATH")) ?? []
+  );
+  const specs: WorkerSpec[] = (["network", "node_service", "http"] as const).map((name) => ({
+    name,
+    url: WORKER_URLS[name],
+    permissions: workerPermissions(name, { config, paths, programPaths }),
+    init: {
+      worker: name,
+      config,
+      node_id: keys.nodeId,
+      public_key: keys.publicKey,
+      ...(name === "network" ? { private_key: keys.privateKey } : {}),
+      started_at: startedAt,
+      paths,
+    },
+  }));
+
+  let supervisor: Supervisor | undefined = undefined;
+  const mainPeer = new RpcPeer({
+    self: "main",
+    send: (message) => supervisor?.route(message),
+    clock,
+    defaultTimeoutMs: config.request_timeout_ms,
+    handlers: {
+      "node.status": () => ({
+        node_id: keys.nodeId,
+        role: config.role,
+        version: VERSION,
+        network_id: config.network_id,
+        started_at: startedAt,
+        uptime_s: Math.floor((clock.now() - startedAt) / 1000),
+        workers: supervisor!.status(),
+      }),
+    },
+  });
+  supervisor = new Supervisor({
+    specs,
+    clock,
+    log: log.child("supervisor"),
+    deliverToMain: (message) => mainPeer.receive(message),
+  });
+
+  log.info("starting node", {
+    node_id: keys.nodeId,
+    role: config.role,
+    version: VERSION,
+    data_dir: config.data_dir,
+    http: `${config.http_host}:${config.http_port}`,
+  });
+  const stopRequested = waitForStopSignal(log);
+  await supervisor.start();
+  const signal = await stopRequested;
+  log.info("shutting down", { signal });
+  mainPeer.close("node is shutting down");
+  await supervisor.stop(`received ${signal}`);
+  log.info("stopped");
+  return 0;
+}
+
+function waitForStopSignal(log: Logger): Promise<Deno.Signal> {
+  return new Promise((resolve) => {
+    let received = false;
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      Deno.addSignalListener(signal, () => {
+        if (received) {
+          log.warn("second signal: exiting without waiting for workers", { signal });
+          Deno.exit(130);
+        }
+        received = true;
+        resolve(signal);
+      });
+    }
+  });
+}
+
+/** Reads only the DBC_* variables the node knows: the process may read no others. */
+function readDbcEnv(): Record<string, string | undefined> {
+  const names = [...(Object.keys(CONFIG_FIELDS) as ConfigKey[]).map(envName), "DBC_CONFIG"];
+  return Object.fromEntries(names.map((name) => [name, Deno.env.get(name)]));
+}
+
+/** Says which permission flag is missing for the configured paths and address, if any. */
+function missingPermission(config: NodeConfig, paths: NodePaths): string | undefined {
+  const granted = (descriptor: Deno.PermissionDescriptor) =>
+    Deno.permissions.querySync(descriptor).state === "granted";
+  for (const name of ["read", "write"] as const) {
+    if (!granted({ name, path: paths.dataDir })) {
+      return `data_dir ${paths.dataDir} is outside this process's --allow-${name}; add --allow-${name}=${paths.dataDir} to the deno run line (deno task node grants the project directory and /var/lib/dbc)`;
+    }
+  }
+  const address = listenAddress(config.http_host, config.http_port);
+  if (!granted({ name: "net", host: address })) {
+    return `the HTTP address ${address} is outside this process's --allow-net`;
+  }
+  return undefined;
+}
+
+function prepareDataDir(paths: NodePaths): void {
+  for (const dir of [paths.dataDir, paths.networkDir, paths.serviceDir]) {
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,381 @@
+/**
+ * Node configuration: one table of fields, each settable from four layers,
+ * later layers winning: built-in defaults, a JSON config file (`--config` /
+ * `DBC_CONFIG`), `DBC_*` environment variables, then command-line flags.
+ * Every field has the same name everywhere: `http_port` in the file,
+ * `DBC_HTTP_PORT` in the environment, `--http-port` on the command line.
+ *
+ * Validation happens once, at start; a bad value stops the node with a
+ * {@link ConfigError} that names the field and where its value came from.
+ *
+ * @example
+ * ```ts
+ * const { config } = loadConfig({ args: ["--http-port", "9000"], env: {}, cwd: "/srv/dbc" });
+ * config.http_port; // 9000
+ * ```
+ */
+import { z } from "zod";
+import { LOG_FORMATS, LOG_LEVELS } from "./log.ts";
+
+export const ROLES = ["gpu", "seed", "client"] as const;
+export type Role = typeof ROLES[number];
+
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const IPV6 = /^[0-9A-Fa-f:.]{2,45}$/;
+
+const hostSchema = z.string().refine(
+  (host) => IPV4.test(host) || HOSTNAME.test(host) || (host.includes(":") && IPV6.test(host)),
+  { message: "expected a host name or an IP address" },
+);
+const portSchema = z.number({ message: "expected an integer from 1 to 65535" })
+  .int({ message: "expected an integer from 1 to 65535" })
+  .min(1, { message: "expected an integer from 1 to 65535" })
+  .max(65535, { message: "expected an integer from 1 to 65535" });
+
+/** A peer address as written in configuration: `host:port`, or `[v6]:port`. */
+export type HostPort = { host: string; port: number };
+
+export function parseHostPort(text: string): HostPort | undefined {
+  const match = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:\[\]]+):(\d{1,5})$/.exec(text);
+  if (!match) return undefined;
+  const host = hostSchema.safeParse(match[1]);
+  const port = portSchema.safeParse(Number(match[2]));
+  return host.success && port.success ? { host: host.data, port: port.data } : undefined;
+}
+
+const seedSchema = z.string().refine((text) => parseHostPort(text) !== undefined, {
+  message: "expected host:port (IPv6 as [addr]:port)",
+});
+
+type Field<T> = {
+  schema: z.ZodType<T>;
+  /** Turns the text of an environment variable or flag into the value the schema checks. */
+  fromText: (text: string) => unknown;
+  defaultValue: T;
+  help: string;
+};
+
+const asText = (text: string) => text;
+const asInteger = (text: string): unknown => (/^-?\d+$/.test(text.trim()) ? Number(text) : text);
+const asList = (text: string) =>
+  text.split(",").map((item) => item.trim()).filter((item) => item !== "");
+
+function field<T>(
+  schema: z.ZodType<T>,
+  fromText: Field<T>["fromText"],
+  defaultValue: T,
+  help: string,
+): Field<T> {
+  return { schema, fromText, defaultValue, help };
+}
+
+/** Every configuration field, its type, default and help text: the single source of truth. */
+export const CONFIG_FIELDS = {
+  role: field(
+    z.enum(ROLES, { message: `expected one of ${ROLES.join(", ")}` }),
+    asText,
+    "gpu" as Role,
+    "what this node does: gpu (runs VMs and containers), seed (entry point), client (serves the renter API)",
+  ),
+  data_dir: field(
+    z.string().min(1, { message: "expected a directory path" }),
+    asText,
+    "./data",
+    "where keys, databases and VM disks live",
+  ),
+  http_host: field(hostSchema, asText, "127.0.0.1", "address the HTTP API listens on"),
+  http_port: field(portSchema, asInteger, 8080, "port the HTTP API listens on"),
+  p2p_host: field(hostSchema, asText, "0.0.0.0", "address the peer-to-peer listener binds"),
+  p2p_port: field(portSchema, asInteger, 5001, "port the peer-to-peer listener binds"),
+  seeds: field(
+    z.array(seedSchema),
+    asList,
+    [] as string[],
+    "seed nodes to join through, comma-separated host:port",
+  ),
+  network_id: field(
+    z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, {
+      message: "expected 1-63 lower-case letters, digits or dashes",
+    }),
+    asText,
+    "dbc-mainnet",
+    "network this node belongs to; peers of another network are refused",
+  ),
+  log_format: field(
+    z.enum(LOG_FORMATS, { message: `expected one of ${LOG_FORMATS.join(", ")}` }),
+    asText,
+    "text" as typeof LOG_FORMATS[number],
+    "text (human-readable) or json (one JSON object a line)",
+  ),
+  log_level: field(
+    z.enum(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(", ")}` }),
+    asText,
+    "info" as typeof LOG_LEVELS[number],
+    "lowest level that is logged",
+  ),
+  request_timeout_ms: field(
+    z.number().int().min(100, { message: "expected an integer from 100 to 600000" }).max(600_000, {
+      message: "expected an integer from 100 to 600000",
+    }),
+    asInteger,
+    30_000,
+    "how long a request waits for a worker or a remote node",
+  ),
+} as const;
+
+export type ConfigKey = keyof typeof CONFIG_FIELDS;
+type ValueOf<K extends ConfigKey> = (typeof CONFIG_FIELDS)[K] extends Field<infer T> ? T : never;
+/** The validated configuration every part of the node reads. */
+export type NodeConfig = { readonly [K in ConfigKey]: ValueOf<K> };
+
+export type ConfigSource =
+  | { kind: "default" }
+  | { kind: "file"; path: string }
+  | { kind: "env"; variable: string }
+  | { kind: "flag"; flag: string };
+
+/** A configuration that cannot be used; `field` names the offending field (or flag). */
+export class ConfigError extends Error {
+  constructor(readonly field: string, readonly source: ConfigSource | undefined, detail: string) {
+    super(
+      `invalid configuration: ${field}${
+        source ? ` (from ${describeSource(source)})` : ""
+      }: ${detail}`,
+    );
+    this.name = "ConfigError";
+  }
+}
+
+export function describeSource(source: ConfigSource): string {
+  switch (source.kind) {
+    case "default":
+      return "default";
+    case "file":
+      return `config file ${source.path}`;
+    case "env":
+      return `environment variable ${source.variable}`;
+    case "flag":
+      return `flag ${source.flag}`;
+  }
+}
+
+export const envName = (key: ConfigKey) => `DBC_${key.toUpperCase()}`;
+export const flagName = (key: ConfigKey) => `--${key.replaceAll("_", "-")}`;
+const CONFIG_KEYS = Object.keys(CONFIG_FIELDS) as ConfigKey[];
+
+export type LoadedConfig = {
+  config: NodeConfig;
+  sources: Record<ConfigKey, ConfigSource>;
+  /** The config file that was read, if any. */
+  configFile?: string;
+};
+
+/** What the command line asked for besides configuration. */
+export type CommandLine =
+  | { action: "run"; loaded: LoadedConfig }
+  | { action: "help" }
+  | { action: "version" };
+
+export type LoadConfigInput = {
+  args: readonly string[];
+  env: Readonly<Record<string, string | undefined>>;
+  /** Directory that relative paths are resolved against. */
+  cwd: string;
+  /** Reads the config file; injectable so tests need no files. */
+  readTextFile?: (path: string) => string;
+};
+
+/** Parses flags and layers configuration; throws {@link ConfigError} on any bad input. */
+export function parseCommandLine(input: LoadConfigInput): CommandLine {
+  const flags = parseFlags(input.args);
+  if (flags.help) return { action: "help" };
+  if (flags.version) return { action: "version" };
+  return { action: "run", loaded: layerConfig(input, flags) };
+}
+
+/** Convenience for callers that only want the configuration. */
+export function loadConfig(input: LoadConfigInput): LoadedConfig {
+  const line = parseCommandLine(input);
+  if (line.action !== "run") {
+    throw new ConfigError(line.action, undefined, "not a configuration flag here");
+  }
+  return line.loaded;
+}
+
+type ParsedFlags = {
+  values: Map<ConfigKey, { text: string; flag: string }>;
+  configPath?: string;
+  help: boolean;
+  version: boolean;
+};
+
+function parseFlags(args: readonly string[]): ParsedFlags {
+  const parsed: ParsedFlags = { values: new Map(), help: false, version: false };
+  const byFlag = new Map(CONFIG_KEYS.map((key) => [flagName(key), key]));
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index]!;
+    if (arg === "--help" || arg === "-h") {
+      parsed.help = true;
+      continue;
+    }
+    if (arg === "--version") {
+      parsed.version = true;
+      continue;
+    }
+    if (!arg.startsWith("--")) {
+      throw new ConfigError(arg, undefined, "unexpected argument; flags look like --name value");
+    }
+    const equals = arg.indexOf("=");
+    const flag = equals === -1 ? arg : arg.slice(0, equals);
+    let text: string | undefined = equals === -1 ? undefined : arg.slice(equals + 1);
+    if (text === undefined) {
+      const next = args[index + 1];
+      if (next === undefined || next.startsWith("--")) {
+        throw new ConfigError(flag, undefined, "missing value");
+      }
+      text = next;
+      index++;
+    }
+    if (flag === "--config") {
+      parsed.configPath = text;
+      continue;
+    }
+    const key = byFlag.get(flag);
+    if (!key) throw new ConfigError(flag, undefined, "unknown flag (see --help)");
+    parsed.values.set(key, { text, flag });
+  }
+  return parsed;
+}
+
+function layerConfig(input: LoadConfigInput, flags: ParsedFlags): LoadedConfig {
+  const raw = new Map<ConfigKey, { value: unknown; source: ConfigSource }>();
+  for (const key of CONFIG_KEYS) {
+    raw.set(key, { value: CONFIG_FIELDS[key].defaultValue, source: { kind: "default" } });
+  }
+
+  const configPath = flags.configPath ?? nonEmpty(input.env.DBC_CONFIG);
+  let configFile: string | undefined;
+  if (configPath !== undefined) {
+    configFile = resolvePath(input.cwd, configPath);
+    for (const [key, value] of Object.entries(readConfigFile(configFile, input.readTextFile))) {
+      if (!isConfigKey(key)) {
+        throw new ConfigError(
+          key,
+          { kind: "file", path: configFile },
+          `unknown configuration key; known keys: ${CONFIG_KEYS.join(", ")}`,
+        );
+      }
+      raw.set(key, { value, source: { kind: "file", path: configFile } });
+    }
+  }
+  for (const key of CONFIG_KEYS) {
+    const text = input.env[envName(key)];
+    if (text !== undefined) {
+      raw.set(key, {
+        value: CONFIG_FIELDS[key].fromText(text),
+        source: { kind: "env", variable: envName(key) },
+      });
+    }
+  }
+  for (const [key, { text, flag }] of flags.values) {
+    raw.set(key, { value: CONFIG_FIELDS[key].fromText(text), source: { kind: "flag", flag } });
+  }
+
+  const config: Record<string, unknown> = {};
+  const sources = {} as Record<ConfigKey, ConfigSource>;
+  for (const key of CONFIG_KEYS) {
+    const { value, source } = raw.get(key)!;
+    const result = (CONFIG_FIELDS[key].schema as z.ZodType).safeParse(value);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      const where = issue && issue.path.length > 0 ? `[${issue.path.join(".")}] ` : "";
+      throw new ConfigError(
+        key,
+        source,
+        `${where}${issue?.message ?? "invalid value"}; got ${JSON.stringify(value)}`,
+      );
+    }
+    config[key] = result.data;
+    sources[key] = source;
+  }
+  config.data_dir = resolvePath(input.cwd, config.data_dir as string);
+  return { config: config as NodeConfig, sources, configFile };
+}
+
+function readConfigFile(
+  path: string,
+  readTextFile = (p: string) => Deno.readTextFileSync(p),
+): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readTextFile(path);
+  } catch (error) {
+    throw new ConfigError(
+      "config",
+      { kind: "flag", flag: "--config" },
+      `cannot read ${path}: ${(error as Error).message}`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(
+      "config",
+      { kind: "file", path },
+      `not valid JSON: ${(error as Error).message}`,
+    );
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(
+      "config",
+      { kind: "file", path },
+      "expected a JSON object of configuration keys",
+    );
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function isConfigKey(key: string): key is ConfigKey {
+  return Object.hasOwn(CONFIG_FIELDS, key);
+}
+
+function nonEmpty(text: string | undefined): string | undefined {
+  return text === undefined || text === "" ? undefined : text;
+}
+
+/** Resolves `path` against `cwd` without touching the file system. */
+export function resolvePath(cwd: string, path: string): string {
+  const joined = path.startsWith("/") ? path : `${cwd.replace(/\/+$/, "")}/${path}`;
+  const parts: string[] = [];
+  for (const part of joined.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") parts.pop();
+    else parts.push(part);
+  }
+  return `/${parts.join("/")}`;
+}
+
+/** The `--help` text, generated from {@link CONFIG_FIELDS} so it never drifts. */
+export function helpText(): string {
+  const lines = [
+    "Usage: deno task node [flags]",
+    "",
+    "Each flag has an environment variable and a config-file key of the same name;",
+    "precedence: flags > DBC_* environment > config file > defaults.",
+    "",
+    `  ${"--config PATH".padEnd(28)} JSON config file (DBC_CONFIG)`,
+  ];
+  for (const key of CONFIG_KEYS) {
+    const spec = CONFIG_FIELDS[key];
+    lines.push(
+      `  ${`${flagName(key)} VALUE`.padEnd(28)} ${spec.help} (${envName(key)}; default ${
+        JSON.stringify(spec.defaultValue)
+      })`,
+    );
+  }
+  lines.push(`  ${"--help".padEnd(28)} this text`, `  ${"--version".padEnd(28)} print the version`);
+  return lines.join("\n");
+}

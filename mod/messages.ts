@@ -1,0 +1,251 @@
+/**
+ * Every message that crosses a worker boundary, declared once. Each request
+ * method names the party that answers it, the schema of its parameters and
+ * the schema of its result; TypeScript types are inferred from the schemas,
+ * and the same schemas check every message at run time, so a worker never
+ * acts on an untyped message.
+ *
+ * The main thread is the hub: workers post to it and it forwards by `to`.
+ */
+import { z } from "zod";
+import { CONFIG_FIELDS, type ConfigKey, type NodeConfig } from "./config.ts";
+import type { NodePaths } from "./paths.ts";
+
+export const WORKER_NAMES = ["network", "node_service", "http"] as const;
+export type WorkerName = typeof WORKER_NAMES[number];
+export const PARTIES = ["main", ...WORKER_NAMES] as const;
+export type Party = typeof PARTIES[number];
+
+// ---------------------------------------------------------------------------
+// Shapes shared by several methods
+
+/** What the supervisor knows about one worker; `state` decides which fields exist. */
+export const WorkerStatusSchema = z.discriminatedUnion("state", [
+  z.object({ state: z.literal("starting"), since: z.number(), restarts: z.number().int() }),
+  z.object({ state: z.literal("running"), since: z.number(), restarts: z.number().int() }),
+  z.object({
+    state: z.literal("restarting"),
+    since: z.number(),
+    restarts: z.number().int(),
+    last_error: z.string(),
+    retry_at: z.number(),
+  }),
+  z.object({ state: z.literal("stopping"), since: z.number(), restarts: z.number().int() }),
+  z.object({ state: z.literal("stopped"), since: z.number(), restarts: z.number().int() }),
+]);
+export type WorkerStatus = z.infer<typeof WorkerStatusSchema>;
+
+export const NodeStatusSchema = z.object({
+  node_id: z.string(),
+  role: z.enum(["gpu", "seed", "client"]),
+  version: z.string(),
+  network_id: z.string(),
+  started_at: z.number(),
+  uptime_s: z.number(),
+  workers: z.object({
+    network: WorkerStatusSchema,
+    node_service: WorkerStatusSchema,
+    http: WorkerStatusSchema,
+  }),
+});
+export type NodeStatus = z.infer<typeof NodeStatusSchema>;
+
+export const GpuSchema = z.object({
+  index: z.number().int().min(0),
+  uuid: z.string(),
+  name: z.string(),
+  /** PCI address as nvidia-smi prints it, e.g. `00000000:18:00.0`. */
+  pci_bus_id: z.string(),
+  memory_total_mib: z.number().nullable(),
+  memory_used_mib: z.number().nullable(),
+  utilization_percent: z.number().nullable(),
+  temperature_c: z.number().nullable(),
+  driver_version: z.string().nullable(),
+});
+export type Gpu = z.infer<typeof GpuSchema>;
+
+/** The GPU inventory, with the reason spelled out when there is nothing to list. */
+export const GpuReportSchema = z.discriminatedUnion("state", [
+  z.object({
+    state: z.literal("present"),
+    gpus: z.array(GpuSchema).min(1),
+    queried_at: z.number(),
+  }),
+  z.object({
+    state: z.literal("none"),
+    gpus: z.array(GpuSchema).max(0),
+    reason: z.string(),
+    queried_at: z.number(),
+  }),
+  z.object({
+    state: z.literal("error"),
+    gpus: z.array(GpuSchema).max(0),
+    reason: z.string(),
+    queried_at: z.number(),
+  }),
+]);
+export type GpuReport = z.infer<typeof GpuReportSchema>;
+
+export const NetworkStatusSchema = z.object({
+  listening: z.array(z.string()),
+  connected_peers: z.number().int().min(0),
+});
+export type NetworkStatus = z.infer<typeof NetworkStatusSchema>;
+
+// ---------------------------------------------------------------------------
+// The request catalogue: method -> who answers, parameters, result
+
+type MethodSpec = { to: Party; params: z.ZodType; result: z.ZodType };
+
+const EmptyParams = z.object({}).strict();
+
+export const METHODS = {
+  "node.status": { to: "main", params: EmptyParams, result: NodeStatusSchema },
+  "gpu.inventory": {
+    to: "node_service",
+    params: z.object({ max_age_ms: z.number().int().min(0).optional() }).strict(),
+    result: GpuReportSchema,
+  },
+  "network.status": { to: "network", params: EmptyParams, result: NetworkStatusSchema },
+} as const satisfies Record<string, MethodSpec>;
+
+export type Method = keyof typeof METHODS;
+export const METHOD_NAMES = Object.keys(METHODS) as [Method, ...Method[]];
+export type ParamsOf<M extends Method> = z.input<(typeof METHODS)[M]["params"]>;
+export type ResultOf<M extends Method> = z.infer<(typeof METHODS)[M]["result"]>;
+/** The methods that party `P` must answer. */
+export type MethodsOf<P extends Party> = {
+  [M in Method]: (typeof METHODS)[M]["to"] extends P ? M : never;
+}[Method];
+
+// ---------------------------------------------------------------------------
+// Errors that cross boundaries
+
+export const RPC_ERROR_CODES = [
+  /** No answer within the time-out. */
+  "timeout",
+  /** The party that answers is not running (crashed, restarting, stopped). */
+  "unavailable",
+  /** The node is shutting down; pending requests are abandoned. */
+  "shutting_down",
+  /** The message did not match its schema. */
+  "bad_message",
+  "invalid_params",
+  "not_found",
+  "conflict",
+  "forbidden",
+  /** The handler failed for a reason that is not the caller's fault. */
+  "internal",
+] as const;
+export type RpcErrorCode = typeof RPC_ERROR_CODES[number];
+
+export const RpcErrorDataSchema = z.object({ code: z.enum(RPC_ERROR_CODES), message: z.string() });
+export type RpcErrorData = z.infer<typeof RpcErrorDataSchema>;
+
+/** A typed failure of a request; `code` says what kind, so callers can branch on it. */
+export class RpcError extends Error {
+  constructor(readonly code: RpcErrorCode, message: string) {
+    super(message);
+    this.name = "RpcError";
+  }
+
+  toData(): RpcErrorData {
+    return { code: this.code, message: this.message };
+  }
+
+  static fromData(data: RpcErrorData): RpcError {
+    return new RpcError(data.code, data.message);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Envelopes
+
+const PartySchema = z.enum(PARTIES);
+const MessageId = z.string().min(1).max(64);
+
+export const RpcRequestSchema = z.object({
+  kind: z.literal("request"),
+  id: MessageId,
+  from: PartySchema,
+  to: PartySchema,
+  method: z.enum(METHOD_NAMES),
+  params: z.unknown(),
+  timeout_ms: z.number().int().positive(),
+});
+export type RpcRequest = z.infer<typeof RpcRequestSchema>;
+
+export const RpcResponseSchema = z.object({
+  kind: z.literal("response"),
+  id: MessageId,
+  from: PartySchema,
+  to: PartySchema,
+  outcome: z.discriminatedUnion("ok", [
+    z.object({ ok: z.literal(true), result: z.unknown() }),
+    z.object({ ok: z.literal(false), error: RpcErrorDataSchema }),
+  ]),
+});
+export type RpcResponse = z.infer<typeof RpcResponseSchema>;
+
+export type RpcMessage = RpcRequest | RpcResponse;
+
+export const ConfigSchema = z.object(
+  Object.fromEntries(Object.entries(CONFIG_FIELDS).map(([key, spec]) => [key, spec.schema])) as {
+    [K in ConfigKey]: (typeof CONFIG_FIELDS)[K]["schema"];
+  },
+);
+
+const Bytes = z.custom<Uint8Array>((value) => value instanceof Uint8Array, {
+  message: "expected bytes",
+});
+
+/** What a worker is told when it starts. Secrets go only to the worker that needs them. */
+export const WorkerInitSchema = z.object({
+  worker: z.enum(WORKER_NAMES),
+  config: ConfigSchema,
+  node_id: z.string(),
+  public_key: Bytes,
+  /** Only the network worker gets the node's private key (it signs and opens sealed messages). */
+  private_key: Bytes.optional(),
+  started_at: z.number(),
+  /** Where things live in the data directory; each worker may touch only its own part. */
+  paths: z.object({
+    dataDir: z.string(),
+    keyFile: z.string(),
+    lockFile: z.string(),
+    networkDir: z.string(),
+    networkDb: z.string(),
+    serviceDir: z.string(),
+    serviceDb: z.string(),
+  }) satisfies z.ZodType<NodePaths>,
+});
+export type WorkerInit = Omit<z.infer<typeof WorkerInitSchema>, "config"> & { config: NodeConfig };
+
+export const MainToWorkerSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("init"), init: WorkerInitSchema }),
+  z.object({ kind: z.literal("shutdown"), reason: z.string() }),
+  RpcRequestSchema,
+  RpcResponseSchema,
+]);
+export type MainToWorker =
+  | { kind: "init"; init: WorkerInit }
+  | { kind: "shutdown"; reason: string }
+  | RpcMessage;
+
+export const WorkerToMainSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("ready") }),
+  z.object({ kind: z.literal("init_failed"), message: z.string() }),
+  z.object({ kind: z.literal("stopped") }),
+  RpcRequestSchema,
+  RpcResponseSchema,
+]);
+export type WorkerToMain = z.infer<typeof WorkerToMainSchema>;
+
+/** Parses an incoming message; `undefined` when it is not one of ours. */
+export function decodeMessage<S extends z.ZodType>(
+  schema: S,
+  data: unknown,
+): z.infer<S> | undefined {
+  const parsed = schema.safeParse(data);
+  return parsed.success ? parsed.data : undefined;
+}

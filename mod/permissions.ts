@@ -1,0 +1,72 @@
+/**
+ * The narrowest Deno permissions each worker needs, derived from the
+ * configuration. A worker can only narrow what the process holds, so the
+ * `deno task node` line grants the union and each worker receives its slice.
+ * Tests start probe workers with these exact sets to prove what is refused.
+ */
+import type { NodeConfig } from "./config.ts";
+import type { WorkerName } from "./messages.ts";
+import type { NodePaths } from "./paths.ts";
+
+/** The programs the node service may run, and nothing else. */
+export const SERVICE_PROGRAMS = ["virsh", "nvidia-smi", "qemu-img"] as const;
+export type ServiceProgram = typeof SERVICE_PROGRAMS[number];
+
+/**
+ * Environment the node service reads: PATH to find its programs; the other
+ * two are probed by dax's command resolution and Node's child_process layer.
+ */
+export const SERVICE_ENV = ["PATH", "_ISEXE_TEST_PLATFORM_", "NODE_V8_COVERAGE"] as const;
+
+export type WorkerPermissions = {
+  read: string[] | false;
+  write: string[] | false;
+  net: string[] | boolean;
+  env: string[] | false;
+  run: string[] | false;
+  sys: false;
+  ffi: false;
+  import: false;
+};
+
+const NOTHING: WorkerPermissions = {
+  read: false,
+  write: false,
+  net: false,
+  env: false,
+  run: false,
+  sys: false,
+  ffi: false,
+  import: false,
+};
+
+export type PermissionInputs = {
+  config: NodeConfig;
+  paths: NodePaths;
+  /** Absolute paths of the service programs found on PATH (dax must stat them). */
+  programPaths: readonly string[];
+};
+
+export function workerPermissions(worker: WorkerName, inputs: PermissionInputs): WorkerPermissions {
+  const { config, paths } = inputs;
+  switch (worker) {
+    case "network":
+      // Peers live at arbitrary addresses, so outbound connections cannot be scoped to hosts.
+      return { ...NOTHING, net: true, read: [paths.networkDir], write: [paths.networkDir] };
+    case "node_service":
+      return {
+        ...NOTHING,
+        run: [...SERVICE_PROGRAMS],
+        env: [...SERVICE_ENV],
+        read: [paths.serviceDir, ...inputs.programPaths],
+        write: [paths.serviceDir],
+      };
+    case "http":
+      return { ...NOTHING, net: [listenAddress(config.http_host, config.http_port)] };
+  }
+}
+
+/** `host:port` as Deno's net permission spells it (IPv6 in brackets). */
+export function listenAddress(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}

@@ -1,0 +1,19 @@
+import type { Migration } from "../mod/mod.ts";
+
+/** The network worker's schema, in order; append, never edit a released entry. */
+export const NETWORK_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "address book",
+    sql: `CREATE TABLE peers (
+      node_id TEXT PRIMARY KEY,
+      addresses TEXT NOT NULL DEFAULT '[]',
+      role TEXT,
+      source TEXT NOT NULL,
+      first_seen INTEGER NOT NULL,
+      last_seen INTEGER NOT NULL,
+      last_attempt INTEGER,
+      failures INTEGER NOT NULL DEFAULT 0
+    );`,
+  },
+];

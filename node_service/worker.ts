@@ -1,0 +1,40 @@
+/**
+ * The node-service worker: GPU inventory, the event log, and (in later
+ * issues) VMs, containers and leases. Runs with permission to execute only
+ * virsh, nvidia-smi and qemu-img and to touch only its own directory.
+ */
+import { openDatabase, runWorker } from "../mod/mod.ts";
+import { EventLog } from "./event_log.ts";
+import { GpuInventory } from "./gpu_inventory.ts";
+import { SERVICE_MIGRATIONS } from "./migrations.ts";
+
+/** How stale a GPU inventory may be when the caller does not say. */
+const DEFAULT_GPU_MAX_AGE_MS = 5_000;
+
+runWorker("node_service", ({ init, log, clock }) => {
+  const db = openDatabase(init.paths.serviceDb, SERVICE_MIGRATIONS, { now: () => clock.now() });
+  const events = new EventLog(db, () => clock.now());
+  const gpus = new GpuInventory(() => clock.now());
+  events.record({
+    actor: "node",
+    action: "node_service.start",
+    target: init.node_id,
+    result: "ok",
+    detail: { role: init.config.role },
+  });
+  log.info("node service ready", { database: init.paths.serviceDb });
+  return {
+    handlers: {
+      "gpu.inventory": (params) => gpus.report(params.max_age_ms ?? DEFAULT_GPU_MAX_AGE_MS),
+    },
+    stop() {
+      events.record({
+        actor: "node",
+        action: "node_service.stop",
+        target: init.node_id,
+        result: "ok",
+      });
+      db.close();
+    },
+  };
+});
