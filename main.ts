@@ -7,6 +7,7 @@
  * Run it with `deno task node`; `deno task node --help` lists every setting.
  */
 import {
+  type Clock,
   CONFIG_FIELDS,
   ConfigError,
   type ConfigKey,
@@ -30,6 +31,7 @@ import {
   Supervisor,
   systemClock,
   VERSION,
+  WORKER_NAMES,
   type WorkerName,
   workerPermissions,
   type WorkerSpec,
@@ -110,28 +112,45 @@ async function runNode(
   keys: NodeKeys,
   log: Logger,
 ): Promise<number> {
-  const clock = systemClock;
-  const startedAt = clock.now();
-  const programPaths = SERVICE_PROGRAMS.flatMap((name) =>
-    resolveProgram(name, Deno.env.get("PATH")) ?? []
-  );
-  const specs: WorkerSpec[] = (["network", "node_service", "http"] as const).map((name) => ({
-    name,
-    url: WORKER_URLS[name],
-    permissions: workerPermissions(name, { config, paths, programPaths }),
-    init: {
-      worker: name,
-      config,
-      node_id: keys.nodeId,
-      public_key: keys.publicKey,
-      ...(name === "network" ? { private_key: keys.privateKey } : {}),
-      started_at: startedAt,
-      paths,
-    },
-  }));
+  log.info("starting node", {
+    node_id: keys.nodeId,
+    role: config.role,
+    version: VERSION,
+    data_dir: config.data_dir,
+    http: `${config.http_host}:${config.http_port}`,
+  });
+  const stopRequested = waitForStopSignal(log);
+  const node = await startNode({ config, paths, keys, log, clock: systemClock });
+  const signal = await stopRequested;
+  log.info("shutting down", { signal });
+  await node.stop(`received ${signal}`);
+  log.info("stopped");
+  return 0;
+}
 
+export type StartNodeOptions = {
+  config: NodeConfig;
+  paths: NodePaths;
+  keys: NodeKeys;
+  log: Logger;
+  clock: Clock;
+};
+
+export type RunningNode = {
+  supervisor: Supervisor;
+  /** The main thread's own endpoint: answers `node.status`, and can call any worker. */
+  rpc: RpcPeer<"main">;
+  stop(reason: string): Promise<void>;
+};
+
+/** Starts the three workers under a supervisor; resolves once each has had its first start attempt. */
+export async function startNode(
+  { config, paths, keys, log, clock }: StartNodeOptions,
+): Promise<RunningNode> {
+  const startedAt = clock.now();
+  const specs = workerSpecs({ config, paths, keys, startedAt, searchPath: Deno.env.get("PATH") });
   let supervisor: Supervisor | undefined = undefined;
-  const mainPeer = new RpcPeer({
+  const rpc = new RpcPeer({
     self: "main",
     send: (message) => supervisor?.route(message),
     clock,
@@ -152,24 +171,46 @@ async function runNode(
     specs,
     clock,
     log: log.child("supervisor"),
-    deliverToMain: (message) => mainPeer.receive(message),
+    deliverToMain: (message) => rpc.receive(message),
   });
-
-  log.info("starting node", {
-    node_id: keys.nodeId,
-    role: config.role,
-    version: VERSION,
-    data_dir: config.data_dir,
-    http: `${config.http_host}:${config.http_port}`,
-  });
-  const stopRequested = waitForStopSignal(log);
   await supervisor.start();
-  const signal = await stopRequested;
-  log.info("shutting down", { signal });
-  mainPeer.close("node is shutting down");
-  await supervisor.stop(`received ${signal}`);
-  log.info("stopped");
-  return 0;
+  return {
+    supervisor,
+    rpc,
+    async stop(reason) {
+      rpc.close("node is shutting down");
+      await supervisor.stop(reason);
+    },
+  };
+}
+
+/** The three workers, each with its permissions and its start-up message. */
+export function workerSpecs(options: {
+  config: NodeConfig;
+  paths: NodePaths;
+  keys: NodeKeys;
+  startedAt: number;
+  searchPath: string | undefined;
+}): WorkerSpec[] {
+  const { config, paths, keys, startedAt } = options;
+  const programPaths = SERVICE_PROGRAMS.flatMap((name) =>
+    resolveProgram(name, options.searchPath) ?? []
+  );
+  return WORKER_NAMES.map((name) => ({
+    name,
+    url: WORKER_URLS[name],
+    permissions: workerPermissions(name, { config, paths, programPaths }),
+    init: {
+      worker: name,
+      config,
+      node_id: keys.nodeId,
+      public_key: keys.publicKey,
+      // The private key goes to the one worker that signs and opens sealed messages.
+      ...(name === "network" ? { private_key: keys.privateKey } : {}),
+      started_at: startedAt,
+      paths,
+    },
+  }));
 }
 
 function waitForStopSignal(log: Logger): Promise<Deno.Signal> {

@@ -1,0 +1,84 @@
+/**
+ * Builds the seed node's single executable (`dist/dbc-seed`) with
+ * `deno compile`. Deno embeds the program into its runtime binary, "denort",
+ * which it downloads unless `DENORT_BIN` names a local copy; where the
+ * download is impossible (closed networks) this script says exactly what to
+ * fetch and how to point at it.
+ *
+ * Usage: deno task compile        (DENORT_BIN=/path/to/denort deno task compile offline)
+ */
+import { VERSION } from "../mod/mod.ts";
+
+const OUTPUT = "dist/dbc-seed";
+const TARGET = "x86_64-unknown-linux-gnu";
+/** The same grants as `deno task node`, baked into the executable; --unstable-worker-options lets workers narrow them. */
+const PERMISSIONS = [
+  "--unstable-worker-options",
+  "--allow-env=DBC_*,PATH,_ISEXE_TEST_PLATFORM_,NODE_V8_COVERAGE",
+  "--allow-read=.,/etc/dbc,/var/lib/dbc,/usr/bin,/usr/sbin,/usr/local/bin,/bin,/sbin",
+  "--allow-write=.,/var/lib/dbc",
+  "--allow-net",
+  "--allow-run=virsh,nvidia-smi,qemu-img",
+];
+/** Worker entry points are loaded by URL at run time, so the module graph alone does not include them. */
+const WORKERS = ["network/worker.ts", "node_service/worker.ts", "http/worker.ts"];
+
+function denortHelp(denoVersion: string): string {
+  return [
+    `deno compile needs "denort", Deno's runtime binary for ${TARGET}, and could not download it (no internet access?).`,
+    `On a connected machine, fetch https://dl.deno.land/release/v${denoVersion}/denort-${TARGET}.zip,`,
+    "unzip it next to this project, then run:",
+    "  DENORT_BIN=/path/to/denort deno task compile",
+  ].join("\n");
+}
+
+async function main(): Promise<number> {
+  const deno = Deno.execPath();
+  const denoVersion = Deno.version.deno;
+  const denort = Deno.env.get("DENORT_BIN");
+  if (denort !== undefined) {
+    try {
+      const info = await Deno.stat(denort);
+      if (!info.isFile) throw new Error("not a file");
+    } catch {
+      console.error(`DENORT_BIN=${denort} does not name a file.\n\n${denortHelp(denoVersion)}`);
+      return 1;
+    }
+  }
+  const args = [
+    "compile",
+    ...PERMISSIONS,
+    ...WORKERS.flatMap((worker) => ["--include", worker]),
+    "--target",
+    TARGET,
+    "--output",
+    OUTPUT,
+    "main.ts",
+    // Baked-in arguments: the executable starts as a seed node unless told otherwise.
+    "--role",
+    "seed",
+  ];
+  console.error(
+    `compiling dbc-seed ${VERSION} with Deno ${denoVersion}${
+      denort ? ` (DENORT_BIN=${denort})` : ""
+    }`,
+  );
+  const result = await new Deno.Command(deno, { args, stdout: "inherit", stderr: "piped" })
+    .output();
+  const stderr = new TextDecoder().decode(result.stderr);
+  if (result.success) {
+    console.error(stderr.trim());
+    console.error(`built ${OUTPUT}`);
+    return 0;
+  }
+  if (
+    denort === undefined && /download|dl\.deno\.land|dns error|lookup address|connect/i.test(stderr)
+  ) {
+    console.error(denortHelp(denoVersion));
+  } else {
+    console.error(stderr.trim());
+  }
+  return 1;
+}
+
+Deno.exit(await main());

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Idempotent libvirt/QEMU setup for real libvirt tests on a Debian 12 host
+# that has NO init system (no systemd): installs packages (only when missing),
+# starts virtlogd + libvirtd by hand, waits for qemu:///system to answer and
+# makes sure the "default" dir storage pool exists and is active.
+#
+# Usage (as root):  scripts/system/libvirt_setup.sh
+# Env:
+#   LIBVIRT_WAIT_SECS   max seconds to wait for libvirtd (default 30)
+#   LIBVIRT_POOL_DIR    default pool directory (default /var/lib/libvirt/images)
+set -euo pipefail
+
+URI="qemu:///system"
+WAIT_SECS="${LIBVIRT_WAIT_SECS:-30}"
+POOL_DIR="${LIBVIRT_POOL_DIR:-/var/lib/libvirt/images}"
+PACKAGES=(
+  libvirt-daemon-system
+  libvirt-daemon-driver-qemu
+  libvirt-clients
+  qemu-system-x86
+  qemu-utils
+  busybox-static
+  cpio
+  gzip
+  libxml2-utils # xmllint, used by virt-xml-validate
+)
+
+log() { echo "[libvirt_setup] $*" >&2; }
+die() {
+  echo "[libvirt_setup] ERROR: $*" >&2
+  exit 1
+}
+
+[[ "$(id -u)" -eq 0 ]] || die "must run as root"
+command -v dpkg-query >/dev/null || die "dpkg-query not found (Debian/Ubuntu only)"
+
+# ---------------------------------------------------------------- packages
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]]; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Without an init system, maintainer scripts must not try to start services.
+  # Install a temporary policy-rc.d (101 = action forbidden) unless one exists.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 0755 "$policy"
+    own_policy=1
+  fi
+  cleanup_policy() { if ((own_policy)); then rm -f "$policy"; fi; }
+  trap cleanup_policy EXIT
+  # Another apt/dpkg may be running concurrently: wait for the lock.
+  apt_opts=(-o DPkg::Lock::Timeout=600)
+  apt-get "${apt_opts[@]}" update -q >/dev/null || die "apt-get update failed"
+  apt-get "${apt_opts[@]}" install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
+    die "apt-get install failed for: ${missing[*]}"
+  cleanup_policy
+  trap - EXIT
+else
+  log "packages already installed"
+fi
+
+for b in virsh libvirtd virtlogd qemu-img qemu-system-x86_64; do
+  command -v "$b" >/dev/null || die "$b not found after install"
+done
+
+# ----------------------------------------------------------------- daemons
+# Runtime dirs normally created by systemd-tmpfiles / the unit files.
+mkdir -p /run/libvirt /var/lib/libvirt/qemu /var/log/libvirt/qemu /var/cache/libvirt/qemu
+
+daemon_running() { # $1 = daemon name, $2 = pidfile
+  local pid stat
+  [[ -s "$2" ]] || return 1
+  pid="$(cat "$2" 2>/dev/null)" || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$1" ]] || return 1
+  # A killed daemon can linger as a zombie (PID 1 here may reap late).
+  stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"
+  [[ "${stat%% *}" != Z ]]
+}
+
+start_daemon() { # $1 = name, $2 = pidfile, $3 = socket to wait for
+  local name="$1" pidfile="$2" sock="$3" i
+  if daemon_running "$name" "$pidfile"; then
+    log "$name already running (pid $(cat "$pidfile"))"
+    return 0
+  fi
+  # Stale pidfile/socket from a killed daemon would make it refuse to start.
+  rm -f "$pidfile"
+  log "starting $name"
+  "$name" -d || die "$name -d failed (see /var/log/libvirt or run '$name -v' in foreground)"
+  for ((i = 0; i < WAIT_SECS * 10; i++)); do
+    [[ -S "$sock" ]] && daemon_running "$name" "$pidfile" && return 0
+    sleep 0.1
+  done
+  die "$name did not come up within ${WAIT_SECS}s (no socket $sock)"
+}
+
+start_daemon virtlogd /run/virtlogd.pid /run/libvirt/virtlogd-sock
+start_daemon libvirtd /run/libvirtd.pid /run/libvirt/libvirt-sock
+
+log "waiting for 'virsh -c $URI list --all'"
+ok=0
+for ((i = 0; i < WAIT_SECS * 2; i++)); do
+  if virsh -c "$URI" list --all >/dev/null 2>&1; then
+    ok=1
+    break
+  fi
+  sleep 0.5
+done
+if ((!ok)); then
+  virsh -c "$URI" list --all || true
+  die "libvirtd did not answer on $URI within ${WAIT_SECS}s (see /var/log/libvirt/libvirtd.log)"
+fi
+
+# QEMU driver must actually be usable (TCG is fine; /dev/kvm may be absent).
+virsh -c "$URI" domcapabilities --virttype qemu >/dev/null 2>&1 ||
+  die "qemu driver not usable: 'virsh domcapabilities --virttype qemu' failed"
+
+# ------------------------------------------------------------ storage pool
+mkdir -p "$POOL_DIR"
+chmod 0711 "$POOL_DIR"
+if ! virsh -c "$URI" pool-info default >/dev/null 2>&1; then
+  log "defining storage pool 'default' at $POOL_DIR"
+  virsh -c "$URI" pool-define-as default dir --target "$POOL_DIR" >/dev/null ||
+    die "pool-define-as default failed"
+fi
+if ! virsh -c "$URI" pool-info default | grep -E '^State:[[:space:]]+running' >/dev/null; then
+  virsh -c "$URI" pool-build default >/dev/null 2>&1 || true
+  virsh -c "$URI" pool-start default >/dev/null || die "pool-start default failed"
+fi
+virsh -c "$URI" pool-autostart default >/dev/null 2>&1 || true
+virsh -c "$URI" pool-refresh default >/dev/null || die "pool-refresh default failed"
+
+kvm="no (TCG only: use <domain type='qemu'>)"
+[[ -c /dev/kvm ]] && kvm="yes (/dev/kvm present)"
+log "ready: $URI answers; pool 'default' -> $POOL_DIR; kvm: $kvm"

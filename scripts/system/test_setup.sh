@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Brings up what the system tests drive for real, idempotently (fast when all is already up):
+# libvirt + QEMU with a bootable test guest, and Podman serving the Docker Engine API with a test
+# image. Needs root (it installs Debian packages and starts daemons). `deno task test` runs it first.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "[test_setup] the system tests need root to install and start libvirt and Podman" >&2
+  exit 1
+fi
+"$here/libvirt_setup.sh" >&2
+"$here/build_test_vm_image.sh" >/dev/null
+"$here/podman_setup.sh" >/dev/null
+"$here/podman_test_image.sh" >/dev/null
+echo "[test_setup] libvirt and the Docker Engine API are up" >&2

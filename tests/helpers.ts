@@ -1,0 +1,48 @@
+/** Shared test helpers: scratch directories, free ports, polling, the project's Deno binary. */
+export const REPO_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+export const DENO_BIN = `${REPO_ROOT}/node_modules/deno/deno`;
+
+/**
+ * A scratch directory inside the repository (`.test-tmp/`, git-ignored): the
+ * `deno task node` line grants file access to the project directory, so nodes
+ * started the way operators start them can use it.
+ */
+export async function scratchDir(prefix: string): Promise<string> {
+  const base = `${REPO_ROOT}/.test-tmp`;
+  await Deno.mkdir(base, { recursive: true });
+  return await Deno.makeTempDir({ dir: base, prefix: `${prefix}-` });
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** Polls `probe` until it returns a value other than `undefined`, or fails after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${lastError ? `: ${lastError}` : ""}`);
+}
+
+/** Writes an executable shell script. */
+export async function writeScript(path: string, body: string): Promise<void> {
+  await Deno.writeTextFile(path, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+  await Deno.chmod(path, 0o755);
+}

@@ -1,0 +1,173 @@
+/**
+ * The supervisor with real Web Workers: messages round-trip between the main
+ * thread and workers and from worker to worker; an unanswered request times
+ * out with a typed error; a worker killed by an uncaught error is restarted
+ * while the others keep answering.
+ */
+import assert from "node:assert/strict";
+import {
+  generateNodeKeys,
+  loadConfig,
+  type NodeConfig,
+  nodePaths,
+  RpcError,
+  RpcPeer,
+  silentLogger,
+  Supervisor,
+  systemClock,
+  type WorkerSpec,
+} from "../../mod/mod.ts";
+import { startNode, workerSpecs } from "../../main.ts";
+import { freePort, scratchDir, waitFor } from "../helpers.ts";
+
+async function nodeSetting(extraArgs: string[] = []) {
+  const dir = await scratchDir("supervisor");
+  const { config } = loadConfig({
+    args: [
+      "--data-dir",
+      `${dir}/data`,
+      "--http-port",
+      String(freePort()),
+      "--log-level",
+      "error",
+      ...extraArgs,
+    ],
+    env: {},
+    cwd: dir,
+  });
+  const paths = nodePaths(config.data_dir);
+  for (const sub of [paths.dataDir, paths.networkDir, paths.serviceDir]) {
+    await Deno.mkdir(sub, { recursive: true });
+  }
+  return { dir, config, paths, keys: generateNodeKeys() };
+}
+
+async function getNode(config: NodeConfig) {
+  const response = await fetch(`http://127.0.0.1:${config.http_port}/api/v1/node`);
+  return { status: response.status, body: await response.json() };
+}
+
+Deno.test("requests round-trip between main and workers, and between workers through the hub", async () => {
+  const { dir, config, paths, keys } = await nodeSetting();
+  const node = await startNode({ config, paths, keys, log: silentLogger, clock: systemClock });
+  try {
+    assert.deepEqual(await node.rpc.call("network.status", {}), {
+      listening: [],
+      connected_peers: 0,
+    });
+    const gpu = await node.rpc.call("gpu.inventory", {});
+    assert.ok(["none", "present", "error"].includes(gpu.state));
+    // The HTTP worker answers by asking main (node.status) and the node service (gpu.inventory).
+    const { status, body } = await getNode(config);
+    assert.equal(status, 200);
+    assert.equal(body.error_code, 0);
+    assert.equal(body.data.node_id, keys.nodeId);
+    assert.deepEqual(
+      Object.values(body.data.workers).map((worker) => (worker as { state: string }).state),
+      ["running", "running", "running"],
+    );
+  } finally {
+    await node.stop("test over");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+function fixtureSupervisor(
+  config: NodeConfig,
+  paths: ReturnType<typeof nodePaths>,
+  keys: ReturnType<typeof generateNodeKeys>,
+) {
+  const real = workerSpecs({
+    config,
+    paths,
+    keys,
+    startedAt: Date.now(),
+    searchPath: Deno.env.get("PATH"),
+  });
+  const specs: WorkerSpec[] = real.map((spec) =>
+    spec.name === "network"
+      ? { ...spec, url: new URL("../fixtures/faulty_network_worker.ts", import.meta.url) }
+      : spec
+  );
+  let supervisor: Supervisor | undefined;
+  const rpc = new RpcPeer({
+    self: "main",
+    send: (message) => supervisor?.route(message),
+    handlers: {
+      "node.status": () => ({
+        node_id: keys.nodeId,
+        role: config.role,
+        version: "test",
+        network_id: config.network_id,
+        started_at: 0,
+        uptime_s: 0,
+        workers: supervisor!.status(),
+      }),
+    },
+  });
+  supervisor = new Supervisor({
+    specs,
+    clock: systemClock,
+    log: silentLogger,
+    deliverToMain: (message) => rpc.receive(message),
+    backoff: { initialMs: 100, maxMs: 1_000, resetAfterMs: 60_000 },
+  });
+  return { supervisor, rpc };
+}
+
+Deno.test("an unanswered request between workers fails with a typed time-out", async () => {
+  const { dir, config, paths, keys } = await nodeSetting(["--network-id", "silent"]);
+  const { supervisor, rpc } = fixtureSupervisor(config, paths, keys);
+  await supervisor.start();
+  try {
+    const started = Date.now();
+    await assert.rejects(
+      rpc.call("network.status", {}, { timeoutMs: 300 }),
+      (error: unknown) => error instanceof RpcError && error.code === "timeout",
+    );
+    assert.ok(Date.now() - started >= 290);
+  } finally {
+    rpc.close("test over");
+    await supervisor.stop("test over");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a worker killed by an uncaught error is restarted, its pending request fails fast, and the others go on", async () => {
+  const { dir, config, paths, keys } = await nodeSetting(["--network-id", "crash-once"]);
+  const { supervisor, rpc } = fixtureSupervisor(config, paths, keys);
+  await supervisor.start();
+  try {
+    const started = Date.now();
+    await assert.rejects(
+      rpc.call("network.status", {}, { timeoutMs: 20_000 }),
+      (error: unknown) =>
+        error instanceof RpcError && error.code === "unavailable" && /crashed/.test(error.message),
+    );
+    assert.ok(
+      Date.now() - started < 10_000,
+      "the caller learns of the crash without waiting for its time-out",
+    );
+    const during = supervisor.status().network;
+    assert.ok(
+      during.state === "restarting" || during.state === "starting",
+      `network is ${during.state}`,
+    );
+    // The HTTP worker and the node service were untouched.
+    const { status, body } = await getNode(config);
+    assert.equal(status, 200);
+    assert.equal(body.data.workers.http.restarts, 0);
+
+    await supervisor.whenRunning("network");
+    assert.deepEqual(await rpc.call("network.status", {}), { listening: [], connected_peers: 7 });
+    const after = await waitFor("node info after restart", async () => {
+      const { body } = await getNode(config);
+      return body.data.workers.network.state === "running" ? body : undefined;
+    });
+    assert.equal(after.data.workers.network.restarts, 1);
+  } finally {
+    rpc.close("test over");
+    await supervisor.stop("test over");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
