@@ -149,10 +149,10 @@ export async function startNode(
 ): Promise<RunningNode> {
   const startedAt = clock.now();
   const specs = workerSpecs({ config, paths, keys, startedAt, searchPath: Deno.env.get("PATH") });
-  let supervisor: Supervisor | undefined = undefined;
-  const rpc = new RpcPeer({
+  const rpc: RpcPeer<"main"> = new RpcPeer({
     self: "main",
-    send: (message) => supervisor?.route(message),
+    // Both ends refer to each other; neither sends before start() below.
+    send: (message) => supervisor.route(message),
     clock,
     defaultTimeoutMs: config.request_timeout_ms,
     handlers: {
@@ -163,11 +163,11 @@ export async function startNode(
         network_id: config.network_id,
         started_at: startedAt,
         uptime_s: Math.floor((clock.now() - startedAt) / 1000),
-        workers: supervisor!.status(),
+        workers: supervisor.status(),
       }),
     },
   });
-  supervisor = new Supervisor({
+  const supervisor: Supervisor = new Supervisor({
     specs,
     clock,
     log: log.child("supervisor"),

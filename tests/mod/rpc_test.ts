@@ -82,9 +82,8 @@ Deno.test("a handler bug or a malformed result becomes an internal error, not a 
 Deno.test("bad parameters are refused on the sending side, and on the receiving side if they slip through", async () => {
   const clock = new ManualClock(0);
   const { http, service } = pair(clock, () => report);
-  // deno-lint-ignore no-explicit-any
   await assert.rejects(
-    http.call("gpu.inventory", { max_age_ms: -1 } as any),
+    http.call("gpu.inventory", { max_age_ms: -1 }),
     (error: unknown) => error instanceof RpcError && error.code === "invalid_params",
   );
   const replies: RpcMessage[] = [];

@@ -89,10 +89,9 @@ function fixtureSupervisor(
       ? { ...spec, url: new URL("../fixtures/faulty_network_worker.ts", import.meta.url) }
       : spec
   );
-  let supervisor: Supervisor | undefined;
-  const rpc = new RpcPeer({
+  const rpc: RpcPeer<"main"> = new RpcPeer({
     self: "main",
-    send: (message) => supervisor?.route(message),
+    send: (message) => supervisor.route(message),
     handlers: {
       "node.status": () => ({
         node_id: keys.nodeId,
@@ -101,11 +100,11 @@ function fixtureSupervisor(
         network_id: config.network_id,
         started_at: 0,
         uptime_s: 0,
-        workers: supervisor!.status(),
+        workers: supervisor.status(),
       }),
     },
   });
-  supervisor = new Supervisor({
+  const supervisor: Supervisor = new Supervisor({
     specs,
     clock: systemClock,
     log: silentLogger,
