@@ -119,7 +119,7 @@ async function runNode(
     data_dir: config.data_dir,
     http: `${config.http_host}:${config.http_port}`,
   });
-  const stopRequested = waitForStopSignal(log);
+  const stopRequested = waitForStopSignal(log, systemClock);
   const node = await startNode({ config, paths, keys, log, clock: systemClock });
   const signal = await stopRequested;
   log.info("shutting down", { signal });
@@ -213,17 +213,25 @@ export function workerSpecs(options: {
   }));
 }
 
-function waitForStopSignal(log: Logger): Promise<Deno.Signal> {
+/**
+ * A signal within this long of the first is the same request arriving twice:
+ * Ctrl-C under `deno task` reaches the node from the terminal and again from
+ * the task runner, which forwards it.
+ */
+const REPEAT_SIGNAL_GRACE_MS = 1_000;
+
+function waitForStopSignal(log: Logger, clock: Clock): Promise<Deno.Signal> {
   return new Promise((resolve) => {
-    let received = false;
+    let firstAt: number | undefined;
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
       Deno.addSignalListener(signal, () => {
-        if (received) {
-          log.warn("second signal: exiting without waiting for workers", { signal });
-          Deno.exit(130);
+        if (firstAt === undefined) {
+          firstAt = clock.now();
+          return resolve(signal);
         }
-        received = true;
-        resolve(signal);
+        if (clock.now() - firstAt < REPEAT_SIGNAL_GRACE_MS) return;
+        log.warn("second signal: exiting without waiting for workers", { signal });
+        Deno.exit(130);
       });
     }
   });
