@@ -1,9 +1,10 @@
 /**
  * The hono application, free of I/O of its own: it reaches the rest of the
  * node only through `deps.call`, so tests drive it with `app.request()` and a
- * stand-in `call`.
+ * stand-in `call`. Routes are declared in `routes/*.ts` with their schemas
+ * (`api_route.ts`); the same declarations produce `/openapi.json`.
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import {
@@ -14,8 +15,11 @@ import {
   type ResultOf,
   RpcError,
 } from "../mod/mod.ts";
+import { ApiRoutes } from "./api_route.ts";
 import { ApiError, apiErrorKindFor } from "./errors.ts";
 import { failure } from "./envelope.ts";
+import { openApiDocument } from "./openapi.ts";
+import { RateLimiter } from "./rate_limit.ts";
 import { nodeRoutes } from "./routes/node.ts";
 
 export type AppDeps = {
@@ -25,13 +29,47 @@ export type AppDeps = {
     options?: CallOptions,
   ) => Promise<ResultOf<M>>;
   log: Logger;
+  /** Requests per second and burst allowed to one client address; unlimited when absent. */
+  rateLimit?: { perSecond: number; burst: number };
+  /** The address a request came from; the socket's peer address in the worker. */
+  clientAddress?: (c: Context) => string;
+  now?: () => number;
 };
 
 /** The largest request body accepted, in bytes. */
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** Client addresses whose request rate is tracked at once; beyond it the least recent are forgotten. */
+const RATE_LIMIT_MAX_CLIENTS = 100_000;
+
+export type App = { app: Hono; routes: ApiRoutes };
 
 export function createApp(deps: AppDeps): Hono {
+  return createAppWithRoutes(deps).app;
+}
+
+/** The app and its route declarations (for the OpenAPI document and its tests). */
+export function createAppWithRoutes(deps: AppDeps): App {
   const app = new Hono();
+  if (deps.rateLimit) {
+    const limiter = new RateLimiter({
+      ratePerSecond: deps.rateLimit.perSecond,
+      burst: deps.rateLimit.burst,
+      maxClients: RATE_LIMIT_MAX_CLIENTS,
+      now: deps.now ?? Date.now,
+    });
+    const clientAddress = deps.clientAddress ?? (() => "unknown");
+    app.use("*", async (c, next) => {
+      const decision = limiter.take(clientAddress(c));
+      if (!decision.allowed) {
+        c.header("Retry-After", String(decision.retryAfterSeconds));
+        throw new ApiError(
+          "rate_limited",
+          `too many requests; retry in ${decision.retryAfterSeconds} s`,
+        );
+      }
+      await next();
+    });
+  }
   app.use(
     "*",
     bodyLimit({
@@ -41,7 +79,13 @@ export function createApp(deps: AppDeps): Hono {
       },
     }),
   );
-  app.route("/api/v1/node", nodeRoutes(deps));
+
+  const routes = new ApiRoutes();
+  nodeRoutes(routes, deps);
+  routes.mount(app);
+  const document = openApiDocument(routes.specs);
+  app.get("/openapi.json", (c) => c.json(document));
+
   app.notFound((c) =>
     failure(c, new ApiError("no_such_endpoint", `no endpoint ${c.req.method} ${c.req.path}`))
   );
@@ -60,5 +104,5 @@ export function createApp(deps: AppDeps): Hono {
     });
     return failure(c, new ApiError("internal", "internal error"));
   });
-  return app;
+  return { app, routes };
 }

@@ -3,12 +3,18 @@
  * that one listening socket and nothing else: no files, no programs, no
  * outbound connections; everything it answers comes from other workers.
  */
+import { getConnInfo } from "hono/deno";
 import { runWorker } from "../mod/mod.ts";
 import { createApp } from "./app.ts";
 
 runWorker("http", ({ init, log, call }) => {
-  const app = createApp({ call, log });
   const { http_host: hostname, http_port: port } = init.config;
+  const app = createApp({
+    call,
+    log,
+    rateLimit: { perSecond: init.config.http_rate_limit_per_s, burst: init.config.http_rate_burst },
+    clientAddress: (c) => getConnInfo(c).remote.address ?? "unknown",
+  });
   const server = Deno.serve({
     hostname,
     port,

@@ -123,6 +123,108 @@ export const CONFIG_FIELDS = {
     30_000,
     "how long a request waits for a worker or a remote node",
   ),
+  docker_socket: field(
+    z.string().regex(/^\/[^\0,]*$/, { message: "expected an absolute path without ','" }),
+    asText,
+    "/var/run/docker.sock",
+    "unix socket of the Docker Engine API (Docker, or Podman's API service) that runs containers",
+  ),
+  container_stop_timeout_s: field(
+    z.number().int().min(0, { message: "expected an integer from 0 to 600" }).max(600, {
+      message: "expected an integer from 0 to 600",
+    }),
+    asInteger,
+    10,
+    "seconds a container has to exit when stopped before it is killed",
+  ),
+  container_host_ports: field(
+    z.string().regex(/^\d{1,5}-\d{1,5}$/, { message: "expected first-last, e.g. 20000-29999" })
+      .refine((text) => {
+        const [first, last] = text.split("-").map(Number) as [number, number];
+        return first >= 1 && last <= 65535 && first <= last;
+      }, { message: "expected first-last with 1 <= first <= last <= 65535" }),
+    asText,
+    "20000-29999",
+    "host ports the node picks from when publishing a container port the renter did not name",
+  ),
+  http_rate_limit_per_s: field(
+    z.number().int().min(1, { message: "expected an integer from 1 to 100000" }).max(100_000, {
+      message: "expected an integer from 1 to 100000",
+    }),
+    asInteger,
+    50,
+    "requests per second one client address may make to the HTTP API, on average",
+  ),
+  http_rate_burst: field(
+    z.number().int().min(1, { message: "expected an integer from 1 to 100000" }).max(100_000, {
+      message: "expected an integer from 1 to 100000",
+    }),
+    asInteger,
+    100,
+    "requests one client address may make in a burst before the average applies",
+  ),
+  libvirt_uri: field(
+    z.string().regex(/^[a-z0-9+]+:\/\/[^\s,]*$/, { message: "expected a libvirt URI like qemu:///system" }),
+    asText,
+    "qemu:///system",
+    "libvirt connection the node service drives VMs through (virsh -c)",
+  ),
+  vm_domain_type: field(
+    z.enum(["kvm", "qemu"], { message: "expected kvm or qemu" }),
+    asText,
+    "kvm" as "kvm" | "qemu",
+    "libvirt domain type of VMs: kvm (hardware virtualisation) or qemu (emulation, for hosts without /dev/kvm)",
+  ),
+  vm_dir: field(
+    z.string().regex(/^(\/[^\0,]*)?$/, { message: "expected an absolute path, or empty" }),
+    asText,
+    "",
+    "where VM disks (qcow2 overlays) and console logs live; empty: <data_dir>/vms",
+  ),
+  image_dir: field(
+    z.string().regex(/^(\/[^\0,]*)?$/, { message: "expected an absolute path, or empty" }),
+    asText,
+    "",
+    "where VM images live; empty: <data_dir>/images",
+  ),
+  vm_network: field(
+    z.string().regex(
+      /^(user|bridge:[A-Za-z0-9][A-Za-z0-9_.-]{0,14}|network:[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$/,
+      { message: "expected user, bridge:<interface> or network:<libvirt network>" },
+    ),
+    asText,
+    "user",
+    "how VMs are networked: user (NAT, login port forwarded), bridge:<interface>, network:<libvirt network>",
+  ),
+  vm_listen_address: field(
+    z.string().regex(
+      /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/,
+      { message: "expected an IPv4 address" },
+    ),
+    asText,
+    "0.0.0.0",
+    "host address VM login ports (SSH/RDP) and VNC listen on",
+  ),
+  vm_port_range: field(
+    z.string().regex(/^\d{1,5}-\d{1,5}$/, { message: "expected first-last, e.g. 30000-32767" })
+      .refine((text) => {
+        const [first, last] = text.split("-").map(Number) as [number, number];
+        return first >= 1 && last <= 65535 && first <= last;
+      }, { message: "expected first-last with 1 <= first <= last <= 65535" }),
+    asText,
+    "30000-32767",
+    "host ports the node picks from for a VM's login port (user-mode network) when the renter names none",
+  ),
+  image_download_hosts: field(
+    z.array(
+      z.string().refine((text) => HOSTNAME.test(text) || IPV4.test(text) || parseHostPort(text) !== undefined, {
+        message: "expected host or host:port",
+      }),
+    ),
+    asList,
+    [] as string[],
+    "hosts (host or host:port, comma-separated) the node service may download VM images from",
+  ),
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG_FIELDS;

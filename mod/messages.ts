@@ -10,6 +10,45 @@
 import { z } from "zod";
 import { CONFIG_FIELDS, type ConfigKey, type NodeConfig } from "./config.ts";
 import type { NodePaths } from "./paths.ts";
+import {
+  ContainerCreateParamsSchema,
+  ContainerDeleteParamsSchema,
+  ContainerDetailSchema,
+  ContainerEngineStatusSchema,
+  ContainerGetParamsSchema,
+  ContainerImageListSchema,
+  ContainerImageSchema,
+  ContainerListParamsSchema,
+  ContainerListSchema,
+  ContainerLogsParamsSchema,
+  ContainerLogsSchema,
+  ContainerSchema,
+  ContainerTargetSchema,
+  ImageDeletedSchema,
+  ImageDeleteParamsSchema,
+  ImageImportParamsSchema,
+  ImagePullParamsSchema,
+  ImagePullStatusParamsSchema,
+  ImagePullStatusSchema,
+} from "./container_schemas.ts";
+import {
+  GpuAllocationListSchema,
+  VmCreateParamsSchema,
+  VmDetailSchema,
+  VmGetParamsSchema,
+  VmImageAddParamsSchema,
+  VmImageDeletedSchema,
+  VmImageDeleteParamsSchema,
+  VmImageListSchema,
+  VmImageSchema,
+  VmListParamsSchema,
+  VmListSchema,
+  VmLogsParamsSchema,
+  VmLogsSchema,
+  VmSchema,
+  VmStopParamsSchema,
+  VmTargetSchema,
+} from "./vm_schemas.ts";
 
 export const WORKER_NAMES = ["network", "node_service", "http"] as const;
 export type WorkerName = typeof WORKER_NAMES[number];
@@ -107,6 +146,85 @@ export const METHODS = {
     result: GpuReportSchema,
   },
   "network.status": { to: "network", params: EmptyParams, result: NetworkStatusSchema },
+  "container.engine_status": {
+    to: "node_service",
+    params: EmptyParams,
+    result: ContainerEngineStatusSchema,
+  },
+  "container.create": {
+    to: "node_service",
+    params: ContainerCreateParamsSchema,
+    result: ContainerSchema,
+  },
+  "container.list": {
+    to: "node_service",
+    params: ContainerListParamsSchema,
+    result: ContainerListSchema,
+  },
+  "container.get": {
+    to: "node_service",
+    params: ContainerGetParamsSchema,
+    result: ContainerDetailSchema,
+  },
+  "container.start": { to: "node_service", params: ContainerTargetSchema, result: ContainerSchema },
+  "container.stop": { to: "node_service", params: ContainerTargetSchema, result: ContainerSchema },
+  "container.restart": {
+    to: "node_service",
+    params: ContainerTargetSchema,
+    result: ContainerSchema,
+  },
+  "container.delete": {
+    to: "node_service",
+    params: ContainerDeleteParamsSchema,
+    result: ContainerSchema,
+  },
+  "container.logs": {
+    to: "node_service",
+    params: ContainerLogsParamsSchema,
+    result: ContainerLogsSchema,
+  },
+  "container_image.list": {
+    to: "node_service",
+    params: EmptyParams,
+    result: ContainerImageListSchema,
+  },
+  "container_image.pull": {
+    to: "node_service",
+    params: ImagePullParamsSchema,
+    result: ImagePullStatusSchema,
+  },
+  "container_image.pull_status": {
+    to: "node_service",
+    params: ImagePullStatusParamsSchema,
+    result: ImagePullStatusSchema,
+  },
+  "container_image.import": {
+    to: "node_service",
+    params: ImageImportParamsSchema,
+    result: ContainerImageSchema,
+  },
+  "container_image.delete": {
+    to: "node_service",
+    params: ImageDeleteParamsSchema,
+    result: ImageDeletedSchema,
+  },
+  "vm.create": { to: "node_service", params: VmCreateParamsSchema, result: VmSchema },
+  "vm.list": { to: "node_service", params: VmListParamsSchema, result: VmListSchema },
+  "vm.get": { to: "node_service", params: VmGetParamsSchema, result: VmDetailSchema },
+  "vm.start": { to: "node_service", params: VmTargetSchema, result: VmSchema },
+  "vm.stop": { to: "node_service", params: VmStopParamsSchema, result: VmSchema },
+  "vm.restart": { to: "node_service", params: VmTargetSchema, result: VmSchema },
+  "vm.reset": { to: "node_service", params: VmTargetSchema, result: VmSchema },
+  "vm.delete": { to: "node_service", params: VmTargetSchema, result: VmSchema },
+  "vm.logs": { to: "node_service", params: VmLogsParamsSchema, result: VmLogsSchema },
+  "vm_image.list": { to: "node_service", params: EmptyParams, result: VmImageListSchema },
+  "vm_image.add": { to: "node_service", params: VmImageAddParamsSchema, result: VmImageSchema },
+  "vm_image.delete": {
+    to: "node_service",
+    params: VmImageDeleteParamsSchema,
+    result: VmImageDeletedSchema,
+  },
+  "gpu.allocations": { to: "node_service", params: EmptyParams, result: GpuAllocationListSchema },
 } as const satisfies Record<string, MethodSpec>;
 
 export type Method = keyof typeof METHODS;

@@ -38,10 +38,15 @@ export {
   silentLogger,
 } from "./log.ts";
 export * from "./messages.ts";
-export { type NodePaths, nodePaths } from "./paths.ts";
+export * from "./instance_schemas.ts";
+export * from "./container_schemas.ts";
+export * from "./vm_schemas.ts";
+export { type NodePaths, nodePaths, vmStorageDirs } from "./paths.ts";
 export {
+  engineSocketPermissions,
   listenAddress,
   SERVICE_ENV,
+  SERVICE_PROC_NET_FILES,
   SERVICE_PROGRAMS,
   type ServiceProgram,
   type WorkerPermissions,

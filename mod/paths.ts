@@ -26,3 +26,19 @@ export function nodePaths(dataDir: string): NodePaths {
     serviceDb: `${dataDir}/node_service/node.db`,
   };
 }
+
+/**
+ * Where VM disks and VM images live: the configured directories, or `vms/`
+ * and `images/` in the data directory. QEMU runs as libvirt's own user, so
+ * every directory above them must be traversable by others (mode 0711 is
+ * enough; the key file keeps its own 0600).
+ */
+export function vmStorageDirs(
+  config: { readonly vm_dir: string; readonly image_dir: string },
+  paths: Pick<NodePaths, "dataDir">,
+): { vmDir: string; imageDir: string } {
+  return {
+    vmDir: config.vm_dir === "" ? `${paths.dataDir}/vms` : config.vm_dir,
+    imageDir: config.image_dir === "" ? `${paths.dataDir}/images` : config.image_dir,
+  };
+}

@@ -6,7 +6,7 @@
  */
 import type { NodeConfig } from "./config.ts";
 import type { WorkerName } from "./messages.ts";
-import type { NodePaths } from "./paths.ts";
+import { type NodePaths, vmStorageDirs } from "./paths.ts";
 
 /** The programs the node service may run, and nothing else. */
 export const SERVICE_PROGRAMS = ["virsh", "nvidia-smi", "qemu-img"] as const;
@@ -17,6 +17,30 @@ export type ServiceProgram = typeof SERVICE_PROGRAMS[number];
  * two are probed by dax's command resolution and Node's child_process layer.
  */
 export const SERVICE_ENV = ["PATH", "_ISEXE_TEST_PLATFORM_", "NODE_V8_COVERAGE"] as const;
+
+/**
+ * The kernel's socket tables: the node service reads them to see which host
+ * ports are taken before it publishes a container port (no net permission needed).
+ */
+export const SERVICE_PROC_NET_FILES = [
+  "/proc/net/tcp",
+  "/proc/net/tcp6",
+  "/proc/net/udp",
+  "/proc/net/udp6",
+] as const;
+
+/**
+ * What the node service needs to talk to the container engine: Deno checks a
+ * unix-socket connection against read and write of its path and net
+ * `unix:<path>` (checked with Deno 2.9.6 through node:http's `socketPath`).
+ */
+export function engineSocketPermissions(socketPath: string): {
+  read: string[];
+  write: string[];
+  net: string[];
+} {
+  return { read: [socketPath], write: [socketPath], net: [`unix:${socketPath}`] };
+}
 
 export type WorkerPermissions = {
   read: string[] | false;
@@ -58,8 +82,20 @@ export function workerPermissions(worker: WorkerName, inputs: PermissionInputs):
         ...NOTHING,
         run: [...SERVICE_PROGRAMS],
         env: [...SERVICE_ENV],
-        read: [paths.serviceDir, ...inputs.programPaths],
-        write: [paths.serviceDir],
+        read: [
+          paths.serviceDir,
+          ...inputs.programPaths,
+          ...SERVICE_PROC_NET_FILES,
+          ...engineSocketPermissions(config.docker_socket).read,
+          ...vmStoragePaths(config, paths),
+        ],
+        write: [
+          paths.serviceDir,
+          ...engineSocketPermissions(config.docker_socket).write,
+          ...vmStoragePaths(config, paths),
+        ],
+        // A unix socket, plus the hosts VM images may be downloaded from (none by default).
+        net: [...engineSocketPermissions(config.docker_socket).net, ...config.image_download_hosts],
       };
     case "http":
       return { ...NOTHING, net: [listenAddress(config.http_host, config.http_port)] };
@@ -69,4 +105,10 @@ export function workerPermissions(worker: WorkerName, inputs: PermissionInputs):
 /** `host:port` as Deno's net permission spells it (IPv6 in brackets). */
 export function listenAddress(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The VM and image directories: the node service creates, reads and writes VM disks there. */
+function vmStoragePaths(config: NodeConfig, paths: NodePaths): string[] {
+  const { vmDir, imageDir } = vmStorageDirs(config, paths);
+  return [vmDir, imageDir];
 }

@@ -17,4 +17,86 @@ export const SERVICE_MIGRATIONS: readonly Migration[] = [
     CREATE INDEX events_by_action ON events (action, id);
     CREATE INDEX events_by_target ON events (target, id);`,
   },
+  {
+    version: 2,
+    name: "virtual machines, VM images, GPU allocations",
+    // gpu_allocations is shared by VMs and containers: the primary key on the
+    // GPU's UUID is what makes "a GPU is never given to two guests" hold even
+    // against two writers racing on two connections.
+    sql: `CREATE TABLE vm_images (
+      name TEXT PRIMARY KEY,
+      state TEXT NOT NULL CHECK (state IN ('adding', 'ready', 'failed')),
+      format TEXT,
+      size_bytes INTEGER,
+      virtual_size_bytes INTEGER,
+      sha256 TEXT,
+      source TEXT NOT NULL,
+      error TEXT,
+      added_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE vms (
+      id TEXT PRIMARY KEY,
+      domain TEXT NOT NULL UNIQUE,
+      owner TEXT NOT NULL,
+      state TEXT NOT NULL,
+      os TEXT NOT NULL CHECK (os IN ('linux', 'windows')),
+      image TEXT NOT NULL,
+      kernel_image TEXT,
+      initrd_image TEXT,
+      login_port INTEGER,
+      vnc_port INTEGER,
+      vnc_password TEXT NOT NULL,
+      spec TEXT NOT NULL,
+      last_error TEXT,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX vms_by_login_port ON vms (login_port)
+      WHERE login_port IS NOT NULL AND state != 'deleted';
+    CREATE INDEX vms_by_image ON vms (image);
+    CREATE TABLE gpu_allocations (
+      gpu_uuid TEXT PRIMARY KEY,
+      gpu_index INTEGER NOT NULL,
+      pci_bus_id TEXT NOT NULL,
+      instance_kind TEXT NOT NULL CHECK (instance_kind IN ('vm', 'container')),
+      instance_id TEXT NOT NULL,
+      allocated_at INTEGER NOT NULL
+    );
+    CREATE INDEX gpu_allocations_by_instance ON gpu_allocations (instance_kind, instance_id);`,
+  },
+  {
+    version: 3,
+    name: "containers and their published ports",
+    // A host port is held by one live container: the ports of a deleted or
+    // failed container are removed with it, and the unique index refuses a
+    // second holder whatever the code does.
+    sql: `CREATE TABLE containers (
+      id TEXT PRIMARY KEY,
+      name TEXT NOT NULL UNIQUE,
+      engine_id TEXT,
+      owner TEXT NOT NULL,
+      state TEXT NOT NULL
+        CHECK (state IN ('creating', 'running', 'stopped', 'expired', 'failed', 'deleted')),
+      image TEXT NOT NULL,
+      spec TEXT NOT NULL,
+      cpu_cores REAL,
+      memory_mib INTEGER,
+      volume_name TEXT,
+      volume_mount TEXT,
+      volume_kept INTEGER NOT NULL DEFAULT 0,
+      last_error TEXT,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX containers_by_state ON containers (state);
+    CREATE TABLE container_ports (
+      container_id TEXT NOT NULL REFERENCES containers (id),
+      container_port INTEGER NOT NULL,
+      protocol TEXT NOT NULL CHECK (protocol IN ('tcp', 'udp')),
+      host_port INTEGER NOT NULL,
+      PRIMARY KEY (container_id, container_port, protocol)
+    );
+    CREATE UNIQUE INDEX container_ports_by_host_port ON container_ports (protocol, host_port);`,
+  },
 ];

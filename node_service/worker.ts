@@ -4,6 +4,7 @@
  * virsh, nvidia-smi and qemu-img and to touch only its own directory.
  */
 import { openDatabase, runWorker } from "../mod/mod.ts";
+import { startContainers } from "./container_handlers.ts";
 import { EventLog } from "./event_log.ts";
 import { GpuInventory } from "./gpu_inventory.ts";
 import { SERVICE_MIGRATIONS } from "./migrations.ts";
@@ -22,12 +23,24 @@ runWorker("node_service", ({ init, log, clock }) => {
     result: "ok",
     detail: { role: init.config.role },
   });
+  const containers = startContainers({
+    config: init.config,
+    paths: init.paths,
+    nodeId: init.node_id,
+    db,
+    events,
+    gpuReport: () => gpus.report(DEFAULT_GPU_MAX_AGE_MS),
+    clock,
+    log,
+  });
   log.info("node service ready", { database: init.paths.serviceDb });
   return {
     handlers: {
       "gpu.inventory": (params) => gpus.report(params.max_age_ms ?? DEFAULT_GPU_MAX_AGE_MS),
+      ...containers.handlers,
     },
     stop() {
+      containers.stop();
       events.record({
         actor: "node",
         action: "node_service.stop",

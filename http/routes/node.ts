@@ -1,16 +1,41 @@
 /** `GET /api/v1/node`: who this node is, how its workers are, which GPUs it has. */
-import { Hono } from "hono";
-import type { GpuReport, RpcError } from "../../mod/mod.ts";
+import { z } from "zod";
+import {
+  type ContainerEngineStatus,
+  ContainerEngineStatusSchema,
+  type GpuReport,
+  GpuSchema,
+  NodeStatusSchema,
+  type RpcError,
+} from "../../mod/mod.ts";
+import type { ApiRoutes } from "../api_route.ts";
 import type { AppDeps } from "../app.ts";
-import { ok } from "../envelope.ts";
 
 /** nvidia-smi can be slow on a busy machine; the node status should not wait for long. */
 const GPU_QUERY_TIMEOUT_MS = 20_000;
+/** The engine answers its ping in milliseconds when it is up. */
+const ENGINE_QUERY_TIMEOUT_MS = 10_000;
 
-export function nodeRoutes(deps: AppDeps): Hono {
-  const routes = new Hono();
-  routes.get("/", async (c) => {
-    const [status, gpu] = await Promise.all([
+export const NodeInfoSchema = NodeStatusSchema.extend({
+  gpus: z.array(GpuSchema),
+  gpu_status: z.discriminatedUnion("state", [
+    z.object({ state: z.literal("present"), count: z.number().int().min(1) }),
+    z.object({ state: z.enum(["none", "error"]), count: z.literal(0), reason: z.string() }),
+  ]),
+  /** The container engine (Docker Engine API); `unavailable` with the reason when it cannot be reached. */
+  container_engine: ContainerEngineStatusSchema,
+});
+
+export function nodeRoutes(routes: ApiRoutes, deps: AppDeps): void {
+  routes.add({
+    method: "get",
+    path: "/api/v1/node",
+    summary: "This node: id, role, version, uptime, workers' states and GPUs",
+    tags: ["node"],
+    response: NodeInfoSchema,
+    errors: ["try_later", "timeout"],
+  }, async () => {
+    const [status, gpu, engine] = await Promise.all([
       deps.call("node.status", {}),
       deps.call("gpu.inventory", {}, { timeoutMs: GPU_QUERY_TIMEOUT_MS }).catch((
         error: RpcError,
@@ -20,14 +45,21 @@ export function nodeRoutes(deps: AppDeps): Hono {
         reason: `GPU inventory unavailable: ${error.message}`,
         queried_at: Date.now(),
       })),
+      deps.call("container.engine_status", {}, { timeoutMs: ENGINE_QUERY_TIMEOUT_MS }).catch((
+        error: RpcError,
+      ): ContainerEngineStatus => ({
+        state: "unavailable",
+        socket: "",
+        reason: `node service unavailable: ${error.message}`,
+      })),
     ]);
-    return ok(c, {
+    return {
       ...status,
       gpus: gpu.gpus,
       gpu_status: gpu.state === "present"
         ? { state: gpu.state, count: gpu.gpus.length }
-        : { state: gpu.state, count: 0, reason: gpu.reason },
-    });
+        : { state: gpu.state, count: 0 as const, reason: gpu.reason },
+      container_engine: engine,
+    };
   });
-  return routes;
 }

@@ -1,0 +1,50 @@
+/**
+ * The one "rentable instance" notion shared by virtual machines and
+ * containers, so that the HTTP API and the lease loop can treat both alike:
+ * the same kinds, the same states, the same summary. Each kind adds its own
+ * detail on top of {@link InstanceSummarySchema}.
+ */
+import { z } from "zod";
+
+export const INSTANCE_KINDS = ["vm", "container"] as const;
+export const InstanceKindSchema = z.enum(INSTANCE_KINDS);
+export type InstanceKind = z.infer<typeof InstanceKindSchema>;
+
+/**
+ * `creating` until the machine first runs; `failed` when creation did not
+ * finish (it holds no GPUs and can only be deleted); `expired` when the lease
+ * ended (stopped and kept for the retention period); `deleted` is final.
+ */
+export const INSTANCE_STATES = [
+  "creating",
+  "running",
+  "stopped",
+  "expired",
+  "failed",
+  "deleted",
+] as const;
+export const InstanceStateSchema = z.enum(INSTANCE_STATES);
+export type InstanceState = z.infer<typeof InstanceStateSchema>;
+
+/** An instance id: chosen by the node, safe in engine names, file names and URLs. */
+export const InstanceIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{2,62}$/, {
+  message: "expected 3-63 lower-case letters, digits or dashes",
+});
+
+/** Who asks for an operation (a wallet address, a node id, or `node`); goes to the event log. */
+export const ActorSchema = z.string().min(1).max(128);
+
+/** What every rentable instance shows, whatever its kind. */
+export const InstanceSummarySchema = z.object({
+  id: InstanceIdSchema,
+  kind: InstanceKindSchema,
+  owner: z.string(),
+  state: InstanceStateSchema,
+  /** UUIDs of the GPUs allocated to it (empty once it holds none). */
+  gpus: z.array(z.string()),
+  created_at: z.number(),
+  updated_at: z.number(),
+  /** Why the last operation on it failed, if it did. */
+  last_error: z.string().nullable(),
+});
+export type InstanceSummary = z.infer<typeof InstanceSummarySchema>;

@@ -1,0 +1,210 @@
+/**
+ * Parameters and results of the virtual-machine, VM-image and GPU-allocation
+ * methods of {@link METHODS}. Every field a renter can set is bounded here,
+ * once; names and ids are checked against strict patterns before the node
+ * service builds a single command line or XML element from them.
+ */
+import { z } from "zod";
+import { ActorSchema, InstanceIdSchema, InstanceSummarySchema } from "./instance_schemas.ts";
+
+/** Limits on what a renter may ask for; generous, but finite. */
+export const VM_LIMITS = {
+  maxCpuCores: 256,
+  minMemoryMib: 128,
+  maxMemoryMib: 4 * 1024 * 1024,
+  maxDiskGib: 64 * 1024,
+  maxGpus: 16,
+  maxCmdlineLength: 1024,
+  /** At most this many console lines a request, as in the original node. */
+  maxLogLines: 100,
+  /** Forced off after this long, at most, when the guest ignores ACPI. */
+  maxShutdownTimeoutMs: 600_000,
+} as const;
+
+export const VM_OS = ["linux", "windows"] as const;
+export const VmOsSchema = z.enum(VM_OS);
+export type VmOs = z.infer<typeof VmOsSchema>;
+
+export const VM_FIRMWARE = ["bios", "uefi"] as const;
+export const VmFirmwareSchema = z.enum(VM_FIRMWARE);
+
+/** A VM image's name: a plain file name in the image directory. */
+export const VmImageNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, {
+  message: "expected an image file name: letters, digits, '.', '_' or '-' (no '/')",
+}).refine((name) => !name.includes(".."), { message: "expected an image name without '..'" })
+  .refine((name) => !name.endsWith(".part"), { message: "'.part' names are reserved" });
+
+const PortSchema = z.number().int().min(1).max(65535);
+const Sha256Schema = z.string().regex(/^[a-f0-9]{64}$/, { message: "expected 64 hex digits" });
+
+/** GPUs by count (the node picks free ones), by nvidia-smi index, or by UUID. */
+export const VmGpuRequestSchema = z.union([
+  z.object({ count: z.number().int().min(0).max(VM_LIMITS.maxGpus) }).strict(),
+  z.object({ indexes: z.array(z.number().int().min(0).max(1023)).max(VM_LIMITS.maxGpus) })
+    .strict(),
+  z.object({
+    uuids: z.array(z.string().regex(/^GPU-[A-Za-z0-9-]{1,64}$/, {
+      message: "expected a GPU UUID like GPU-…",
+    })).max(VM_LIMITS.maxGpus),
+  }).strict(),
+]);
+
+/**
+ * Boots a kernel (and initrd) from the image directory instead of the disk's
+ * boot loader: for images without one, such as the test guest.
+ */
+export const DirectBootSchema = z.object({
+  kernel_image: VmImageNameSchema,
+  initrd_image: VmImageNameSchema.optional(),
+  cmdline: z.string().max(VM_LIMITS.maxCmdlineLength).regex(/^[\x20-\x7e]*$/, {
+    message: "expected printable ASCII",
+  }).default(""),
+}).strict();
+
+export const VmCreateParamsSchema = z.object({
+  actor: ActorSchema,
+  /** Who rents it; the actor when absent. */
+  owner: ActorSchema.optional(),
+  os: VmOsSchema.default("linux"),
+  /** The base disk image (qcow2 or raw); the VM writes only to its own overlay. */
+  image: VmImageNameSchema,
+  cpu_cores: z.number().int().min(1).max(VM_LIMITS.maxCpuCores),
+  memory_mib: z.number().int().min(VM_LIMITS.minMemoryMib).max(VM_LIMITS.maxMemoryMib),
+  /** Grows the VM's disk to this size; the image's own size when absent. */
+  disk_gib: z.number().int().min(1).max(VM_LIMITS.maxDiskGib).optional(),
+  gpus: VmGpuRequestSchema.default({ count: 0 }),
+  /** Host port forwarded to the guest's SSH (Linux) or RDP (Windows); the node picks one when absent. */
+  login_port: PortSchema.optional(),
+  /** VNC display port; libvirt picks a free one when absent. */
+  vnc_port: z.number().int().min(5900).max(65535).optional(),
+  firmware: VmFirmwareSchema.default("bios"),
+  direct_boot: DirectBootSchema.optional(),
+  /** Define only, without starting, when false. */
+  start: z.boolean().default(true),
+}).strict();
+export type VmCreateParams = z.input<typeof VmCreateParamsSchema>;
+export type VmCreateRequest = z.infer<typeof VmCreateParamsSchema>;
+
+export const VmGpuSchema = z.object({
+  index: z.number().int(),
+  uuid: z.string(),
+  pci_bus_id: z.string(),
+});
+
+export const VM_NETWORK_MODES = ["user", "bridge", "network"] as const;
+
+export const VmSchema = InstanceSummarySchema.extend({
+  kind: z.literal("vm"),
+  /** The libvirt domain name. */
+  domain: z.string(),
+  os: VmOsSchema,
+  image: z.string(),
+  cpu_cores: z.number().int(),
+  memory_mib: z.number().int(),
+  disk_gib: z.number().int().nullable(),
+  firmware: VmFirmwareSchema,
+  gpu_devices: z.array(VmGpuSchema),
+  network: z.object({ mode: z.enum(VM_NETWORK_MODES), source: z.string().nullable() }),
+  /** Where to log in: the forwarded port (user-mode network); null when the guest has its own address. */
+  login: z.object({
+    protocol: z.enum(["ssh", "rdp"]),
+    host: z.string(),
+    port: PortSchema,
+  }).nullable(),
+  vnc: z.object({
+    listen: z.string(),
+    /** The port asked for; the live one is in the hypervisor view. */
+    port: z.number().int().nullable(),
+    password: z.string(),
+  }),
+});
+export type Vm = z.infer<typeof VmSchema>;
+
+/** What libvirt says about the domain right now, or why it cannot say. */
+export const VmHypervisorViewSchema = z.discriminatedUnion("state", [
+  z.object({
+    state: z.literal("present"),
+    /** libvirt's word: running, paused, shut off, crashed, ... */
+    status: z.string(),
+    vcpus: z.number().int(),
+    memory_kib: z.number().int(),
+    disks: z.array(z.object({ target: z.string(), source: z.string() })),
+    vnc_port: z.number().int().nullable(),
+    addresses: z.array(z.string()),
+  }),
+  z.object({ state: z.literal("missing") }),
+  z.object({ state: z.literal("unavailable"), reason: z.string() }),
+]);
+export type VmHypervisorView = z.infer<typeof VmHypervisorViewSchema>;
+
+export const VmDetailSchema = VmSchema.extend({ hypervisor: VmHypervisorViewSchema });
+export type VmDetail = z.infer<typeof VmDetailSchema>;
+
+const VmTarget = { actor: ActorSchema, id: InstanceIdSchema };
+export const VmTargetSchema = z.object(VmTarget).strict();
+export const VmStopParamsSchema = z.object({
+  ...VmTarget,
+  /** Power off at once instead of asking the guest (ACPI) first. */
+  force: z.boolean().default(false),
+  /** How long the guest has to shut down before it is forced off. */
+  timeout_ms: z.number().int().min(0).max(VM_LIMITS.maxShutdownTimeoutMs).optional(),
+}).strict();
+export const VmGetParamsSchema = z.object({ id: InstanceIdSchema }).strict();
+export const VmListParamsSchema = z.object({
+  include_deleted: z.boolean().default(false),
+}).strict();
+export const VmLogsParamsSchema = z.object({
+  id: InstanceIdSchema,
+  from: z.enum(["head", "tail"]).default("tail"),
+  lines: z.number().int().min(1).max(VM_LIMITS.maxLogLines).default(VM_LIMITS.maxLogLines),
+}).strict();
+export const VmLogsSchema = z.object({ lines: z.array(z.string()), truncated: z.boolean() });
+
+export const VmImageSchema = z.object({
+  name: z.string(),
+  state: z.enum(["adding", "ready", "failed"]),
+  /** qemu-img's word: qcow2, raw, ... (null until known). */
+  format: z.string().nullable(),
+  size_bytes: z.number().nullable(),
+  virtual_size_bytes: z.number().nullable(),
+  sha256: z.string().nullable(),
+  source: z.string(),
+  error: z.string().nullable(),
+  added_at: z.number(),
+  updated_at: z.number(),
+  /** While adding: bytes written so far, and the total when the source says. */
+  progress: z.object({ done_bytes: z.number(), total_bytes: z.number().nullable() }).nullable(),
+  /** VMs (not deleted) whose disk or boot files come from this image. */
+  used_by: z.array(z.string()),
+});
+export type VmImage = z.infer<typeof VmImageSchema>;
+
+export const VmImageAddParamsSchema = z.object({
+  actor: ActorSchema,
+  name: VmImageNameSchema,
+  source: z.discriminatedUnion("kind", [
+    /** A file the node service may read: inside the image directory it is registered in place. */
+    z.object({ kind: z.literal("path"), path: z.string().min(1).max(4096).startsWith("/") }),
+    z.object({ kind: z.literal("url"), url: z.url({ protocol: /^https?$/ }).max(4096) }),
+  ]),
+  /** The expected SHA-256; the image is refused (and removed) when it differs. */
+  sha256: Sha256Schema.optional(),
+}).strict();
+export const VmImageDeleteParamsSchema = z.object({
+  actor: ActorSchema,
+  name: VmImageNameSchema,
+}).strict();
+
+export const GpuAllocationSchema = z.object({
+  gpu_uuid: z.string(),
+  gpu_index: z.number().int(),
+  pci_bus_id: z.string(),
+  instance_kind: z.enum(["vm", "container"]),
+  instance_id: z.string(),
+  allocated_at: z.number(),
+});
+
+export const VmListSchema = z.object({ vms: z.array(VmSchema) });
+export const VmImageListSchema = z.object({ images: z.array(VmImageSchema) });
+export const VmImageDeletedSchema = z.object({ name: z.string(), deleted: z.literal(true) });
+export const GpuAllocationListSchema = z.object({ allocations: z.array(GpuAllocationSchema) });

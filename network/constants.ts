@@ -1,0 +1,89 @@
+/**
+ * Every time-out, limit and protocol name of the network layer, in one place.
+ * Values an operator may want to change are configuration (`p2p_*` fields in
+ * mod/config.ts); these are the ones that shape the protocol itself.
+ */
+
+/** The libp2p protocol of a link: handshake, peer exchange, broadcast and sealed routing. */
+export const LINK_PROTOCOL = "/dbc/link/1.0.0";
+/** Checked in every handshake; a peer speaking another version is refused. */
+export const PROTOCOL_VERSION = 1;
+
+// --- Wire limits (every byte from a peer is hostile) ---------------------------------------
+/** The largest frame a peer may send; a longer length prefix closes the link at once. */
+export const MAX_FRAME_BYTES = 256 * 1024;
+/** Most peer entries (and, separately, departures) one exchange message may carry. */
+export const MAX_EXCHANGE_ENTRIES = 64;
+export const MAX_EXCHANGE_DEPARTURES = 256;
+/** A broadcast's topic and body limits. */
+export const MAX_TOPIC_LENGTH = 64;
+export const MAX_BROADCAST_BODY_BYTES = 64 * 1024;
+/** Sealed payloads carry requests and replies between nodes. */
+export const MAX_SEALED_CIPHERTEXT_BYTES = 192 * 1024;
+/** Bytes a link may queue towards a slow peer before it is dropped. */
+export const MAX_LINK_SEND_BUFFER_BYTES = 4 * 1024 * 1024;
+
+// --- Links ---------------------------------------------------------------------------------
+/** A link that has not finished its handshake by then is closed. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** How far a handshake or message time stamp may differ from our clock. */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+/** Links still in their handshake, at most; more inbound ones are refused. */
+export const MAX_HANDSHAKING_LINKS = 32;
+/** A dial (connect, encrypt, open the link stream) that takes longer has failed. */
+export const DIAL_TIMEOUT_MS = 10_000;
+/** A ping without a pong by then counts as missed. */
+export const PING_TIMEOUT_MS = 5_000;
+/** Byte budget per peer per second (and its burst, four seconds' worth). */
+export const RATE_LIMIT_BYTES_PER_S = 2 * 1024 * 1024;
+/** How long a misbehaving peer stays refused. */
+export const BAN_MS = 10 * 60_000;
+export const MAX_BANNED = 4096;
+
+// --- Dialer --------------------------------------------------------------------------------
+/** How often the dialer tops up outbound links (also right after a link is lost). */
+export const DIAL_TICK_MS = 1_000;
+export const MAX_PARALLEL_DIALS = 4;
+/** Back-off after failed dials: base doubled per failure up to the cap. */
+export const DIAL_BACKOFF_BASE_MS = 2_000;
+export const DIAL_BACKOFF_MAX_MS = 10 * 60_000;
+/** An address that failed this many times in a row is forgotten. */
+export const MAX_DIAL_FAILURES = 5;
+/** A peer that refused us because it was full is not retried for this many exchange rounds. */
+export const FULL_BACKOFF_ROUNDS = 2;
+
+// --- Address book --------------------------------------------------------------------------
+/** Entries never connected ("new") and once connected ("tried"), at most (Bitcoin addrman's split). */
+export const MAX_NEW_ENTRIES = 1024;
+export const MAX_TRIED_ENTRIES = 256;
+/** An entry nobody has vouched for in this many exchange rounds is dropped. */
+export const PEER_EXPIRY_ROUNDS = 60;
+/** Departures are passed on for this many rounds, and remembered a little longer than entries live. */
+export const DEPARTURE_ANNOUNCE_ROUNDS = 20;
+export const MAX_DEPARTURES = 8192;
+/** Exchange timers run at the interval plus or minus this share, so nodes do not move in lockstep. */
+export const EXCHANGE_JITTER = 0.2;
+/** Entries sent in a refusal because we are full: somewhere else to go. */
+export const REFUSAL_SAMPLE_SIZE = 16;
+
+// --- Broadcast and routing -----------------------------------------------------------------
+/** Hops a broadcast or a flooded sealed message may travel. */
+export const MAX_HOPS = 16;
+/** Where the reply to a sealed request goes first: back the way the request came. */
+export const ROUTE_HINT_TTL_MS = 60_000;
+export const MAX_ROUTE_HINTS = 4096;
+/** Requests this node waits on at once; more are refused with `unavailable`. */
+export const MAX_PENDING_REQUESTS = 1024;
+/** Replies this node owes to other workers' handlers, at most. */
+export const MAX_PENDING_REPLIES = 1024;
+
+// --- Inbox for other workers ---------------------------------------------------------------
+export const MAX_SUBSCRIPTIONS = 32;
+export const MAX_INBOX_MESSAGES = 1024;
+/** A subscription that nobody polled for this long is dropped. */
+export const SUBSCRIPTION_IDLE_MS = 120_000;
+export const MAX_RECEIVE_WAIT_MS = 25_000;
+
+// --- Persistence ---------------------------------------------------------------------------
+/** How often the address book is written to network.db. */
+export const SAVE_INTERVAL_MS = 60_000;

@@ -1,0 +1,61 @@
+/**
+ * The nonces of recently seen broadcasts and sealed messages, bounded in both
+ * size and time. A message whose nonce is here is a duplicate: dropped and not
+ * relayed. Entries leave after `ttlMs` (a message older than that is refused
+ * by its time stamp instead) or, when the cache is full, oldest first.
+ *
+ * @example
+ * ```ts
+ * const cache = new NonceCache({ maxEntries: 100_000, ttlMs: 300_000 });
+ * cache.add("q2Y…", clock.now()); // true: first sighting
+ * cache.add("q2Y…", clock.now()); // false: duplicate
+ * ```
+ */
+export type NonceCacheOptions = { maxEntries: number; ttlMs: number };
+
+export class NonceCache {
+  readonly maxEntries: number;
+  readonly ttlMs: number;
+  /** Insertion order is time order, so the oldest entry is always first. */
+  #seenAt = new Map<string, number>();
+  #evictedEarly = 0;
+
+  constructor(options: NonceCacheOptions) {
+    if (options.maxEntries < 1) throw new RangeError("a nonce cache holds at least one entry");
+    this.maxEntries = options.maxEntries;
+    this.ttlMs = options.ttlMs;
+  }
+
+  get size(): number {
+    return this.#seenAt.size;
+  }
+
+  /** Entries pushed out by size before their time ran out: a sign of a flood. */
+  get evictedEarly(): number {
+    return this.#evictedEarly;
+  }
+
+  has(nonce: string, now: number): boolean {
+    this.#expire(now);
+    return this.#seenAt.has(nonce);
+  }
+
+  /** Records `nonce`; false when it was already there. */
+  add(nonce: string, now: number): boolean {
+    this.#expire(now);
+    if (this.#seenAt.has(nonce)) return false;
+    while (this.#seenAt.size >= this.maxEntries) {
+      this.#seenAt.delete(this.#seenAt.keys().next().value!);
+      this.#evictedEarly++;
+    }
+    this.#seenAt.set(nonce, now);
+    return true;
+  }
+
+  #expire(now: number): void {
+    for (const [nonce, seenAt] of this.#seenAt) {
+      if (now - seenAt < this.ttlMs) return;
+      this.#seenAt.delete(nonce);
+    }
+  }
+}

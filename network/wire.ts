@@ -1,0 +1,314 @@
+/**
+ * What travels on a link, and how it is decoded. Every frame is a varint
+ * length followed by that many bytes of JSON; the decoder refuses a length
+ * over {@link MAX_FRAME_BYTES} before buffering it, parses nothing it has not
+ * bounded, and checks every message against its schema. Nothing here throws
+ * on bad input: decoding returns a result that says what was wrong.
+ */
+import { z } from "zod";
+import { base64 } from "@scure/base";
+import {
+  MAX_BROADCAST_BODY_BYTES,
+  MAX_EXCHANGE_DEPARTURES,
+  MAX_EXCHANGE_ENTRIES,
+  MAX_FRAME_BYTES,
+  MAX_HOPS,
+  MAX_SEALED_CIPHERTEXT_BYTES,
+  MAX_TOPIC_LENGTH,
+  REFUSAL_SAMPLE_SIZE,
+} from "./constants.ts";
+
+// --- Field shapes ---------------------------------------------------------------------------
+
+/** An Ed25519 libp2p peer id: "12D3KooW" and 44 more base58 characters. */
+export const NodeIdSchema = z.string().regex(/^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/);
+/** `host:port` as a peer reports it; checked again (parseHostPort) before it is dialled. */
+const AddressSchema = z.string().max(300).regex(/^(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253}):\d{1,5}$/);
+const RoleSchema = z.enum(["gpu", "seed", "client"]);
+const b64 = (maxBytes: number) =>
+  z.string().max(Math.ceil(maxBytes / 3) * 4).regex(/^[A-Za-z0-9+/]*={0,2}$/);
+const Nonce = b64(16).length(24);
+const Signature = b64(64).length(88);
+const Millis = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const Hops = z.number().int().min(0).max(MAX_HOPS);
+export const TopicSchema = z.string().min(1).max(MAX_TOPIC_LENGTH).regex(/^[a-z0-9][a-z0-9._-]*$/);
+
+/** One address-book entry as peers exchange it; `age` (ms since last evidence) avoids clock skew. */
+export const PeerEntrySchema = z.object({
+  id: NodeIdSchema,
+  addr: AddressSchema,
+  role: RoleSchema,
+  inc: Millis,
+  age: Millis,
+  /** Set when the sender is linked to this peer right now (a route hint). */
+  n: z.boolean().optional(),
+}).strict();
+export type PeerEntry = z.infer<typeof PeerEntrySchema>;
+
+/** A node known to have left: entries of that node with an incarnation up to `inc` are dropped. */
+export const DepartureSchema = z.object({ id: NodeIdSchema, inc: Millis, age: Millis }).strict();
+export type Departure = z.infer<typeof DepartureSchema>;
+
+export const REFUSAL_REASONS = [
+  "wrong_network",
+  "version",
+  "bad_proof",
+  "full",
+  "duplicate",
+  "banned",
+  "self",
+  "clock",
+] as const;
+export type RefusalReason = typeof REFUSAL_REASONS[number];
+export const BYE_REASONS = ["shutdown", "pruned", "misbehaving"] as const;
+export type ByeReason = typeof BYE_REASONS[number];
+
+// --- Messages -------------------------------------------------------------------------------
+
+export const HelloSchema = z.object({
+  t: z.literal("hello"),
+  v: z.number().int().min(0).max(65535),
+  net: z.string().min(1).max(63),
+  id: NodeIdSchema,
+  /** Whom this hello is for: a proof captured on one link is useless on another. */
+  to: NodeIdSchema,
+  role: RoleSchema,
+  /** Incarnation: grows with every start (and when the node refutes a false report of its death). */
+  inc: Millis,
+  /** The port this node accepts links on; peers combine it with the address they see. */
+  port: z.number().int().min(1).max(65535),
+  ts: Millis,
+  proof: Signature,
+}).strict();
+export type Hello = z.infer<typeof HelloSchema>;
+
+export const WireMessageSchema = z.discriminatedUnion("t", [
+  HelloSchema,
+  z.object({
+    t: z.literal("refuse"),
+    reason: z.enum(REFUSAL_REASONS),
+    peers: z.array(PeerEntrySchema).max(REFUSAL_SAMPLE_SIZE),
+  }).strict(),
+  z.object({
+    t: z.literal("peers"),
+    peers: z.array(PeerEntrySchema).max(MAX_EXCHANGE_ENTRIES),
+    gone: z.array(DepartureSchema).max(MAX_EXCHANGE_DEPARTURES),
+  }).strict(),
+  z.object({
+    t: z.literal("bcast"),
+    nonce: Nonce,
+    origin: NodeIdSchema,
+    ts: Millis,
+    hops: Hops,
+    topic: TopicSchema,
+    body: z.string().max(MAX_BROADCAST_BODY_BYTES),
+    sig: Signature,
+  }).strict(),
+  z.object({
+    t: z.literal("sealed"),
+    nonce: Nonce,
+    origin: NodeIdSchema,
+    target: NodeIdSchema,
+    ts: Millis,
+    hops: Hops,
+    eph: b64(32).length(44),
+    ct: b64(MAX_SEALED_CIPHERTEXT_BYTES),
+    sig: Signature,
+  }).strict(),
+  z.object({ t: z.literal("bye"), reason: z.enum(BYE_REASONS) }).strict(),
+]);
+export type WireMessage = z.infer<typeof WireMessageSchema>;
+export type WireMessageOf<T extends WireMessage["t"]> = Extract<WireMessage, { t: T }>;
+export type Broadcast = WireMessageOf<"bcast">;
+export type Sealed = WireMessageOf<"sealed">;
+
+// --- Bytes that get signed ------------------------------------------------------------------
+// A fixed-order JSON array of strings and integers encodes the same way everywhere.
+
+const encoder = new TextEncoder();
+
+/** What a hello's proof signs: the network, both ends, the incarnation, port and time. */
+export function helloProofBytes(hello: Omit<Hello, "proof" | "t">): Uint8Array {
+  return encoder.encode(
+    JSON.stringify([
+      "dbc/hello/1",
+      hello.v,
+      hello.net,
+      hello.id,
+      hello.to,
+      hello.role,
+      hello.inc,
+      hello.port,
+      hello.ts,
+    ]),
+  );
+}
+
+/** What a broadcast's signature covers: everything but the hop count, which relays lower. */
+export function broadcastSignedBytes(
+  networkId: string,
+  message: Omit<Broadcast, "sig" | "hops" | "t">,
+): Uint8Array {
+  return encoder.encode(
+    JSON.stringify([
+      "dbc/bcast/1",
+      networkId,
+      message.origin,
+      message.nonce,
+      message.ts,
+      message.topic,
+      message.body,
+    ]),
+  );
+}
+
+/** A sealed message's header: the associated data of its encryption and the start of what is signed. */
+export function sealedHeaderBytes(
+  networkId: string,
+  message: Omit<Sealed, "sig" | "hops" | "t" | "ct">,
+): Uint8Array {
+  return encoder.encode(
+    JSON.stringify([
+      "dbc/sealed/1",
+      networkId,
+      message.origin,
+      message.target,
+      message.nonce,
+      message.ts,
+      message.eph,
+    ]),
+  );
+}
+
+export const encodeBase64 = (bytes: Uint8Array): string => base64.encode(bytes);
+/** Base64 to bytes; `undefined` instead of a throw for malformed text. */
+export function decodeBase64(text: string): Uint8Array | undefined {
+  try {
+    return base64.decode(text);
+  } catch {
+    return undefined;
+  }
+}
+
+// --- Frames ---------------------------------------------------------------------------------
+
+export type DecodeResult =
+  | { ok: true; message: WireMessage }
+  | { ok: false; reason: string };
+
+/** Parses one frame's bytes into a checked message. */
+export function decodeWireMessage(bytes: Uint8Array): DecodeResult {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    return { ok: false, reason: "not JSON" };
+  }
+  const checked = WireMessageSchema.safeParse(parsed);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    return {
+      ok: false,
+      reason: `schema: ${issue?.path.join(".") ?? ""} ${issue?.message ?? "invalid"}`.trim(),
+    };
+  }
+  return { ok: true, message: checked.data };
+}
+
+/** A message as one length-prefixed frame. */
+export function encodeFrame(message: WireMessage): Uint8Array {
+  const body = encoder.encode(JSON.stringify(message));
+  const prefix = encodeVarint(body.length);
+  const frame = new Uint8Array(prefix.length + body.length);
+  frame.set(prefix);
+  frame.set(body, prefix.length);
+  return frame;
+}
+
+function encodeVarint(value: number): Uint8Array {
+  const bytes: number[] = [];
+  while (value >= 0x80) {
+    bytes.push((value & 0x7f) | 0x80);
+    value = Math.floor(value / 128);
+  }
+  bytes.push(value);
+  return Uint8Array.from(bytes);
+}
+
+export type FrameResult =
+  | { ok: true; frames: Uint8Array[] }
+  | { ok: false; reason: string };
+
+/**
+ * Splits a byte stream into frames. Holds at most one partial frame (so at
+ * most {@link MAX_FRAME_BYTES} plus a few bytes of prefix); a length prefix
+ * that is too long or too large fails the stream, which the caller closes.
+ */
+export class FrameDecoder {
+  #buffer = new Uint8Array(0);
+  #failed = false;
+  readonly maxFrameBytes: number;
+
+  constructor(maxFrameBytes = MAX_FRAME_BYTES) {
+    this.maxFrameBytes = maxFrameBytes;
+  }
+
+  /** Bytes waiting for the rest of their frame. */
+  get buffered(): number {
+    return this.#buffer.length;
+  }
+
+  push(chunk: Uint8Array): FrameResult {
+    if (this.#failed) return { ok: false, reason: "stream already failed" };
+    let data = chunk;
+    if (this.#buffer.length > 0) {
+      data = new Uint8Array(this.#buffer.length + chunk.length);
+      data.set(this.#buffer);
+      data.set(chunk, this.#buffer.length);
+    }
+    const frames: Uint8Array[] = [];
+    let offset = 0;
+    for (;;) {
+      const header = readVarint(data, offset);
+      if (header.kind === "incomplete") break;
+      if (header.kind === "invalid" || header.value > this.maxFrameBytes) {
+        this.#failed = true;
+        this.#buffer = new Uint8Array(0);
+        return {
+          ok: false,
+          reason: header.kind === "invalid"
+            ? "malformed length prefix"
+            : `frame of ${header.value} bytes exceeds ${this.maxFrameBytes}`,
+        };
+      }
+      if (header.value === 0) {
+        this.#failed = true;
+        return { ok: false, reason: "empty frame" };
+      }
+      const end = header.next + header.value;
+      if (end > data.length) break;
+      frames.push(data.slice(header.next, end));
+      offset = end;
+    }
+    this.#buffer = data.slice(offset);
+    return { ok: true, frames };
+  }
+}
+
+type VarintRead =
+  | { kind: "ok"; value: number; next: number }
+  | { kind: "incomplete" }
+  | { kind: "invalid" };
+
+/** At most four prefix bytes (up to 256 MiB): anything longer is refused, never accumulated. */
+function readVarint(data: Uint8Array, offset: number): VarintRead {
+  let value = 0;
+  for (let index = 0; index < 4; index++) {
+    const position = offset + index;
+    if (position >= data.length) return { kind: "incomplete" };
+    const byte = data[position]!;
+    value += (byte & 0x7f) * 2 ** (7 * index);
+    if ((byte & 0x80) === 0) return { kind: "ok", value, next: position + 1 };
+  }
+  return { kind: "invalid" };
+}

@@ -1,0 +1,30 @@
+/** Time-outs and limits of the VM side of the node service, named in one place. */
+
+/** One virsh command; starting a guest on a loaded host is the slowest. */
+export const VIRSH_TIMEOUT_MS = 120_000;
+/** One qemu-img command (create an overlay, read an image's header). */
+export const QEMU_IMG_TIMEOUT_MS = 60_000;
+/** Between two state checks while waiting for a guest to power off. */
+export const VM_STATE_POLL_MS = 250;
+/** How long a guest has to power off when asked (ACPI) before it is forced off. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 60_000;
+/** Prefix of the libvirt domains this node owns; reconciliation looks only at these. */
+export const DEFAULT_DOMAIN_PREFIX = "dbc-";
+/** The most bytes of a console log read to answer one logs request. */
+export const MAX_CONSOLE_READ_BYTES = 256 * 1024;
+/** How often an image download reports progress to its record. */
+export const IMAGE_PROGRESS_INTERVAL_MS = 500;
+/** Downloads that stall this long are abandoned. */
+export const IMAGE_DOWNLOAD_IDLE_TIMEOUT_MS = 60_000;
+/** File names inside a VM's own directory. */
+export const VM_FILES = {
+  disk: "disk.qcow2",
+  console: "console.log",
+  domainXml: "domain.xml",
+} as const;
+/**
+ * Mode of the VM and image directories: libvirt runs QEMU as its own user
+ * (libvirt-qemu), which must traverse every directory above a disk.
+ */
+export const VM_DIR_MODE = 0o711;
+export const IMAGE_DIR_MODE = 0o755;

@@ -1,0 +1,630 @@
+/**
+ * The VM service: turns typed requests into VMs and back. Create runs
+ * validate request -> check images -> allocate GPUs -> qcow2 overlay ->
+ * domain XML -> define (libvirt validates the XML against its schema) ->
+ * start; a failure at any step undoes the steps before it. Every operation,
+ * whatever its outcome, goes to the event log.
+ *
+ * Operations on one VM run one at a time (a per-VM queue), so a stop and a
+ * delete of the same VM never interleave.
+ */
+import {
+  type DatabaseSync,
+  type GpuReport,
+  type Logger,
+  RpcError,
+  silentLogger,
+  type Vm,
+  type VmCreateRequest,
+  type VmDetail,
+  type VmHypervisorView,
+} from "../mod/mod.ts";
+import { buildDomainXml, DomainSpecError, type DomainType, LOGIN_GUEST_PORT } from "./domain_xml.ts";
+import type { EventLog } from "./event_log.ts";
+import { GpuAllocationError, type GpuAllocator, type GpuWant } from "./gpu_allocation.ts";
+import { type DomainState, type Hypervisor, HypervisorError } from "./hypervisor.ts";
+import { ImageError, type ImageStore, type ReadyImage } from "./images.ts";
+import { reconcile, type ReconcileFinding } from "./reconcile.ts";
+import { runTool } from "./tools.ts";
+import { domainNetwork, type PortRange, type VmNetworkSetting } from "./vm_config.ts";
+import {
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  MAX_CONSOLE_READ_BYTES,
+  QEMU_IMG_TIMEOUT_MS,
+  VM_DIR_MODE,
+  VM_FILES,
+} from "./vm_constants.ts";
+import { nextVmState, operationRefusal, type VmEvent, type VmOperation } from "./vm_state.ts";
+import { type VmRecord, type VmSpec, VmStore } from "./vm_store.ts";
+
+export type VmServiceOptions = {
+  db: DatabaseSync;
+  events: EventLog;
+  hypervisor: Hypervisor;
+  images: ImageStore;
+  gpus: GpuAllocator;
+  /** The GPU inventory now (nvidia-smi), asked only when a request wants GPUs. */
+  gpuReport: () => Promise<GpuReport>;
+  vmDir: string;
+  domainType: DomainType;
+  network: VmNetworkSetting;
+  /** Host address that forwarded login ports and VNC listen on. */
+  listenAddress: string;
+  loginPorts: PortRange;
+  /** Prefix of every domain name this service makes; reconciliation looks only at these. */
+  domainPrefix: string;
+  now: () => number;
+  log?: Logger;
+};
+
+export type StopOptions = { force: boolean; timeoutMs?: number };
+
+const ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
+
+export class VmService {
+  readonly store: VmStore;
+  #options: VmServiceOptions;
+  #log: Logger;
+  #queues = new Map<string, Promise<unknown>>();
+
+  constructor(options: VmServiceOptions) {
+    this.#options = options;
+    this.#log = options.log ?? silentLogger;
+    this.store = new VmStore(options.db, options.now);
+    Deno.mkdirSync(options.vmDir, { recursive: true, mode: VM_DIR_MODE });
+    Deno.chmodSync(options.vmDir, VM_DIR_MODE);
+  }
+
+  /** Creates (and by default starts) a VM; resolves once libvirt reports it running. */
+  async create(request: VmCreateRequest): Promise<Vm> {
+    const id = newVmId();
+    const domain = `${this.#options.domainPrefix}${id}`;
+    return await this.#logged(request.actor, "vm.create", id, async () => {
+      const owner = request.owner ?? request.actor;
+      const base = this.#readyImage(request.image);
+      const kernel = request.direct_boot ? this.#readyImage(request.direct_boot.kernel_image) : undefined;
+      const initrd = request.direct_boot?.initrd_image
+        ? this.#readyImage(request.direct_boot.initrd_image)
+        : undefined;
+      const diskBytes = request.disk_gib === undefined ? undefined : request.disk_gib * 2 ** 30;
+      if (diskBytes !== undefined && diskBytes < base.virtualSizeBytes) {
+        throw new RpcError(
+          "invalid_params",
+          `disk_gib ${request.disk_gib} is smaller than image ${base.name} (${base.virtualSizeBytes} bytes)`,
+        );
+      }
+      const want = gpuWant(request.gpus);
+      const inventory = wantsGpus(want) ? await this.#gpuInventory() : [];
+
+      // From here to the allocation nothing awaits, so two creates cannot pick the same port.
+      const loginPort = this.#options.network.mode === "user"
+        ? this.#loginPort(request.login_port)
+        : null;
+      const spec: VmSpec = {
+        uuid: crypto.randomUUID(),
+        cpu_cores: request.cpu_cores,
+        memory_mib: request.memory_mib,
+        disk_gib: request.disk_gib ?? null,
+        firmware: request.firmware,
+        mac_address: randomMac(),
+        network: networkView(this.#options.network),
+        listen_address: this.#options.listenAddress,
+        direct_boot: request.direct_boot
+          ? {
+            kernel_image: request.direct_boot.kernel_image,
+            initrd_image: request.direct_boot.initrd_image ?? null,
+            cmdline: request.direct_boot.cmdline,
+          }
+          : null,
+      };
+      this.store.insert({
+        id,
+        domain,
+        owner,
+        state: "creating",
+        os: request.os,
+        image: request.image,
+        loginPort,
+        vncPort: request.vnc_port ?? null,
+        vncPassword: randomVncPassword(),
+        spec,
+        lastError: null,
+      });
+      let allocated;
+      try {
+        allocated = this.#options.gpus.allocateGpus(id, "vm", want, inventory);
+      } catch (error) {
+        // Nothing exists yet but the record: the request simply did not happen.
+        this.store.remove(id);
+        throw error;
+      }
+
+      const dir = this.#vmPath(id);
+      let defined = false;
+      try {
+        await Deno.mkdir(dir, { mode: VM_DIR_MODE });
+        await Deno.chmod(dir, VM_DIR_MODE);
+        await createOverlay(base, `${dir}/${VM_FILES.disk}`, diskBytes);
+        const record = this.store.get(id)!;
+        const xml = buildDomainXml({
+          name: domain,
+          uuid: spec.uuid,
+          domainType: this.#options.domainType,
+          os: request.os,
+          firmware: request.firmware,
+          vcpus: request.cpu_cores,
+          memoryMib: request.memory_mib,
+          diskPath: `${dir}/${VM_FILES.disk}`,
+          directBoot: request.direct_boot
+            ? {
+              kernelPath: kernel!.path,
+              initrdPath: initrd?.path,
+              cmdline: request.direct_boot.cmdline,
+            }
+            : undefined,
+          gpuBusIds: allocated.map((gpu) => gpu.pci_bus_id),
+          network: domainNetwork(
+            this.#options.network,
+            loginPort === null ? undefined : {
+              hostAddress: this.#options.listenAddress,
+              hostPort: loginPort,
+              guestPort: LOGIN_GUEST_PORT[request.os],
+            },
+          ),
+          macAddress: spec.mac_address,
+          vnc: {
+            listen: this.#options.listenAddress,
+            password: record.vncPassword,
+            port: request.vnc_port,
+          },
+          consoleLogPath: `${dir}/${VM_FILES.console}`,
+          metadata: { instanceId: id, owner },
+        });
+        await Deno.writeTextFile(`${dir}/${VM_FILES.domainXml}`, xml, { mode: 0o600 });
+        await this.#options.hypervisor.define(`${dir}/${VM_FILES.domainXml}`);
+        defined = true;
+        if (request.start) await this.#options.hypervisor.start(domain);
+      } catch (error) {
+        await this.#undoCreate(id, domain, defined, error);
+        throw error;
+      }
+      const state = nextVmState("creating", { type: "created", started: request.start });
+      return this.#view(this.store.setState(id, state));
+    }, { image: request.image, cpu_cores: request.cpu_cores, memory_mib: request.memory_mib });
+  }
+
+  async start(actor: string, id: string): Promise<Vm> {
+    return await this.#operate(actor, id, "start", async (record) => {
+      await this.#options.hypervisor.start(record.domain);
+      return { type: "started" };
+    });
+  }
+
+  /** ACPI power-off, forced when the guest has not gone off after the time-out (or at once with `force`). */
+  async stop(actor: string, id: string, options: StopOptions): Promise<Vm> {
+    return await this.#operate(actor, id, "stop", async (record, detail) => {
+      const timeoutMs = options.force ? 0 : (options.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
+      detail.outcome = await this.#options.hypervisor.shutdown(record.domain, timeoutMs);
+      return { type: "stopped" };
+    });
+  }
+
+  /** Asks the guest to reboot (ACPI). */
+  async restart(actor: string, id: string): Promise<Vm> {
+    return await this.#operate(actor, id, "restart", async (record) => {
+      await this.#options.hypervisor.reboot(record.domain);
+      return undefined;
+    });
+  }
+
+  /** Hard reset. */
+  async reset(actor: string, id: string): Promise<Vm> {
+    return await this.#operate(actor, id, "reset", async (record) => {
+      await this.#options.hypervisor.reset(record.domain);
+      return undefined;
+    });
+  }
+
+  /** Powers off, undefines, removes the VM's disk and files, releases its GPUs; keeps the record as `deleted`. */
+  async delete(actor: string, id: string): Promise<Vm> {
+    return await this.#operate(actor, id, "delete", async (record, detail) => {
+      try {
+        await this.#options.hypervisor.undefine(record.domain);
+      } catch (error) {
+        if (!(error instanceof HypervisorError && error.kind === "not_found")) throw error;
+        detail.domain = "already gone";
+      }
+      await Deno.remove(this.#vmPath(record.id), { recursive: true }).catch((error) => {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      });
+      detail.gpus_released = this.#options.gpus.releaseGpus(record.id, "vm");
+      return { type: "deleted" };
+    });
+  }
+
+  /** The record with what libvirt says about the domain now. */
+  async get(id: string): Promise<VmDetail> {
+    const record = this.#record(id);
+    let hypervisor: VmHypervisorView;
+    if (record.state === "deleted") {
+      hypervisor = { state: "missing" };
+    } else {
+      try {
+        const details = await this.#options.hypervisor.details(record.domain);
+        hypervisor = details
+          ? {
+            state: "present",
+            status: details.state,
+            vcpus: details.vcpus,
+            memory_kib: details.memoryKib,
+            disks: details.disks,
+            vnc_port: details.vncPort,
+            addresses: details.addresses,
+          }
+          : { state: "missing" };
+        if (details) this.#observe(record, details.state);
+      } catch (error) {
+        hypervisor = { state: "unavailable", reason: (error as Error).message };
+      }
+    }
+    return { ...this.#view(this.#record(id)), hypervisor };
+  }
+
+  /** Every VM; records are brought up to date with one `virsh list` first (when libvirt answers). */
+  async list(options: { includeDeleted: boolean }): Promise<Vm[]> {
+    try {
+      const domains = new Map(
+        (await this.#options.hypervisor.list()).map((domain) => [domain.name, domain.state]),
+      );
+      for (const record of this.store.list({ includeDeleted: false })) {
+        if (record.state === "creating" || this.#queues.has(record.id)) continue;
+        const observed = domains.get(record.domain);
+        // A vanished domain is for reconciliation to judge; here only running/stopped flips.
+        if (observed !== undefined) this.#observe(record, observed);
+      }
+    } catch (error) {
+      this.#log.warn("cannot refresh VM states from libvirt", { error: (error as Error).message });
+    }
+    return this.store.list(options).map((record) => this.#view(record));
+  }
+
+  /** The guest's console output (its serial port), head or tail. */
+  async logs(id: string, from: "head" | "tail", lines: number): Promise<{ lines: string[]; truncated: boolean }> {
+    const record = this.#record(id);
+    const path = `${this.#vmPath(record.id)}/${VM_FILES.console}`;
+    let text: string;
+    let cut = false;
+    try {
+      using file = await Deno.open(path, { read: true });
+      const size = (await file.stat()).size;
+      const length = Math.min(size, MAX_CONSOLE_READ_BYTES);
+      if (from === "tail" && size > length) {
+        await file.seek(size - length, Deno.SeekMode.Start);
+        cut = true;
+      } else if (from === "head" && size > length) {
+        cut = true;
+      }
+      const buffer = new Uint8Array(length);
+      let read = 0;
+      while (read < length) {
+        const n = await file.read(buffer.subarray(read));
+        if (n === null) break;
+        read += n;
+      }
+      text = new TextDecoder().decode(buffer.subarray(0, read));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return { lines: [], truncated: false };
+      throw error;
+    }
+    let all = text.split("\n").map(cleanConsoleLine);
+    if (all.at(-1) === "") all = all.slice(0, -1);
+    // A cut through the middle of the file leaves a partial first (tail) or last (head) line.
+    if (cut) all = from === "tail" ? all.slice(1) : all.slice(0, -1);
+    const picked = from === "tail" ? all.slice(-lines) : all.slice(0, lines);
+    return { lines: picked, truncated: cut || picked.length < all.length };
+  }
+
+  /**
+   * Compares records with libvirt and notes every difference in the records
+   * and the event log; run at start-up. Throws when libvirt does not answer.
+   */
+  async reconcile(): Promise<ReconcileFinding[]> {
+    const domains = await this.#options.hypervisor.list();
+    const findings = reconcile(
+      this.store.list({ includeDeleted: false }),
+      domains,
+      this.#options.domainPrefix,
+    );
+    for (const finding of findings) {
+      switch (finding.kind) {
+        case "vanished":
+          this.store.setState(
+            finding.id,
+            finding.to,
+            `domain ${finding.domain} vanished from libvirt (found at start-up); delete the VM to free its resources`,
+          );
+          break;
+        case "state_changed":
+          this.store.setState(finding.id, finding.to);
+          break;
+        case "interrupted":
+          this.store.setState(
+            finding.id,
+            "failed",
+            "creation was interrupted by a node restart; delete the VM to clean up",
+          );
+          break;
+        case "appeared":
+          break;
+      }
+      this.#options.events.record({
+        actor: "node",
+        action: "vm.reconcile",
+        target: "id" in finding ? finding.id : finding.domain,
+        result: finding.kind === "vanished" || finding.kind === "interrupted" ? "error" : "ok",
+        detail: { ...finding },
+      });
+    }
+    this.#log.info("reconciled VMs with libvirt", {
+      records: this.store.list({ includeDeleted: false }).length,
+      domains: domains.length,
+      findings: findings.length,
+    });
+    return findings;
+  }
+
+  /** The directory holding one VM's disk, console log and domain XML. */
+  #vmPath(id: string): string {
+    return `${this.#options.vmDir}/${id}`;
+  }
+
+  #record(id: string): VmRecord {
+    const record = this.store.get(id);
+    if (!record) throw new RpcError("not_found", `no VM ${id} on this node`);
+    return record;
+  }
+
+  #readyImage(name: string): ReadyImage {
+    return this.#options.images.ready(name);
+  }
+
+  async #gpuInventory() {
+    const report = await this.#options.gpuReport();
+    if (report.state !== "present") {
+      throw new RpcError("not_found", `GPUs asked for, but this node has none usable: ${report.reason}`);
+    }
+    return report.gpus;
+  }
+
+  #loginPort(asked: number | undefined): number {
+    const used = this.store.loginPortsInUse();
+    if (asked !== undefined) {
+      if (used.has(asked)) throw new RpcError("conflict", `login port ${asked} is taken by another VM`);
+      return asked;
+    }
+    for (let port = this.#options.loginPorts.min; port <= this.#options.loginPorts.max; port++) {
+      if (!used.has(port)) return port;
+    }
+    throw new RpcError(
+      "conflict",
+      `no free login port in ${this.#options.loginPorts.min}-${this.#options.loginPorts.max}`,
+    );
+  }
+
+  /** Undoes a create that failed after its record was written; the record stays, `failed`. */
+  async #undoCreate(id: string, domain: string, defined: boolean, cause: unknown): Promise<void> {
+    if (defined) {
+      await this.#options.hypervisor.undefine(domain).catch((error) =>
+        this.#log.error("cannot undefine a half-created VM", { domain, error: String(error) })
+      );
+    }
+    await Deno.remove(this.#vmPath(id), { recursive: true }).catch(() => {});
+    this.#options.gpus.releaseGpus(id, "vm");
+    this.store.setState(id, nextVmState("creating", { type: "creation_failed" }), errorText(cause));
+  }
+
+  /** Updates the record when libvirt's state implies another one. */
+  #observe(record: VmRecord, observed: DomainState): void {
+    const next = nextVmState(record.state, { type: "observed", domain: observed });
+    if (next === record.state) return;
+    this.store.setState(record.id, next);
+    this.#options.events.record({
+      actor: "node",
+      action: "vm.observe",
+      target: record.id,
+      result: "ok",
+      detail: { from: record.state, to: next, libvirt: observed },
+    });
+  }
+
+  /** Runs one operation on one VM: queued behind others on it, checked, logged. */
+  async #operate(
+    actor: string,
+    id: string,
+    operation: VmOperation,
+    act: (record: VmRecord, detail: Record<string, unknown>) => Promise<VmEvent | undefined>,
+  ): Promise<Vm> {
+    return await this.#queued(id, () =>
+      this.#logged(actor, `vm.${operation}`, id, async (detail) => {
+        let record = this.#record(id);
+        // What libvirt says now beats what the record says (the guest may have powered itself off).
+        if (record.state === "running" || record.state === "stopped") {
+          const observed = await this.#options.hypervisor.state(record.domain).catch(() => undefined);
+          if (observed !== undefined) {
+            this.#observe(record, observed);
+            record = this.#record(id);
+          }
+        }
+        const refusal = operationRefusal(record.state, operation);
+        if (refusal) throw new RpcError("conflict", `cannot ${operation} VM ${id}: ${refusal}`);
+        const event = await act(record, detail);
+        const next = event ? nextVmState(record.state, event) : record.state;
+        return this.#view(this.store.setState(id, next, null));
+      })
+    );
+  }
+
+  async #queued<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const before = this.#queues.get(id) ?? Promise.resolve();
+    const run = before.catch(() => {}).then(work);
+    this.#queues.set(id, run);
+    try {
+      return await run;
+    } finally {
+      if (this.#queues.get(id) === run) this.#queues.delete(id);
+    }
+  }
+
+  /** Runs `work`, records its outcome in the event log, and turns failures into RpcErrors. */
+  async #logged<T>(
+    actor: string,
+    action: string,
+    target: string,
+    work: (detail: Record<string, unknown>) => Promise<T>,
+    requestDetail: Record<string, unknown> = {},
+  ): Promise<T> {
+    const detail: Record<string, unknown> = { ...requestDetail };
+    try {
+      const result = await work(detail);
+      this.#options.events.record({ actor, action, target, result: "ok", detail });
+      return result;
+    } catch (error) {
+      const rpcError = toRpcError(error);
+      this.#options.events.record({
+        actor,
+        action,
+        target,
+        result: "error",
+        detail: { ...detail, code: rpcError.code, error: rpcError.message },
+      });
+      throw rpcError;
+    }
+  }
+
+  #view(record: VmRecord): Vm {
+    const devices = record.state === "deleted" ? [] : this.#options.gpus.heldBy(record.id, "vm");
+    return {
+      id: record.id,
+      kind: "vm",
+      owner: record.owner,
+      state: record.state,
+      gpus: devices.map((gpu) => gpu.gpu_uuid),
+      created_at: record.createdAt,
+      updated_at: record.updatedAt,
+      last_error: record.lastError,
+      domain: record.domain,
+      os: record.os,
+      image: record.image,
+      cpu_cores: record.spec.cpu_cores,
+      memory_mib: record.spec.memory_mib,
+      disk_gib: record.spec.disk_gib,
+      firmware: record.spec.firmware,
+      gpu_devices: devices.map((gpu) => ({
+        index: gpu.gpu_index,
+        uuid: gpu.gpu_uuid,
+        pci_bus_id: gpu.pci_bus_id,
+      })),
+      network: record.spec.network,
+      login: record.loginPort === null ? null : {
+        protocol: record.os === "windows" ? "rdp" : "ssh",
+        host: record.spec.listen_address,
+        port: record.loginPort,
+      },
+      vnc: { listen: record.spec.listen_address, port: record.vncPort, password: record.vncPassword },
+    };
+  }
+}
+
+function gpuWant(request: VmCreateRequest["gpus"]): GpuWant {
+  if ("count" in request) return { count: request.count };
+  if ("indexes" in request) return { indexes: request.indexes };
+  return { uuids: request.uuids };
+}
+
+function wantsGpus(want: GpuWant): boolean {
+  if ("count" in want) return want.count > 0;
+  return ("indexes" in want ? want.indexes : want.uuids).length > 0;
+}
+
+function networkView(setting: VmNetworkSetting): VmSpec["network"] {
+  switch (setting.mode) {
+    case "user":
+      return { mode: "user", source: null };
+    case "bridge":
+      return { mode: "bridge", source: setting.bridge };
+    case "network":
+      return { mode: "network", source: setting.network };
+  }
+}
+
+/** Makes the VM's disk: a qcow2 overlay whose backing file is the (never written) image. */
+async function createOverlay(base: ReadyImage, path: string, sizeBytes: number | undefined): Promise<void> {
+  const args = ["create", "-q", "-f", "qcow2", "-F", base.format, "-b", base.path, path];
+  if (sizeBytes !== undefined) args.push(String(sizeBytes));
+  const result = await runTool("qemu-img", args, QEMU_IMG_TIMEOUT_MS);
+  if (result.kind !== "exited" || result.code !== 0) {
+    const reason = result.kind === "exited"
+      ? result.stderr.trim()
+      : result.kind === "not_found"
+      ? "qemu-img is not installed"
+      : "timed out";
+    throw new RpcError("internal", `cannot create the VM's disk: ${reason}`);
+  }
+}
+
+/** `vm-` and 10 random base-32 characters. */
+export function newVmId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(10));
+  return `vm-${[...bytes].map((byte) => ID_ALPHABET[byte % 32]).join("")}`;
+}
+
+function randomMac(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(3));
+  return `52:54:00:${[...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join(":")}`;
+}
+
+function randomVncPassword(): string {
+  const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return [...bytes].map((byte) => alphabet[byte % alphabet.length]).join("");
+}
+
+/** Strips carriage returns and terminal escape sequences a guest console is full of. */
+function cleanConsoleLine(line: string): string {
+  // deno-lint-ignore no-control-regex
+  return line.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "");
+}
+
+function errorText(error: unknown): string {
+  return (error as Error)?.message ?? String(error);
+}
+
+/** The typed error a caller on the other side of a worker boundary gets. */
+export function toRpcError(error: unknown): RpcError {
+  if (error instanceof RpcError) return error;
+  if (error instanceof HypervisorError) {
+    const code = ({
+      unavailable: "unavailable",
+      not_found: "not_found",
+      conflict: "conflict",
+      invalid: "invalid_params",
+      timeout: "timeout",
+      failed: "internal",
+    } as const)[error.kind];
+    return new RpcError(code, error.message);
+  }
+  if (error instanceof ImageError || error instanceof GpuAllocationError) {
+    const code = ({
+      not_found: "not_found",
+      conflict: "conflict",
+      invalid: "invalid_params",
+      failed: "internal",
+    } as const)[error.kind];
+    return new RpcError(code, error.message);
+  }
+  if (error instanceof DomainSpecError) return new RpcError("invalid_params", error.message);
+  if (error instanceof Error && /UNIQUE constraint failed: vms\.login_port/.test(error.message)) {
+    return new RpcError("conflict", "the login port is taken by another VM");
+  }
+  return new RpcError("internal", errorText(error));
+}

@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import { createApp, RateLimiter } from "../../http/mod.ts";
+import { RpcError, silentLogger } from "../../mod/mod.ts";
+
+Deno.test("a client may burst, then is held to its average rate; others are unaffected", () => {
+  let now = 0;
+  const limiter = new RateLimiter({ ratePerSecond: 2, burst: 3, maxClients: 10, now: () => now });
+  assert.deepEqual([1, 2, 3].map(() => limiter.take("a").allowed), [true, true, true]);
+  assert.deepEqual(limiter.take("a"), { allowed: false, retryAfterSeconds: 1 });
+  assert.equal(limiter.take("b").allowed, true);
+  now += 500; // half a second refills one token at 2/s
+  assert.equal(limiter.take("a").allowed, true);
+  assert.equal(limiter.take("a").allowed, false);
+});
+
+Deno.test("the limiter forgets the least recently seen clients beyond its bound", () => {
+  const limiter = new RateLimiter({ ratePerSecond: 1, burst: 1, maxClients: 100, now: () => 0 });
+  for (let index = 0; index < 10_000; index++) limiter.take(`10.0.${index >> 8}.${index & 255}`);
+  assert.equal(limiter.trackedClients, 100);
+});
+
+Deno.test("over the limit the API answers 429 with Retry-After in the envelope", async () => {
+  const app = createApp({
+    call: (() => Promise.reject(new RpcError("unavailable", "x"))) as Parameters<
+      typeof createApp
+    >[0]["call"],
+    log: silentLogger,
+    rateLimit: { perSecond: 1, burst: 2 },
+    clientAddress: () => "192.0.2.7",
+    now: () => 0,
+  });
+  const statuses = [];
+  for (let index = 0; index < 3; index++) {
+    statuses.push((await app.request("/api/v1/nothing")).status);
+  }
+  assert.deepEqual(statuses, [404, 404, 429]);
+  const limited = await app.request("/api/v1/nothing");
+  assert.equal(limited.headers.get("retry-after"), "1");
+  assert.deepEqual(await limited.json(), {
+    error_code: -32029,
+    error_message: "too many requests; retry in 1 s",
+  });
+});
