@@ -256,6 +256,12 @@ function missingPermission(config: NodeConfig, paths: NodePaths): string | undef
   if (!granted({ name: "net", host: address })) {
     return `the HTTP address ${address} is outside this process's --allow-net`;
   }
+  // A worker cannot be given more than the process holds: without this the node service could not start.
+  for (const name of ["read", "write"] as const) {
+    if (!granted({ name, path: config.docker_socket })) {
+      return `docker_socket ${config.docker_socket} is outside this process's --allow-${name}; add --allow-${name}=${config.docker_socket} to the deno run line (deno task node grants /var/run/docker.sock and /run/dbc-podman/podman.sock)`;
+    }
+  }
   return undefined;
 }
 

@@ -21,6 +21,7 @@ import { failure } from "./envelope.ts";
 import { openApiDocument } from "./openapi.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import { nodeRoutes } from "./routes/node.ts";
+import { peerRoutes } from "./routes/peers.ts";
 
 export type AppDeps = {
   call: <M extends Method>(
@@ -82,6 +83,7 @@ export function createAppWithRoutes(deps: AppDeps): App {
 
   const routes = new ApiRoutes();
   nodeRoutes(routes, deps);
+  peerRoutes(routes, deps);
   routes.mount(app);
   const document = openApiDocument(routes.specs);
   app.get("/openapi.json", (c) => c.json(document));

@@ -58,6 +58,11 @@ type Field<T> = {
 };
 
 const asText = (text: string) => text;
+/** An integer from `min` to `max`, with the range in the message. */
+function intBetween(min: number, max: number) {
+  const message = `expected an integer from ${min} to ${max}`;
+  return z.number({ message }).int({ message }).min(min, { message }).max(max, { message });
+}
 const asInteger = (text: string): unknown => (/^-?\d+$/.test(text.trim()) ? Number(text) : text);
 const asList = (text: string) =>
   text.split(",").map((item) => item.trim()).filter((item) => item !== "");
@@ -164,7 +169,9 @@ export const CONFIG_FIELDS = {
     "requests one client address may make in a burst before the average applies",
   ),
   libvirt_uri: field(
-    z.string().regex(/^[a-z0-9+]+:\/\/[^\s,]*$/, { message: "expected a libvirt URI like qemu:///system" }),
+    z.string().regex(/^[a-z0-9+]+:\/\/[^\s,]*$/, {
+      message: "expected a libvirt URI like qemu:///system",
+    }),
     asText,
     "qemu:///system",
     "libvirt connection the node service drives VMs through (virsh -c)",
@@ -217,13 +224,64 @@ export const CONFIG_FIELDS = {
   ),
   image_download_hosts: field(
     z.array(
-      z.string().refine((text) => HOSTNAME.test(text) || IPV4.test(text) || parseHostPort(text) !== undefined, {
-        message: "expected host or host:port",
-      }),
+      z.string().refine(
+        (text) => HOSTNAME.test(text) || IPV4.test(text) || parseHostPort(text) !== undefined,
+        {
+          message: "expected host or host:port",
+        },
+      ),
     ),
     asList,
     [] as string[],
     "hosts (host or host:port, comma-separated) the node service may download VM images from",
+  ),
+  p2p_target_outbound: field(
+    intBetween(1, 64),
+    asInteger,
+    8,
+    "outbound peer links the node keeps open",
+  ),
+  p2p_max_inbound: field(
+    intBetween(0, 1024),
+    asInteger,
+    32,
+    "inbound peer links the node accepts at most; beyond it newcomers get other peers' addresses",
+  ),
+  p2p_exchange_interval_ms: field(
+    intBetween(100, 3_600_000),
+    asInteger,
+    30_000,
+    "how often the node sends each neighbour its peer list (departures travel faster, batched)",
+  ),
+  p2p_ping_interval_ms: field(
+    intBetween(100, 600_000),
+    asInteger,
+    15_000,
+    "how often each neighbour is pinged",
+  ),
+  p2p_ping_misses: field(
+    intBetween(1, 100),
+    asInteger,
+    3,
+    "missed pings in a row after which a neighbour is dropped and probed once",
+  ),
+  p2p_nonce_cache_size: field(
+    intBetween(100, 10_000_000),
+    asInteger,
+    100_000,
+    "broadcast and routed-message nonces remembered at most (duplicates are dropped)",
+  ),
+  p2p_nonce_ttl_ms: field(
+    intBetween(10_000, 3_600_000),
+    asInteger,
+    300_000,
+    "how long nonces are remembered; older messages are refused by their time stamp",
+  ),
+  p2p_rate_limit_per_s: field(
+    intBetween(1, 100_000),
+    asInteger,
+    200,
+    "messages a second one peer may send on average (twice that in a burst) before it is dropped",
   ),
 } as const;
 

@@ -29,7 +29,13 @@ export const CONTAINER_LIMITS = {
 export const ImageReferenceSchema = z.string().max(255).regex(
   /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::\d{1,5})?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/,
   { message: "expected an image reference like registry/name:tag" },
-);
+).refine((reference) => {
+  // As in Docker: a first component is a registry only when it looks like a host.
+  const slash = reference.indexOf("/");
+  const first = slash === -1 ? "" : reference.slice(0, slash);
+  return first === "" || first === "localhost" || /[.:]/.test(first) ||
+    first === first.toLowerCase();
+}, { message: "expected a lower-case repository name (or a registry host before the first '/')" });
 
 /** An image reference, or an image id (`sha256:<hex>` or a hex prefix of at least 12). */
 export const ImageNameOrIdSchema = z.union([

@@ -49,12 +49,12 @@ export class Ed25519Signer {
   async sign(message: Uint8Array): Promise<Uint8Array> {
     this.#key ??= crypto.subtle.importKey(
       "pkcs8",
-      concatBytes(PKCS8_ED25519_PREFIX, this.#seed),
+      plain(concatBytes(PKCS8_ED25519_PREFIX, this.#seed)),
       { name: "Ed25519" },
       false,
       ["sign"],
     );
-    return new Uint8Array(await crypto.subtle.sign("Ed25519", await this.#key, message));
+    return new Uint8Array(await crypto.subtle.sign("Ed25519", await this.#key, plain(message)));
   }
 
   /** Signs with noble (synchronous; the reference implementation). */
@@ -78,11 +78,11 @@ export async function verifyEd25519(
     if (verifyKeys.size >= VERIFY_KEY_CACHE_LIMIT) {
       verifyKeys.delete(verifyKeys.keys().next().value!);
     }
-    key = crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
+    key = crypto.subtle.importKey("raw", plain(publicKey), { name: "Ed25519" }, false, ["verify"]);
     verifyKeys.set(cacheKey, key);
   }
   try {
-    return await crypto.subtle.verify("Ed25519", await key, signature, message);
+    return await crypto.subtle.verify("Ed25519", await key, plain(signature), plain(message));
   } catch {
     verifyKeys.delete(cacheKey);
     return false;
@@ -184,6 +184,13 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
     offset += part.length;
   }
   return out;
+}
+
+/** WebCrypto takes views of plain ArrayBuffers only; copy the rare view of anything else. */
+function plain(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return bytes.buffer instanceof ArrayBuffer
+    ? bytes as Uint8Array<ArrayBuffer>
+    : new Uint8Array(bytes);
 }
 
 function fromHex(hex: string): Uint8Array {

@@ -49,6 +49,39 @@ import {
   VmStopParamsSchema,
   VmTargetSchema,
 } from "./vm_schemas.ts";
+import {
+  ActivePeerListSchema,
+  GlobalPeerListSchema,
+  NetworkBroadcastParamsSchema,
+  NetworkBroadcastResultSchema,
+  NetworkReceiveParamsSchema,
+  NetworkReceiveResultSchema,
+  NetworkReplyParamsSchema,
+  NetworkReplyResultSchema,
+  NetworkSendParamsSchema,
+  NetworkSendResultSchema,
+  NetworkSubscribeParamsSchema,
+  NetworkSubscriptionSchema,
+  NetworkUnsubscribeParamsSchema,
+} from "./network_schemas.ts";
+import {
+  LeaseStatusSchema,
+  LedgerLeaseStatusParams,
+  LedgerMachineGetParams,
+  LedgerMachineListParams,
+  LedgerMachineListSchema,
+  LedgerMachineRegisterParams,
+  LedgerMultisigGetParams,
+  LedgerMultisigRegisterParams,
+  LedgerOrderGrabParams,
+  LedgerOrderReportParams,
+  LedgerRentalGetParams,
+  LedgerRenewParams,
+  LedgerRentParams,
+  MachineSchema,
+  MultisigAccountSchema,
+  RentalSchema,
+} from "./ledger_schemas.ts";
 
 export const WORKER_NAMES = ["network", "node_service", "http"] as const;
 export type WorkerName = typeof WORKER_NAMES[number];
@@ -128,6 +161,24 @@ export type GpuReport = z.infer<typeof GpuReportSchema>;
 export const NetworkStatusSchema = z.object({
   listening: z.array(z.string()),
   connected_peers: z.number().int().min(0),
+  // The fields below are filled in by the peer-to-peer network worker.
+  node_id: z.string().optional(),
+  /** Grows with every start; a node wrongly reported gone raises it to refute the report. */
+  incarnation: z.number().optional(),
+  outbound: z.number().int().min(0).optional(),
+  inbound: z.number().int().min(0).optional(),
+  target_outbound: z.number().int().min(0).optional(),
+  max_inbound: z.number().int().min(0).optional(),
+  /** Entries in the address book, and nodes known to have left. */
+  known_peers: z.number().int().min(0).optional(),
+  departed_peers: z.number().int().min(0).optional(),
+  nonce_cache: z.object({
+    size: z.number().int(),
+    max: z.number().int(),
+    evicted_early: z.number().int(),
+  }).optional(),
+  /** Message and link counters since the worker started (see network/counters.ts). */
+  counters: z.record(z.string(), z.number()).optional(),
 });
 export type NetworkStatus = z.infer<typeof NetworkStatusSchema>;
 
@@ -225,6 +276,78 @@ export const METHODS = {
     result: VmImageDeletedSchema,
   },
   "gpu.allocations": { to: "node_service", params: EmptyParams, result: GpuAllocationListSchema },
+  "network.peers.active": { to: "network", params: EmptyParams, result: ActivePeerListSchema },
+  "network.peers.global": { to: "network", params: EmptyParams, result: GlobalPeerListSchema },
+  /** A sealed request to a node by id; resolves with its reply. */
+  "network.send": {
+    to: "network",
+    params: NetworkSendParamsSchema,
+    result: NetworkSendResultSchema,
+  },
+  "network.broadcast": {
+    to: "network",
+    params: NetworkBroadcastParamsSchema,
+    result: NetworkBroadcastResultSchema,
+  },
+  /** Requests and broadcasts of these topics are queued for the caller from now on. */
+  "network.subscribe": {
+    to: "network",
+    params: NetworkSubscribeParamsSchema,
+    result: NetworkSubscriptionSchema,
+  },
+  /** Long poll: the queued messages, waiting up to `wait_ms` for a first one. */
+  "network.receive": {
+    to: "network",
+    params: NetworkReceiveParamsSchema,
+    result: NetworkReceiveResultSchema,
+  },
+  /** Answers a request received through `network.receive`. */
+  "network.reply": {
+    to: "network",
+    params: NetworkReplyParamsSchema,
+    result: NetworkReplyResultSchema,
+  },
+  "network.unsubscribe": {
+    to: "network",
+    params: NetworkUnsubscribeParamsSchema,
+    result: z.object({}),
+  },
+  // The embedded ledger (answered by the node service of a seed; see node_service/ledger/).
+  "ledger.machine_register": {
+    to: "node_service",
+    params: LedgerMachineRegisterParams,
+    result: MachineSchema,
+  },
+  "ledger.machine_list": {
+    to: "node_service",
+    params: LedgerMachineListParams,
+    result: LedgerMachineListSchema,
+  },
+  "ledger.machine_get": { to: "node_service", params: LedgerMachineGetParams, result: MachineSchema },
+  "ledger.order_grab": { to: "node_service", params: LedgerOrderGrabParams, result: MachineSchema },
+  "ledger.order_report": {
+    to: "node_service",
+    params: LedgerOrderReportParams,
+    result: MachineSchema,
+  },
+  "ledger.rent": { to: "node_service", params: LedgerRentParams, result: RentalSchema },
+  "ledger.renew": { to: "node_service", params: LedgerRenewParams, result: RentalSchema },
+  "ledger.rental_get": { to: "node_service", params: LedgerRentalGetParams, result: RentalSchema },
+  "ledger.lease_status": {
+    to: "node_service",
+    params: LedgerLeaseStatusParams,
+    result: LeaseStatusSchema,
+  },
+  "ledger.multisig_register": {
+    to: "node_service",
+    params: LedgerMultisigRegisterParams,
+    result: MultisigAccountSchema,
+  },
+  "ledger.multisig_get": {
+    to: "node_service",
+    params: LedgerMultisigGetParams,
+    result: MultisigAccountSchema,
+  },
 } as const satisfies Record<string, MethodSpec>;
 
 export type Method = keyof typeof METHODS;

@@ -46,7 +46,6 @@ export {
   engineSocketPermissions,
   listenAddress,
   SERVICE_ENV,
-  SERVICE_PROC_NET_FILES,
   SERVICE_PROGRAMS,
   type ServiceProgram,
   type WorkerPermissions,
@@ -77,3 +76,60 @@ export {
 } from "./supervisor.ts";
 export { VERSION } from "./version.ts";
 export { type RunningWorker, runWorker, type WorkerContext } from "./worker_runtime.ts";
+export {
+  concatBytes,
+  Ed25519Signer,
+  type EphemeralKey,
+  newEphemeralKey,
+  open,
+  type OpenInput,
+  seal,
+  type SealInput,
+  verifyEd25519,
+  verifyEd25519Sync,
+  x25519PublicKeyFromEd25519,
+  x25519SecretFromEd25519,
+} from "./crypto.ts";
+export * from "./network_schemas.ts";
+export * from "./ledger_schemas.ts";
+export {
+  type DecodedAddress,
+  decodeSs58,
+  encodeSs58,
+  GENERIC_SS58_PREFIX,
+  normalizeAccount,
+} from "./ss58.ts";
+export { multisigAccount, type MultisigAccount as DerivedMultisigAccount, multisigAccountId } from "./multisig.ts";
+export { ReplayGuard, type ReplayVerdict } from "./replay_guard.ts";
+export {
+  bodyDigest,
+  canonicalJson,
+  canonicalRequestMessage,
+  legacyNonceMessage,
+  type RequestToSign,
+  SIGNED_REQUEST_VERSION,
+} from "./signed_request.ts";
+export {
+  parseWalletSignature,
+  type SignatureCheck,
+  verifyWalletSignature,
+  type WalletScheme,
+  type WalletSignature,
+} from "./wallet_signature.ts";
+export {
+  AUTH_BODY_FIELDS,
+  AUTH_HEADERS,
+  type AuthFields,
+  type AuthFieldsSource,
+  authFieldsFromBody,
+  authFieldsFromHeaders,
+  type AuthOutcome,
+  type AuthorisedAccount,
+  type AuthRefusal,
+  newReplayGuards,
+  type ReplayGuards,
+  verifyRequestAuth,
+  WALLET_AUTH_LIMITS,
+  type WalletAuthConfig,
+  withoutAuthFields,
+} from "./wallet_auth.ts";

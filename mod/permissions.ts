@@ -9,7 +9,12 @@ import type { WorkerName } from "./messages.ts";
 import { type NodePaths, vmStorageDirs } from "./paths.ts";
 
 /** The programs the node service may run, and nothing else. */
-export const SERVICE_PROGRAMS = ["virsh", "nvidia-smi", "qemu-img"] as const;
+/**
+ * `ss` (iproute2) lists the host's listening sockets, so the node never
+ * publishes a container on a port in use: Deno refuses a worker the
+ * `/proc/net` tables unless it holds every permission.
+ */
+export const SERVICE_PROGRAMS = ["virsh", "nvidia-smi", "qemu-img", "ss"] as const;
 export type ServiceProgram = typeof SERVICE_PROGRAMS[number];
 
 /**
@@ -17,17 +22,6 @@ export type ServiceProgram = typeof SERVICE_PROGRAMS[number];
  * two are probed by dax's command resolution and Node's child_process layer.
  */
 export const SERVICE_ENV = ["PATH", "_ISEXE_TEST_PLATFORM_", "NODE_V8_COVERAGE"] as const;
-
-/**
- * The kernel's socket tables: the node service reads them to see which host
- * ports are taken before it publishes a container port (no net permission needed).
- */
-export const SERVICE_PROC_NET_FILES = [
-  "/proc/net/tcp",
-  "/proc/net/tcp6",
-  "/proc/net/udp",
-  "/proc/net/udp6",
-] as const;
 
 /**
  * What the node service needs to talk to the container engine: Deno checks a
@@ -85,7 +79,6 @@ export function workerPermissions(worker: WorkerName, inputs: PermissionInputs):
         read: [
           paths.serviceDir,
           ...inputs.programPaths,
-          ...SERVICE_PROC_NET_FILES,
           ...engineSocketPermissions(config.docker_socket).read,
           ...vmStoragePaths(config, paths),
         ],

@@ -43,9 +43,11 @@ export const VmGpuRequestSchema = z.union([
   z.object({ indexes: z.array(z.number().int().min(0).max(1023)).max(VM_LIMITS.maxGpus) })
     .strict(),
   z.object({
-    uuids: z.array(z.string().regex(/^GPU-[A-Za-z0-9-]{1,64}$/, {
-      message: "expected a GPU UUID like GPU-…",
-    })).max(VM_LIMITS.maxGpus),
+    uuids: z.array(
+      z.string().regex(/^GPU-[A-Za-z0-9-]{1,64}$/, {
+        message: "expected a GPU UUID like GPU-…",
+      }),
+    ).max(VM_LIMITS.maxGpus),
   }).strict(),
 ]);
 

@@ -18,8 +18,8 @@ export const MAX_EXCHANGE_DEPARTURES = 256;
 /** A broadcast's topic and body limits. */
 export const MAX_TOPIC_LENGTH = 64;
 export const MAX_BROADCAST_BODY_BYTES = 64 * 1024;
-/** Sealed payloads carry requests and replies between nodes. */
-export const MAX_SEALED_CIPHERTEXT_BYTES = 192 * 1024;
+/** Sealed payloads carry requests and replies between nodes (base64 on the wire: 4/3 of this). */
+export const MAX_SEALED_CIPHERTEXT_BYTES = 160 * 1024;
 /** Bytes a link may queue towards a slow peer before it is dropped. */
 export const MAX_LINK_SEND_BUFFER_BYTES = 4 * 1024 * 1024;
 
@@ -30,6 +30,8 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000;
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 /** Links still in their handshake, at most; more inbound ones are refused. */
 export const MAX_HANDSHAKING_LINKS = 32;
+/** Messages a peer may send while its hello is being verified. */
+export const MAX_QUEUED_DURING_HANDSHAKE = 16;
 /** A dial (connect, encrypt, open the link stream) that takes longer has failed. */
 export const DIAL_TIMEOUT_MS = 10_000;
 /** A ping without a pong by then counts as missed. */
@@ -63,6 +65,10 @@ export const DEPARTURE_ANNOUNCE_ROUNDS = 20;
 export const MAX_DEPARTURES = 8192;
 /** Exchange timers run at the interval plus or minus this share, so nodes do not move in lockstep. */
 export const EXCHANGE_JITTER = 0.2;
+/** Entries in one exchange message: ourselves, up to half of it our neighbours, the rest a sample. */
+export const EXCHANGE_SAMPLE_SIZE = 32;
+/** New departures are passed on after this short delay (batched), not at the next round. */
+export const DEPARTURE_PUSH_DELAY_MS = 500;
 /** Entries sent in a refusal because we are full: somewhere else to go. */
 export const REFUSAL_SAMPLE_SIZE = 16;
 

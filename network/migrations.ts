@@ -16,4 +16,10 @@ export const NETWORK_MIGRATIONS: readonly Migration[] = [
       failures INTEGER NOT NULL DEFAULT 0
     );`,
   },
+  {
+    version: 2,
+    name: "address book: incarnation and table",
+    sql: `ALTER TABLE peers ADD COLUMN incarnation INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE peers ADD COLUMN tried INTEGER NOT NULL DEFAULT 0;`,
+  },
 ];

@@ -59,3 +59,19 @@ export class NonceCache {
     }
   }
 }
+
+/**
+ * Whether a message stamped `ts` may still be accepted: not from further in
+ * the future than the allowed skew, and young enough that its nonce will
+ * still be in the cache if it comes again, so a replay is caught either way.
+ */
+export function isFresh(ts: number, now: number, ttlMs: number, maxSkewMs: number): boolean {
+  const skew = Math.min(maxSkewMs, ttlMs / 4);
+  return ts <= now + skew && now - ts <= ttlMs - skew;
+}
+
+/** A random 16-byte nonce, base64. */
+export function newNonce(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes));
+}

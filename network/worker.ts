@@ -1,22 +1,102 @@
 /**
- * The network worker: peer connections, peer exchange, broadcast and routing
- * (the peer-to-peer issue fills these in). Runs with network access and its
+ * The network worker: the peer-to-peer protocol (peer_node.ts) on libp2p
+ * links (libp2p_node.ts), the address book kept in network.db, and the
+ * answers other workers get (handlers.ts). Runs with network access and its
  * own directory only; it can run no program and read no other file.
  */
-import { openDatabase, runWorker } from "../mod/mod.ts";
+import { openDatabase, runWorker, VERSION } from "../mod/mod.ts";
+import { SAVE_INTERVAL_MS } from "./constants.ts";
+import { networkHandlers } from "./handlers.ts";
+import { Inbox } from "./inbox.ts";
+import { Libp2pTransport } from "./libp2p_node.ts";
 import { NETWORK_MIGRATIONS } from "./migrations.ts";
+import { nodeAuthenticator } from "./authenticator.ts";
+import { PeerNode } from "./peer_node.ts";
+import { loadAddressBook, saveAddressBook } from "./store.ts";
 
-runWorker("network", ({ init, log, clock }) => {
+/** Connections libp2p may hold beyond the protocol's own links: probes, handshakes, pings. */
+const CONNECTION_SLACK = 32;
+
+runWorker("network", async ({ init, log, clock }) => {
+  const config = init.config;
+  if (!init.private_key) throw new Error("the network worker was started without the node key");
   const db = openDatabase(init.paths.networkDb, NETWORK_MIGRATIONS, { now: () => clock.now() });
-  log.info("network worker ready", {
-    network_id: init.config.network_id,
-    seeds: init.config.seeds.length,
+  let peer: PeerNode | undefined;
+  let transport: Libp2pTransport;
+  try {
+    transport = await Libp2pTransport.start({
+      seed: init.private_key,
+      publicKey: init.public_key,
+      nodeId: init.node_id,
+      listenHost: config.p2p_host,
+      listenPort: config.p2p_port,
+      maxConnections: config.p2p_target_outbound + config.p2p_max_inbound + CONNECTION_SLACK,
+      log: log.child("libp2p"),
+      onInbound: (link) => (peer ? peer.acceptInbound(link) : link.close()),
+    });
+  } catch (error) {
+    db.close();
+    throw new Error(
+      `cannot listen for peers on ${config.p2p_host}:${config.p2p_port}: ${(error as Error).message}`,
+    );
+  }
+  const inbox = new Inbox({ clock, nodeId: init.node_id });
+  peer = new PeerNode({
+    networkId: config.network_id,
+    role: config.role,
+    listenPort: config.p2p_port,
+    seeds: config.seeds,
+    targetOutbound: config.p2p_target_outbound,
+    maxInbound: config.p2p_max_inbound,
+    exchangeIntervalMs: config.p2p_exchange_interval_ms,
+    pingIntervalMs: config.p2p_ping_interval_ms,
+    pingMisses: config.p2p_ping_misses,
+    nonceCacheSize: config.p2p_nonce_cache_size,
+    nonceTtlMs: config.p2p_nonce_ttl_ms,
+    rateLimitPerS: config.p2p_rate_limit_per_s,
+  }, {
+    selfId: init.node_id,
+    transport,
+    auth: nodeAuthenticator(init.private_key),
+    clock,
+    log,
+    version: VERSION,
+    incarnation: clock.now(),
+    onBroadcast: (delivery) => inbox.deliverBroadcast(delivery),
+    onAppRequest: (origin, request, deadline) =>
+      inbox.request(origin, request.topic, request.body, deadline),
+  });
+  const running = peer;
+  running.restore(loadAddressBook(db));
+  running.start();
+  const save = () => saveAddressBook(db, running.book.entries(), clock.now());
+  let saveTimer = clock.setTimeout(function again() {
+    save();
+    saveTimer = clock.setTimeout(again, SAVE_INTERVAL_MS);
+  }, SAVE_INTERVAL_MS);
+  log.info("peer-to-peer network up", {
+    node_id: init.node_id,
+    network_id: config.network_id,
+    listening: transport.listening(),
+    seeds: config.seeds.length,
   });
   return {
-    handlers: {
-      "network.status": () => ({ listening: [], connected_peers: 0 }),
-    },
-    stop() {
+    handlers: networkHandlers({
+      peer: running,
+      inbox,
+      config,
+      listening: () => transport.listening(),
+    }),
+    async stop() {
+      clock.clearTimeout(saveTimer);
+      running.stop();
+      inbox.close();
+      try {
+        save();
+      } catch (error) {
+        log.warn("could not save the address book", { error: String(error) });
+      }
+      await transport.stop();
       db.close();
     },
   };

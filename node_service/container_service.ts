@@ -12,7 +12,6 @@ import {
   type ContainerEngineStatus,
   type ContainerEngineView,
   type GpuReport,
-  type InstanceState,
   type InstanceSummary,
   type Logger,
   type PortBinding,
@@ -29,7 +28,13 @@ import {
 import { ContainerNotFoundError, type ContainerRecord, ContainerStore } from "./container_store.ts";
 import type { EventLog } from "./event_log.ts";
 import { GpuAllocationError, type GpuAllocator, type GpuWant } from "./gpu_allocation.ts";
-import { pickFreePort, type PortKey, portKey, type PortRange } from "./host_ports.ts";
+import {
+  HostPortsUnknownError,
+  pickFreePort,
+  type PortKey,
+  portKey,
+  type PortRange,
+} from "./host_ports.ts";
 import { type InstanceDriver, type InstanceEvent, nextInstanceState } from "./instances.ts";
 
 /** Labels the node puts on everything it creates in the engine. */
@@ -468,7 +473,7 @@ export class ContainerService implements InstanceDriver {
   async #takenPorts(
     engineBindings: readonly { protocol: "tcp" | "udp"; hostPort: number }[],
   ): Promise<Set<PortKey>> {
-    const taken = await this.#deps.listeningPorts();
+    const taken = await this.#listening();
     for (const key of this.#deps.store.heldHostPorts()) taken.add(key);
     for (const key of this.#deps.otherHeldPorts?.() ?? []) taken.add(key);
     for (const binding of engineBindings) taken.add(portKey(binding.protocol, binding.hostPort));
@@ -532,7 +537,7 @@ export class ContainerService implements InstanceDriver {
 
   /** A stopped container's host ports must still be free before it starts again. */
   async #checkOwnPortsFree(record: ContainerRecord): Promise<void> {
-    const listening = await this.#deps.listeningPorts();
+    const listening = await this.#listening();
     const busy = record.ports.filter((port) =>
       listening.has(portKey(port.protocol, port.host_port))
     );
@@ -543,6 +548,17 @@ export class ContainerService implements InstanceDriver {
           busy.map((port) => `${port.host_port}/${port.protocol}`).join(", ")
         } taken by another program meanwhile`,
       );
+    }
+  }
+
+  /** The host's listening ports; without them the records and the engine still guard. */
+  async #listening(): Promise<Set<PortKey>> {
+    try {
+      return await this.#deps.listeningPorts();
+    } catch (error) {
+      if (!(error instanceof HostPortsUnknownError)) throw error;
+      this.#log.warn("host ports unchecked", { error: error.message });
+      return new Set();
     }
   }
 
@@ -608,6 +624,3 @@ export function rpcErrorFrom(error: unknown): RpcError {
   }
   return new RpcError("internal", error instanceof Error ? error.message : String(error));
 }
-
-/** The states in which a container holds its engine objects (and so its GPUs and ports). */
-export const LIVE_STATES: readonly InstanceState[] = ["creating", "running", "stopped", "expired"];

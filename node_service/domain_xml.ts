@@ -17,7 +17,7 @@
  * slot ({@link USER_NIC_PCI_SLOT}) that libvirt leaves alone on q35.
  */
 import type { VmOs } from "../mod/mod.ts";
-import { libvirtPciAttributes, type PciAddress, parsePciBusId } from "./pci_address.ts";
+import { libvirtPciAttributes, parsePciBusId, type PciAddress } from "./pci_address.ts";
 import { type XmlChild, xmlElement, type XmlNode } from "./xml_text.ts";
 
 export const QEMU_XML_NAMESPACE = "http://libvirt.org/schemas/domain/qemu/1.0";
@@ -117,8 +117,8 @@ function validate(spec: DomainSpec): PciAddress[] {
     if (!address) throw new DomainSpecError(`not a PCI bus id: ${JSON.stringify(busId)}`);
     return address;
   });
-  const seen = new Set(spec.gpuBusIds.map((id) => id.toLowerCase()));
-  check(seen.size === spec.gpuBusIds.length, "a GPU is passed through twice");
+  const seen = new Set(addresses.map((a) => `${a.domain}:${a.bus}:${a.slot}.${a.function}`));
+  check(seen.size === addresses.length, "a GPU is passed through twice");
   return addresses;
 }
 
@@ -133,7 +133,9 @@ export function buildDomainXml(spec: DomainSpec): string {
   if (spec.directBoot) {
     osChildren.push(el("kernel", {}, [spec.directBoot.kernelPath]));
     if (spec.directBoot.initrdPath) osChildren.push(el("initrd", {}, [spec.directBoot.initrdPath]));
-    if (spec.directBoot.cmdline !== "") osChildren.push(el("cmdline", {}, [spec.directBoot.cmdline]));
+    if (spec.directBoot.cmdline !== "") {
+      osChildren.push(el("cmdline", {}, [spec.directBoot.cmdline]));
+    }
   } else {
     osChildren.push(el("boot", { dev: "hd" }));
   }
@@ -161,7 +163,9 @@ export function buildDomainXml(spec: DomainSpec): string {
     el("disk", { type: "file", device: "disk" }, [
       el("driver", { name: "qemu", type: "qcow2", discard: "unmap" }),
       el("source", { file: spec.diskPath }),
-      windows ? el("target", { dev: "sda", bus: "sata" }) : el("target", { dev: "vda", bus: "virtio" }),
+      windows
+        ? el("target", { dev: "sda", bus: "sata" })
+        : el("target", { dev: "vda", bus: "virtio" }),
     ]),
     networkInterface(spec.network, spec.macAddress, windows),
     el("serial", { type: "file" }, [consoleSource, el("target", { port: 0 })]),

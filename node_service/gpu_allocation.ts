@@ -4,10 +4,11 @@
  * survives a node restart because it lives in SQLite.
  *
  * Two guarantees, one in code and one in the schema: {@link GpuAllocator.allocateGpus}
- * checks and inserts inside one `BEGIN IMMEDIATE` transaction (so a second
- * writer, even on another connection, waits and then sees the first one's
- * rows), and the table's primary key on the GPU UUID refuses a second holder
- * whatever the code does.
+ * checks and inserts inside one `BEGIN IMMEDIATE` transaction (its own, or
+ * the caller's when it is called inside one), so a second writer, even on
+ * another connection, waits and then sees the first one's rows; and the
+ * table's primary key on the GPU UUID refuses a second holder whatever the
+ * code does.
  *
  * @example
  * ```ts
@@ -67,7 +68,10 @@ export class GpuAllocator {
     want: GpuWant,
     inventory: readonly Gpu[],
   ): GpuAllocation[] {
-    return transaction(this.db, () => {
+    // Inside a caller's transaction (record + allocation together) it joins that one.
+    const atomically = <T>(work: () => T): T =>
+      this.db.isTransaction ? work() : transaction(this.db, work);
+    return atomically(() => {
       const held = this.#heldMap();
       for (const allocation of held.values()) {
         if (allocation.instance_id === instanceId && allocation.instance_kind === kind) {
@@ -79,7 +83,9 @@ export class GpuAllocator {
       }
       const chosen = choose(want, inventory, held);
       const at = this.now();
-      const insert = this.db.prepare(`INSERT INTO gpu_allocations (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`);
+      const insert = this.db.prepare(
+        `INSERT INTO gpu_allocations (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`,
+      );
       return chosen.map((gpu) => {
         insert.run(gpu.uuid, gpu.index, gpu.pci_bus_id, kind, instanceId, at);
         return {
@@ -134,11 +140,17 @@ export function choose(
   };
   if ("count" in want) {
     if (!Number.isInteger(want.count) || want.count < 0) {
-      throw new GpuAllocationError("invalid", `GPU count must be a whole number, got ${want.count}`);
+      throw new GpuAllocationError(
+        "invalid",
+        `GPU count must be a whole number, got ${want.count}`,
+      );
     }
     if (want.count === 0) return [];
     if (inventory.length === 0) {
-      throw new GpuAllocationError("not_found", `${want.count} GPU(s) asked for; this node has none`);
+      throw new GpuAllocationError(
+        "not_found",
+        `${want.count} GPU(s) asked for; this node has none`,
+      );
     }
     const free = [...inventory].sort((a, b) => a.index - b.index).filter((gpu) => !holder(gpu));
     if (free.length < want.count) {

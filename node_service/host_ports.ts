@@ -1,65 +1,70 @@
 /**
  * Which host ports are taken, so the node never hands out one in use. Two
- * sources: the kernel's socket tables (`/proc/net/{tcp,tcp6,udp,udp6}`: what
- * listens now, including ports an engine reserves for running containers),
- * and the node's own records (ports held by stopped instances, which listen
- * on nothing yet but will on start).
+ * sources: the host's sockets as `ss` (iproute2) lists them (what listens
+ * now, including ports an engine reserves for running containers), and the
+ * node's own records (ports held by stopped instances, which listen on
+ * nothing yet but will on start).
  *
  * Why check at all: Podman (4.3, netavark) breaks an existing container's
- * port forwarding when another container's start fails with "address already
- * in use"; refusing such a port before the engine sees it avoids that.
- * Reading the tables needs no network permission, only read of these files.
+ * port forwarding when another container's start fails with "address
+ * already in use"; refusing such a port before the engine sees it avoids
+ * that. Why `ss`: Deno refuses a worker the `/proc/net` tables unless it
+ * holds every permission, and probing by listening would need network
+ * permission; running one read-only program needs neither.
  */
-import { SERVICE_PROC_NET_FILES } from "../mod/mod.ts";
 import type { PortProtocol } from "./container_engine.ts";
-
-/** The socket tables read, by protocol; the node service may read exactly these. */
-export const PROC_NET_FILES: Record<PortProtocol, readonly string[]> = {
-  tcp: SERVICE_PROC_NET_FILES.filter((file) => file.includes("/tcp")),
-  udp: SERVICE_PROC_NET_FILES.filter((file) => file.includes("/udp")),
-};
+import { runTool } from "./tools.ts";
 
 /** `tcp:22`, `udp:53`: how a taken port is written in sets. */
 export type PortKey = `${PortProtocol}:${number}`;
 export const portKey = (protocol: PortProtocol, port: number): PortKey => `${protocol}:${port}`;
 
-/** TCP state LISTEN in the kernel's table (`st` column, hex). */
-const TCP_LISTEN = "0A";
+/** TCP and UDP, listening or bound, numeric, no header. */
+export const SS_ARGS = ["-H", "-t", "-u", "-l", "-n"];
+const SS_TIMEOUT_MS = 10_000;
 
-/**
- * The local ports in one `/proc/net/*` table that are in use: listening
- * sockets for TCP, every bound socket for UDP.
- */
-export function parseProcNet(text: string, protocol: PortProtocol): Set<number> {
-  const ports = new Set<number>();
-  for (const line of text.split("\n").slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    if (fields.length < 4) continue;
-    const local = fields[1]!;
-    const state = fields[3]!;
-    if (protocol === "tcp" && state !== TCP_LISTEN) continue;
-    const port = parseInt(local.slice(local.lastIndexOf(":") + 1), 16);
-    if (Number.isInteger(port) && port > 0) ports.add(port);
+/** The host's sockets could not be listed; the caller decides whether to go on without. */
+export class HostPortsUnknownError extends Error {
+  constructor(detail: string) {
+    super(`cannot list the host's listening ports: ${detail}`);
+    this.name = "HostPortsUnknownError";
   }
-  return ports;
 }
 
-/** Ports in use on this host now; a table that cannot be read is skipped (no IPv6, say). */
-export async function listeningPorts(): Promise<Set<PortKey>> {
+/**
+ * The ports in `ss -Htuln` output: `Netid State Recv-Q Send-Q Local:Port Peer:Port`,
+ * the local address being `0.0.0.0:22`, `[::]:22`, `*:22` or `127.0.0.1%lo:53`.
+ */
+export function parseSsListening(text: string): Set<PortKey> {
   const taken = new Set<PortKey>();
-  for (const protocol of ["tcp", "udp"] as const) {
-    for (const file of PROC_NET_FILES[protocol]) {
-      let text: string;
-      try {
-        text = await Deno.readTextFile(file);
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) continue;
-        throw error;
-      }
-      for (const port of parseProcNet(text, protocol)) taken.add(portKey(protocol, port));
-    }
+  for (const line of text.split("\n")) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 5) continue;
+    const netid = fields[0]!.toLowerCase();
+    if (netid !== "tcp" && netid !== "udp") continue;
+    const local = fields[4]!;
+    const port = Number(local.slice(local.lastIndexOf(":") + 1));
+    if (Number.isInteger(port) && port > 0 && port <= 65535) taken.add(portKey(netid, port));
   }
   return taken;
+}
+
+/** Ports in use on this host now; throws {@link HostPortsUnknownError} when `ss` cannot tell. */
+export async function listeningPorts(): Promise<Set<PortKey>> {
+  const result = await runTool("ss", SS_ARGS, SS_TIMEOUT_MS);
+  switch (result.kind) {
+    case "not_found":
+      throw new HostPortsUnknownError("ss is not installed (Debian package iproute2)");
+    case "timed_out":
+      throw new HostPortsUnknownError(`ss did not answer within ${result.timeoutMs} ms`);
+    case "exited":
+      if (result.code !== 0) {
+        throw new HostPortsUnknownError(
+          `ss exited with code ${result.code}: ${result.stderr.trim().split("\n")[0] ?? ""}`,
+        );
+      }
+      return parseSsListening(result.stdout);
+  }
 }
 
 export type PortRange = { first: number; last: number };

@@ -68,6 +68,8 @@ export class ImageStore {
   #onAddDone: (image: VmImage) => void;
   #progress = new Map<string, Progress>();
   #jobs = new Set<Promise<unknown>>();
+  /** Aborted by {@link ImageStore.close}: every copy and download under way stops. */
+  #closing = new AbortController();
 
   constructor(options: ImageStoreOptions) {
     this.imageDir = options.imageDir.replace(/\/+$/, "");
@@ -117,7 +119,10 @@ export class ImageStore {
     const row = this.#row(name);
     if (!row) throw new ImageError("not_found", `no image ${name} on this node`);
     if (row.state !== "ready") {
-      throw new ImageError("conflict", `image ${name} is ${row.state}${row.error ? `: ${row.error}` : ""}`);
+      throw new ImageError(
+        "conflict",
+        `image ${name} is ${row.state}${row.error ? `: ${row.error}` : ""}`,
+      );
     }
     return {
       name,
@@ -149,7 +154,7 @@ export class ImageStore {
       "INSERT INTO vm_images (name, state, source, added_at, updated_at) VALUES (?, 'adding', ?, ?, ?)",
     ).run(name, sourceText, at, at);
     this.#progress.set(name, { done_bytes: 0, total_bytes: null });
-    const done = this.#fill(name, path, source, expectedSha256)
+    const done = this.#fill(name, path, source, expectedSha256, this.#closing.signal)
       .then(
         (info) => {
           const finished = this.#now();
@@ -175,7 +180,9 @@ export class ImageStore {
   delete(name: string): void {
     const row = this.#row(name);
     if (!row) throw new ImageError("not_found", `no image ${name} on this node`);
-    if (row.state === "adding") throw new ImageError("conflict", `image ${name} is still being added`);
+    if (row.state === "adding") {
+      throw new ImageError("conflict", `image ${name} is still being added`);
+    }
     const users = this.#usersOf(name);
     if (users.length > 0) {
       throw new ImageError("conflict", `image ${name} is in use by VM ${users.join(", ")}`);
@@ -184,9 +191,15 @@ export class ImageStore {
     this.#db.prepare("DELETE FROM vm_images WHERE name = ?").run(name);
   }
 
-  /** Waits for every add under way (tests and shutdown). */
+  /** Waits for every add under way. */
   async settle(): Promise<void> {
     while (this.#jobs.size > 0) await Promise.allSettled([...this.#jobs]);
+  }
+
+  /** Abandons the adds under way (each ends `failed`) and waits until they have. */
+  async close(): Promise<void> {
+    this.#closing.abort(new ImageError("failed", "the node service stopped during the add"));
+    await this.settle();
   }
 
   #row(name: string): ImageRow | undefined {
@@ -204,7 +217,9 @@ export class ImageStore {
   }
 
   #fail(name: string, reason: string): void {
-    this.#db.prepare("UPDATE vm_images SET state = 'failed', error = ?, updated_at = ? WHERE name = ?")
+    this.#db.prepare(
+      "UPDATE vm_images SET state = 'failed', error = ?, updated_at = ? WHERE name = ?",
+    )
       .run(reason, this.#now(), name);
   }
 
@@ -217,6 +232,7 @@ export class ImageStore {
     path: string,
     source: ImageSource,
     expectedSha256: string | undefined,
+    signal: AbortSignal,
   ): Promise<{ format: string; sizeBytes: number; virtualSizeBytes: number; sha256: string }> {
     const progress = this.#progress.get(name)!;
     const inPlace = source.kind === "path" && source.path === path;
@@ -224,10 +240,10 @@ export class ImageStore {
     let sha256: string;
     try {
       sha256 = inPlace
-        ? await hashFile(path, progress)
+        ? await hashFile(path, progress, signal)
         : await (source.kind === "path"
-          ? copyFile(source.path, target, progress)
-          : download(source.url, target, progress));
+          ? copyFile(source.path, target, progress, signal)
+          : download(source.url, target, progress, signal));
       if (expectedSha256 !== undefined && sha256 !== expectedSha256) {
         throw new ImageError(
           "invalid",
@@ -251,6 +267,7 @@ async function writeMetered(
   source: ReadableStream<Uint8Array>,
   target: string,
   progress: Progress,
+  signal: AbortSignal,
   onChunk: () => void = () => {},
 ): Promise<string> {
   const hash = createHash("sha256");
@@ -264,22 +281,28 @@ async function writeMetered(
     },
   });
   // pipeTo closes `out` when the stream ends or fails.
-  await source.pipeThrough(meter).pipeTo(out.writable);
+  await source.pipeThrough(meter).pipeTo(out.writable, { signal });
   return hash.digest("hex");
 }
 
-async function hashFile(path: string, progress: Progress): Promise<string> {
+async function hashFile(path: string, progress: Progress, signal: AbortSignal): Promise<string> {
   const file = await Deno.open(path, { read: true });
   progress.total_bytes = (await file.stat()).size;
   const hash = createHash("sha256");
   for await (const chunk of file.readable) {
+    signal.throwIfAborted();
     hash.update(chunk);
     progress.done_bytes += chunk.byteLength;
   }
   return hash.digest("hex");
 }
 
-async function copyFile(from: string, to: string, progress: Progress): Promise<string> {
+async function copyFile(
+  from: string,
+  to: string,
+  progress: Progress,
+  signal: AbortSignal,
+): Promise<string> {
   let file: Deno.FsFile;
   try {
     file = await Deno.open(from, { read: true });
@@ -301,11 +324,17 @@ async function copyFile(from: string, to: string, progress: Progress): Promise<s
     throw new ImageError("invalid", `not a regular file: ${from}`);
   }
   progress.total_bytes = info.size;
-  return await writeMetered(file.readable, to, progress);
+  return await writeMetered(file.readable, to, progress, signal);
 }
 
-async function download(url: string, to: string, progress: Progress): Promise<string> {
+async function download(
+  url: string,
+  to: string,
+  progress: Progress,
+  closing: AbortSignal,
+): Promise<string> {
   const idle = new AbortController();
+  const signal = AbortSignal.any([idle.signal, closing]);
   let timer = setTimeout(() => idle.abort(), IMAGE_DOWNLOAD_IDLE_TIMEOUT_MS);
   const touch = () => {
     clearTimeout(timer);
@@ -314,26 +343,34 @@ async function download(url: string, to: string, progress: Progress): Promise<st
   try {
     let response: Response;
     try {
-      response = await fetch(url, { signal: idle.signal, redirect: "follow" });
+      response = await fetch(url, { signal, redirect: "follow" });
     } catch (error) {
-      throw new ImageError("failed", `cannot download ${redactUrl(url)}: ${describeFetchError(error)}`);
+      throw new ImageError(
+        "failed",
+        `cannot download ${redactUrl(url)}: ${describeFetchError(error)}`,
+      );
     }
     if (!response.ok || !response.body) {
       await response.body?.cancel();
-      throw new ImageError("failed", `download of ${redactUrl(url)} answered HTTP ${response.status}`);
+      throw new ImageError(
+        "failed",
+        `download of ${redactUrl(url)} answered HTTP ${response.status}`,
+      );
     }
     const length = Number(response.headers.get("content-length"));
     progress.total_bytes = Number.isSafeInteger(length) && length > 0 ? length : null;
     let lastTouch = 0;
     try {
-      return await writeMetered(response.body, to, progress, () => {
+      return await writeMetered(response.body, to, progress, signal, () => {
         const now = Date.now();
         if (now - lastTouch >= IMAGE_PROGRESS_INTERVAL_MS) (lastTouch = now), touch();
       });
     } catch (error) {
       throw new ImageError(
         "failed",
-        idle.signal.aborted
+        closing.aborted
+          ? "the node service stopped during the download"
+          : idle.signal.aborted
           ? `download of ${redactUrl(url)} stalled for ${IMAGE_DOWNLOAD_IDLE_TIMEOUT_MS} ms`
           : `download of ${redactUrl(url)} failed: ${describeFetchError(error)}`,
       );
@@ -359,12 +396,16 @@ type QemuImgInfo = {
 };
 
 /** Reads the image header; refuses images that would make QEMU open other host files. */
-export async function imageInfo(path: string): Promise<{ format: string; virtualSizeBytes: number }> {
+export async function imageInfo(
+  path: string,
+): Promise<{ format: string; virtualSizeBytes: number }> {
   const result = await runTool("qemu-img", ["info", "--output=json", path], QEMU_IMG_TIMEOUT_MS);
   if (result.kind !== "exited") {
     throw new ImageError(
       "failed",
-      result.kind === "not_found" ? "qemu-img is not installed (package qemu-utils)" : "qemu-img info timed out",
+      result.kind === "not_found"
+        ? "qemu-img is not installed (package qemu-utils)"
+        : "qemu-img info timed out",
     );
   }
   if (result.code !== 0) {
@@ -372,13 +413,19 @@ export async function imageInfo(path: string): Promise<{ format: string; virtual
   }
   const info = JSON.parse(result.stdout) as QemuImgInfo;
   if (info["backing-filename"] || info["full-backing-filename"]) {
-    throw new ImageError("invalid", "the image names a backing file; only standalone images are accepted");
+    throw new ImageError(
+      "invalid",
+      "the image names a backing file; only standalone images are accepted",
+    );
   }
   if (info["format-specific"]?.data?.["data-file"]) {
     throw new ImageError("invalid", "the image names an external data file; refused");
   }
   if (!info.format || !["qcow2", "raw"].includes(info.format)) {
-    throw new ImageError("invalid", `unsupported image format ${info.format ?? "unknown"} (qcow2 or raw)`);
+    throw new ImageError(
+      "invalid",
+      `unsupported image format ${info.format ?? "unknown"} (qcow2 or raw)`,
+    );
   }
   return { format: info.format, virtualSizeBytes: info["virtual-size"] ?? 0 };
 }

@@ -182,7 +182,10 @@ export class LibvirtHypervisor implements Hypervisor {
     const what = `virsh ${args.filter((arg) => !arg.startsWith("--")).join(" ")}`;
     switch (result.kind) {
       case "not_found":
-        throw new HypervisorError("unavailable", "virsh is not installed (package libvirt-clients)");
+        throw new HypervisorError(
+          "unavailable",
+          "virsh is not installed (package libvirt-clients)",
+        );
       case "timed_out":
         throw new HypervisorError("timeout", `${what}: no answer within ${result.timeoutMs} ms`);
       case "exited":
@@ -200,7 +203,10 @@ export class LibvirtHypervisor implements Hypervisor {
 
 function checkName(name: string): string {
   if (!DOMAIN_NAME.test(name)) {
-    throw new HypervisorError("invalid", `not a domain name this node uses: ${JSON.stringify(name)}`);
+    throw new HypervisorError(
+      "invalid",
+      `not a domain name this node uses: ${JSON.stringify(name)}`,
+    );
   }
   return name;
 }

@@ -99,4 +99,26 @@ export const SERVICE_MIGRATIONS: readonly Migration[] = [
     );
     CREATE UNIQUE INDEX container_ports_by_host_port ON container_ports (protocol, host_port);`,
   },
+  {
+    version: 4,
+    name: "leases of renters' instances",
+    // One row per VM or container a renter holds on this node: what the lease
+    // loop last learnt, so a restart resumes where it stopped (an expired
+    // instance keeps its retention clock).
+    sql: `CREATE TABLE leases (
+      instance_id TEXT PRIMARY KEY,
+      instance_kind TEXT NOT NULL CHECK (instance_kind IN ('vm', 'container')),
+      renter TEXT NOT NULL,
+      machine_id TEXT NOT NULL,
+      state TEXT NOT NULL CHECK (state IN ('active', 'expired', 'deleted')),
+      rental_id TEXT,
+      ends_at INTEGER,
+      expired_at INTEGER,
+      deleted_at INTEGER,
+      checked_at INTEGER,
+      tracked_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX leases_by_state ON leases (state, instance_id);`,
+  },
 ];

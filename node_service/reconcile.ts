@@ -40,13 +40,24 @@ export function reconcile(
     owned.add(record.domain);
     const observed = byName.get(record.domain);
     if (record.state === "creating") {
-      findings.push({ kind: "interrupted", id: record.id, domain: record.domain, observed: observed ?? null });
+      findings.push({
+        kind: "interrupted",
+        id: record.id,
+        domain: record.domain,
+        observed: observed ?? null,
+      });
       continue;
     }
     const next = nextVmState(record.state, { type: "observed", domain: observed });
     if (observed === undefined) {
       if (record.state !== "failed") {
-        findings.push({ kind: "vanished", id: record.id, domain: record.domain, from: record.state, to: next });
+        findings.push({
+          kind: "vanished",
+          id: record.id,
+          domain: record.domain,
+          from: record.state,
+          to: next,
+        });
       }
     } else if (next !== record.state) {
       findings.push({

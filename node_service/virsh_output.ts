@@ -4,8 +4,8 @@
  * recorded from libvirt 9.0 (tests/fixtures/virsh/).
  */
 import {
-  type DomainDisk,
   DOMAIN_STATES,
+  type DomainDisk,
   type DomainState,
   type DomainSummary,
   type HypervisorErrorKind,
@@ -88,7 +88,9 @@ export function parseDomIfAddr(text: string): string[] {
 
 /** Sorts a virsh failure by its message (virsh exits 1 for every error). */
 export function classifyVirshError(stderr: string): HypervisorErrorKind {
-  if (/failed to connect to the hypervisor|Failed to connect socket|Cannot recv data/i.test(stderr)) {
+  if (
+    /failed to connect to the hypervisor|Failed to connect socket|Cannot recv data/i.test(stderr)
+  ) {
     return "unavailable";
   }
   if (/failed to get domain|Domain not found|no domain with matching/i.test(stderr)) {
@@ -100,7 +102,11 @@ export function classifyVirshError(stderr: string): HypervisorErrorKind {
   ) {
     return "conflict";
   }
-  if (/XML error|XML document failed to validate|unsupported configuration|Invalid value/i.test(stderr)) {
+  if (
+    /XML error|XML document failed to validate|unsupported configuration|Invalid value/i.test(
+      stderr,
+    )
+  ) {
     return "invalid";
   }
   return "failed";

@@ -5,14 +5,13 @@
 import type { NodeConfig, NodePaths } from "../mod/mod.ts";
 import { vmStorageDirs } from "../mod/mod.ts";
 import type { DomainNetwork, DomainType } from "./domain_xml.ts";
+import { parsePortRange, type PortRange } from "./host_ports.ts";
 
 /** How guests are networked: QEMU user-mode NAT with forwarded ports, a host bridge, or a libvirt network. */
 export type VmNetworkSetting =
   | { mode: "user" }
   | { mode: "bridge"; bridge: string }
   | { mode: "network"; network: string };
-
-export type PortRange = { min: number; max: number };
 
 export type VmSettings = {
   libvirtUri: string;
@@ -34,20 +33,13 @@ export function parseVmNetwork(text: string): VmNetworkSetting | undefined {
   return undefined;
 }
 
-/** `min-max`, both ports, min <= max. */
-export function parsePortRange(text: string): PortRange | undefined {
-  const match = /^(\d{1,5})-(\d{1,5})$/.exec(text.trim());
-  if (!match) return undefined;
-  const min = Number(match[1]);
-  const max = Number(match[2]);
-  return min >= 1 && max <= 65535 && min <= max ? { min, max } : undefined;
-}
-
 export function vmSettings(config: NodeConfig, paths: NodePaths): VmSettings {
   const network = parseVmNetwork(config.vm_network);
   const loginPorts = parsePortRange(config.vm_port_range);
   // The config schema has already refused anything these parsers refuse.
-  if (!network || !loginPorts) throw new Error("vm_network or vm_port_range slipped past the config schema");
+  if (!network || !loginPorts) {
+    throw new Error("vm_network or vm_port_range slipped past the config schema");
+  }
   const dirs = vmStorageDirs(config, paths);
   return {
     libvirtUri: config.libvirt_uri,

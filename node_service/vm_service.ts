@@ -14,19 +14,26 @@ import {
   type Logger,
   RpcError,
   silentLogger,
+  transaction,
   type Vm,
   type VmCreateRequest,
   type VmDetail,
   type VmHypervisorView,
 } from "../mod/mod.ts";
-import { buildDomainXml, DomainSpecError, type DomainType, LOGIN_GUEST_PORT } from "./domain_xml.ts";
+import {
+  buildDomainXml,
+  DomainSpecError,
+  type DomainType,
+  LOGIN_GUEST_PORT,
+} from "./domain_xml.ts";
 import type { EventLog } from "./event_log.ts";
 import { GpuAllocationError, type GpuAllocator, type GpuWant } from "./gpu_allocation.ts";
 import { type DomainState, type Hypervisor, HypervisorError } from "./hypervisor.ts";
 import { ImageError, type ImageStore, type ReadyImage } from "./images.ts";
 import { reconcile, type ReconcileFinding } from "./reconcile.ts";
 import { runTool } from "./tools.ts";
-import { domainNetwork, type PortRange, type VmNetworkSetting } from "./vm_config.ts";
+import { pickFreePort, type PortKey, portKey, type PortRange } from "./host_ports.ts";
+import { domainNetwork, type VmNetworkSetting } from "./vm_config.ts";
 import {
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   MAX_CONSOLE_READ_BYTES,
@@ -51,6 +58,8 @@ export type VmServiceOptions = {
   /** Host address that forwarded login ports and VNC listen on. */
   listenAddress: string;
   loginPorts: PortRange;
+  /** Host ports in use now (the kernel's socket tables), so a taken one is never handed out. */
+  listeningPorts: () => Promise<ReadonlySet<PortKey>>;
   /** Prefix of every domain name this service makes; reconciliation looks only at these. */
   domainPrefix: string;
   now: () => number;
@@ -82,7 +91,9 @@ export class VmService {
     return await this.#logged(request.actor, "vm.create", id, async () => {
       const owner = request.owner ?? request.actor;
       const base = this.#readyImage(request.image);
-      const kernel = request.direct_boot ? this.#readyImage(request.direct_boot.kernel_image) : undefined;
+      const kernel = request.direct_boot
+        ? this.#readyImage(request.direct_boot.kernel_image)
+        : undefined;
       const initrd = request.direct_boot?.initrd_image
         ? this.#readyImage(request.direct_boot.initrd_image)
         : undefined;
@@ -95,11 +106,11 @@ export class VmService {
       }
       const want = gpuWant(request.gpus);
       const inventory = wantsGpus(want) ? await this.#gpuInventory() : [];
+      const userNetwork = this.#options.network.mode === "user";
+      const hostPorts = userNetwork ? await this.#options.listeningPorts() : new Set<PortKey>();
 
       // From here to the allocation nothing awaits, so two creates cannot pick the same port.
-      const loginPort = this.#options.network.mode === "user"
-        ? this.#loginPort(request.login_port)
-        : null;
+      const loginPort = userNetwork ? this.#loginPort(request.login_port, hostPorts) : null;
       const spec: VmSpec = {
         uuid: crypto.randomUUID(),
         cpu_cores: request.cpu_cores,
@@ -117,27 +128,23 @@ export class VmService {
           }
           : null,
       };
-      this.store.insert({
-        id,
-        domain,
-        owner,
-        state: "creating",
-        os: request.os,
-        image: request.image,
-        loginPort,
-        vncPort: request.vnc_port ?? null,
-        vncPassword: randomVncPassword(),
-        spec,
-        lastError: null,
+      // The record and its GPUs land together, or neither does.
+      const allocated = transaction(this.#options.db, () => {
+        this.store.insert({
+          id,
+          domain,
+          owner,
+          state: "creating",
+          os: request.os,
+          image: request.image,
+          loginPort,
+          vncPort: request.vnc_port ?? null,
+          vncPassword: randomVncPassword(),
+          spec,
+          lastError: null,
+        });
+        return this.#options.gpus.allocateGpus(id, "vm", want, inventory);
       });
-      let allocated;
-      try {
-        allocated = this.#options.gpus.allocateGpus(id, "vm", want, inventory);
-      } catch (error) {
-        // Nothing exists yet but the record: the request simply did not happen.
-        this.store.remove(id);
-        throw error;
-      }
 
       const dir = this.#vmPath(id);
       let defined = false;
@@ -289,7 +296,11 @@ export class VmService {
   }
 
   /** The guest's console output (its serial port), head or tail. */
-  async logs(id: string, from: "head" | "tail", lines: number): Promise<{ lines: string[]; truncated: boolean }> {
+  async logs(
+    id: string,
+    from: "head" | "tail",
+    lines: number,
+  ): Promise<{ lines: string[]; truncated: boolean }> {
     const record = this.#record(id);
     const path = `${this.#vmPath(record.id)}/${VM_FILES.console}`;
     let text: string;
@@ -391,24 +402,32 @@ export class VmService {
   async #gpuInventory() {
     const report = await this.#options.gpuReport();
     if (report.state !== "present") {
-      throw new RpcError("not_found", `GPUs asked for, but this node has none usable: ${report.reason}`);
+      throw new RpcError(
+        "not_found",
+        `GPUs asked for, but this node has none usable: ${report.reason}`,
+      );
     }
     return report.gpus;
   }
 
-  #loginPort(asked: number | undefined): number {
-    const used = this.store.loginPortsInUse();
+  #loginPort(asked: number | undefined, hostPorts: ReadonlySet<PortKey>): number {
+    const byVms = this.store.loginPortsInUse();
     if (asked !== undefined) {
-      if (used.has(asked)) throw new RpcError("conflict", `login port ${asked} is taken by another VM`);
+      if (byVms.has(asked)) {
+        throw new RpcError("conflict", `login port ${asked} is taken by another VM`);
+      }
+      if (hostPorts.has(portKey("tcp", asked))) {
+        throw new RpcError("conflict", `login port ${asked} is in use on this host`);
+      }
       return asked;
     }
-    for (let port = this.#options.loginPorts.min; port <= this.#options.loginPorts.max; port++) {
-      if (!used.has(port)) return port;
+    const taken = new Set([...hostPorts, ...[...byVms].map((port) => portKey("tcp", port))]);
+    const port = pickFreePort(this.#options.loginPorts, "tcp", taken);
+    if (port === undefined) {
+      const { first, last } = this.#options.loginPorts;
+      throw new RpcError("conflict", `no free login port in ${first}-${last}`);
     }
-    throw new RpcError(
-      "conflict",
-      `no free login port in ${this.#options.loginPorts.min}-${this.#options.loginPorts.max}`,
-    );
+    return port;
   }
 
   /** Undoes a create that failed after its record was written; the record stays, `failed`. */
@@ -444,23 +463,27 @@ export class VmService {
     operation: VmOperation,
     act: (record: VmRecord, detail: Record<string, unknown>) => Promise<VmEvent | undefined>,
   ): Promise<Vm> {
-    return await this.#queued(id, () =>
-      this.#logged(actor, `vm.${operation}`, id, async (detail) => {
-        let record = this.#record(id);
-        // What libvirt says now beats what the record says (the guest may have powered itself off).
-        if (record.state === "running" || record.state === "stopped") {
-          const observed = await this.#options.hypervisor.state(record.domain).catch(() => undefined);
-          if (observed !== undefined) {
-            this.#observe(record, observed);
-            record = this.#record(id);
+    return await this.#queued(
+      id,
+      () =>
+        this.#logged(actor, `vm.${operation}`, id, async (detail) => {
+          let record = this.#record(id);
+          // What libvirt says now beats what the record says (the guest may have powered itself off).
+          if (record.state === "running" || record.state === "stopped") {
+            const observed = await this.#options.hypervisor.state(record.domain).catch(() =>
+              undefined
+            );
+            if (observed !== undefined) {
+              this.#observe(record, observed);
+              record = this.#record(id);
+            }
           }
-        }
-        const refusal = operationRefusal(record.state, operation);
-        if (refusal) throw new RpcError("conflict", `cannot ${operation} VM ${id}: ${refusal}`);
-        const event = await act(record, detail);
-        const next = event ? nextVmState(record.state, event) : record.state;
-        return this.#view(this.store.setState(id, next, null));
-      })
+          const refusal = operationRefusal(record.state, operation);
+          if (refusal) throw new RpcError("conflict", `cannot ${operation} VM ${id}: ${refusal}`);
+          const event = await act(record, detail);
+          const next = event ? nextVmState(record.state, event) : record.state;
+          return this.#view(this.store.setState(id, next, null));
+        }),
     );
   }
 
@@ -530,7 +553,11 @@ export class VmService {
         host: record.spec.listen_address,
         port: record.loginPort,
       },
-      vnc: { listen: record.spec.listen_address, port: record.vncPort, password: record.vncPassword },
+      vnc: {
+        listen: record.spec.listen_address,
+        port: record.vncPort,
+        password: record.vncPassword,
+      },
     };
   }
 }
@@ -558,7 +585,11 @@ function networkView(setting: VmNetworkSetting): VmSpec["network"] {
 }
 
 /** Makes the VM's disk: a qcow2 overlay whose backing file is the (never written) image. */
-async function createOverlay(base: ReadyImage, path: string, sizeBytes: number | undefined): Promise<void> {
+async function createOverlay(
+  base: ReadyImage,
+  path: string,
+  sizeBytes: number | undefined,
+): Promise<void> {
   const args = ["create", "-q", "-f", "qcow2", "-F", base.format, "-b", base.path, path];
   if (sizeBytes !== undefined) args.push(String(sizeBytes));
   const result = await runTool("qemu-img", args, QEMU_IMG_TIMEOUT_MS);

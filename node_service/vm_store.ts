@@ -80,7 +80,9 @@ export class VmStore {
   /** Adds a record; the partial unique index refuses a login port another live VM holds. */
   insert(record: Omit<VmRecord, "createdAt" | "updatedAt">): VmRecord {
     const at = this.now();
-    this.db.prepare(`INSERT INTO vms (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    this.db.prepare(
+      `INSERT INTO vms (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
       .run(
         record.id,
         record.domain,
@@ -127,11 +129,6 @@ export class VmStore {
     const record = this.get(id);
     if (!record) throw new Error(`no VM record ${id}`);
     return record;
-  }
-
-  /** Removes a record that never became a VM (creation failed before anything existed). */
-  remove(id: string): void {
-    this.db.prepare("DELETE FROM vms WHERE id = ?").run(id);
   }
 
   /** Login ports held by VMs that are not deleted. */

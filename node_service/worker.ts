@@ -8,6 +8,7 @@ import { startContainers } from "./container_handlers.ts";
 import { EventLog } from "./event_log.ts";
 import { GpuInventory } from "./gpu_inventory.ts";
 import { SERVICE_MIGRATIONS } from "./migrations.ts";
+import { startVms } from "./vm_handlers.ts";
 
 /** How stale a GPU inventory may be when the caller does not say. */
 const DEFAULT_GPU_MAX_AGE_MS = 5_000;
@@ -33,14 +34,25 @@ runWorker("node_service", ({ init, log, clock }) => {
     clock,
     log,
   });
+  const vms = startVms({
+    config: init.config,
+    paths: init.paths,
+    db,
+    events,
+    gpuReport: () => gpus.report(DEFAULT_GPU_MAX_AGE_MS),
+    clock,
+    log,
+  });
   log.info("node service ready", { database: init.paths.serviceDb });
   return {
     handlers: {
       "gpu.inventory": (params) => gpus.report(params.max_age_ms ?? DEFAULT_GPU_MAX_AGE_MS),
       ...containers.handlers,
+      ...vms.handlers,
     },
-    stop() {
+    async stop() {
       containers.stop();
+      await vms.stop();
       events.record({
         actor: "node",
         action: "node_service.stop",

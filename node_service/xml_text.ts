@@ -29,6 +29,7 @@ const ESCAPES: Record<string, string> = {
 /** Escapes text for use in an attribute value or a text node. */
 export function escapeXml(text: string): string {
   // XML 1.0 cannot carry most control characters at all, escaped or not.
+  // deno-lint-ignore no-control-regex
   if (/[\x00-\x08\x0b\x0c\x0e-\x1f]/.test(text)) {
     throw new Error(`control character in XML text ${JSON.stringify(text)}`);
   }
@@ -49,7 +50,9 @@ export function xmlElement(
     if (!NAME.test(key)) throw new Error(`not an XML attribute name: ${JSON.stringify(key)}`);
     open += ` ${key}="${escapeXml(String(value))}"`;
   }
-  const kept = children.filter((child): child is XmlChild => child !== undefined && child !== false);
+  const kept = children.filter((child): child is XmlChild =>
+    child !== undefined && child !== false
+  );
   if (kept.length === 0) return { xml: `${open}/>` };
   const inner = kept.map((child) => (typeof child === "string" ? escapeXml(child) : child.xml));
   const nested = kept.some((child) => typeof child !== "string");

@@ -15,10 +15,10 @@ const TARGET = "x86_64-unknown-linux-gnu";
 const PERMISSIONS = [
   "--unstable-worker-options",
   "--allow-env=DBC_*,PATH,_ISEXE_TEST_PLATFORM_,NODE_V8_COVERAGE",
-  "--allow-read=.,/etc/dbc,/var/lib/dbc,/usr/bin,/usr/sbin,/usr/local/bin,/bin,/sbin",
-  "--allow-write=.,/var/lib/dbc",
+  "--allow-read=.,/etc/dbc,/var/lib/dbc,/usr/bin,/usr/sbin,/usr/local/bin,/bin,/sbin,/var/run/docker.sock,/run/dbc-podman/podman.sock",
+  "--allow-write=.,/var/lib/dbc,/var/run/docker.sock,/run/dbc-podman/podman.sock",
   "--allow-net",
-  "--allow-run=virsh,nvidia-smi,qemu-img",
+  "--allow-run=virsh,nvidia-smi,qemu-img,ss",
 ];
 /** Worker entry points are loaded by URL at run time, so the module graph alone does not include them. */
 const WORKERS = ["network/worker.ts", "node_service/worker.ts", "http/worker.ts"];

@@ -8,7 +8,8 @@
  */
 import { scratchDir } from "../helpers.ts";
 
-export const ENGINE_SOCKET = Deno.env.get("DBC_TEST_DOCKER_SOCKET") ?? "/run/dbc-podman/podman.sock";
+export const ENGINE_SOCKET = Deno.env.get("DBC_TEST_DOCKER_SOCKET") ??
+  "/run/dbc-podman/podman.sock";
 export const TEST_IMAGE = Deno.env.get("DBC_TEST_IMAGE") ?? "localhost/dbc-test-busybox:latest";
 /** The label every engine object made by a test carries; its value names the test run. */
 export const TEST_LABEL = "dbc.test";
@@ -60,7 +61,9 @@ export async function requireEngine(): Promise<void> {
         "scripts/system/podman_test_image.sh (or set DBC_TEST_DOCKER_SOCKET)",
     );
   }
-  if (answer !== "OK") throw new Error(`the engine on ${ENGINE_SOCKET} answered ${answer} to /_ping`);
+  if (answer !== "OK") {
+    throw new Error(`the engine on ${ENGINE_SOCKET} answered ${answer} to /_ping`);
+  }
   const image = await rawEngine("GET", `/images/${TEST_IMAGE}/json`);
   if (image.status !== 200) {
     throw new Error(`test image ${TEST_IMAGE} is missing: run scripts/system/podman_test_image.sh`);
@@ -72,9 +75,12 @@ export function testRunId(name: string): string {
   return `${name}-${crypto.randomUUID().slice(0, 8)}`;
 }
 
-/** Removes every container and volume carrying `dbc.test=<runId>`. */
-export async function cleanUpEngine(runId: string): Promise<void> {
-  const filters = encodeURIComponent(JSON.stringify({ label: [`${TEST_LABEL}=${runId}`] }));
+/** Removes every container and volume carrying `dbc.test=<runId>` (or the `key=value` label given). */
+export async function cleanUpEngine(
+  runId: string,
+  label = `${TEST_LABEL}=${runId}`,
+): Promise<void> {
+  const filters = encodeURIComponent(JSON.stringify({ label: [label] }));
   const containers = await rawEngine("GET", `/containers/json?all=true&filters=${filters}`);
   for (const container of (containers.value as { Id: string }[]) ?? []) {
     await rawEngine("DELETE", `/containers/${container.Id}?force=true&v=true`);

@@ -1,0 +1,111 @@
+/**
+ * The network worker's answers to other workers: peer lists, status, sending
+ * to a node by id, broadcast, and the subscription inbox. Protocol failures
+ * become typed RPC errors with messages a client-end can show as they are.
+ */
+import { type Handlers, type NetworkSendResult, type NodeConfig, RpcError } from "../mod/mod.ts";
+import { MAX_BROADCAST_BODY_BYTES, MAX_SEALED_CIPHERTEXT_BYTES } from "./constants.ts";
+import type { Inbox } from "./inbox.ts";
+import type { PeerNode } from "./peer_node.ts";
+import { RequestFailed } from "./router.ts";
+
+export type HandlerDeps = {
+  peer: PeerNode;
+  inbox: Inbox;
+  config: NodeConfig;
+  listening: () => string[];
+};
+
+/** Leaves room for the seal's envelope inside the largest frame. */
+const MAX_REQUEST_JSON_BYTES = MAX_SEALED_CIPHERTEXT_BYTES - 1024;
+/** A request gives up a little before the caller's own RPC time-out, so the caller sees why. */
+const SEND_TIMEOUT_MARGIN_MS = 1_000;
+
+export function networkHandlers(deps: HandlerDeps): Handlers<"network"> {
+  const { peer, inbox, config } = deps;
+  return {
+    "network.status": () => {
+      const status = peer.status();
+      return {
+        listening: deps.listening(),
+        connected_peers: status.outbound + status.inbound,
+        node_id: status.nodeId,
+        incarnation: status.incarnation,
+        outbound: status.outbound,
+        inbound: status.inbound,
+        target_outbound: status.targetOutbound,
+        max_inbound: status.maxInbound,
+        known_peers: status.knownPeers,
+        departed_peers: status.departedPeers,
+        nonce_cache: {
+          size: status.nonceCache.size,
+          max: status.nonceCache.max,
+          evicted_early: status.nonceCache.evictedEarly,
+        },
+        counters: status.counters,
+      };
+    },
+    "network.peers.active": () => ({ peers: peer.activePeers() }),
+    "network.peers.global": () => ({ peers: peer.knownPeers() }),
+    "network.send": async (params): Promise<NetworkSendResult> => {
+      if (byteLength(JSON.stringify(params.payload)) > MAX_REQUEST_JSON_BYTES) {
+        throw new RpcError("invalid_params", `a request is at most ${MAX_REQUEST_JSON_BYTES} bytes`);
+      }
+      const timeoutMs = params.timeout_ms ??
+        Math.max(100, config.request_timeout_ms - SEND_TIMEOUT_MARGIN_MS);
+      let result;
+      try {
+        result = await peer.request(params.to, params.payload, timeoutMs);
+      } catch (error) {
+        if (!(error instanceof RequestFailed)) throw error;
+        switch (error.reason) {
+          case "timeout":
+            throw new RpcError("timeout", error.message);
+          case "gone":
+            throw new RpcError("not_found", error.message);
+          case "no_route":
+          case "busy":
+            throw new RpcError("unavailable", error.message);
+        }
+      }
+      if (result.reply.type === "error") {
+        throw new RpcError(result.reply.code, `node ${params.to}: ${result.reply.message}`);
+      }
+      return {
+        from: params.to,
+        reply: result.reply,
+        rtt_ms: result.rttMs,
+        hops: result.hops,
+        route: result.route,
+      };
+    },
+    "network.broadcast": async (params) => {
+      if (byteLength(JSON.stringify(params.body)) > MAX_BROADCAST_BODY_BYTES) {
+        throw new RpcError(
+          "invalid_params",
+          `a broadcast body is at most ${MAX_BROADCAST_BODY_BYTES} bytes`,
+        );
+      }
+      const { nonce, sentTo } = await peer.broadcast(params.topic, params.body);
+      return { nonce, sent_to: sentTo };
+    },
+    "network.subscribe": (params, context) => ({
+      subscription_id: inbox.subscribe(
+        context.from,
+        params.topics,
+        params.kinds ?? ["request", "broadcast"],
+      ),
+    }),
+    "network.receive": (params, context) =>
+      inbox.receive(params.subscription_id, context.from, params.wait_ms, params.max ?? 64),
+    "network.reply": (params) => ({ delivered: inbox.reply(params.request_id, params.reply) }),
+    "network.unsubscribe": (params) => {
+      inbox.unsubscribe(params.subscription_id);
+      return {};
+    },
+  };
+}
+
+function byteLength(text: string): number {
+  return new TextEncoder().encode(text).length;
+}

@@ -1,0 +1,969 @@
+/**
+ * One node's side of the peer-to-peer protocol, free of sockets: it gets
+ * links from a {@link Transport} (libp2p in the node, memory in tests and the
+ * simulation) and time from a {@link Clock}, so the simulation runs exactly
+ * this code for thousands of nodes.
+ *
+ * What it does:
+ * - handshake on every link: network id, protocol version, and a signed proof
+ *   that binds the sender's key to this link's two ends; refuses wrong
+ *   networks, bad proofs, duplicates and, past the inbound cap, anyone (with a
+ *   sample of other peers to try);
+ * - keeps `targetOutbound` outbound links through the {@link Dialer};
+ * - every exchange interval (with jitter) sends each neighbour its own
+ *   neighbours, a sample of the address book and the departures it learned;
+ * - a goodbye makes the neighbours record a departure; a link that breaks
+ *   without one (or misses `pingMisses` pings) is re-dialled once, and a node
+ *   that does not answer that probe is recorded as departed; departures are
+ *   passed on quickly, so every book forgets the node;
+ * - broadcast ({@link Broadcaster}) and sealed requests ({@link Router});
+ * - every peer has a message budget; a peer that exceeds it or sends
+ *   anything malformed is disconnected and refused for a while.
+ */
+import type {
+  ActivePeer,
+  Clock,
+  GlobalPeer,
+  Logger,
+  NetworkReply,
+  NetworkRequest,
+  Role,
+  TimerHandle,
+} from "../mod/mod.ts";
+import { AddressBook } from "./address_book.ts";
+import { andThen, type Authenticator, type MaybePromise } from "./authenticator.ts";
+import { type BroadcastDelivery, Broadcaster } from "./broadcast.ts";
+import {
+  BAN_MS,
+  DEPARTURE_ANNOUNCE_ROUNDS,
+  DEPARTURE_PUSH_DELAY_MS,
+  DIAL_TICK_MS,
+  DIAL_TIMEOUT_MS,
+  EXCHANGE_JITTER,
+  EXCHANGE_SAMPLE_SIZE,
+  FULL_BACKOFF_ROUNDS,
+  HANDSHAKE_TIMEOUT_MS,
+  MAX_BANNED,
+  MAX_BROADCAST_BODY_BYTES,
+  MAX_CLOCK_SKEW_MS,
+  MAX_EXCHANGE_DEPARTURES,
+  MAX_HANDSHAKING_LINKS,
+  MAX_QUEUED_DURING_HANDSHAKE,
+  PEER_EXPIRY_ROUNDS,
+  PING_TIMEOUT_MS,
+  PROTOCOL_VERSION,
+  REFUSAL_SAMPLE_SIZE,
+} from "./constants.ts";
+import { type Counters, createCounters } from "./counters.ts";
+import { type DialTarget, Dialer } from "./dialer.ts";
+import type { Neighbours } from "./neighbours.ts";
+import { NonceCache } from "./nonce_cache.ts";
+import { TokenBucket } from "./rate_limit.ts";
+import { type RouteResult, Router } from "./router.ts";
+import type { Link, LinkDirection, Transport } from "./transport.ts";
+import {
+  type Departure,
+  decodeBase64,
+  encodeBase64,
+  type Hello,
+  helloProofBytes,
+  type PeerEntry,
+  type RefusalReason,
+  type WireMessage,
+  type WireMessageOf,
+} from "./wire.ts";
+
+export type PeerNodeConfig = {
+  networkId: string;
+  role: Role;
+  /** The port peers dial to reach this node (sent in the handshake). */
+  listenPort: number;
+  seeds: readonly string[];
+  targetOutbound: number;
+  maxInbound: number;
+  exchangeIntervalMs: number;
+  pingIntervalMs: number;
+  pingMisses: number;
+  nonceCacheSize: number;
+  nonceTtlMs: number;
+  /** Messages a second one peer may send, on average (twice that in a burst). */
+  rateLimitPerS: number;
+  /** Address-book table sizes (defaults in constants.ts); the simulation shrinks them. */
+  maxNewEntries?: number;
+  maxTriedEntries?: number;
+};
+
+export type PeerNodeDeps = {
+  selfId: string;
+  transport: Transport;
+  auth: Authenticator;
+  clock: Clock;
+  log: Logger;
+  /** Software version, reported in pongs. */
+  version: string;
+  random?: () => number;
+  /** Grows with every start; a node that learns of its own "death" raises it. */
+  incarnation?: number;
+  onBroadcast?: (delivery: BroadcastDelivery) => void;
+  /** Answers `app` requests addressed to this node. */
+  onAppRequest?: (
+    origin: string,
+    request: Extract<NetworkRequest, { type: "app" }>,
+    deadline: number,
+  ) => MaybePromise<NetworkReply>;
+};
+
+type CloseKind = "ours" | "bye" | "remote";
+
+type LinkRecord = {
+  readonly link: Link;
+  readonly remoteId: string;
+  readonly direction: LinkDirection;
+  readonly dial: DialTarget | undefined;
+  state: "handshake" | "open" | "closed";
+  /** Set while the peer's hello is being verified; messages that arrive meanwhile wait here. */
+  queue: WireMessage[] | undefined;
+  helloReceived: boolean;
+  peer: { id: string; role: Role; incarnation: number; address: string } | undefined;
+  openedAt: number;
+  rttMs: number | null;
+  missedPings: number;
+  pingInFlight: boolean;
+  departureMark: number;
+  budget: TokenBucket;
+  handshakeTimer: TimerHandle | undefined;
+  closeKind: CloseKind | undefined;
+  /** Re-dial once after the close to find out whether the peer is still there. */
+  probeAfterClose: boolean;
+};
+
+export type PeerNodeStatus = {
+  nodeId: string;
+  incarnation: number;
+  outbound: number;
+  inbound: number;
+  targetOutbound: number;
+  maxInbound: number;
+  knownPeers: number;
+  departedPeers: number;
+  nonceCache: { size: number; max: number; evictedEarly: number };
+  routeHints: number;
+  pendingRequests: number;
+  counters: Counters;
+};
+
+export class PeerNode {
+  readonly selfId: string;
+  readonly counters: Counters = createCounters();
+  #config: PeerNodeConfig;
+  #deps: PeerNodeDeps;
+  #clock: Clock;
+  #log: Logger;
+  #random: () => number;
+  #incarnation: number;
+  #book: AddressBook;
+  #dialer: Dialer;
+  #nonces: NonceCache;
+  #broadcaster: Broadcaster;
+  #router: Router;
+  #open = new Map<string, LinkRecord>();
+  #handshaking = new Set<LinkRecord>();
+  #dialing = new Map<string, DialTarget>();
+  #banned = new Map<string, number>();
+  #timers = new Set<TimerHandle>();
+  #dialTimer: TimerHandle | undefined;
+  #departurePush: TimerHandle | undefined;
+  #started = false;
+  #stopped = false;
+
+  constructor(config: PeerNodeConfig, deps: PeerNodeDeps) {
+    this.#config = config;
+    this.#deps = deps;
+    this.selfId = deps.selfId;
+    this.#clock = deps.clock;
+    this.#log = deps.log;
+    this.#random = deps.random ?? Math.random;
+    this.#incarnation = deps.incarnation ?? deps.clock.now();
+    const rounds = (count: number) => count * config.exchangeIntervalMs;
+    this.#book = new AddressBook({
+      selfId: deps.selfId,
+      expiryMs: rounds(PEER_EXPIRY_ROUNDS),
+      departureAnnounceMs: rounds(DEPARTURE_ANNOUNCE_ROUNDS),
+      departureTtlMs: rounds(PEER_EXPIRY_ROUNDS + DEPARTURE_ANNOUNCE_ROUNDS),
+      isLinked: (id) => this.#open.has(id),
+      random: this.#random,
+      ...(config.maxNewEntries ? { maxNew: config.maxNewEntries } : {}),
+      ...(config.maxTriedEntries ? { maxTried: config.maxTriedEntries } : {}),
+    });
+    this.#dialer = new Dialer(config.seeds, this.#random);
+    this.#nonces = new NonceCache({ maxEntries: config.nonceCacheSize, ttlMs: config.nonceTtlMs });
+    const neighbours: Neighbours = {
+      ids: () => this.#open.keys(),
+      has: (id) => this.#open.has(id),
+      send: (id, message) => {
+        const record = this.#open.get(id);
+        return record ? this.#send(record, message) : false;
+      },
+    };
+    const penalise = (fromId: string, reason: string) => {
+      const record = this.#open.get(fromId);
+      if (record) this.#misbehave(record, reason);
+    };
+    this.#broadcaster = new Broadcaster({
+      selfId: deps.selfId,
+      networkId: config.networkId,
+      clock: deps.clock,
+      auth: deps.auth,
+      nonces: this.#nonces,
+      neighbours,
+      counters: this.counters,
+      deliver: (delivery) => deps.onBroadcast?.(delivery),
+      penalise,
+    });
+    this.#router = new Router({
+      selfId: deps.selfId,
+      networkId: config.networkId,
+      clock: deps.clock,
+      auth: deps.auth,
+      nonces: this.#nonces,
+      neighbours,
+      counters: this.counters,
+      handleRequest: (origin, request, deadline) => this.#answer(origin, request, deadline),
+      isDeparted: (id) => this.#book.departure(id) !== undefined && !this.#open.has(id),
+      penalise,
+      hintTtlMs: rounds(2),
+    });
+  }
+
+  get incarnation(): number {
+    return this.#incarnation;
+  }
+
+  /** The address book, read-only use (tests and the simulation look inside). */
+  get book(): AddressBook {
+    return this.#book;
+  }
+
+  get outboundCount(): number {
+    let count = 0;
+    for (const record of this.#open.values()) if (record.direction === "outbound") count++;
+    return count;
+  }
+
+  get inboundCount(): number {
+    return this.#open.size - this.outboundCount;
+  }
+
+  /** Ids of the open links. */
+  neighbourIds(): string[] {
+    return [...this.#open.keys()];
+  }
+
+  isLinked(id: string): boolean {
+    return this.#open.has(id);
+  }
+
+  /** Puts entries saved by an earlier run back into the book. */
+  restore(entries: Parameters<AddressBook["restore"]>[0]): void {
+    this.#book.restore(entries, this.#clock.now());
+  }
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#scheduleDialTick(0);
+    this.#every(() => this.#jittered(this.#config.exchangeIntervalMs), () => this.#exchangeRound());
+    this.#every(() => this.#jittered(this.#config.pingIntervalMs), () => this.#pingRound());
+  }
+
+  /** Says goodbye to every neighbour and closes every link. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const timer of this.#timers) this.#clock.clearTimeout(timer);
+    this.#timers.clear();
+    if (this.#dialTimer) this.#clock.clearTimeout(this.#dialTimer);
+    if (this.#departurePush) this.#clock.clearTimeout(this.#departurePush);
+    for (const record of [...this.#open.values()]) {
+      this.#send(record, { t: "bye", reason: "shutdown" });
+      this.#closeLink(record, "ours");
+    }
+    for (const record of [...this.#handshaking]) this.#closeLink(record, "ours");
+    this.#router.close("the node is shutting down");
+  }
+
+  /** A link a remote node opened to us. */
+  acceptInbound(link: Link): void {
+    if (this.#stopped || this.#isBanned(link.remoteId) || link.remoteId === this.selfId) {
+      link.close();
+      return;
+    }
+    if (this.#handshaking.size >= MAX_HANDSHAKING_LINKS) {
+      link.close();
+      return;
+    }
+    this.#track(this.#newRecord(link, "inbound", undefined));
+  }
+
+  /** Floods a message to the whole network; `body` is any JSON value. */
+  broadcast(topic: string, body: unknown): MaybePromise<{ nonce: string; sentTo: number }> {
+    const text = JSON.stringify(body);
+    if (new TextEncoder().encode(text).length > MAX_BROADCAST_BODY_BYTES) {
+      throw new RangeError(`a broadcast body is at most ${MAX_BROADCAST_BODY_BYTES} bytes`);
+    }
+    return this.#broadcaster.originate(topic, text);
+  }
+
+  /** Sends a sealed request to a node by id and waits for its reply. */
+  request(target: string, request: NetworkRequest, timeoutMs: number): Promise<RouteResult> {
+    return this.#router.request(target, request, timeoutMs);
+  }
+
+  activePeers(): ActivePeer[] {
+    return [...this.#open.values()].map((record) => {
+      const { host, port } = splitAddress(record.peer!.address);
+      return {
+        id: record.remoteId,
+        ip: host,
+        port,
+        node_type: record.peer!.role,
+        state: "connected",
+        direction: record.direction,
+        connected_since: record.openedAt,
+        rtt_ms: record.rttMs,
+      };
+    });
+  }
+
+  knownPeers(): GlobalPeer[] {
+    return [...this.#book.entries()].map((entry) => {
+      const { host, port } = splitAddress(entry.address);
+      return {
+        id: entry.id,
+        ip: host,
+        port,
+        node_type: entry.role,
+        state: this.#open.has(entry.id)
+          ? "in_use"
+          : entry.failures > 0
+          ? "unreachable"
+          : entry.tried
+          ? "available"
+          : "new",
+        last_seen: entry.lastSeen,
+        failures: entry.failures,
+      };
+    });
+  }
+
+  status(): PeerNodeStatus {
+    const outbound = this.outboundCount;
+    return {
+      nodeId: this.selfId,
+      incarnation: this.#incarnation,
+      outbound,
+      inbound: this.#open.size - outbound,
+      targetOutbound: this.#config.targetOutbound,
+      maxInbound: this.#config.maxInbound,
+      knownPeers: this.#book.size,
+      departedPeers: this.#book.departureCount,
+      nonceCache: {
+        size: this.#nonces.size,
+        max: this.#nonces.maxEntries,
+        evictedEarly: this.#nonces.evictedEarly,
+      },
+      routeHints: this.#router.hintCount,
+      pendingRequests: this.#router.pendingCount,
+      counters: { ...this.counters },
+    };
+  }
+
+  // --- Links ----------------------------------------------------------------------------------
+
+  #newRecord(link: Link, direction: LinkDirection, dial: DialTarget | undefined): LinkRecord {
+    const rate = this.#config.rateLimitPerS;
+    return {
+      link,
+      remoteId: link.remoteId,
+      direction,
+      dial,
+      state: "handshake",
+      queue: undefined,
+      helloReceived: false,
+      peer: undefined,
+      openedAt: 0,
+      rttMs: null,
+      missedPings: 0,
+      pingInFlight: false,
+      departureMark: 0,
+      budget: new TokenBucket({ ratePerS: rate, burst: rate * 2 }, this.#clock.now()),
+      handshakeTimer: undefined,
+      closeKind: undefined,
+      probeAfterClose: false,
+    };
+  }
+
+  #track(record: LinkRecord): void {
+    this.#handshaking.add(record);
+    record.handshakeTimer = this.#clock.setTimeout(() => {
+      record.handshakeTimer = undefined;
+      if (record.state === "handshake") {
+        this.#log.debug("handshake timed out", { peer: record.remoteId });
+        this.#closeLink(record, "ours");
+      }
+    }, HANDSHAKE_TIMEOUT_MS);
+    record.link.attach({
+      message: (message) => this.#onMessage(record, message),
+      malformed: (reason) => {
+        this.counters.malformed_frames++;
+        this.#misbehave(record, `malformed frame: ${reason}`);
+      },
+      closed: () => this.#onClosed(record, record.closeKind ?? "remote"),
+    });
+  }
+
+  #send(record: LinkRecord, message: WireMessage): boolean {
+    if (record.state === "closed") return false;
+    const sent = record.link.send(message);
+    if (sent) this.counters.messages_sent++;
+    return sent;
+  }
+
+  #closeLink(record: LinkRecord, kind: CloseKind): void {
+    if (record.state === "closed") return;
+    record.closeKind ??= kind;
+    this.#onClosed(record, record.closeKind);
+    record.link.close();
+  }
+
+  #onClosed(record: LinkRecord, kind: CloseKind): void {
+    if (record.state === "closed") return;
+    const wasOpen = record.state === "open";
+    record.state = "closed";
+    record.queue = undefined;
+    if (record.handshakeTimer) this.#clock.clearTimeout(record.handshakeTimer);
+    this.#handshaking.delete(record);
+    if (!wasOpen) {
+      // A dial that connected but never completed its handshake failed, unless we ended it.
+      // (A probe that connected at all found the peer alive.)
+      if (record.dial && record.dial.kind !== "probe" && kind === "remote" && !this.#stopped) {
+        this.#dialFailed(record.dial);
+      }
+      return;
+    }
+    if (this.#open.get(record.remoteId) === record) this.#open.delete(record.remoteId);
+    this.#router.linkClosed(record.remoteId);
+    if (this.#stopped) return;
+    this.#log.debug("link closed", { peer: record.remoteId, kind });
+    if ((kind === "remote" || record.probeAfterClose) && record.peer) {
+      this.#startDial({
+        kind: "probe",
+        address: record.peer.address,
+        expectedId: record.peer.id,
+        incarnation: Math.max(
+          record.peer.incarnation,
+          this.#book.get(record.peer.id)?.incarnation ?? 0,
+        ),
+      });
+    }
+    this.#scheduleDialTick(0);
+  }
+
+  #misbehave(record: LinkRecord, reason: string): void {
+    if (record.state === "closed") return;
+    this.counters.misbehaving_peers++;
+    this.#log.warn("disconnecting a misbehaving peer", { peer: record.remoteId, reason });
+    const until = this.#clock.now() + BAN_MS;
+    while (this.#banned.size >= MAX_BANNED) {
+      this.#banned.delete(this.#banned.keys().next().value!);
+    }
+    this.#banned.set(record.remoteId, until);
+    this.#book.deferDial(record.remoteId, until);
+    this.#send(record, { t: "bye", reason: "misbehaving" });
+    this.#closeLink(record, "ours");
+  }
+
+  #isBanned(id: string): boolean {
+    const until = this.#banned.get(id);
+    if (until === undefined) return false;
+    if (until > this.#clock.now()) return true;
+    this.#banned.delete(id);
+    return false;
+  }
+
+  // --- Dialling -------------------------------------------------------------------------------
+
+  #scheduleDialTick(delayMs: number): void {
+    if (this.#stopped || !this.#started) return;
+    if (this.#dialTimer) this.#clock.clearTimeout(this.#dialTimer);
+    this.#dialTimer = this.#clock.setTimeout(() => {
+      this.#dialTimer = undefined;
+      this.#dialTick();
+      this.#scheduleDialTick(DIAL_TICK_MS);
+    }, delayMs);
+  }
+
+  #dialTick(): void {
+    let pending = this.#dialing.size;
+    for (const record of this.#handshaking) if (record.direction === "outbound") pending++;
+    const seedsInFlight = new Set<string>();
+    for (const target of this.#dialing.values()) {
+      if (target.kind === "seed") seedsInFlight.add(target.address);
+    }
+    const targets = this.#dialer.plan({
+      now: this.#clock.now(),
+      targetOutbound: this.#config.targetOutbound,
+      outbound: this.outboundCount,
+      pending,
+      book: this.#book,
+      busy: (id) => this.#busy(id),
+      seedsInFlight,
+    });
+    for (const target of targets) this.#startDial(target);
+  }
+
+  #busy(id: string): boolean {
+    if (id === this.selfId || this.#open.has(id) || this.#dialing.has(id)) return true;
+    for (const record of this.#handshaking) if (record.remoteId === id) return true;
+    return this.#isBanned(id);
+  }
+
+  #startDial(target: DialTarget): void {
+    if (this.#stopped) return;
+    const key = target.expectedId ?? `seed ${target.address}`;
+    if (this.#dialing.has(key)) return;
+    this.#dialing.set(key, target);
+    this.#deps.transport.dial(target.address, target.expectedId, DIAL_TIMEOUT_MS).then(
+      (link) => {
+        this.#dialing.delete(key);
+        this.#onDialed(link, target);
+      },
+      (error) => {
+        this.#dialing.delete(key);
+        this.#log.debug("dial failed", {
+          address: target.address,
+          kind: target.kind,
+          error: String((error as Error)?.message ?? error),
+        });
+        this.#dialFailed(target);
+      },
+    );
+  }
+
+  #onDialed(link: Link, target: DialTarget): void {
+    const remoteId = link.remoteId;
+    if (this.#stopped) return link.close();
+    if (target.kind === "seed") this.#dialer.seedReached(target.address, remoteId);
+    if (
+      (target.expectedId !== undefined && remoteId !== target.expectedId) ||
+      remoteId === this.selfId || this.#open.has(remoteId) || this.#isBanned(remoteId)
+    ) {
+      return link.close();
+    }
+    const record = this.#newRecord(link, "outbound", target);
+    this.#track(record);
+    void this.#sendHello(record);
+  }
+
+  #dialFailed(target: DialTarget): void {
+    if (this.#stopped) return;
+    const now = this.#clock.now();
+    this.counters.dials_failed++;
+    switch (target.kind) {
+      case "seed":
+        this.#dialer.seedFailed(target.address, now);
+        break;
+      case "peer":
+        this.#book.dialFailed(target.expectedId, now);
+        break;
+      case "probe":
+        // A former neighbour that no longer answers has left, as far as the network is concerned.
+        if (!this.#open.has(target.expectedId)) {
+          this.#recordDeparture(target.expectedId, target.incarnation);
+        }
+        break;
+    }
+    this.#scheduleDialTick(DIAL_TICK_MS);
+  }
+
+  // --- Handshake ------------------------------------------------------------------------------
+
+  #sendHello(record: LinkRecord): MaybePromise<void> {
+    const hello = {
+      v: PROTOCOL_VERSION,
+      net: this.#config.networkId,
+      id: this.selfId,
+      to: record.remoteId,
+      role: this.#config.role,
+      inc: this.#incarnation,
+      port: this.#config.listenPort,
+      ts: this.#clock.now(),
+    };
+    return andThen(this.#deps.auth.sign(helloProofBytes(hello)), (proof) => {
+      this.#send(record, { t: "hello", ...hello, proof: encodeBase64(proof) });
+    });
+  }
+
+  /** Checks that need no signature; a refusal reason or nothing. */
+  #checkHello(record: LinkRecord, hello: Hello): RefusalReason | undefined {
+    if (hello.net !== this.#config.networkId) return "wrong_network";
+    if (hello.v !== PROTOCOL_VERSION) return "version";
+    if (hello.id === this.selfId) return "self";
+    if (hello.id !== record.remoteId || hello.to !== this.selfId) return "bad_proof";
+    if (Math.abs(hello.ts - this.#clock.now()) > MAX_CLOCK_SKEW_MS) return "clock";
+    if (this.#isBanned(hello.id)) return "banned";
+    return undefined;
+  }
+
+  #onHello(record: LinkRecord, hello: Hello): void {
+    if (record.helloReceived) return this.#misbehave(record, "second hello");
+    record.helloReceived = true;
+    const refusal = this.#checkHello(record, hello);
+    if (refusal) return this.#refuse(record, refusal);
+    const proof = decodeBase64(hello.proof);
+    record.queue = [];
+    andThen(
+      proof ? this.#deps.auth.verify(hello.id, helloProofBytes(hello), proof) : false,
+      (verified) => {
+        if (record.state !== "handshake") return;
+        if (!verified) return this.#refuse(record, "bad_proof");
+        if (record.direction === "outbound") {
+          if (this.#open.has(hello.id)) return this.#closeLink(record, "ours");
+          return this.#openLink(record, hello);
+        }
+        const refusal = this.#inboundRefusal(record, hello.id);
+        if (refusal) return this.#refuse(record, refusal);
+        andThen(this.#sendHello(record), () => {
+          if (record.state === "handshake") this.#openLink(record, hello);
+        });
+      },
+    );
+  }
+
+  #inboundRefusal(record: LinkRecord, id: string): RefusalReason | undefined {
+    if (this.#open.has(id)) return "duplicate";
+    // Both ends dialled each other at once: the link dialled by the smaller id survives.
+    const dialingThem = this.#dialing.has(id) ||
+      [...this.#handshaking].some((other) =>
+        other !== record && other.remoteId === id && other.direction === "outbound"
+      );
+    if (dialingThem && this.selfId < id) return "duplicate";
+    if (this.inboundCount >= this.#config.maxInbound) return "full";
+    return undefined;
+  }
+
+  #refuse(record: LinkRecord, reason: RefusalReason): void {
+    this.counters.links_refused++;
+    const peers = reason === "full"
+      ? this.#book.sample(REFUSAL_SAMPLE_SIZE, this.#clock.now(), (id) => id === record.remoteId)
+        .map((entry) => this.#toEntry(entry, false))
+      : [];
+    this.#log.debug("refusing a link", { peer: record.remoteId, reason });
+    this.#send(record, { t: "refuse", reason, peers });
+    this.#closeLink(record, "ours");
+  }
+
+  #onRefuse(record: LinkRecord, message: WireMessageOf<"refuse">): void {
+    if (record.direction !== "outbound") return this.#misbehave(record, "refusal on inbound link");
+    const now = this.#clock.now();
+    for (const entry of message.peers) this.#book.learn(entry, now);
+    const target = record.dial!;
+    const later = now + FULL_BACKOFF_ROUNDS * this.#config.exchangeIntervalMs;
+    switch (message.reason) {
+      case "full":
+      case "banned":
+      case "clock":
+        if (target.kind === "seed") this.#dialer.seedDeferred(target.address, later);
+        this.#book.deferDial(record.remoteId, later);
+        break;
+      case "duplicate":
+        break;
+      case "wrong_network":
+      case "version":
+      case "bad_proof":
+      case "self":
+        if (target.kind === "seed") this.#dialer.seedFailed(target.address, now);
+        this.#book.forget(record.remoteId);
+        this.#log.warn("a peer refused us", { peer: record.remoteId, reason: message.reason });
+        break;
+    }
+    this.#closeLink(record, "ours");
+  }
+
+  #openLink(record: LinkRecord, hello: Hello): void {
+    const now = this.#clock.now();
+    if (record.handshakeTimer) this.#clock.clearTimeout(record.handshakeTimer);
+    record.handshakeTimer = undefined;
+    this.#handshaking.delete(record);
+    record.state = "open";
+    record.openedAt = now;
+    record.peer = {
+      id: hello.id,
+      role: hello.role,
+      incarnation: hello.inc,
+      address: record.dial?.address ?? joinAddress(record.link.remoteHost, hello.port),
+    };
+    this.#open.set(hello.id, record);
+    this.#book.noteLinked(record.peer, now);
+    this.counters.links_opened++;
+    this.#log.debug("link open", { peer: hello.id, direction: record.direction });
+    this.#pushPeers(record, true);
+    const queued = record.queue ?? [];
+    record.queue = undefined;
+    for (const message of queued) this.#dispatch(record, message);
+  }
+
+  // --- Messages -------------------------------------------------------------------------------
+
+  #onMessage(record: LinkRecord, message: WireMessage): void {
+    if (record.state === "closed") return;
+    this.counters.messages_received++;
+    if (!record.budget.take(1, this.#clock.now())) {
+      this.counters.rate_limited++;
+      return this.#misbehave(record, "message rate limit exceeded");
+    }
+    if (record.state === "handshake") {
+      if (message.t === "hello") return this.#onHello(record, message);
+      if (message.t === "refuse") return this.#onRefuse(record, message);
+      if (record.queue && record.queue.length < MAX_QUEUED_DURING_HANDSHAKE) {
+        record.queue.push(message);
+        return;
+      }
+      return this.#misbehave(record, `${message.t} before the handshake`);
+    }
+    this.#dispatch(record, message);
+  }
+
+  #dispatch(record: LinkRecord, message: WireMessage): void {
+    if (record.state !== "open") return;
+    switch (message.t) {
+      case "hello":
+      case "refuse":
+        return this.#misbehave(record, `${message.t} on an open link`);
+      case "peers":
+        return this.#onPeers(record, message);
+      case "bcast":
+        return this.#broadcaster.receive(record.remoteId, message);
+      case "sealed":
+        return this.#router.receive(record.remoteId, message);
+      case "bye":
+        return this.#onBye(record, message);
+    }
+  }
+
+  #onBye(record: LinkRecord, message: WireMessageOf<"bye">): void {
+    const now = this.#clock.now();
+    switch (message.reason) {
+      case "shutdown":
+        this.#recordDeparture(record.remoteId, record.peer!.incarnation);
+        break;
+      case "pruned":
+      case "misbehaving":
+        this.#book.deferDial(
+          record.remoteId,
+          now + FULL_BACKOFF_ROUNDS * this.#config.exchangeIntervalMs,
+        );
+        break;
+    }
+    this.#closeLink(record, "bye");
+  }
+
+  #onPeers(record: LinkRecord, message: WireMessageOf<"peers">): void {
+    const now = this.#clock.now();
+    for (const entry of message.peers) {
+      if (entry.id === record.remoteId) {
+        // The neighbour's word about itself: only its incarnation counts (we know its address).
+        if (entry.inc > record.peer!.incarnation) {
+          record.peer!.incarnation = entry.inc;
+          this.#book.noteLinked(record.peer!, now);
+        }
+        continue;
+      }
+      if (entry.id === this.selfId) continue;
+      this.#book.learn(entry, now);
+      if (entry.n) this.#router.learnHint(entry.id, record.remoteId, now);
+    }
+    for (const departure of message.gone) this.#onDeparture(departure, now);
+  }
+
+  #onDeparture(departure: Departure, now: number): void {
+    if (departure.id === this.selfId) {
+      if (departure.inc >= this.#incarnation) {
+        // Someone thinks we are gone: come back under a higher incarnation, which outranks it.
+        this.#incarnation = Math.max(now, departure.inc + 1);
+        this.counters.refutations++;
+        this.#log.info("refuting a report of this node's departure", {
+          incarnation: this.#incarnation,
+        });
+        for (const record of this.#open.values()) this.#pushPeers(record, false);
+      }
+      return;
+    }
+    if (this.#open.has(departure.id)) return; // Linked to it right now: it is not gone.
+    if (this.#book.learnDeparture(departure, now)) this.#departureLearned(departure.id);
+  }
+
+  #recordDeparture(id: string, incarnation: number): void {
+    if (this.#book.recordDeparture(id, incarnation, this.#clock.now())) {
+      this.#departureLearned(id);
+    }
+  }
+
+  #departureLearned(id: string): void {
+    this.counters.departures_recorded++;
+    this.#router.targetDeparted(id);
+    // Pass departures on soon, batched, rather than at the next exchange round.
+    if (this.#departurePush || this.#stopped) return;
+    this.#departurePush = this.#clock.setTimeout(() => {
+      this.#departurePush = undefined;
+      for (const record of this.#open.values()) this.#pushDepartures(record);
+    }, DEPARTURE_PUSH_DELAY_MS);
+  }
+
+  // --- Periodic work --------------------------------------------------------------------------
+
+  #exchangeRound(): void {
+    const now = this.#clock.now();
+    for (const record of this.#open.values()) {
+      this.#book.touch(record.remoteId, now);
+      this.#pushPeers(record, false);
+    }
+    this.#book.expire(now);
+  }
+
+  /** Our neighbours, a sample of the book and new departures, to one neighbour. */
+  #pushPeers(record: LinkRecord, includeAllDepartures: boolean): void {
+    const now = this.#clock.now();
+    const entries: PeerEntry[] = [{
+      id: this.selfId,
+      addr: `0.0.0.0:${this.#config.listenPort}`,
+      role: this.#config.role,
+      inc: this.#incarnation,
+      age: 0,
+    }];
+    for (const other of this.#open.values()) {
+      if (entries.length >= EXCHANGE_SAMPLE_SIZE / 2) break;
+      if (other === record || !other.peer) continue;
+      entries.push({
+        id: other.remoteId,
+        addr: other.peer.address,
+        role: other.peer.role,
+        inc: other.peer.incarnation,
+        age: 0,
+        n: true,
+      });
+    }
+    const listed = new Set(entries.map((entry) => entry.id));
+    for (
+      const entry of this.#book.sample(
+        EXCHANGE_SAMPLE_SIZE - entries.length,
+        now,
+        (id) => id === record.remoteId || listed.has(id),
+      )
+    ) entries.push(this.#toEntry(entry, false));
+    const mark = includeAllDepartures ? 0 : record.departureMark;
+    const { departures, mark: next } = this.#book.departuresSince(
+      mark,
+      now,
+      MAX_EXCHANGE_DEPARTURES,
+    );
+    record.departureMark = next;
+    this.#send(record, { t: "peers", peers: entries, gone: departures });
+  }
+
+  #pushDepartures(record: LinkRecord): void {
+    const { departures, mark } = this.#book.departuresSince(
+      record.departureMark,
+      this.#clock.now(),
+      MAX_EXCHANGE_DEPARTURES,
+    );
+    record.departureMark = mark;
+    if (departures.length > 0) this.#send(record, { t: "peers", peers: [], gone: departures });
+  }
+
+  #pingRound(): void {
+    for (const record of this.#open.values()) {
+      if (record.pingInFlight) continue;
+      record.pingInFlight = true;
+      record.link.ping(PING_TIMEOUT_MS).then(
+        (rtt) => {
+          record.pingInFlight = false;
+          record.rttMs = rtt;
+          record.missedPings = 0;
+        },
+        () => {
+          record.pingInFlight = false;
+          record.missedPings++;
+          if (record.missedPings >= this.#config.pingMisses && record.state === "open") {
+            this.#log.info("peer missed its pings", { peer: record.remoteId });
+            record.probeAfterClose = true;
+            this.#closeLink(record, "ours");
+          }
+        },
+      );
+    }
+  }
+
+  #toEntry(
+    entry: { id: string; address: string; role: Role; incarnation: number; lastSeen: number },
+    neighbour: boolean,
+  ): PeerEntry {
+    return {
+      id: entry.id,
+      addr: entry.address,
+      role: entry.role,
+      inc: entry.incarnation,
+      age: Math.max(0, this.#clock.now() - entry.lastSeen),
+      ...(neighbour ? { n: true } : {}),
+    };
+  }
+
+  #answer(origin: string, request: NetworkRequest, deadline: number): MaybePromise<NetworkReply> {
+    switch (request.type) {
+      case "node.ping":
+        return {
+          type: "node.pong",
+          node_id: this.selfId,
+          role: this.#config.role,
+          version: this.#deps.version,
+          time: this.#clock.now(),
+        };
+      case "app":
+        return this.#deps.onAppRequest?.(origin, request, deadline) ??
+          {
+            type: "error",
+            code: "not_found",
+            message: `node ${this.selfId} has no handler for ${request.topic}`,
+          };
+    }
+  }
+
+  #every(delay: () => number, run: () => void): void {
+    const schedule = () => {
+      const timer = this.#clock.setTimeout(() => {
+        this.#timers.delete(timer);
+        if (this.#stopped) return;
+        run();
+        schedule();
+      }, delay());
+      this.#timers.add(timer);
+    };
+    schedule();
+  }
+
+  #jittered(intervalMs: number): number {
+    return intervalMs * (1 - EXCHANGE_JITTER + 2 * EXCHANGE_JITTER * this.#random());
+  }
+}
+
+/** `host:port`, with IPv6 hosts in brackets. */
+export function joinAddress(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The parts of `host:port` (brackets removed from IPv6 hosts). */
+export function splitAddress(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(":");
+  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
+  return { host, port: Number(address.slice(colon + 1)) };
+}

@@ -1,0 +1,149 @@
+/**
+ * `deno task devnet`: a whole network on loopback — one seed (with the
+ * embedded ledger), two GPU nodes and two client-ends — each a real node
+ * process started the way operators start one (`deno task node`), with its
+ * own data directory and ports. Prints where to point the CLI; Ctrl-C stops
+ * them all.
+ *
+ * Flags: --base-port N (default 18080: HTTP ports N.., p2p ports N+1000..),
+ *        --dir PATH (default ./data-devnet), --fresh (wipe the data first).
+ * Extra node settings pass through DBC_* variables (e.g. DBC_VM_DOMAIN_TYPE=qemu).
+ */
+
+export type DevnetNode = {
+  name: string;
+  role: "seed" | "gpu" | "client";
+  httpPort: number;
+  p2pPort: number;
+  dataDir: string;
+};
+
+export const DEVNET_NETWORK_ID = "dbc-devnet";
+
+/** The five nodes of the devnet, their roles and ports. */
+export function devnetLayout(basePort: number, dir: string): DevnetNode[] {
+  const roles: Array<[string, DevnetNode["role"]]> = [
+    ["seed", "seed"],
+    ["gpu-1", "gpu"],
+    ["gpu-2", "gpu"],
+    ["client-1", "client"],
+    ["client-2", "client"],
+  ];
+  return roles.map(([name, role], index) => ({
+    name,
+    role,
+    httpPort: basePort + index,
+    p2pPort: basePort + 1000 + index,
+    dataDir: `${dir}/${name}`,
+  }));
+}
+
+export function nodeArgs(node: DevnetNode, seedP2pPort: number): string[] {
+  const args = [
+    "--role",
+    node.role,
+    "--data-dir",
+    node.dataDir,
+    "--http-port",
+    String(node.httpPort),
+    "--p2p-host",
+    "127.0.0.1",
+    "--p2p-port",
+    String(node.p2pPort),
+    "--network-id",
+    DEVNET_NETWORK_ID,
+  ];
+  if (node.role !== "seed") args.push("--seeds", `127.0.0.1:${seedP2pPort}`);
+  return args;
+}
+
+function flag(args: string[], name: string): string | undefined {
+  const index = args.indexOf(name);
+  return index === -1 ? undefined : args[index + 1];
+}
+
+async function waitForNode(
+  node: DevnetNode,
+  child: Deno.ChildProcess,
+  deadline: number,
+): Promise<string> {
+  let exited = false;
+  void child.status.then(() => (exited = true));
+  while (Date.now() < deadline && !exited) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${node.httpPort}/api/v1/node`);
+      const body = await response.json();
+      if (response.ok) return body.data.node_id as string;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${node.name} did not come up${exited ? " (it exited; see its log above)" : ""}`);
+}
+
+async function main(args: string[]): Promise<number> {
+  const basePort = Number(flag(args, "--base-port") ?? 18080);
+  const dir = flag(args, "--dir") ?? "./data-devnet";
+  if (!Number.isInteger(basePort) || basePort < 1024 || basePort > 60_000) {
+    console.error("--base-port must be an integer from 1024 to 60000");
+    return 2;
+  }
+  if (args.includes("--fresh")) await Deno.remove(dir, { recursive: true }).catch(() => {});
+  const layout = devnetLayout(basePort, dir);
+  const seed = layout[0]!;
+  const children = new Map<string, Deno.ChildProcess>();
+  const stopAll = async () => {
+    for (const child of children.values()) {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Already gone.
+      }
+    }
+    await Promise.all([...children.values()].map((child) => child.status));
+  };
+  Deno.addSignalListener("SIGINT", () => void stopAll().then(() => Deno.exit(0)));
+  Deno.addSignalListener("SIGTERM", () => void stopAll().then(() => Deno.exit(0)));
+
+  const ids = new Map<string, string>();
+  for (const node of layout) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["task", "-q", "node", ...nodeArgs(node, seed.p2pPort)],
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+    children.set(node.name, child);
+    try {
+      ids.set(node.name, await waitForNode(node, child, Date.now() + 60_000));
+    } catch (error) {
+      console.error((error as Error).message);
+      await stopAll();
+      return 1;
+    }
+  }
+  const lines = ["", `devnet "${DEVNET_NETWORK_ID}" is up (data in ${dir}); Ctrl-C stops it.`];
+  for (const node of layout) {
+    lines.push(
+      `  ${node.name.padEnd(9)} ${
+        node.role.padEnd(7)
+      } http://127.0.0.1:${node.httpPort}  p2p 127.0.0.1:${node.p2pPort}  ${ids.get(node.name)}`,
+    );
+  }
+  const client = layout.find((node) => node.role === "client")!;
+  lines.push(
+    "",
+    `Point the CLI at a client-end:  DBC_API=http://127.0.0.1:${client.httpPort} deno task cli machines`,
+  );
+  console.log(lines.join("\n"));
+  const exited = await Promise.race(
+    [...children.entries()].map(([name, child]) =>
+      child.status.then((status) => ({ name, status }))
+    ),
+  );
+  console.error(`${exited.name} exited with code ${exited.status.code}; stopping the devnet`);
+  await stopAll();
+  return 1;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
