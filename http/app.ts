@@ -14,6 +14,7 @@ import {
   type ParamsOf,
   type ResultOf,
   RpcError,
+  type WalletAuthConfig,
 } from "../mod/mod.ts";
 import { ApiRoutes } from "./api_route.ts";
 import { ApiError, apiErrorKindFor } from "./errors.ts";
@@ -22,6 +23,8 @@ import { openApiDocument } from "./openapi.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import { nodeRoutes } from "./routes/node.ts";
 import { peerRoutes } from "./routes/peers.ts";
+import { ledgerRoutes } from "./routes/ledger.ts";
+import { WalletAuthenticator } from "./auth.ts";
 
 export type AppDeps = {
   call: <M extends Method>(
@@ -35,6 +38,8 @@ export type AppDeps = {
   /** The address a request came from; the socket's peer address in the worker. */
   clientAddress?: (c: Context) => string;
   now?: () => number;
+  /** How wallet signatures of writes are checked (time window, legacy nonce signing). */
+  walletAuth?: WalletAuthConfig;
 };
 
 /** The largest request body accepted, in bytes. */
@@ -84,6 +89,7 @@ export function createAppWithRoutes(deps: AppDeps): App {
   const routes = new ApiRoutes();
   nodeRoutes(routes, deps);
   peerRoutes(routes, deps);
+  ledgerRoutes(routes, deps, new WalletAuthenticator(deps.walletAuth, deps.now));
   routes.mount(app);
   const document = openApiDocument(routes.specs);
   app.get("/openapi.json", (c) => c.json(document));

@@ -14,6 +14,10 @@ runWorker("http", ({ init, log, call }) => {
     log,
     rateLimit: { perSecond: init.config.http_rate_limit_per_s, burst: init.config.http_rate_burst },
     clientAddress: (c) => getConnInfo(c).remote.address ?? "unknown",
+    walletAuth: {
+      timestampWindowMs: init.config.auth_timestamp_window_s * 1_000,
+      allowLegacyNonce: init.config.auth_legacy_nonce_signing,
+    },
   });
   const server = Deno.serve({
     hostname,

@@ -16,6 +16,7 @@
  */
 import { z } from "zod";
 import { LOG_FORMATS, LOG_LEVELS } from "./log.ts";
+import { decodeSs58 } from "./ss58.ts";
 
 export const ROLES = ["gpu", "seed", "client"] as const;
 export type Role = typeof ROLES[number];
@@ -282,6 +283,64 @@ export const CONFIG_FIELDS = {
     asInteger,
     200,
     "messages a second one peer may send on average (twice that in a burst) before it is dropped",
+  ),
+  auth_timestamp_window_s: field(
+    intBetween(10, 3_600),
+    asInteger,
+    300,
+    "how far the time a wallet signed a request may lie from now, either way (replays are refused)",
+  ),
+  auth_legacy_nonce_signing: field(
+    z.boolean({ message: "expected true or false" }),
+    (text) => (/^(true|1|yes|on)$/i.test(text) ? true : /^(false|0|no|off)$/i.test(text) ? false : text),
+    false,
+    "also accept original clients that sign only the nonce (weaker: not bound to the request)",
+  ),
+  lease_check_interval_s: field(
+    intBetween(1, 86_400),
+    asInteger,
+    60,
+    "how often a GPU node asks the verification service about each lease",
+  ),
+  lease_retention_days: field(
+    intBetween(0, 365),
+    asInteger,
+    10,
+    "days an instance whose rental ended is kept (stopped) for a renewal before it is deleted",
+  ),
+  verification_service: field(
+    z.enum(["ledger", "substrate"], { message: "expected ledger or substrate" }),
+    asText,
+    "ledger" as "ledger" | "substrate",
+    "where rentals are recorded: ledger (the seeds' embedded ledger) or substrate (the original chain)",
+  ),
+  substrate_rpc_url: field(
+    z.string().regex(/^(wss?:\/\/[^\s,]+)?$/, { message: "expected ws://host:port or wss://host" }),
+    asText,
+    "",
+    "WebSocket JSON-RPC endpoint of the chain when verification_service is substrate",
+  ),
+  substrate_machine_id: field(
+    z.string().regex(/^([A-Za-z0-9][A-Za-z0-9._-]{0,127})?$/, { message: "expected a machine id" }),
+    asText,
+    "",
+    "this machine's id on the chain; empty: the node id",
+  ),
+  ledger_validators: field(
+    z.array(
+      z.string().refine((text) => decodeSs58(text) !== undefined, {
+        message: "expected SS58 account addresses",
+      }),
+    ),
+    asList,
+    [] as string[],
+    "wallets (SS58, comma-separated) that may validate machines in a seed's ledger; empty: any but the owner",
+  ),
+  ledger_verification_window_s: field(
+    intBetween(90, 30 * 86_400),
+    asInteger,
+    36 * 3_600,
+    "how long a validation round lasts on a seed's ledger; cut into 9 slots, 3 per validator",
   ),
 } as const;
 

@@ -127,6 +127,7 @@ export {
   type AuthorisedAccount,
   type AuthRefusal,
   newReplayGuards,
+  nonceExpiresAt,
   type ReplayGuards,
   verifyRequestAuth,
   WALLET_AUTH_LIMITS,

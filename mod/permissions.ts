@@ -88,7 +88,11 @@ export function workerPermissions(worker: WorkerName, inputs: PermissionInputs):
           ...vmStoragePaths(config, paths),
         ],
         // A unix socket, plus the hosts VM images may be downloaded from (none by default).
-        net: [...engineSocketPermissions(config.docker_socket).net, ...config.image_download_hosts],
+        net: [
+          ...engineSocketPermissions(config.docker_socket).net,
+          ...config.image_download_hosts,
+          ...chainRpcHosts(config),
+        ],
       };
     case "http":
       return { ...NOTHING, net: [listenAddress(config.http_host, config.http_port)] };
@@ -104,4 +108,17 @@ export function listenAddress(host: string, port: number): string {
 function vmStoragePaths(config: NodeConfig, paths: NodePaths): string[] {
   const { vmDir, imageDir } = vmStorageDirs(config, paths);
   return [vmDir, imageDir];
+}
+
+/**
+ * The chain's JSON-RPC endpoint, when the node reads rentals from the chain:
+ * the node service's lease loop connects to it (and to nothing else).
+ */
+export function chainRpcHosts(
+  config: Pick<NodeConfig, "verification_service" | "substrate_rpc_url">,
+): string[] {
+  if (config.verification_service !== "substrate" || config.substrate_rpc_url === "") return [];
+  const url = new URL(config.substrate_rpc_url);
+  const port = url.port || (url.protocol === "wss:" ? "443" : "80");
+  return [`${url.hostname}:${port}`];
 }

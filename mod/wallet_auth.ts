@@ -44,6 +44,8 @@ export const WALLET_AUTH_LIMITS = {
   replayEntries: 200_000,
   /** Legacy nonces remembered (the original kept a filter of 1,000,000). */
   legacyReplayEntries: 200_000,
+  /** How long a ledger keeps a used legacy nonce on disk (it carries no time of its own). */
+  legacyNonceRetentionMs: 30 * 86_400_000,
 } as const;
 
 export const AUTH_HEADERS = {
@@ -370,4 +372,19 @@ function integerOrText(text: string): unknown {
 function emptyAsAbsent(value: unknown): unknown {
   if (value === "" || (Array.isArray(value) && value.length === 0)) return undefined;
   return value;
+}
+
+/**
+ * How long the (account, nonce) of an authorised request must stay recorded
+ * where the write lands (the ledger keeps it on disk): until its time stamp
+ * leaves the window, or for a legacy request a fixed, long while.
+ */
+export function nonceExpiresAt(
+  outcome: Pick<AuthorisedAccount, "timestampMs">,
+  config: Pick<WalletAuthConfig, "timestampWindowMs">,
+  now: number,
+): number {
+  return outcome.timestampMs === null
+    ? now + WALLET_AUTH_LIMITS.legacyNonceRetentionMs
+    : outcome.timestampMs + config.timestampWindowMs + 1;
 }

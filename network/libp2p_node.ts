@@ -68,11 +68,13 @@ function hostOf(address: Multiaddr): string {
 export class Libp2pTransport implements Transport {
   readonly libp2p: Libp2p<Services>;
   #log: Logger;
+  #listen: string;
   #links = new Set<StreamLink>();
 
-  private constructor(libp2p: Libp2p<Services>, log: Logger) {
+  private constructor(libp2p: Libp2p<Services>, log: Logger, listen: string) {
     this.libp2p = libp2p;
     this.#log = log;
+    this.#listen = listen;
   }
 
   /** Creates the libp2p node, listens, and hands inbound links to `onInbound`. */
@@ -87,7 +89,11 @@ export class Libp2pTransport implements Transport {
       transports: [webSockets()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      services: { identify: identify(), ping: ping() },
+      // Two pings in flight per connection at most (ours, one link per connection, one at a time).
+      services: { identify: identify(), ping: ping({ maxInboundStreams: 4, maxOutboundStreams: 4 }) },
+      // Liveness is the protocol's job (pings with a miss count, then a probe); libp2p's own
+      // monitor aborts connections on one slow ping, which a busy machine produces.
+      connectionMonitor: { enabled: false },
       connectionManager: {
         maxConnections: options.maxConnections,
         maxIncomingPendingConnections: MAX_HANDSHAKING_LINKS,
@@ -101,27 +107,34 @@ export class Libp2pTransport implements Transport {
         `libp2p derived peer id ${libp2p.peerId} from the node key, expected ${options.nodeId}`,
       );
     }
-    const transport = new Libp2pTransport(libp2p, options.log);
+    const transport = new Libp2pTransport(libp2p, options.log, listen);
     await libp2p.handle(LINK_PROTOCOL, (stream: Stream, connection: Connection) => {
       options.onInbound(transport.#adopt(stream, connection, "inbound"));
     }, { maxInboundStreams: 2, maxOutboundStreams: 2 });
     return transport;
   }
 
-  /** The addresses libp2p listens on, as multiaddrs. */
+  /** The addresses libp2p listens on, as multiaddrs (the configured one when it lists none). */
   listening(): string[] {
-    return this.libp2p.getMultiaddrs().map(String);
+    const addresses = this.libp2p.getMultiaddrs().map(String);
+    return addresses.length > 0 ? addresses : [this.#listen];
   }
 
   async dial(address: string, expectedId: string | undefined, timeoutMs: number): Promise<Link> {
     const signal = AbortSignal.timeout(timeoutMs);
-    const connection = await this.libp2p.dial(toMultiaddr(address, expectedId), { signal });
-    try {
-      const stream = await connection.newStream(LINK_PROTOCOL, { signal });
-      return this.#adopt(stream, connection, "outbound");
-    } catch (error) {
-      if (this.#linksOn(connection) === 0) await connection.close().catch(() => {});
-      throw error;
+    const target = toMultiaddr(address, expectedId);
+    for (let attempt = 1;; attempt++) {
+      const connection = await this.libp2p.dial(target, { signal });
+      try {
+        const stream = await connection.newStream(LINK_PROTOCOL, { signal });
+        return this.#adopt(stream, connection, "outbound");
+      } catch (error) {
+        // libp2p hands out a connection that is already closing (the old link's, say) once;
+        // wait until it is gone and dial afresh rather than report the peer unreachable.
+        const stale = connection.status !== "open";
+        if (this.#linksOn(connection) === 0) await connection.close().catch(() => {});
+        if (!stale || attempt >= 2 || signal.aborted) throw error;
+      }
     }
   }
 

@@ -4,6 +4,7 @@
  * answers other workers get (handlers.ts). Runs with network access and its
  * own directory only; it can run no program and read no other file.
  */
+import "./env_shim.ts";
 import { openDatabase, runWorker, VERSION } from "../mod/mod.ts";
 import { SAVE_INTERVAL_MS } from "./constants.ts";
 import { networkHandlers } from "./handlers.ts";

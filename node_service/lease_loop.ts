@@ -56,16 +56,16 @@ export interface LeaseTargets {
   delete(target: LeaseTarget): Promise<void>;
 }
 
-/** {@link LeaseTargets} over the VM and container drivers. */
-export function leaseTargetsFromDrivers(drivers: readonly InstanceDriver[]): LeaseTargets {
+/** {@link LeaseTargets} over the VM and container drivers (asked for anew on each use). */
+export function leaseTargetsFromDrivers(drivers: () => readonly InstanceDriver[]): LeaseTargets {
   const driverFor = (kind: InstanceKind) => {
-    const driver = drivers.find((candidate) => candidate.kind === kind);
+    const driver = drivers().find((candidate) => candidate.kind === kind);
     if (!driver) throw new Error(`no driver for ${kind} instances`);
     return driver;
   };
   return {
     list: () =>
-      Promise.resolve(drivers.flatMap((driver) =>
+      Promise.resolve(drivers().flatMap((driver) =>
         driver.summaries().map((summary) => ({
           id: summary.id,
           kind: summary.kind,

@@ -9,6 +9,8 @@ import { EventLog } from "./event_log.ts";
 import { GpuInventory } from "./gpu_inventory.ts";
 import { SERVICE_MIGRATIONS } from "./migrations.ts";
 import { startVms } from "./vm_handlers.ts";
+import { startLedger } from "./ledger_handlers.ts";
+import { startLeases } from "./lease_service.ts";
 
 /** How stale a GPU inventory may be when the caller does not say. */
 const DEFAULT_GPU_MAX_AGE_MS = 5_000;
@@ -43,14 +45,29 @@ runWorker("node_service", ({ init, log, clock }) => {
     clock,
     log,
   });
+  const ledger = startLedger({ config: init.config, paths: init.paths, events, clock, log });
+  const leases = startLeases({
+    config: init.config,
+    nodeId: init.node_id,
+    db,
+    events,
+    clock,
+    log,
+    ledger: ledger.ledger,
+    // The instance drivers (VMs, containers) the lease loop acts on join here.
+    drivers: () => [],
+  });
   log.info("node service ready", { database: init.paths.serviceDb });
   return {
     handlers: {
       "gpu.inventory": (params) => gpus.report(params.max_age_ms ?? DEFAULT_GPU_MAX_AGE_MS),
       ...containers.handlers,
       ...vms.handlers,
+      ...ledger.handlers,
     },
     async stop() {
+      await leases.stop();
+      ledger.stop();
       containers.stop();
       await vms.stop();
       events.record({

@@ -8,7 +8,10 @@
  *          boot marker shows on its serial console; then delete;
  *   bare:  the same domain made by hand: `qemu-img create` + `virsh define`
  *          + `virsh start` on a pre-generated XML, then the marker; then
- *          `virsh destroy` + `virsh undefine` + rm.
+ *          `virsh destroy` + `virsh undefine` + rm;
+ *   define only: create without start (node) against `qemu-img create` +
+ *          `virsh define` (bare), twice as many runs: the control path with
+ *          no emulated boot to drown the difference in noise.
  *
  * and prints every run and the medians, with the node's overhead as a ratio
  * over bare virsh. Runs alternate node/bare so machine load hits both alike.
@@ -72,7 +75,10 @@ const guestOutput = await run("bash", [
   new URL("./system/build_test_vm_image.sh", import.meta.url).pathname,
 ]);
 const guest = Object.fromEntries(
-  guestOutput.trim().split("\n").map((line) => line.split("=", 2) as [string, string]),
+  guestOutput.trim().split("\n").map((line) => {
+    const at = line.indexOf("=");
+    return [line.slice(0, at), line.slice(at + 1)];
+  }),
 );
 
 const dir = await Deno.makeTempDir({ prefix: "dbc-bench-vm-" });
@@ -140,40 +146,41 @@ async function nodeRun(): Promise<Sample> {
   return { running, booted, deleted: performance.now() - deleteStart };
 }
 
+/** The domain XML the bare runs use: what the node would generate, prepared beforehand. */
+function bareXml(name: string, vmDir: string, hostPort: number): string {
+  return buildDomainXml({
+    name,
+    uuid: crypto.randomUUID(),
+    domainType,
+    os: "linux",
+    firmware: "bios",
+    vcpus: 1,
+    memoryMib: 256,
+    diskPath: `${vmDir}/disk.qcow2`,
+    directBoot: {
+      kernelPath: `${dir}/images/vmlinuz`,
+      initrdPath: `${dir}/images/initrd.img`,
+      cmdline: guest.DBC_TEST_CMDLINE!,
+    },
+    gpuBusIds: [],
+    network: {
+      mode: "user",
+      forward: { hostAddress: "127.0.0.1", hostPort, guestPort: 22 },
+    },
+    macAddress: "52:54:00:be:be:01",
+    vnc: { listen: "127.0.0.1", password: "bench" },
+    consoleLogPath: `${vmDir}/console.log`,
+    metadata: { instanceId: name, owner: "bench" },
+  });
+}
+
 async function bareRun(index: number): Promise<Sample> {
   const name = `${prefix}bare-${index}`;
   const vmDir = `${dir}/bare-${index}`;
   await Deno.mkdir(vmDir, { mode: 0o711 });
   await Deno.chmod(vmDir, 0o711);
   const xmlPath = `${vmDir}/domain.xml`;
-  // Prepared beforehand: the baseline is the virsh and qemu-img work alone.
-  await Deno.writeTextFile(
-    xmlPath,
-    buildDomainXml({
-      name,
-      uuid: crypto.randomUUID(),
-      domainType,
-      os: "linux",
-      firmware: "bios",
-      vcpus: 1,
-      memoryMib: 256,
-      diskPath: `${vmDir}/disk.qcow2`,
-      directBoot: {
-        kernelPath: `${dir}/images/vmlinuz`,
-        initrdPath: `${dir}/images/initrd.img`,
-        cmdline: guest.DBC_TEST_CMDLINE!,
-      },
-      gpuBusIds: [],
-      network: {
-        mode: "user",
-        forward: { hostAddress: "127.0.0.1", hostPort: 32700 + index, guestPort: 22 },
-      },
-      macAddress: "52:54:00:be:be:01",
-      vnc: { listen: "127.0.0.1", password: "bench" },
-      consoleLogPath: `${vmDir}/console.log`,
-      metadata: { instanceId: name, owner: "bench" },
-    }),
-  );
+  await Deno.writeTextFile(xmlPath, bareXml(name, vmDir, 32700 + index));
   const started = performance.now();
   await run("qemu-img", [
     "create",
@@ -198,6 +205,40 @@ async function bareRun(index: number): Promise<Sample> {
   return { running, booted, deleted: performance.now() - deleteStart };
 }
 
+/** Create without start, then delete: the control path alone, with no guest boot in the way. */
+async function nodeDefineRun(): Promise<number> {
+  const started = performance.now();
+  const vm = await service.create({ ...request, start: false });
+  const elapsed = performance.now() - started;
+  await service.delete("bench", vm.id);
+  return elapsed;
+}
+
+async function bareDefineRun(index: number): Promise<number> {
+  const name = `${prefix}def-${index}`;
+  const vmDir = `${dir}/def-${index}`;
+  await Deno.mkdir(vmDir, { mode: 0o711 });
+  const xmlPath = `${vmDir}/domain.xml`;
+  await Deno.writeTextFile(xmlPath, bareXml(name, vmDir, 32600));
+  const started = performance.now();
+  await run("qemu-img", [
+    "create",
+    "-q",
+    "-f",
+    "qcow2",
+    "-F",
+    "qcow2",
+    "-b",
+    `${dir}/images/base.qcow2`,
+    `${vmDir}/disk.qcow2`,
+  ]);
+  await run("virsh", ["-c", URI, "define", xmlPath]);
+  const elapsed = performance.now() - started;
+  await run("virsh", ["-c", URI, "undefine", name, "--nvram"]);
+  await Deno.remove(vmDir, { recursive: true });
+  return elapsed;
+}
+
 const fmt = (ms: number) => `${ms.toFixed(0).padStart(6)} ms`;
 try {
   console.log(
@@ -219,18 +260,30 @@ try {
     bare.push(b);
     console.log(`bare #${index + 1}`.padEnd(10), fmt(b.running), fmt(b.booted), fmt(b.deleted));
   }
-  const m = (samples: Sample[], key: keyof Sample) => median(samples.map((sample) => sample[key]));
+  const defineRuns = runs * 2;
+  const nodeDefine: number[] = [];
+  const bareDefine: number[] = [];
+  for (let index = 0; index < defineRuns; index++) {
+    nodeDefine.push(await nodeDefineRun());
+    bareDefine.push(await bareDefineRun(index));
+  }
+  const list = (values: number[]) => values.map((ms) => ms.toFixed(0)).join(" ");
+  console.log(`\ncreate without start, ${defineRuns} runs each (ms): node ${list(nodeDefine)}`);
+  console.log(`${"".padEnd(38)}bare ${list(bareDefine)}`);
+
   console.log("\nmedians");
-  for (const key of ["running", "booted", "deleted"] as const) {
-    const nodeMs = m(node, key);
-    const bareMs = m(bare, key);
+  const report = (label: string, nodeMs: number, bareMs: number) =>
     console.log(
-      `${`request to ${key}`.padEnd(22)} node ${fmt(nodeMs)}  bare virsh ${fmt(bareMs)}  ` +
+      `${label.padEnd(22)} node ${fmt(nodeMs)}  bare virsh ${fmt(bareMs)}  ` +
         `node/bare ${(nodeMs / bareMs).toFixed(2)}x  (node's own work ${
           (nodeMs - bareMs).toFixed(0)
         } ms)`,
     );
-  }
+  const m = (samples: Sample[], key: keyof Sample) => median(samples.map((sample) => sample[key]));
+  report("request to running", m(node, "running"), m(bare, "running"));
+  report("request to boot marker", m(node, "booted"), m(bare, "booted"));
+  report("delete", m(node, "deleted"), m(bare, "deleted"));
+  report("create without start", median(nodeDefine), median(bareDefine));
 } finally {
   for (const name of (await run("virsh", ["-c", URI, "list", "--all", "--name"])).split("\n")) {
     if (!name.startsWith(prefix)) continue;

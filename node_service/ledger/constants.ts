@@ -16,5 +16,3 @@ export const MIN_REPORTS_FOR_VERDICT = 2;
 export const OBSERVED_CAPACITY_TOLERANCE = 0.95;
 /** The longest a rental may run ahead of now, renewals included (the original chain: 60 days). */
 export const MAX_RENTAL_AHEAD_MS = 60 * 86_400_000;
-/** How long the ledger remembers a used legacy nonce (it carries no time of its own). */
-export const LEGACY_NONCE_RETENTION_MS = 30 * 86_400_000;
