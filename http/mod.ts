@@ -5,3 +5,4 @@ export { ApiRoutes, type RouteSpec } from "./api_route.ts";
 export { openApiDocument, openApiPath } from "./openapi.ts";
 export { RateLimiter } from "./rate_limit.ts";
 export { API_ERRORS, ApiError, type ApiErrorKind } from "./errors.ts";
+export { DEFAULT_WALLET_AUTH, WalletAuthenticator } from "./auth.ts";

@@ -292,7 +292,9 @@ export const CONFIG_FIELDS = {
   ),
   auth_legacy_nonce_signing: field(
     z.boolean({ message: "expected true or false" }),
-    (text) => (/^(true|1|yes|on)$/i.test(text) ? true : /^(false|0|no|off)$/i.test(text) ? false : text),
+    (
+      text,
+    ) => (/^(true|1|yes|on)$/i.test(text) ? true : /^(false|0|no|off)$/i.test(text) ? false : text),
     false,
     "also accept original clients that sign only the nonce (weaker: not bound to the request)",
   ),

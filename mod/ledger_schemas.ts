@@ -9,9 +9,12 @@ import { z } from "zod";
 import { normalizeAccount } from "./ss58.ts";
 
 /** An SS58 account address (any prefix); the ledger stores its generic-prefix form. */
-export const AccountSchema = z.string().max(64).refine((text) => normalizeAccount(text) !== undefined, {
-  message: "expected an SS58 account address",
-});
+export const AccountSchema = z.string().max(64).refine(
+  (text) => normalizeAccount(text) !== undefined,
+  {
+    message: "expected an SS58 account address",
+  },
+);
 
 /** A machine id: the GPU node's node id, or the original network's 64-hex machine id. */
 export const MachineIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, {

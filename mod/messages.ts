@@ -75,8 +75,8 @@ import {
   LedgerMultisigRegisterParams,
   LedgerOrderGrabParams,
   LedgerOrderReportParams,
-  LedgerRentalGetParams,
   LedgerRenewParams,
+  LedgerRentalGetParams,
   LedgerRentParams,
   MachineSchema,
   MultisigAccountSchema,
@@ -323,7 +323,11 @@ export const METHODS = {
     params: LedgerMachineListParams,
     result: LedgerMachineListSchema,
   },
-  "ledger.machine_get": { to: "node_service", params: LedgerMachineGetParams, result: MachineSchema },
+  "ledger.machine_get": {
+    to: "node_service",
+    params: LedgerMachineGetParams,
+    result: MachineSchema,
+  },
   "ledger.order_grab": { to: "node_service", params: LedgerOrderGrabParams, result: MachineSchema },
   "ledger.order_report": {
     to: "node_service",

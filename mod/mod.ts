@@ -99,7 +99,11 @@ export {
   GENERIC_SS58_PREFIX,
   normalizeAccount,
 } from "./ss58.ts";
-export { multisigAccount, type MultisigAccount as DerivedMultisigAccount, multisigAccountId } from "./multisig.ts";
+export {
+  type MultisigAccount as DerivedMultisigAccount,
+  multisigAccount,
+  multisigAccountId,
+} from "./multisig.ts";
 export { ReplayGuard, type ReplayVerdict } from "./replay_guard.ts";
 export {
   bodyDigest,
@@ -120,11 +124,11 @@ export {
   AUTH_BODY_FIELDS,
   AUTH_HEADERS,
   type AuthFields,
-  type AuthFieldsSource,
   authFieldsFromBody,
   authFieldsFromHeaders,
-  type AuthOutcome,
+  type AuthFieldsSource,
   type AuthorisedAccount,
+  type AuthOutcome,
   type AuthRefusal,
   newReplayGuards,
   nonceExpiresAt,
@@ -134,3 +138,4 @@ export {
   type WalletAuthConfig,
   withoutAuthFields,
 } from "./wallet_auth.ts";
+export { chainRpcHosts } from "./permissions.ts";

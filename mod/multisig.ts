@@ -21,7 +21,10 @@ export const MIN_MULTISIG_SIGNATORIES = 2;
 export const MAX_MULTISIG_SIGNATORIES = 100;
 
 /** The account id of `signatories` (32-byte ids, any order, distinct) with `threshold`. */
-export function multisigAccountId(signatories: readonly Uint8Array[], threshold: number): Uint8Array {
+export function multisigAccountId(
+  signatories: readonly Uint8Array[],
+  threshold: number,
+): Uint8Array {
   const sorted = [...signatories].sort(compareBytes);
   const parts: number[] = [...MULTISIG_DOMAIN, ...compactLength(sorted.length)];
   for (const id of sorted) parts.push(...id);

@@ -60,13 +60,15 @@ export type RequestToSign = {
 /** The exact text a wallet signs for `request`; throws on a field that would make it ambiguous. */
 export function canonicalRequestMessage(request: RequestToSign): string {
   if (!/^[A-Z]{1,16}$/.test(request.method)) throw new RangeError("method: expected upper case");
-  for (const [name, value] of [
-    ["path", request.pathAndQuery],
-    ["account", request.account],
-    ["nonce", request.nonce],
-  ] as const) {
-    if (value.length === 0 || /[\x00-\x20\x7f]/.test(value)) {
-      throw new RangeError(`${name}: expected printable text without spaces`);
+  for (
+    const [name, value] of [
+      ["path", request.pathAndQuery],
+      ["account", request.account],
+      ["nonce", request.nonce],
+    ] as const
+  ) {
+    if (value.length === 0 || /[^\x21-\x7e]/.test(value)) {
+      throw new RangeError(`${name}: expected printable ASCII without spaces`);
     }
   }
   if (!Number.isSafeInteger(request.timestampMs) || request.timestampMs < 0) {
@@ -105,7 +107,9 @@ export function canonicalJson(value: unknown): string {
   const entries = Object.entries(value as Record<string, unknown>)
     .filter(([, item]) => item !== undefined)
     .sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0));
-  return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(",")}}`;
+  return `{${
+    entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(",")
+  }}`;
 }
 
 function withoutSignatures(body: unknown): unknown {

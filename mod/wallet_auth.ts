@@ -34,7 +34,11 @@ import { multisigAccount } from "./multisig.ts";
 import { ReplayGuard } from "./replay_guard.ts";
 import { canonicalRequestMessage, legacyNonceMessage } from "./signed_request.ts";
 import { decodeSs58, normalizeAccount } from "./ss58.ts";
-import { parseWalletSignature, verifyWalletSignature, type WalletScheme } from "./wallet_signature.ts";
+import {
+  parseWalletSignature,
+  verifyWalletSignature,
+  type WalletScheme,
+} from "./wallet_signature.ts";
 
 /** Limits of wallet authorisation, in one place. */
 export const WALLET_AUTH_LIMITS = {
@@ -72,9 +76,12 @@ export const AUTH_BODY_FIELDS = [
   "session_id_sign",
 ] as const;
 
-const NonceSchema = z.string().min(1).max(WALLET_AUTH_LIMITS.maxNonceChars).regex(/^[\x21-\x7e]+$/, {
-  message: "expected printable characters without spaces",
-});
+const NonceSchema = z.string().min(1).max(WALLET_AUTH_LIMITS.maxNonceChars).regex(
+  /^[\x21-\x7e]+$/,
+  {
+    message: "expected printable characters without spaces",
+  },
+);
 const SignItemSchema = z.object({
   wallet: z.string().min(1).max(64),
   sign: z.string().min(1).max(200),
@@ -334,13 +341,18 @@ export async function verifyRequestAuth(input: AuthInput): Promise<AuthOutcome> 
   if (legacy) {
     for (const [index, signer] of signers.entries()) {
       const verdict = guards.legacy.claim(`${signer.address}\n${usedNonces[index]}`, now, now);
-      if (verdict !== "fresh") return refuse("replayed", `nonce ${usedNonces[index]} was already used`);
+      if (verdict !== "fresh") {
+        return refuse("replayed", `nonce ${usedNonces[index]} was already used`);
+      }
     }
   } else {
     const verdict = guards.signed.claim(`${account}\n${fields.nonce}`, fields.timestamp!, now);
     if (verdict === "replayed") return refuse("replayed", `nonce ${fields.nonce} was already used`);
     if (verdict === "too_old") {
-      return refuse("stale_timestamp", "the request is too old to be checked for replay; sign it anew");
+      return refuse(
+        "stale_timestamp",
+        "the request is too old to be checked for replay; sign it anew",
+      );
     }
   }
   return {

@@ -5,10 +5,13 @@
  * over the message itself or over the `<Bytes>…</Bytes>` wrapping that
  * polkadot-js extensions apply to raw payloads (`signRaw`, `u8aWrapBytes`).
  *
- * A signature is 64 bytes (scheme unknown: sr25519 is tried first, then
- * ed25519) or a 65-byte `MultiSignature` whose first byte names the scheme
- * (0 ed25519, 1 sr25519). ECDSA accounts are not 32-byte SS58 accounts and
- * are not accepted.
+ * A signature is 64 bytes (scheme unknown) or a 65-byte `MultiSignature`
+ * whose first byte names the scheme (0 ed25519, 1 sr25519). ECDSA accounts
+ * are not 32-byte SS58 accounts and are not accepted. When the scheme is
+ * unknown, ed25519 is tried first: a WebCrypto check costs about a tenth of an
+ * sr25519 one, so an ed25519 wallet is found fast and an sr25519 wallet pays
+ * little extra. The `<Bytes>` wrapping is tried before the raw message, since
+ * browser extensions (the usual wallets) always wrap.
  *
  * @example
  * ```ts
@@ -20,6 +23,8 @@ import * as sr25519 from "@scure/sr25519";
 import { ed25519 } from "@noble/curves/ed25519.js";
 
 export const WALLET_SCHEMES = ["sr25519", "ed25519"] as const;
+/** The order schemes are tried in when a signature does not name its own. */
+const UNKNOWN_SCHEME_ORDER: readonly WalletScheme[] = ["ed25519", "sr25519"];
 export type WalletScheme = typeof WALLET_SCHEMES[number];
 
 const BYTES_OPEN = new TextEncoder().encode("<Bytes>");
@@ -65,9 +70,10 @@ export async function verifyWalletSignature(
   options: VerifyOptions = {},
 ): Promise<SignatureCheck> {
   if (accountId.length !== 32 || signature.bytes.length !== SIGNATURE_BYTES) return { ok: false };
-  const schemes: readonly WalletScheme[] = signature.scheme ? [signature.scheme] : WALLET_SCHEMES;
-  const candidates: Array<[Uint8Array, boolean]> = [[message, false]];
-  if (!isWrapped(message)) candidates.push([wrapBytes(message), true]);
+  const schemes = signature.scheme ? [signature.scheme] : UNKNOWN_SCHEME_ORDER;
+  const candidates: Array<[Uint8Array, boolean]> = isWrapped(message)
+    ? [[message, false]]
+    : [[wrapBytes(message), true], [message, false]];
   for (const scheme of schemes) {
     for (const [payload, wrapped] of candidates) {
       if (await verifyOne(scheme, accountId, payload, signature.bytes, options)) {
@@ -129,7 +135,8 @@ function verifyEd25519Noble(
   }
 }
 
-const webCryptoKeys = new Map<string, Promise<CryptoKey>>();
+/** Imported keys; `null` for a key WebCrypto refuses (not a curve point: it signs nothing). */
+const webCryptoKeys = new Map<string, Promise<CryptoKey | null>>();
 
 async function verifyEd25519WebCrypto(
   publicKey: Uint8Array,
@@ -142,19 +149,20 @@ async function verifyEd25519WebCrypto(
     if (webCryptoKeys.size >= WEBCRYPTO_KEY_CACHE_LIMIT) {
       webCryptoKeys.delete(webCryptoKeys.keys().next().value!);
     }
-    key = crypto.subtle.importKey("raw", new Uint8Array(publicKey), "Ed25519", false, ["verify"]);
+    key = crypto.subtle.importKey("raw", new Uint8Array(publicKey), "Ed25519", false, ["verify"])
+      .catch(() => null);
     webCryptoKeys.set(cacheKey, key);
   }
+  const imported = await key;
+  if (!imported) return false;
   try {
     return await crypto.subtle.verify(
       "Ed25519",
-      await key,
+      imported,
       new Uint8Array(signature),
       new Uint8Array(message),
     );
   } catch {
-    // A key WebCrypto cannot import (not a curve point): it can sign nothing.
-    webCryptoKeys.delete(cacheKey);
     return false;
   }
 }

@@ -13,6 +13,7 @@ import {
   publicKeyFromNodeId,
   seal,
   verifyEd25519,
+  verifyEd25519Sync,
   x25519SecretFromEd25519,
 } from "../mod/mod.ts";
 
@@ -49,15 +50,27 @@ export function andThen<T, U>(
   return value instanceof Promise ? value.then(next) : next(value);
 }
 
-/** The node's real cryptography: WebCrypto Ed25519 for signatures, noble for sealing. */
-export function nodeAuthenticator(seed: Uint8Array): Authenticator {
+/**
+ * The node's real cryptography: WebCrypto Ed25519 for signatures (the fast
+ * path), noble for sealing. With `signatures: "noble"` every answer comes
+ * synchronously, which virtual-clock tests need (WebCrypto finishes on its own
+ * time, not the test clock's); the keys and the checks are the same.
+ */
+export function nodeAuthenticator(
+  seed: Uint8Array,
+  options: { signatures?: "webcrypto" | "noble" } = {},
+): Authenticator {
   const signer = new Ed25519Signer(seed);
   const x25519Secret = x25519SecretFromEd25519(seed);
+  const noble = options.signatures === "noble";
   return {
-    sign: (message) => signer.sign(message),
+    sign: (message) => noble ? signer.signSync(message) : signer.sign(message),
     verify: (nodeId, message, signature) => {
       const publicKey = publicKeyFromNodeId(nodeId);
-      return publicKey ? verifyEd25519(publicKey, message, signature) : false;
+      if (!publicKey) return false;
+      return noble
+        ? verifyEd25519Sync(publicKey, message, signature)
+        : verifyEd25519(publicKey, message, signature);
     },
     seal: (targetId, header, plaintext) => {
       const recipientPublicKey = publicKeyFromNodeId(targetId);

@@ -45,6 +45,7 @@ class MemoryLink implements Link {
   send(message: WireMessage): boolean {
     if (this.#closed || this.network.isCut(this.localId)) return !this.#closed;
     this.network.messagesSent++;
+    this.network.tap?.(this.localId, this.remoteId, message);
     const other = this.other;
     this.network.clock.setTimeout(() => other.deliver(message), this.latencyMs);
     return true;
@@ -104,6 +105,8 @@ class MemoryLink implements Link {
 
 export class MemoryNetwork {
   readonly clock: Clock;
+  /** Sees every message sent (tests capture traffic with it). */
+  tap: ((fromId: string, toId: string, message: WireMessage) => void) | undefined;
   messagesSent = 0;
   messagesDelivered = 0;
   #latencyMs: () => number;

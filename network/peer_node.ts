@@ -799,7 +799,14 @@ export class PeerNode {
       }
       return;
     }
-    if (this.#open.has(departure.id)) return; // Linked to it right now: it is not gone.
+    const linked = this.#open.get(departure.id);
+    if (linked) {
+      // Linked to it right now, so it is not gone: tell it, so that it can refute the report.
+      if (linked.peer && departure.inc >= linked.peer.incarnation) {
+        this.#send(linked, { t: "peers", peers: [], gone: [departure] });
+      }
+      return;
+    }
     if (this.#book.learnDeparture(departure, now)) this.#departureLearned(departure.id);
   }
 

@@ -13,6 +13,7 @@ import { createHash } from "node:crypto";
 import { type DatabaseSync, resolvePath, type VmImage } from "../mod/mod.ts";
 import { runTool } from "./tools.ts";
 import {
+  chmodIfOwned,
   IMAGE_DIR_MODE,
   IMAGE_DOWNLOAD_IDLE_TIMEOUT_MS,
   IMAGE_PROGRESS_INTERVAL_MS,
@@ -78,7 +79,7 @@ export class ImageStore {
     this.#usersOf = options.usersOf;
     this.#onAddDone = options.onAddDone ?? (() => {});
     Deno.mkdirSync(this.imageDir, { recursive: true, mode: IMAGE_DIR_MODE });
-    Deno.chmodSync(this.imageDir, IMAGE_DIR_MODE);
+    chmodIfOwned(this.imageDir, IMAGE_DIR_MODE);
   }
 
   /**

@@ -65,14 +65,16 @@ export function leaseTargetsFromDrivers(drivers: () => readonly InstanceDriver[]
   };
   return {
     list: () =>
-      Promise.resolve(drivers().flatMap((driver) =>
-        driver.summaries().map((summary) => ({
-          id: summary.id,
-          kind: summary.kind,
-          owner: summary.owner,
-          state: summary.state,
-        }))
-      )),
+      Promise.resolve(
+        drivers().flatMap((driver) =>
+          driver.summaries().map((summary) => ({
+            id: summary.id,
+            kind: summary.kind,
+            owner: summary.owner,
+            state: summary.state,
+          }))
+        ),
+      ),
     expire: async (target) => void await driverFor(target.kind).expire(LEASE_LOOP_ACTOR, target.id),
     renew: async (target) => void await driverFor(target.kind).renew(LEASE_LOOP_ACTOR, target.id),
     delete: async (target) =>
@@ -216,14 +218,20 @@ export class LeaseLoop {
         answer = verification.leaseStatus({ machineId: lease.machineId, renter: lease.renter })
           .then(
             (status: LeaseStatus): LeaseObservation => ({ kind: "answer", status }),
-            (error): LeaseObservation => ({ kind: "unreachable", reason: String(error?.message ?? error) }),
+            (error): LeaseObservation => ({
+              kind: "unreachable",
+              reason: String(error?.message ?? error),
+            }),
           );
         answers.set(lease.renter, answer);
       }
       const observation = await answer;
       if (observation.kind === "unreachable") {
         result.unreachable = true;
-        this.#log.warn("lease check skipped", { instance: lease.instanceId, reason: observation.reason });
+        this.#log.warn("lease check skipped", {
+          instance: lease.instanceId,
+          reason: observation.reason,
+        });
         continue;
       }
       const now = clock.now();
@@ -265,7 +273,11 @@ export class LeaseLoop {
       });
       if (failure) {
         result.failed.push(lease.instanceId);
-        this.#log.error("lease step failed", { instance: lease.instanceId, action: step.action, error: failure });
+        this.#log.error("lease step failed", {
+          instance: lease.instanceId,
+          action: step.action,
+          error: failure,
+        });
       } else if (step.action === "expire") result.expired.push(lease.instanceId);
       else if (step.action === "renew") result.renewed.push(lease.instanceId);
       else if (step.action === "delete") result.deleted.push(lease.instanceId);
@@ -280,7 +292,8 @@ export class LeaseLoop {
       case "none":
         return;
       case "expire":
-        if (target.state !== "expired") await targets.expire(target);
+        // A failed instance never ran and holds no GPUs: there is nothing to stop.
+        if (target.state !== "expired" && target.state !== "failed") await targets.expire(target);
         return;
       case "renew":
         if (target.state === "expired") await targets.renew(target);

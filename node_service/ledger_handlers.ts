@@ -130,7 +130,11 @@ export function startLedger(deps: LedgerDeps): StartedLedger {
         params.signed_by.account,
         params.machine_id,
         () => ledger.rent(params.signed_by, params),
-        (rental) => ({ rental_id: rental.rental_id, ends_at: rental.ends_at, amount: rental.total_amount }),
+        (rental) => ({
+          rental_id: rental.rental_id,
+          ends_at: rental.ends_at,
+          amount: rental.total_amount,
+        }),
       ),
     "ledger.renew": (params) =>
       logged(

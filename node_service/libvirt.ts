@@ -193,6 +193,9 @@ export class LibvirtHypervisor implements Hypervisor {
           const kind = classifyVirshError(result.stderr);
           const hint = kind === "unavailable"
             ? ` (is libvirtd running? see scripts/system/libvirt_setup.sh)`
+            : /Permission denied/.test(result.stderr)
+            ? " (QEMU runs as libvirt's own user: every directory above the VM and image" +
+              " directories must be traversable by others, e.g. chmod 0711 on the data directory)"
             : "";
           throw new HypervisorError(kind, `${what}: ${virshMessage(result.stderr)}${hint}`);
         }

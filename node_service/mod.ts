@@ -10,3 +10,35 @@ export {
   type Transition,
 } from "./instances.ts";
 export { containerCreateBody, gpuDeviceRequests } from "./docker_wire.ts";
+export { Ledger, type LedgerOptions } from "./ledger/ledger.ts";
+export { LEDGER_MIGRATIONS } from "./ledger/migrations.ts";
+export { billPeriod, RENT_UNIT_MS } from "./ledger/billing.ts";
+export { type MachineEvent, type MachineState, nextMachineState } from "./ledger/machine_state.ts";
+export { ledgerPath, startLedger } from "./ledger_handlers.ts";
+export {
+  LeaseLoop,
+  type LeasePass,
+  type LeaseTarget,
+  type LeaseTargets,
+  leaseTargetsFromDrivers,
+} from "./lease_loop.ts";
+export { type LeaseObservation, type LeaseRecord, nextLease } from "./lease_state.ts";
+export { startLeases, verificationServiceFor } from "./lease_service.ts";
+export {
+  type LedgerTransport,
+  LocalLedgerVerification,
+  type MachineStatusReport,
+  RemoteLedgerVerification,
+  type VerificationService,
+} from "./verification_service.ts";
+export { SubstrateVerification } from "./substrate_rpc.ts";
+export { JsonRpcError, JsonRpcWebSocket } from "./json_rpc_ws.ts";
+export { buildDomainXml, type DomainSpec, DomainSpecError } from "./domain_xml.ts";
+export {
+  type GpuAllocation,
+  GpuAllocationError,
+  GpuAllocator,
+  type GpuWant,
+} from "./gpu_allocation.ts";
+export { parsePciBusId } from "./pci_address.ts";
+export { reconcile, type ReconcileFinding } from "./reconcile.ts";

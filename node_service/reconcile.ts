@@ -6,7 +6,7 @@
  */
 import type { InstanceState } from "../mod/mod.ts";
 import type { DomainState, DomainSummary } from "./hypervisor.ts";
-import { nextVmState } from "./vm_state.ts";
+import { observedVmState } from "./vm_state.ts";
 
 export type ReconcileRecord = { id: string; domain: string; state: InstanceState };
 
@@ -48,7 +48,7 @@ export function reconcile(
       });
       continue;
     }
-    const next = nextVmState(record.state, { type: "observed", domain: observed });
+    const next = observedVmState(record.state, observed);
     if (observed === undefined) {
       if (record.state !== "failed") {
         findings.push({

@@ -51,7 +51,11 @@ export class LocalLedgerVerification implements VerificationService {
     return Promise.resolve().then((): MachineStatusReport => {
       try {
         const machine = this.ledger.getMachine(machineId);
-        return { found: true, status: machine.status, detail: machine.failure_reason ?? machine.status };
+        return {
+          found: true,
+          status: machine.status,
+          detail: machine.failure_reason ?? machine.status,
+        };
       } catch (error) {
         if (error instanceof RpcError && error.code === "not_found") return { found: false };
         throw error;
@@ -92,7 +96,11 @@ export class RemoteLedgerVerification implements VerificationService {
   async machineStatus(machineId: string): Promise<MachineStatusReport> {
     try {
       const machine = await this.transport("ledger.machine_get", { machine_id: machineId });
-      return { found: true, status: machine.status, detail: machine.failure_reason ?? machine.status };
+      return {
+        found: true,
+        status: machine.status,
+        detail: machine.failure_reason ?? machine.status,
+      };
     } catch (error) {
       if ((error as { code?: string }).code === "not_found") return { found: false };
       throw error;

@@ -35,13 +35,15 @@ import { runTool } from "./tools.ts";
 import { pickFreePort, type PortKey, portKey, type PortRange } from "./host_ports.ts";
 import { domainNetwork, type VmNetworkSetting } from "./vm_config.ts";
 import {
+  chmodIfOwned,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   MAX_CONSOLE_READ_BYTES,
   QEMU_IMG_TIMEOUT_MS,
   VM_DIR_MODE,
   VM_FILES,
 } from "./vm_constants.ts";
-import { nextVmState, operationRefusal, type VmEvent, type VmOperation } from "./vm_state.ts";
+import { type InstanceDriver, type InstanceEvent, nextInstanceState } from "./instances.ts";
+import { observedVmState } from "./vm_state.ts";
 import { type VmRecord, type VmSpec, VmStore } from "./vm_store.ts";
 
 export type VmServiceOptions = {
@@ -70,7 +72,11 @@ export type StopOptions = { force: boolean; timeoutMs?: number };
 
 const ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
 
-export class VmService {
+/** The operations requested of a VM, as the event log names them (`vm.<operation>`). */
+type VmOperation = "start" | "stop" | "restart" | "reset" | "delete" | "expire" | "renew";
+
+export class VmService implements InstanceDriver {
+  readonly kind = "vm" as const;
   readonly store: VmStore;
   #options: VmServiceOptions;
   #log: Logger;
@@ -81,7 +87,7 @@ export class VmService {
     this.#log = options.log ?? silentLogger;
     this.store = new VmStore(options.db, options.now);
     Deno.mkdirSync(options.vmDir, { recursive: true, mode: VM_DIR_MODE });
-    Deno.chmodSync(options.vmDir, VM_DIR_MODE);
+    chmodIfOwned(options.vmDir, VM_DIR_MODE);
   }
 
   /** Creates (and by default starts) a VM; resolves once libvirt reports it running. */
@@ -195,58 +201,87 @@ export class VmService {
         await this.#undoCreate(id, domain, defined, error);
         throw error;
       }
-      const state = nextVmState("creating", { type: "created", started: request.start });
+      const state = request.start ? "running" : "stopped";
       return this.#view(this.store.setState(id, state));
     }, { image: request.image, cpu_cores: request.cpu_cores, memory_mib: request.memory_mib });
   }
 
+  /** Starts a stopped VM; a running one is left as it is. */
   async start(actor: string, id: string): Promise<Vm> {
-    return await this.#operate(actor, id, "start", async (record) => {
-      await this.#options.hypervisor.start(record.domain);
-      return { type: "started" };
+    return await this.#operate(actor, id, "start", { type: "start" }, async (record) => {
+      if (record.state !== "running") await this.#options.hypervisor.start(record.domain);
     });
   }
 
   /** ACPI power-off, forced when the guest has not gone off after the time-out (or at once with `force`). */
-  async stop(actor: string, id: string, options: StopOptions): Promise<Vm> {
-    return await this.#operate(actor, id, "stop", async (record, detail) => {
-      const timeoutMs = options.force ? 0 : (options.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
-      detail.outcome = await this.#options.hypervisor.shutdown(record.domain, timeoutMs);
-      return { type: "stopped" };
+  async stop(actor: string, id: string, options: StopOptions = { force: false }): Promise<Vm> {
+    return await this.#operate(actor, id, "stop", { type: "stop" }, async (record, detail) => {
+      detail.outcome = await this.#powerOff(record, options);
     });
   }
 
-  /** Asks the guest to reboot (ACPI). */
+  /** Reboots a running guest (ACPI); starts a stopped one. */
   async restart(actor: string, id: string): Promise<Vm> {
-    return await this.#operate(actor, id, "restart", async (record) => {
-      await this.#options.hypervisor.reboot(record.domain);
-      return undefined;
+    return await this.#operate(actor, id, "restart", { type: "restart" }, async (record) => {
+      if (record.state === "running") await this.#options.hypervisor.reboot(record.domain);
+      else await this.#options.hypervisor.start(record.domain);
     });
   }
 
-  /** Hard reset. */
+  /** Hard reset of a running guest; starts a stopped one. */
   async reset(actor: string, id: string): Promise<Vm> {
-    return await this.#operate(actor, id, "reset", async (record) => {
-      await this.#options.hypervisor.reset(record.domain);
-      return undefined;
+    return await this.#operate(actor, id, "reset", { type: "restart" }, async (record) => {
+      if (record.state === "running") await this.#options.hypervisor.reset(record.domain);
+      else await this.#options.hypervisor.start(record.domain);
     });
   }
 
-  /** Powers off, undefines, removes the VM's disk and files, releases its GPUs; keeps the record as `deleted`. */
-  async delete(actor: string, id: string): Promise<Vm> {
-    return await this.#operate(actor, id, "delete", async (record, detail) => {
+  /** Lease over: powered off (ACPI, then forced) and kept, disk and GPUs included. */
+  async expire(actor: string, id: string): Promise<Vm> {
+    return await this.#operate(actor, id, "expire", { type: "expire" }, async (record, detail) => {
+      detail.outcome = await this.#powerOff(record, { force: false });
+    });
+  }
+
+  /** Lease renewed within the retention period: started again. */
+  async renew(actor: string, id: string): Promise<Vm> {
+    return await this.#operate(actor, id, "renew", { type: "renew" }, async (record) => {
+      await this.#options.hypervisor.start(record.domain);
+    });
+  }
+
+  /**
+   * Powers off, undefines, removes the VM's disk and files (unless
+   * `keepData`, which keeps its directory), releases its GPUs; keeps the
+   * record as `deleted`.
+   */
+  async delete(actor: string, id: string, options = { keepData: false }): Promise<Vm> {
+    return await this.#operate(actor, id, "delete", { type: "delete" }, async (record, detail) => {
       try {
         await this.#options.hypervisor.undefine(record.domain);
       } catch (error) {
         if (!(error instanceof HypervisorError && error.kind === "not_found")) throw error;
         detail.domain = "already gone";
       }
-      await Deno.remove(this.#vmPath(record.id), { recursive: true }).catch((error) => {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-      });
+      if (options.keepData) {
+        detail.kept = this.#vmPath(record.id);
+      } else {
+        await Deno.remove(this.#vmPath(record.id), { recursive: true }).catch((error) => {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+        });
+      }
       detail.gpus_released = this.#options.gpus.releaseGpus(record.id, "vm");
-      return { type: "deleted" };
     });
+  }
+
+  /** {@link InstanceDriver}: deletion by another name. */
+  remove(actor: string, id: string, options: { keepData: boolean }): Promise<Vm> {
+    return this.delete(actor, id, options);
+  }
+
+  /** {@link InstanceDriver}: every VM that is not deleted, as its record says. */
+  summaries(): Vm[] {
+    return this.store.list({ includeDeleted: false }).map((record) => this.#view(record));
   }
 
   /** The record with what libvirt says about the domain now. */
@@ -439,12 +474,12 @@ export class VmService {
     }
     await Deno.remove(this.#vmPath(id), { recursive: true }).catch(() => {});
     this.#options.gpus.releaseGpus(id, "vm");
-    this.store.setState(id, nextVmState("creating", { type: "creation_failed" }), errorText(cause));
+    this.store.setState(id, "failed", errorText(cause));
   }
 
   /** Updates the record when libvirt's state implies another one. */
   #observe(record: VmRecord, observed: DomainState): void {
-    const next = nextVmState(record.state, { type: "observed", domain: observed });
+    const next = observedVmState(record.state, observed);
     if (next === record.state) return;
     this.store.setState(record.id, next);
     this.#options.events.record({
@@ -461,7 +496,8 @@ export class VmService {
     actor: string,
     id: string,
     operation: VmOperation,
-    act: (record: VmRecord, detail: Record<string, unknown>) => Promise<VmEvent | undefined>,
+    event: InstanceEvent,
+    act: (record: VmRecord, detail: Record<string, unknown>) => Promise<void>,
   ): Promise<Vm> {
     return await this.#queued(
       id,
@@ -478,13 +514,21 @@ export class VmService {
               record = this.#record(id);
             }
           }
-          const refusal = operationRefusal(record.state, operation);
-          if (refusal) throw new RpcError("conflict", `cannot ${operation} VM ${id}: ${refusal}`);
-          const event = await act(record, detail);
-          const next = event ? nextVmState(record.state, event) : record.state;
-          return this.#view(this.store.setState(id, next, null));
+          const transition = nextInstanceState(record.state, event);
+          if (!transition.ok) {
+            throw new RpcError("conflict", `cannot ${operation} VM ${id}: ${transition.reason}`);
+          }
+          await act(record, detail);
+          return this.#view(this.store.setState(id, transition.state, null));
         }),
     );
+  }
+
+  /** Powers the guest off unless it is off already; says how it went. */
+  async #powerOff(record: VmRecord, options: StopOptions): Promise<string> {
+    if (record.state !== "running") return "already_off";
+    const timeoutMs = options.force ? 0 : (options.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
+    return await this.#options.hypervisor.shutdown(record.domain, timeoutMs);
   }
 
   async #queued<T>(id: string, work: () => Promise<T>): Promise<T> {

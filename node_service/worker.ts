@@ -55,7 +55,7 @@ runWorker("node_service", ({ init, log, clock }) => {
     log,
     ledger: ledger.ledger,
     // The instance drivers (VMs, containers) the lease loop acts on join here.
-    drivers: () => [],
+    drivers: () => [vms.service],
   });
   log.info("node service ready", { database: init.paths.serviceDb });
   return {

@@ -61,7 +61,11 @@ export type SignOptions = {
 };
 
 /** The signature (hex) of `pair` over the canonical message for `account`. */
-export function signFor(pair: KeyringPair, account: string, options: SignOptions & { nonce: string }) {
+export function signFor(
+  pair: KeyringPair,
+  account: string,
+  options: SignOptions & { nonce: string },
+) {
   const text = canonicalRequestMessage({
     method: options.method,
     pathAndQuery: options.path,

@@ -25,7 +25,14 @@ import type { ApiRoutes } from "../api_route.ts";
 import type { AppDeps } from "../app.ts";
 import type { WalletAuthenticator } from "../auth.ts";
 
-const WRITE_ERRORS = ["unauthorized", "forbidden", "not_found", "conflict", "try_later", "timeout"] as const;
+const WRITE_ERRORS = [
+  "unauthorized",
+  "forbidden",
+  "not_found",
+  "conflict",
+  "try_later",
+  "timeout",
+] as const;
 const SIGNED =
   "Wallet-signed: X-DBC-Wallet, X-DBC-Nonce, X-DBC-Timestamp and X-DBC-Sign headers (or the original's " +
   "wallet, nonce, timestamp, sign body fields; multisig: X-DBC-Multisig-Wallets, -Threshold, -Signs), " +
@@ -41,7 +48,11 @@ export function ledgerRoutes(routes: ApiRoutes, deps: AppDeps, auth: WalletAuthe
     summary: "Register a machine (its owner signs); it starts unverified",
     description: SIGNED,
     tags: ["ledger"],
-    body: z.object({ machine_id: MachineIdSchema, config: MachineConfigSchema, prices: RentPricesSchema }),
+    body: z.object({
+      machine_id: MachineIdSchema,
+      config: MachineConfigSchema,
+      prices: RentPricesSchema,
+    }),
     response: MachineSchema,
     successStatus: 201,
     errors: WRITE_ERRORS,
@@ -73,7 +84,8 @@ export function ledgerRoutes(routes: ApiRoutes, deps: AppDeps, auth: WalletAuthe
   routes.add({
     method: "post",
     path: "/api/v1/ledger/machines/:machine_id/grab",
-    summary: "A validator takes the order to verify a machine (at most 3); its time slots are in the answer",
+    summary:
+      "A validator takes the order to verify a machine (at most 3); its time slots are in the answer",
     description: SIGNED,
     tags: ["ledger"],
     params: MachineParams,

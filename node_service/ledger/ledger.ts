@@ -25,8 +25,8 @@ import {
   type Machine,
   type MachineConfig,
   type MachineStatus,
-  multisigAccount,
   type MultisigAccount,
+  multisigAccount,
   normalizeAccount,
   openDatabase,
   type Rental,
@@ -184,7 +184,10 @@ export class Ledger {
         throw new RpcError("forbidden", "an owner cannot validate its own machine");
       }
       if (machine.status !== "unverified" && machine.status !== "verifying") {
-        throw new RpcError("conflict", `machine ${machineId} is ${machine.status}, not awaiting validation`);
+        throw new RpcError(
+          "conflict",
+          `machine ${machineId} is ${machine.status}, not awaiting validation`,
+        );
       }
       const orders = this.#orderRows(machineId, machine.round);
       if (orders.some((order) => order.validator === validator)) {
@@ -220,7 +223,10 @@ export class Ledger {
     return this.#write(signedBy, (now, validator) => {
       const machine = this.#machineRowOrThrow(machineId);
       if (machine.status !== "verifying") {
-        throw new RpcError("conflict", `machine ${machineId} is ${machine.status}, not being verified`);
+        throw new RpcError(
+          "conflict",
+          `machine ${machineId} is ${machine.status}, not being verified`,
+        );
       }
       const order = this.#orderRows(machineId, machine.round).find((row) =>
         row.validator === validator
@@ -241,7 +247,9 @@ export class Ledger {
         throw new RpcError(
           "forbidden",
           `not within one of ${validator}'s time slots${
-            next ? `; the next opens at ${new Date(next.starts_at).toISOString()}` : "; none is left"
+            next
+              ? `; the next opens at ${new Date(next.starts_at).toISOString()}`
+              : "; none is left"
           }`,
         );
       }
@@ -271,7 +279,10 @@ export class Ledger {
     return this.#write(signedBy, (now, renter) => {
       const machine = this.#machineRowOrThrow(input.machine_id);
       if (machine.status !== "online") {
-        throw new RpcError("conflict", `machine ${input.machine_id} is ${machine.status}, not online`);
+        throw new RpcError(
+          "conflict",
+          `machine ${input.machine_id} is ${machine.status}, not online`,
+        );
       }
       const price = this.#price(machine, input.unit);
       const bill = this.#bill(input.unit, input.count, price, now, now);
@@ -367,7 +378,13 @@ export class Ledger {
       this.#db.prepare(
         `INSERT OR IGNORE INTO multisig_accounts (address, threshold, signatories, registered_by,
           registered_at) VALUES (?, ?, ?, ?, ?)`,
-      ).run(derived.address, derived.threshold, JSON.stringify(derived.signatories), registrar, now);
+      ).run(
+        derived.address,
+        derived.threshold,
+        JSON.stringify(derived.signatories),
+        registrar,
+        now,
+      );
       return this.#multisig(derived.address)!;
     });
   }
@@ -446,7 +463,11 @@ export class Ledger {
     const at = Math.min(now, machine.round_started_at + this.#options.verificationWindowMs);
     switch (round.verdict) {
       case "passed":
-        this.#setMachineState(machineId, this.#transition(machine, { type: "validation_passed" }, at), now);
+        this.#setMachineState(
+          machineId,
+          this.#transition(machine, { type: "validation_passed" }, at),
+          now,
+        );
         return;
       case "failed": {
         const reasons = orders.flatMap((order) => JSON.parse(order.mismatches) as string[]);
@@ -493,7 +514,10 @@ export class Ledger {
   #price(machine: MachineRow, unit: RentUnit): string {
     const price = priceFor(JSON.parse(machine.prices) as RentPrices, unit);
     if (price === undefined) {
-      throw new RpcError("invalid_params", `machine ${machine.machine_id} does not rent by the ${unit}`);
+      throw new RpcError(
+        "invalid_params",
+        `machine ${machine.machine_id} does not rent by the ${unit}`,
+      );
     }
     return price;
   }
@@ -524,7 +548,18 @@ export class Ledger {
         paid_at, ends_at, paid_by)
         VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM rental_payments WHERE rental_id = ?),
           ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(rentalId, rentalId, kind, input.unit, input.count, price, bill.amount, now, bill.endsAt, paidBy);
+    ).run(
+      rentalId,
+      rentalId,
+      kind,
+      input.unit,
+      input.count,
+      price,
+      bill.amount,
+      now,
+      bill.endsAt,
+      paidBy,
+    );
   }
 
   #machineRow(machineId: string): MachineRow | undefined {

@@ -65,7 +65,10 @@ export function configMismatches(declared: MachineConfig, report: ValidatorRepor
   if (seen.cpu_cores < declared.cpu_cores) {
     mismatches.push(`cpu_cores: declared ${declared.cpu_cores}, seen ${seen.cpu_cores}`);
   }
-  if (seen.cpu_model !== undefined && normalizeModel(seen.cpu_model) !== normalizeModel(declared.cpu_model)) {
+  if (
+    seen.cpu_model !== undefined &&
+    normalizeModel(seen.cpu_model) !== normalizeModel(declared.cpu_model)
+  ) {
     mismatches.push(`cpu_model: declared ${declared.cpu_model}, seen ${seen.cpu_model}`);
   }
   for (const field of ["memory_gib", "disk_gib"] as const) {
@@ -86,7 +89,12 @@ export type RoundInput = {
 
 export type RoundVerdict =
   | { over: false }
-  | { over: true; verdict: "passed" | "failed" | "inconclusive"; confirms: number; refusals: number };
+  | {
+    over: true;
+    verdict: "passed" | "failed" | "inconclusive";
+    confirms: number;
+    refusals: number;
+  };
 
 /** Whether the round is over, and its verdict. */
 export function decideRound(input: RoundInput): RoundVerdict {

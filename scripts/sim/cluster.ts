@@ -20,6 +20,7 @@ export type SimNode = {
   id: string;
   address: string;
   peer: PeerNode;
+  auth: Authenticator;
   /** Nonce -> times delivered here. */
   deliveries: Map<string, number>;
   alive: boolean;
@@ -27,7 +28,7 @@ export type SimNode = {
 
 export type ClusterOptions = {
   config?: Partial<PeerNodeConfig>;
-  /** "simulated": no crypto cost (default); "real": Ed25519 keys, WebCrypto, sealing. */
+  /** "simulated": no crypto cost (default); "real": Ed25519 keys, signatures and sealing. */
   crypto?: "simulated" | "real";
   /** Deterministic randomness for protocol choices. */
   seed?: number;
@@ -76,7 +77,8 @@ export class SimCluster {
     if (this.#options.crypto === "real") {
       const keys = generateNodeKeys();
       id = keys.nodeId;
-      auth = nodeAuthenticator(keys.privateKey);
+      // noble answers synchronously, in step with the virtual clock.
+      auth = nodeAuthenticator(keys.privateKey, { signatures: "noble" });
     } else {
       id = fakeNodeId(this.random);
       auth = simulatedAuthenticator(id);
@@ -101,7 +103,7 @@ export class SimCluster {
         deliveries.set(delivery.nonce, (deliveries.get(delivery.nonce) ?? 0) + 1),
     });
     this.network.listen(address, id, (link) => peer.acceptInbound(link));
-    const node: SimNode = { id, address, peer, deliveries, alive: true };
+    const node: SimNode = { id, address, peer, auth, deliveries, alive: true };
     this.nodes.push(node);
     peer.start();
     return node;

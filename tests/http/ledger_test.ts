@@ -48,7 +48,10 @@ async function seed(options: { role?: "seed" | "gpu"; legacy?: boolean } = {}) {
   const db = openDatabase(paths.serviceDb, SERVICE_MIGRATIONS, { now: () => clock.now() });
   const events = new EventLog(db, () => clock.now());
   const started = startLedger({ config, paths, events, clock, log: silentLogger });
-  const handlers = started.handlers as Record<string, (params: unknown, context: unknown) => unknown>;
+  const handlers = started.handlers as Record<
+    string,
+    (params: unknown, context: unknown) => unknown
+  >;
   // Like the worker boundary: parameters and results checked against the catalogue.
   const call = (async (method: Method, params: unknown) => {
     const spec = METHODS[method];
@@ -77,7 +80,13 @@ async function seed(options: { role?: "seed" | "gpu"; legacy?: boolean } = {}) {
 
 type App = ReturnType<typeof createApp>;
 
-async function send(app: App, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+async function send(
+  app: App,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
   const response = await app.request(`${BASE}${path}`, {
     method,
     headers: { "content-type": "application/json", ...headers },
@@ -99,14 +108,20 @@ Deno.test("writes signed by polkadot-js wallets are accepted; wrong key, changed
     assert.match(unsigned.body.error_message, /^missing/);
 
     const signed = walletHeaders(alice, { method: "POST", path, body, timestamp: now });
-    const wrongKey = await send(node.app, "POST", path, body, { ...signed, "x-dbc-wallet": bob.address });
+    const wrongKey = await send(node.app, "POST", path, body, {
+      ...signed,
+      "x-dbc-wallet": bob.address,
+    });
     assert.equal(wrongKey.status, 401);
     assert.match(wrongKey.body.error_message, /^bad_signature/);
     const changed = await send(node.app, "POST", path, { ...body, machine_id: "m-http-x" }, signed);
     assert.equal(changed.status, 401);
     assert.match(changed.body.error_message, /^bad_signature/);
     const stale = walletHeaders(alice, { method: "POST", path, body, timestamp: now - 300_001 });
-    assert.match((await send(node.app, "POST", path, body, stale)).body.error_message, /^stale_timestamp/);
+    assert.match(
+      (await send(node.app, "POST", path, body, stale)).body.error_message,
+      /^stale_timestamp/,
+    );
 
     const created = await send(node.app, "POST", path, body, signed);
     assert.equal(created.status, 201, JSON.stringify(created.body));
@@ -155,7 +170,13 @@ Deno.test("onboarding over HTTP: three validators grab, a fourth is 409, slots a
   const { alice, bob, charlie, dave, eve } = await devWallets();
   const node = await seed();
   const signed = (pair: typeof alice, method: string, path: string, body?: unknown) =>
-    send(node.app, method, path, body, walletHeaders(pair, { method, path, body, timestamp: node.clock.now() }));
+    send(
+      node.app,
+      method,
+      path,
+      body,
+      walletHeaders(pair, { method, path, body, timestamp: node.clock.now() }),
+    );
   try {
     const register = { machine_id: "m-onboard", config: CONFIG, prices: { hour: "5" } };
     assert.equal((await signed(alice, "POST", "/api/v1/ledger/machines", register)).status, 201);
@@ -176,7 +197,9 @@ Deno.test("onboarding over HTTP: three validators grab, a fourth is 409, slots a
     node.clock.advance(HOUR);
     assert.equal((await signed(charlie, "POST", report, good)).body.data.status, "verifying");
     const listed = await send(node.app, "GET", "/api/v1/ledger/machines?status=verifying");
-    assert.deepEqual(listed.body.data.machines.map((m: { machine_id: string }) => m.machine_id), ["m-onboard"]);
+    assert.deepEqual(listed.body.data.machines.map((m: { machine_id: string }) => m.machine_id), [
+      "m-onboard",
+    ]);
     node.clock.advance(HOUR);
     const done = await signed(dave, "POST", report, good);
     assert.equal(done.body.data.status, "online");
@@ -194,10 +217,22 @@ Deno.test("a 2-of-3 multisig account rents with 2 signatures and not with 1; ren
   const { alice, bob, charlie, dave, eve } = await devWallets();
   const node = await seed();
   const signed = (pair: typeof alice, method: string, path: string, body?: unknown) =>
-    send(node.app, method, path, body, walletHeaders(pair, { method, path, body, timestamp: node.clock.now() }));
+    send(
+      node.app,
+      method,
+      path,
+      body,
+      walletHeaders(pair, { method, path, body, timestamp: node.clock.now() }),
+    );
   try {
-    await signed(eve, "POST", "/api/v1/ledger/machines", { machine_id: "m-rent", config: CONFIG, prices: { hour: "7" } });
-    for (const validator of [bob, charlie, dave]) await signed(validator, "POST", "/api/v1/ledger/machines/m-rent/grab");
+    await signed(eve, "POST", "/api/v1/ledger/machines", {
+      machine_id: "m-rent",
+      config: CONFIG,
+      prices: { hour: "7" },
+    });
+    for (const validator of [bob, charlie, dave]) {
+      await signed(validator, "POST", "/api/v1/ledger/machines/m-rent/grab");
+    }
     for (const validator of [bob, charlie, dave]) {
       await signed(validator, "POST", "/api/v1/ledger/machines/m-rent/report", {
         report: { kind: "observed", observed: CONFIG },
@@ -209,10 +244,22 @@ Deno.test("a 2-of-3 multisig account rents with 2 signatures and not with 1; ren
     const path = "/api/v1/ledger/rentals";
     const body = { machine_id: "m-rent", unit: "hour", count: 10 };
     const options = { method: "POST", path, body, timestamp: node.clock.now() };
-    const one = await send(node.app, "POST", path, body, multisigHeaders(signatories, 2, [bob], options));
+    const one = await send(
+      node.app,
+      "POST",
+      path,
+      body,
+      multisigHeaders(signatories, 2, [bob], options),
+    );
     assert.equal(one.status, 401);
     assert.match(one.body.error_message, /^threshold_not_met/);
-    const two = await send(node.app, "POST", path, body, multisigHeaders(signatories, 2, [alice, charlie], options));
+    const two = await send(
+      node.app,
+      "POST",
+      path,
+      body,
+      multisigHeaders(signatories, 2, [alice, charlie], options),
+    );
     assert.equal(two.status, 201, JSON.stringify(two.body));
     assert.equal(two.body.data.renter, account);
     assert.equal(two.body.data.total_amount, "70");
@@ -221,8 +268,16 @@ Deno.test("a 2-of-3 multisig account rents with 2 signatures and not with 1; ren
 
     const got = await send(node.app, "GET", `/api/v1/ledger/rentals/${rentalId}`);
     assert.equal(got.body.data.renter, account);
-    const lease = await send(node.app, "GET", `/api/v1/ledger/leases?machine_id=m-rent&renter=${account}`);
-    assert.deepEqual(lease.body.data, { state: "active", rental_id: String(rentalId), ends_at: two.body.data.ends_at });
+    const lease = await send(
+      node.app,
+      "GET",
+      `/api/v1/ledger/leases?machine_id=m-rent&renter=${account}`,
+    );
+    assert.deepEqual(lease.body.data, {
+      state: "active",
+      rental_id: String(rentalId),
+      ends_at: two.body.data.ends_at,
+    });
 
     const renewPath = `/api/v1/ledger/rentals/${rentalId}/renew`;
     const renewBody = { unit: "hour", count: 2 };
@@ -249,7 +304,10 @@ Deno.test("a 2-of-3 multisig account rents with 2 signatures and not with 1; ren
       threshold: 2,
     });
     assert.equal(registered.body.data.address, account);
-    assert.equal((await send(node.app, "GET", `/api/v1/ledger/multisig/${account}`)).body.data.threshold, 2);
+    assert.equal(
+      (await send(node.app, "GET", `/api/v1/ledger/multisig/${account}`)).body.data.threshold,
+      2,
+    );
   } finally {
     node.close();
   }

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { type GpuReport, ManualClock, RpcError, type RpcMessage, RpcPeer } from "../../mod/mod.ts";
+import {
+  type GpuReport,
+  type Handlers,
+  ManualClock,
+  RpcError,
+  type RpcMessage,
+  RpcPeer,
+} from "../../mod/mod.ts";
 
 /** Two peers joined back to back; messages pass through structuredClone as they would between threads. */
 function pair(clock: ManualClock, serviceHandler: (params: { max_age_ms?: number }) => unknown) {
@@ -20,7 +27,10 @@ function pair(clock: ManualClock, serviceHandler: (params: { max_age_ms?: number
     self: "node_service",
     send: (m) => deliver(() => http, m),
     clock,
-    handlers: { "gpu.inventory": (params) => serviceHandler(params) as never },
+    // A stand-in answers only the method under test.
+    handlers: {
+      "gpu.inventory": (params: { max_age_ms?: number }) => serviceHandler(params) as never,
+    } as unknown as Handlers<"node_service">,
   });
   return { http, service };
 }
@@ -90,7 +100,7 @@ Deno.test("bad parameters are refused on the sending side, and on the receiving 
   const receiver = new RpcPeer({
     self: "node_service",
     send: (m) => replies.push(m),
-    handlers: { "gpu.inventory": () => report },
+    handlers: { "gpu.inventory": () => report } as unknown as Handlers<"node_service">,
     clock,
   });
   receiver.receive({

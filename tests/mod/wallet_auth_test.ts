@@ -4,16 +4,12 @@ import { u8aToHex, u8aWrapBytes } from "@polkadot/util";
 import { decodeAddress, encodeAddress, encodeMultiAddress } from "@polkadot/util-crypto";
 import { multisigAccount, multisigAccountId } from "../../mod/multisig.ts";
 import { ReplayGuard } from "../../mod/replay_guard.ts";
-import {
-  bodyDigest,
-  canonicalJson,
-  canonicalRequestMessage,
-} from "../../mod/signed_request.ts";
+import { bodyDigest, canonicalJson, canonicalRequestMessage } from "../../mod/signed_request.ts";
 import { decodeSs58, encodeSs58, normalizeAccount } from "../../mod/ss58.ts";
 import {
-  type AuthFieldsSource,
   authFieldsFromBody,
   authFieldsFromHeaders,
+  type AuthFieldsSource,
   newReplayGuards,
   verifyRequestAuth,
   type WalletAuthConfig,
@@ -112,7 +108,10 @@ Deno.test("the canonical message binds method, path, account, body, time and non
       "abc",
     ].join("\n"),
   );
-  assert.equal(canonicalJson({ b: { d: 1, c: [2, { f: 3, e: 4 }] }, a: "x" }), '{"a":"x","b":{"c":[2,{"e":4,"f":3}],"d":1}}');
+  assert.equal(
+    canonicalJson({ b: { d: 1, c: [2, { f: 3, e: 4 }] }, a: "x" }),
+    '{"a":"x","b":{"c":[2,{"e":4,"f":3}],"d":1}}',
+  );
   assert.equal(
     bodyDigest(undefined),
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
@@ -167,7 +166,13 @@ Deno.test("a request signed by the real wallet library is accepted, sr25519 and 
   const { alice, aliceEd } = await devWallets();
   for (const pair of [alice, aliceEd]) {
     for (const raw of [false, true]) {
-      const headers = walletHeaders(pair, { method: "POST", path: PATH, body: BODY, timestamp: NOW, raw });
+      const headers = walletHeaders(pair, {
+        method: "POST",
+        path: PATH,
+        body: BODY,
+        timestamp: NOW,
+        raw,
+      });
       const outcome = await check(headers);
       assert.ok(outcome.ok, JSON.stringify(outcome));
       assert.equal(outcome.account, pair.address);
@@ -251,7 +256,13 @@ Deno.test("original clients' body fields are accepted, in both multisig shapes",
   const { alice, bob, charlie } = await devWallets();
   const nonce = freshNonce();
   const body = { ...BODY, wallet: alice.address, nonce, timestamp: NOW, sign: "" };
-  body.sign = signFor(alice, alice.address, { method: "POST", path: PATH, body, timestamp: NOW, nonce });
+  body.sign = signFor(alice, alice.address, {
+    method: "POST",
+    path: PATH,
+    body,
+    timestamp: NOW,
+    nonce,
+  });
   const single = await check({}, { body, fields: authFieldsFromBody(body) });
   assert.ok(single.ok, JSON.stringify(single));
 
@@ -315,7 +326,11 @@ Deno.test("signing the bare nonce works only with legacy signing on, and only on
   // The original's multisig: each signer signs its own nonce.
   const signs = [bob, charlie].map((pair) => {
     const own = freshNonce();
-    return { wallet: pair.address, nonce: own, sign: u8aToHex(pair.sign(new TextEncoder().encode(own))) };
+    return {
+      wallet: pair.address,
+      nonce: own,
+      sign: u8aToHex(pair.sign(new TextEncoder().encode(own))),
+    };
   });
   const multi = await check({}, {
     config: legacy,

@@ -6,19 +6,15 @@
 import assert from "node:assert/strict";
 import {
   type InstanceState,
-  ManualClock,
   type MachineConfig,
+  ManualClock,
   openDatabase,
   type SignedBy,
 } from "../../mod/mod.ts";
 import { EventLog } from "../../node_service/event_log.ts";
 import { nextInstanceState } from "../../node_service/instances.ts";
 import { Ledger } from "../../node_service/ledger/ledger.ts";
-import {
-  LeaseLoop,
-  type LeaseTarget,
-  type LeaseTargets,
-} from "../../node_service/lease_loop.ts";
+import { LeaseLoop, type LeaseTarget, type LeaseTargets } from "../../node_service/lease_loop.ts";
 import { nextLease } from "../../node_service/lease_state.ts";
 import { SERVICE_MIGRATIONS } from "../../node_service/migrations.ts";
 import {
@@ -51,7 +47,9 @@ class MemoryInstances implements LeaseTargets {
 
   list(): Promise<LeaseTarget[]> {
     return Promise.resolve(
-      [...this.instances.values()].filter((target) => target.state !== "deleted").map((t) => ({ ...t })),
+      [...this.instances.values()].filter((target) => target.state !== "deleted").map((t) => ({
+        ...t,
+      })),
     );
   }
   expire(target: LeaseTarget) {
@@ -98,7 +96,11 @@ async function setUp() {
     renewalGraceMs: RETENTION,
   };
   const ledger = Ledger.open(`${dir}/ledger.db`, ledgerOptions);
-  ledger.registerMachine(by(alice.address), { machine_id: MACHINE, config: CONFIG, prices: { day: "100" } });
+  ledger.registerMachine(by(alice.address), {
+    machine_id: MACHINE,
+    config: CONFIG,
+    prices: { day: "100" },
+  });
   for (const validator of [bob, charlie, dave]) ledger.grabOrder(by(validator.address), MACHINE);
   for (const [index, validator] of [bob, charlie, dave].entries()) {
     clock.advance(index === 0 ? 0 : HOUR);
@@ -134,7 +136,12 @@ async function setUp() {
 Deno.test("lease decisions: a pure function of the service's answer, the time and the retention", () => {
   const active = { state: "active" as const, endsAt: null, rentalId: null };
   const answer = (status: Parameters<typeof nextLease>[1] & { kind: "answer" }) => status;
-  const running = nextLease(active, answer({ kind: "answer", status: { state: "active", rental_id: "7", ends_at: 500 } }), 100, 1_000);
+  const running = nextLease(
+    active,
+    answer({ kind: "answer", status: { state: "active", rental_id: "7", ends_at: 500 } }),
+    100,
+    1_000,
+  );
   assert.deepEqual(running, {
     next: { state: "active", endsAt: 500, rentalId: "7" },
     action: "none",
@@ -148,17 +155,37 @@ Deno.test("lease decisions: a pure function of the service's answer, the time an
   );
   assert.equal(ended.action, "expire");
   assert.deepEqual(ended.next, { state: "expired", expiredAt: 500, rentalId: "7" });
-  const kept = nextLease(ended.next, answer({ kind: "answer", status: { state: "ended", rental_id: "7", ended_at: 500 } }), 1_499, 1_000);
+  const kept = nextLease(
+    ended.next,
+    answer({ kind: "answer", status: { state: "ended", rental_id: "7", ended_at: 500 } }),
+    1_499,
+    1_000,
+  );
   assert.equal(kept.action, "none");
-  const gone = nextLease(ended.next, answer({ kind: "answer", status: { state: "ended", rental_id: "7", ended_at: 500 } }), 1_500, 1_000);
+  const gone = nextLease(
+    ended.next,
+    answer({ kind: "answer", status: { state: "ended", rental_id: "7", ended_at: 500 } }),
+    1_500,
+    1_000,
+  );
   assert.equal(gone.action, "delete");
-  const back = nextLease(ended.next, answer({ kind: "answer", status: { state: "active", rental_id: "7", ends_at: 9_000 } }), 1_400, 1_000);
+  const back = nextLease(
+    ended.next,
+    answer({ kind: "answer", status: { state: "active", rental_id: "7", ends_at: 9_000 } }),
+    1_400,
+    1_000,
+  );
   assert.equal(back.action, "renew");
   const outage = nextLease(ended.next, { kind: "unreachable", reason: "timeout" }, 99_999, 1_000);
   assert.equal(outage.action, "none", "an outage never deletes");
   const none = nextLease(active, answer({ kind: "answer", status: { state: "none" } }), 100, 1_000);
   assert.deepEqual(none.next, { state: "expired", expiredAt: 100, rentalId: null });
-  const lagging = nextLease(running.next, answer({ kind: "answer", status: { state: "active", rental_id: "7", ends_at: 500 } }), 500, 1_000);
+  const lagging = nextLease(
+    running.next,
+    answer({ kind: "answer", status: { state: "active", rental_id: "7", ends_at: 500 } }),
+    500,
+    1_000,
+  );
   assert.equal(lagging.action, "expire", "an end that has come is an end, whatever the state says");
 });
 
@@ -196,7 +223,11 @@ Deno.test("expiry stops the instance, renewal on day 9 brings it back, and a res
     node.loop.start();
     await clock.advanceAsync(0);
     assert.equal(instances.state("vm-eve-1"), "expired");
-    assert.equal(node.events.list({ action: "lease.expire", limit: 10 }).length, 2, "not expired twice");
+    assert.equal(
+      node.events.list({ action: "lease.expire", limit: 10 }).length,
+      2,
+      "not expired twice",
+    );
 
     // Day 9: the renter renews; the next pass brings the instances back.
     await clock.advanceAsync(rental.ends_at + 9 * DAY - clock.now());
@@ -244,7 +275,14 @@ Deno.test("without renewal, day 10 deletes the instance with its disks; a restar
     assert.match(String(deleted[0]!.detail.why), /past the retention period/);
     // Nothing further happens to deleted leases.
     const after = await node.loop.pass();
-    assert.deepEqual(after, { tracked: [], expired: [], renewed: [], deleted: [], failed: [], unreachable: false });
+    assert.deepEqual(after, {
+      tracked: [],
+      expired: [],
+      renewed: [],
+      deleted: [],
+      failed: [],
+      unreachable: false,
+    });
     assert.deepEqual(instances.calls.filter((call) => call.startsWith("delete")).length, 2);
   } finally {
     node.db.close();
@@ -291,7 +329,9 @@ Deno.test("an unreachable service changes nothing; a failed action is logged and
     instances.failNext = "delete";
     const failing = await loop.pass();
     assert.equal(failing.failed.length, 1);
-    const errors = node.events.list({ action: "lease.delete", limit: 10 }).filter((event) => event.result === "error");
+    const errors = node.events.list({ action: "lease.delete", limit: 10 }).filter((event) =>
+      event.result === "error"
+    );
     assert.equal(errors.length, 1);
     assert.match(String(errors[0]!.detail.error), /engine unavailable/);
     const retried = await loop.pass();
@@ -304,16 +344,31 @@ Deno.test("an unreachable service changes nothing; a failed action is logged and
   }
 });
 
-Deno.test("an instance deleted by someone else is no longer followed", async () => {
-  const { ledger, instances, open } = await setUp();
+Deno.test("an instance deleted by someone else is no longer followed; a failed one is not stopped", async () => {
+  const { clock, ledger, rental, instances, eve, open } = await setUp();
+  instances.instances.set("vm-eve-failed", {
+    id: "vm-eve-failed",
+    kind: "vm",
+    owner: eve.address,
+    state: "failed",
+  });
   const node = open();
   try {
     await node.loop.pass();
     instances.instances.get("ct-eve-1")!.state = "deleted";
     await node.loop.pass();
-    assert.equal(node.events.list({ action: "lease.gone", target: "ct-eve-1", limit: 5 }).length, 1);
+    assert.equal(
+      node.events.list({ action: "lease.gone", target: "ct-eve-1", limit: 5 }).length,
+      1,
+    );
     await node.loop.pass();
     assert.equal(node.events.list({ action: "lease.gone", limit: 5 }).length, 1);
+    clock.advance(rental.ends_at - clock.now());
+    const expiry = await node.loop.pass();
+    assert.deepEqual(expiry.failed, []);
+    assert.deepEqual(expiry.expired.sort(), ["vm-eve-1", "vm-eve-failed"]);
+    assert.equal(instances.state("vm-eve-failed"), "failed", "nothing to stop");
+    assert.ok(!instances.calls.includes("expire vm-eve-failed"));
   } finally {
     node.db.close();
     ledger.close();

@@ -80,7 +80,10 @@ Deno.test("billing: seconds, hours and days give the exact end and amount", () =
   assert.equal(billPeriod({ unit: "day", count: 0, pricePerUnit: "1", startsAt: 0 }).ok, false);
   assert.equal(billPeriod({ unit: "day", count: 1.5, pricePerUnit: "1", startsAt: 0 }).ok, false);
   assert.equal(billPeriod({ unit: "day", count: 1, pricePerUnit: "-1", startsAt: 0 }).ok, false);
-  assert.equal(billPeriod({ unit: "day", count: 2 ** 40, pricePerUnit: "1", startsAt: 0 }).ok, false);
+  assert.equal(
+    billPeriod({ unit: "day", count: 2 ** 40, pricePerUnit: "1", startsAt: 0 }).ok,
+    false,
+  );
 });
 
 Deno.test("machine states: a pure function that refuses what cannot happen", () => {
@@ -89,9 +92,17 @@ Deno.test("machine states: a pure function that refuses what cannot happen", () 
   assert.deepEqual(verifying, { ok: true, state: { status: "verifying", since: 5 } });
   assert.equal(nextMachineState(unverified, { type: "rented", rentalId: 1 }, 6).ok, false);
   assert.equal(nextMachineState(unverified, { type: "validation_passed" }, 6).ok, false);
-  const online = nextMachineState({ status: "verifying", since: 5 }, { type: "validation_passed" }, 9);
+  const online = nextMachineState(
+    { status: "verifying", since: 5 },
+    { type: "validation_passed" },
+    9,
+  );
   assert.deepEqual(online, { ok: true, state: { status: "online", since: 9 } });
-  const leased = nextMachineState({ status: "online", since: 9 }, { type: "rented", rentalId: 4 }, 10);
+  const leased = nextMachineState(
+    { status: "online", since: 9 },
+    { type: "rented", rentalId: 4 },
+    10,
+  );
   assert.deepEqual(leased, { ok: true, state: { status: "leased", since: 10, rentalId: 4 } });
   const leasedState = { status: "leased" as const, since: 10, rentalId: 4 };
   assert.equal(nextMachineState(leasedState, { type: "rental_ended", rentalId: 5 }, 11).ok, false);
@@ -100,12 +111,18 @@ Deno.test("machine states: a pure function that refuses what cannot happen", () 
     type: "validation_failed",
     reason: "2 GPUs, not 8",
   }, 12);
-  assert.deepEqual(failed, { ok: true, state: { status: "failed", since: 12, reason: "2 GPUs, not 8" } });
+  assert.deepEqual(failed, {
+    ok: true,
+    state: { status: "failed", since: 12, reason: "2 GPUs, not 8" },
+  });
   assert.equal(
     nextMachineState({ status: "failed", since: 12, reason: "x" }, { type: "resubmitted" }, 13).ok,
     true,
   );
-  assert.equal(nextMachineState({ status: "online", since: 9 }, { type: "resubmitted" }, 13).ok, false);
+  assert.equal(
+    nextMachineState({ status: "online", since: 9 }, { type: "resubmitted" }, 13).ok,
+    false,
+  );
 });
 
 Deno.test("slots: nine per round, dealt round-robin, three per validator", () => {
@@ -115,10 +132,19 @@ Deno.test("slots: nine per round, dealt round-robin, three per validator", () =>
     { starts_at: 6 * HOUR, ends_at: 7 * HOUR },
   ]);
   assert.deepEqual(validatorSlots(0, 2, WINDOW).map((slot) => slot.starts_at / HOUR), [2, 5, 8]);
-  assert.equal(validatorSlots(0, 2, WINDOW)[2]!.ends_at, WINDOW, "the last slot ends with the window");
+  assert.equal(
+    validatorSlots(0, 2, WINDOW)[2]!.ends_at,
+    WINDOW,
+    "the last slot ends with the window",
+  );
   const reported = (confirms: boolean | null) => ({ confirms });
   assert.deepEqual(
-    decideRound({ startedAt: 0, windowMs: WINDOW, now: HOUR, validators: [reported(true), reported(true)] }),
+    decideRound({
+      startedAt: 0,
+      windowMs: WINDOW,
+      now: HOUR,
+      validators: [reported(true), reported(true)],
+    }),
     { over: false },
     "two reports of two grabs: a third validator may still come",
   );
@@ -151,7 +177,9 @@ Deno.test("onboarding: 3 validators grab, a 4th is refused, slots are enforced, 
     assert.equal(registered.owner, alice.address);
     assert.equal(rpcCode(() => ledger.grabOrder(by(alice.address), "machine-1")), "forbidden");
     assert.equal(
-      rpcCode(() => ledger.rent(by(eve.address), { machine_id: "machine-1", unit: "hour", count: 1 })),
+      rpcCode(() =>
+        ledger.rent(by(eve.address), { machine_id: "machine-1", unit: "hour", count: 1 })
+      ),
       "conflict",
       "an unverified machine cannot be rented",
     );
@@ -168,14 +196,30 @@ Deno.test("onboarding: 3 validators grab, a 4th is refused, slots are enforced, 
       charlie.address,
       dave.address,
     ]);
-    assert.deepEqual(full.validation.validators[1]!.slots[0], { starts_at: T0 + HOUR, ends_at: T0 + 2 * HOUR });
-    assert.equal(rpcCode(() => ledger.grabOrder(by(eve.address), "machine-1")), "conflict", "a 4th validator");
+    assert.deepEqual(full.validation.validators[1]!.slots[0], {
+      starts_at: T0 + HOUR,
+      ends_at: T0 + 2 * HOUR,
+    });
+    assert.equal(
+      rpcCode(() => ledger.grabOrder(by(eve.address), "machine-1")),
+      "conflict",
+      "a 4th validator",
+    );
 
-    const good = { kind: "observed" as const, observed: { ...CONFIG, memory_gib: 503, disk_gib: 3900 } };
+    const good = {
+      kind: "observed" as const,
+      observed: { ...CONFIG, memory_gib: 503, disk_gib: 3900 },
+    };
     // Charlie's first slot is the second hour: a report in the first is refused.
     clock.now = T0 + 30 * 60_000;
-    assert.equal(rpcCode(() => ledger.reportOrder(by(charlie.address), "machine-1", good)), "forbidden");
-    assert.equal(rpcCode(() => ledger.reportOrder(by(eve.address), "machine-1", good)), "forbidden");
+    assert.equal(
+      rpcCode(() => ledger.reportOrder(by(charlie.address), "machine-1", good)),
+      "forbidden",
+    );
+    assert.equal(
+      rpcCode(() => ledger.reportOrder(by(eve.address), "machine-1", good)),
+      "forbidden",
+    );
     assert.equal(ledger.reportOrder(by(bob.address), "machine-1", good).status, "verifying");
     assert.equal(rpcCode(() => ledger.reportOrder(by(bob.address), "machine-1", good)), "conflict");
 
@@ -183,7 +227,9 @@ Deno.test("onboarding: 3 validators grab, a 4th is refused, slots are enforced, 
     const two = ledger.reportOrder(by(charlie.address), "machine-1", good);
     assert.equal(two.status, "verifying", "not online before the validation is over");
     assert.equal(
-      rpcCode(() => ledger.rent(by(eve.address), { machine_id: "machine-1", unit: "hour", count: 1 })),
+      rpcCode(() =>
+        ledger.rent(by(eve.address), { machine_id: "machine-1", unit: "hour", count: 1 })
+      ),
       "conflict",
     );
 
@@ -193,9 +239,15 @@ Deno.test("onboarding: 3 validators grab, a 4th is refused, slots are enforced, 
     const done = ledger.reportOrder(by(dave.address), "machine-1", wrong);
     assert.equal(done.status, "online", "two of three confirm: a majority");
     assert.equal(done.status_since, clock.now);
-    assert.deepEqual(done.validation.validators.map((order) => order.confirms), [true, true, false]);
+    assert.deepEqual(done.validation.validators.map((order) => order.confirms), [
+      true,
+      true,
+      false,
+    ]);
     assert.match(done.validation.validators[2]!.mismatches[0]!, /gpu_count: declared 2, seen 1/);
-    assert.deepEqual(ledger.listMachines({ status: "online" }).map((m) => m.machine_id), ["machine-1"]);
+    assert.deepEqual(ledger.listMachines({ status: "online" }).map((m) => m.machine_id), [
+      "machine-1",
+    ]);
     assert.deepEqual(ledger.listMachines({ status: "verifying" }), []);
   } finally {
     ledger.close();
@@ -206,16 +258,26 @@ Deno.test("onboarding: a majority of mismatches fails the machine; too few repor
   const { alice, bob, charlie, dave } = await devWallets();
   const { ledger, clock } = await openLedger();
   try {
-    ledger.registerMachine(by(alice.address), { machine_id: "m-fail", config: CONFIG, prices: PRICES });
+    ledger.registerMachine(by(alice.address), {
+      machine_id: "m-fail",
+      config: CONFIG,
+      prices: PRICES,
+    });
     ledger.grabOrder(by(bob.address), "m-fail");
     ledger.grabOrder(by(charlie.address), "m-fail");
     ledger.grabOrder(by(dave.address), "m-fail");
     const bad = { kind: "observed" as const, observed: { ...CONFIG, gpu_model: "NVIDIA A100" } };
     ledger.reportOrder(by(bob.address), "m-fail", bad);
     clock.now = T0 + HOUR;
-    ledger.reportOrder(by(charlie.address), "m-fail", { kind: "failed", reason: "VM did not boot" });
+    ledger.reportOrder(by(charlie.address), "m-fail", {
+      kind: "failed",
+      reason: "VM did not boot",
+    });
     clock.now = T0 + 2 * HOUR;
-    const failed = ledger.reportOrder(by(dave.address), "m-fail", { kind: "observed", observed: CONFIG });
+    const failed = ledger.reportOrder(by(dave.address), "m-fail", {
+      kind: "observed",
+      observed: CONFIG,
+    });
     assert.equal(failed.status, "failed");
     assert.match(failed.failure_reason!, /2 of 3 validators/);
     assert.match(failed.failure_reason!, /gpu_model/);
@@ -230,12 +292,22 @@ Deno.test("onboarding: a majority of mismatches fails the machine; too few repor
     assert.equal(again.validation.round, 2);
     assert.deepEqual(again.validation.validators, []);
     assert.equal(
-      rpcCode(() => ledger.registerMachine(by(bob.address), { machine_id: "m-fail", config: CONFIG, prices: PRICES })),
+      rpcCode(() =>
+        ledger.registerMachine(by(bob.address), {
+          machine_id: "m-fail",
+          config: CONFIG,
+          prices: PRICES,
+        })
+      ),
       "forbidden",
     );
 
     // One report by the end of the window: no verdict, a fresh round.
-    ledger.registerMachine(by(alice.address), { machine_id: "m-quiet", config: CONFIG, prices: PRICES });
+    ledger.registerMachine(by(alice.address), {
+      machine_id: "m-quiet",
+      config: CONFIG,
+      prices: PRICES,
+    });
     const startedAt = clock.now;
     ledger.grabOrder(by(bob.address), "m-quiet");
     ledger.reportOrder(by(bob.address), "m-quiet", { kind: "observed", observed: CONFIG });
@@ -247,7 +319,11 @@ Deno.test("onboarding: a majority of mismatches fails the machine; too few repor
     assert.equal(quiet.validation.round, 2);
 
     // Two confirming reports and a silent third: online when the window closes, not before.
-    ledger.registerMachine(by(alice.address), { machine_id: "m-slow", config: CONFIG, prices: PRICES });
+    ledger.registerMachine(by(alice.address), {
+      machine_id: "m-slow",
+      config: CONFIG,
+      prices: PRICES,
+    });
     const slowStart = clock.now;
     ledger.grabOrder(by(bob.address), "m-slow");
     ledger.grabOrder(by(charlie.address), "m-slow");
@@ -270,7 +346,11 @@ Deno.test("onboarding: only listed validators grab when the ledger names them", 
   const { alice, bob, charlie } = await devWallets();
   const { ledger } = await openLedger({ validators: [charlie.address] });
   try {
-    ledger.registerMachine(by(alice.address), { machine_id: "m-listed", config: CONFIG, prices: PRICES });
+    ledger.registerMachine(by(alice.address), {
+      machine_id: "m-listed",
+      config: CONFIG,
+      prices: PRICES,
+    });
     assert.equal(rpcCode(() => ledger.grabOrder(by(bob.address), "m-listed")), "forbidden");
     assert.equal(ledger.grabOrder(by(charlie.address), "m-listed").status, "verifying");
   } finally {
@@ -315,7 +395,9 @@ Deno.test("rentals: rent, renew while running and after the end, grace period, l
     assert.equal(leased.status, "leased");
     assert.equal(leased.rental_id, rental.rental_id);
     assert.equal(
-      rpcCode(() => ledger.rent(by(ferdie.address), { machine_id: "m-rent", unit: "hour", count: 1 })),
+      rpcCode(() =>
+        ledger.rent(by(ferdie.address), { machine_id: "m-rent", unit: "hour", count: 1 })
+      ),
       "conflict",
     );
     assert.deepEqual(ledger.leaseStatus("m-rent", eve.address), {
@@ -327,15 +409,24 @@ Deno.test("rentals: rent, renew while running and after the end, grace period, l
 
     // Renewed while running: from its end.
     clock.now = rentedAt + HOUR;
-    const renewed = ledger.renew(by(eve.address), { rental_id: rental.rental_id, unit: "second", count: 90 });
+    const renewed = ledger.renew(by(eve.address), {
+      rental_id: rental.rental_id,
+      unit: "second",
+      count: 90,
+    });
     assert.equal(renewed.ends_at, rentedAt + 5 * HOUR + 90_000);
     assert.equal(renewed.total_amount, "15090000000000000");
-    assert.deepEqual(renewed.payments.map((payment) => [payment.kind, payment.unit, payment.amount]), [
-      ["rent", "hour", "15000000000000000"],
-      ["renew", "second", "90000000000000"],
-    ]);
+    assert.deepEqual(
+      renewed.payments.map((payment) => [payment.kind, payment.unit, payment.amount]),
+      [
+        ["rent", "hour", "15000000000000000"],
+        ["renew", "second", "90000000000000"],
+      ],
+    );
     assert.equal(
-      rpcCode(() => ledger.renew(by(ferdie.address), { rental_id: rental.rental_id, unit: "day", count: 1 })),
+      rpcCode(() =>
+        ledger.renew(by(ferdie.address), { rental_id: rental.rental_id, unit: "day", count: 1 })
+      ),
       "forbidden",
     );
 
@@ -350,14 +441,20 @@ Deno.test("rentals: rent, renew while running and after the end, grace period, l
     });
     // Renewed 9 days after the end: from now, and leased again.
     clock.now = renewed.ends_at + 9 * DAY;
-    const back = ledger.renew(by(eve.address), { rental_id: rental.rental_id, unit: "day", count: 2 });
+    const back = ledger.renew(by(eve.address), {
+      rental_id: rental.rental_id,
+      unit: "day",
+      count: 2,
+    });
     assert.equal(back.state, "active");
     assert.equal(back.ends_at, clock.now + 2 * DAY);
     assert.equal(ledger.getMachine("m-rent").status, "leased");
     // Ended again, and left more than 10 days: too late to renew.
     clock.now = back.ends_at + 10 * DAY;
     assert.equal(
-      rpcCode(() => ledger.renew(by(eve.address), { rental_id: rental.rental_id, unit: "day", count: 1 })),
+      rpcCode(() =>
+        ledger.renew(by(eve.address), { rental_id: rental.rental_id, unit: "day", count: 1 })
+      ),
       "conflict",
     );
     assert.equal(
@@ -404,7 +501,10 @@ Deno.test("multisig accounts: registered by a signatory, derived as Substrate de
     assert.equal(account.threshold, 2);
     assert.equal(account.registered_by, bob.address);
     assert.deepEqual(ledger.getMultisig(account.address), account);
-    assert.deepEqual(ledger.registerMultisig(by(alice.address), { signatories, threshold: 2 }), account);
+    assert.deepEqual(
+      ledger.registerMultisig(by(alice.address), { signatories, threshold: 2 }),
+      account,
+    );
     assert.equal(
       rpcCode(() => ledger.registerMultisig(by(eve.address), { signatories, threshold: 2 })),
       "forbidden",
@@ -440,7 +540,8 @@ Deno.test("a restart loses nothing, and a used nonce stays used", async () => {
     const fresh = by(alice.address);
     assert.equal(rpcCode(() => reopened.grabOrder(fresh, "m-restart")), "forbidden");
     assert.equal(
-      reopened.registerMachine(fresh, { machine_id: "m-new", config: CONFIG, prices: PRICES }).status,
+      reopened.registerMachine(fresh, { machine_id: "m-new", config: CONFIG, prices: PRICES })
+        .status,
       "unverified",
     );
   } finally {

@@ -34,11 +34,16 @@ function replayServer(options: { silent?: string[] } = {}) {
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
     const { socket, response } = Deno.upgradeWebSocket(request);
     socket.onmessage = (event) => {
-      const call = JSON.parse(String(event.data)) as { id: number; method: string; params: unknown[] };
+      const call = JSON.parse(String(event.data)) as {
+        id: number;
+        method: string;
+        params: unknown[];
+      };
       seen.push(call.method);
       if (options.silent?.includes(call.method)) return;
       const recorded = fixture.exchanges.find((exchange) =>
-        exchange.method === call.method && JSON.stringify(exchange.params) === JSON.stringify(call.params)
+        exchange.method === call.method &&
+        JSON.stringify(exchange.params) === JSON.stringify(call.params)
       );
       socket.send(JSON.stringify(
         recorded
@@ -113,9 +118,11 @@ Deno.test("lease status from the chain: running, ended, renewed, never rented", 
       detail: "CommitteeRefused",
     });
     assert.deepEqual(await chain.machineStatus(fixture.machines.unknown), { found: false });
-    assert.ok(server.seen.every((method) =>
-      ["chain_getBlockHash", "chain_getHeader", "state_getStorage"].includes(method)
-    ));
+    assert.ok(
+      server.seen.every((method) =>
+        ["chain_getBlockHash", "chain_getHeader", "state_getStorage"].includes(method)
+      ),
+    );
   } finally {
     chain.close();
     await server.close();
@@ -155,7 +162,12 @@ Deno.test("the lease loop runs on the chain's answers: an ended rental expires, 
   const clock = new ManualClock(fixture.block.time_ms);
   const db = openDatabase(`${dir}/node.db`, SERVICE_MIGRATIONS, { now: () => clock.now() });
   const events = new EventLog(db, () => clock.now());
-  const instance: LeaseTarget = { id: "vm-alice", kind: "vm", owner: alice.address, state: "running" };
+  const instance: LeaseTarget = {
+    id: "vm-alice",
+    kind: "vm",
+    owner: alice.address,
+    state: "running",
+  };
   const acted: string[] = [];
   const chain = new SubstrateVerification(new JsonRpcWebSocket(server.url, { timeoutMs: 20_000 }));
   const loop = new LeaseLoop({
@@ -165,9 +177,15 @@ Deno.test("the lease loop runs on the chain's answers: an ended rental expires, 
     verification: chain,
     targets: {
       list: () => Promise.resolve(instance.state === "deleted" ? [] : [{ ...instance }]),
-      expire: (target) => (acted.push(`expire ${target.id}`), instance.state = "expired", Promise.resolve()),
-      renew: (target) => (acted.push(`renew ${target.id}`), instance.state = "running", Promise.resolve()),
-      delete: (target) => (acted.push(`delete ${target.id}`), instance.state = "deleted", Promise.resolve()),
+      expire: (
+        target,
+      ) => (acted.push(`expire ${target.id}`), instance.state = "expired", Promise.resolve()),
+      renew: (
+        target,
+      ) => (acted.push(`renew ${target.id}`), instance.state = "running", Promise.resolve()),
+      delete: (
+        target,
+      ) => (acted.push(`delete ${target.id}`), instance.state = "deleted", Promise.resolve()),
     },
     machineId: fixture.machines.ended,
     intervalMs: 60_000,

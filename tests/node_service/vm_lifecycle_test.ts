@@ -2,8 +2,8 @@
  * A VM's whole life on real libvirt (emulated: `<domain type='qemu'>`): the
  * test guest is created from the image store, boots and prints its own
  * marker on the serial console, is queried, stopped (ACPI), started,
- * rebooted, reset, forced off and deleted; its overlay disk is gone and the
- * base image unchanged. One VM is reused across the steps to keep boots few.
+ * rebooted, reset, expired and renewed (the lease loop's operations), forced
+ * off and deleted; its overlay disk is gone and the base image unchanged. One VM is reused across the steps to keep boots few.
  *
  * Fails (does not skip) when libvirt is not running.
  */
@@ -120,12 +120,12 @@ Deno.test("a VM is created, boots, is queried, stopped, started, rebooted, reset
         "acpi",
       );
       assert.equal(await tcpAccepts(loginPort), false);
-      await assert.rejects(service.stop("operator", vm.id, { force: false }), (error: unknown) => {
-        assert.ok(error instanceof RpcError);
-        assert.equal(error.code, "conflict");
-        assert.match(error.message, /not running/);
-        return true;
-      });
+      // Stopping a stopped VM changes nothing and asks libvirt for nothing.
+      assert.equal((await service.stop("operator", vm.id)).state, "stopped");
+      assert.equal(
+        events.list({ action: "vm.stop", target: vm.id, limit: 1 })[0]?.detail.outcome,
+        "already_off",
+      );
     });
 
     await t.step("started again: boots a second time, the console log kept", async () => {
@@ -143,6 +143,25 @@ Deno.test("a VM is created, boots, is queried, stopped, started, rebooted, reset
       await boots(3);
       assert.equal((await service.reset("operator", vm.id)).state, "running");
       await boots(4);
+    });
+
+    await t.step("lease expired: powered off and kept; only a renewal brings it back", async () => {
+      await waitFor(
+        "acpid in the guest",
+        async () => (await consoleCount(consoleLog, "DBC-TEST-GUEST-READY")) >= 4 || undefined,
+        BOOT_MS,
+      );
+      const expired = await service.expire("lease-loop", vm.id);
+      assert.equal(expired.state, "expired");
+      assert.equal((await virsh("domstate", vm.domain)).stdout.trim(), "shut off");
+      await assert.rejects(service.start("operator", vm.id), (error: unknown) => {
+        assert.ok(error instanceof RpcError);
+        assert.equal(error.code, "conflict");
+        assert.match(error.message, /lease has expired/);
+        return true;
+      });
+      assert.equal((await service.renew("lease-loop", vm.id)).state, "running");
+      await boots(5);
     });
 
     await t.step("forced off at once when asked to", async () => {
@@ -167,7 +186,7 @@ Deno.test("a VM is created, boots, is queried, stopped, started, rebooted, reset
         assert.equal(await sha256File(`${dir}/images/base.qcow2`), baseBefore);
         assert.deepEqual(await service.list({ includeDeleted: false }), []);
         assert.equal((await service.list({ includeDeleted: true }))[0]?.state, "deleted");
-        await assert.rejects(service.start("operator", vm.id), /the VM is deleted/);
+        await assert.rejects(service.start("operator", vm.id), /it is deleted/);
         images.delete("base.qcow2");
       },
     );
@@ -178,9 +197,12 @@ Deno.test("a VM is created, boots, is queried, stopped, started, rebooted, reset
       assert.deepEqual(actions, [
         "vm.create",
         "vm.stop",
+        "vm.stop",
         "vm.start",
         "vm.restart",
         "vm.reset",
+        "vm.expire",
+        "vm.renew",
         "vm.stop",
         "vm.start",
         "vm.delete",
@@ -188,7 +210,9 @@ Deno.test("a VM is created, boots, is queried, stopped, started, rebooted, reset
       const refused = events.list({ target: vm.id, limit: 100 }).filter((event) =>
         event.result === "error"
       );
-      assert.deepEqual(refused.map((event) => event.action).sort(), ["vm.start", "vm.stop"]);
+      assert.deepEqual(refused.map((event) => event.action), ["vm.start", "vm.start"]);
+      assert.match(String(refused[0]!.detail.error), /deleted/);
+      assert.match(String(refused[1]!.detail.error), /lease has expired/);
     });
   } finally {
     await removeDomains(prefix);

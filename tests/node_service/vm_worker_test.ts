@@ -76,6 +76,15 @@ Deno.test("the node-service worker creates, shows and deletes a VM through typed
   let domain: string | undefined;
   try {
     const call = node.rpc.call.bind(node.rpc);
+    // Workers type-check their modules as they start: slow on a loaded machine.
+    let lastStatus: unknown;
+    await waitFor("the node service to run", async () => {
+      const status = await call("node.status", {});
+      lastStatus = status.workers.node_service;
+      return status.workers.node_service.state === "running" || undefined;
+    }, 180_000).catch((error) => {
+      throw new Error(`${error.message}; last status ${JSON.stringify(lastStatus)}`);
+    });
     for (const name of ["base.qcow2", "vmlinuz", "initrd.img"]) {
       const added = await call("vm_image.add", {
         actor: ACTOR,

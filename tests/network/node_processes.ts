@@ -1,0 +1,132 @@
+/**
+ * Real node processes for the peer-to-peer tests, started with exactly the
+ * command line of `deno task node` but without the task runner in between, so
+ * a signal (SIGKILL included) reaches the node itself.
+ */
+import { DENO_BIN, freePort, REPO_ROOT, waitFor } from "../helpers.ts";
+
+export type NodeProcess = {
+  name: string;
+  child: Deno.ChildProcess;
+  httpPort: number;
+  p2pPort: number;
+  /** `127.0.0.1:<p2p port>`, what other nodes use as a seed address. */
+  address: string;
+  nodeId: string;
+  /** The process's log (stderr), once it has exited. */
+  log: Promise<string>;
+  exited: boolean;
+};
+
+/** The `deno task node` command line, as argv for the Deno binary. */
+async function nodeCommand(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`));
+  const words = (config.tasks.node as string).split(/\s+/);
+  if (!words[0]!.endsWith("deno")) throw new Error(`unexpected task line: ${config.tasks.node}`);
+  return words.slice(1);
+}
+
+export type StartOptions = {
+  name: string;
+  dataDir: string;
+  role?: "gpu" | "seed" | "client";
+  seeds?: string[];
+  args?: string[];
+};
+
+export async function startNode(options: StartOptions): Promise<NodeProcess> {
+  const httpPort = freePort();
+  const p2pPort = freePort();
+  const child = new Deno.Command(DENO_BIN, {
+    args: [
+      ...await nodeCommand(),
+      "--data-dir",
+      options.dataDir,
+      "--role",
+      options.role ?? "gpu",
+      "--http-port",
+      String(httpPort),
+      "--p2p-host",
+      "127.0.0.1",
+      "--p2p-port",
+      String(p2pPort),
+      ...(options.seeds?.length ? ["--seeds", options.seeds.join(",")] : []),
+      ...(options.args ?? []),
+    ],
+    cwd: REPO_ROOT,
+    env: { PATH: Deno.env.get("PATH") ?? "" },
+    clearEnv: true,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const log = new Response(child.stderr).text();
+  const node: NodeProcess = {
+    name: options.name,
+    child,
+    httpPort,
+    p2pPort,
+    address: `127.0.0.1:${p2pPort}`,
+    nodeId: "",
+    log,
+    exited: false,
+  };
+  void child.status.then(() => (node.exited = true));
+  return node;
+}
+
+/** Waits until the node's network worker answers, and learns its id. */
+export async function whenUp(node: NodeProcess, timeoutMs = 90_000): Promise<void> {
+  const status = await waitFor(`${node.name} network worker`, async () => {
+    if (node.exited) throw new Error(`${node.name} exited: ${await node.log}`);
+    return await api<{ node_id?: string }>(node, "/api/v1/peers/status");
+  }, timeoutMs);
+  node.nodeId = status.node_id!;
+}
+
+/** GET an API path; the `data` of a success, `undefined` for an error answer or no answer. */
+export async function api<T>(node: NodeProcess, path: string): Promise<T | undefined> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, {
+      signal: AbortSignal.timeout(30_000),
+    });
+    const body = await response.json();
+    return body.error_code === 0 ? body.data as T : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** GET that must succeed. */
+export async function mustGet<T>(node: NodeProcess, path: string): Promise<T> {
+  const response = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, {
+    signal: AbortSignal.timeout(30_000),
+  });
+  const body = await response.json();
+  if (body.error_code !== 0) throw new Error(`${node.name} ${path}: ${JSON.stringify(body)}`);
+  return body.data as T;
+}
+
+/** Stops every node still running (SIGTERM, then SIGKILL after a grace period). */
+export async function stopAll(nodes: NodeProcess[]): Promise<void> {
+  await Promise.all(nodes.map(async (node) => {
+    if (!node.exited) {
+      try {
+        node.child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      const timer = setTimeout(() => {
+        try {
+          node.child.kill("SIGKILL");
+        } catch { /* already gone */ }
+      }, 15_000);
+      await node.child.status;
+      clearTimeout(timer);
+    }
+    await node.log;
+  }));
+}
+
+/** Resident memory of a process in KiB (Linux /proc). */
+export async function residentKiB(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+}

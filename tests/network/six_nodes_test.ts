@@ -1,0 +1,189 @@
+/**
+ * Six real node processes on loopback, joined through one seed, observed
+ * through their HTTP APIs; a seventh peer inside the test (the same protocol
+ * code on libp2p) originates a broadcast.
+ */
+import assert from "node:assert/strict";
+import { generateNodeKeys, type NetworkStatus, silentLogger, systemClock } from "../../mod/mod.ts";
+import {
+  DIAL_TIMEOUT_MS,
+  nodeAuthenticator,
+  PeerNode,
+  PING_TIMEOUT_MS,
+} from "../../network/mod.ts";
+import { Libp2pTransport } from "../../network/libp2p_node.ts";
+import { freePort, scratchDir, waitFor } from "../helpers.ts";
+import { mustGet, type NodeProcess, startNode, stopAll, whenUp } from "./node_processes.ts";
+
+const NETWORK = "p2p-six";
+const EXCHANGE_MS = 1_000;
+const PING_MS = 500;
+const PING_MISSES = 3;
+const TARGET = 2;
+const MAX_INBOUND = 3;
+const ARGS = [
+  "--network-id", NETWORK,
+  "--p2p-target-outbound", String(TARGET),
+  "--p2p-max-inbound", String(MAX_INBOUND),
+  "--p2p-exchange-interval-ms", String(EXCHANGE_MS),
+  "--p2p-ping-interval-ms", String(PING_MS),
+  "--p2p-ping-misses", String(PING_MISSES),
+  "--log-level", "warn",
+];
+/**
+ * The configured bound on removal: missed pings, a ping time-out and the probe's dial
+ * time-out, then a few exchange intervals for the departure to cross the network.
+ */
+const REMOVAL_BOUND_MS = PING_MS * PING_MISSES + PING_TIMEOUT_MS + DIAL_TIMEOUT_MS + 5 * EXCHANGE_MS;
+
+type Peer = { id: string };
+
+async function status(node: NodeProcess) {
+  return await mustGet<NetworkStatus>(node, "/api/v1/peers/status");
+}
+
+function counter(status: NetworkStatus, name: string): number {
+  return status.counters?.[name] ?? 0;
+}
+
+async function lists(node: NodeProcess, id: string): Promise<boolean> {
+  const active = await mustGet<{ peers: Peer[] }>(node, "/api/v1/peers/active");
+  const global = await mustGet<{ peers: Peer[] }>(node, "/api/v1/peers/global");
+  return [...active.peers, ...global.peers].some((peer) => peer.id === id);
+}
+
+Deno.test({
+  name: "six nodes join through one seed, reach their targets, flood once, route sealed requests and forget who leaves",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await scratchDir("p2p-six");
+    const nodes: NodeProcess[] = [];
+    let probe: { peer: PeerNode; transport: Libp2pTransport } | undefined;
+    try {
+      const seed = await startNode({ name: "seed", dataDir: `${dir}/seed`, role: "seed", args: ARGS });
+      nodes.push(seed);
+      await whenUp(seed);
+      for (let index = 1; index < 6; index++) {
+        nodes.push(
+          await startNode({ name: `node${index}`, dataDir: `${dir}/node${index}`, seeds: [seed.address], args: ARGS }),
+        );
+      }
+      await Promise.all(nodes.map((node) => whenUp(node)));
+
+      // Every node reaches its outbound target.
+      await waitFor("every node at its outbound target", async () => {
+        const all = await Promise.all(nodes.map(status));
+        return all.every((s) => s.outbound === TARGET) ? all : undefined;
+      }, 90_000);
+
+      // A broadcast from a seventh peer arrives exactly once at every node; extra copies are dropped.
+      const keys = generateNodeKeys();
+      let peer: PeerNode | undefined;
+      const probePort = freePort();
+      const transport = await Libp2pTransport.start({
+        seed: keys.privateKey,
+        publicKey: keys.publicKey,
+        nodeId: keys.nodeId,
+        listenHost: "127.0.0.1",
+        listenPort: probePort,
+        maxConnections: 16,
+        log: silentLogger,
+        onInbound: (link) => peer ? peer.acceptInbound(link) : link.close(),
+      });
+      peer = new PeerNode({
+        networkId: NETWORK,
+        role: "client",
+        listenPort: probePort,
+        seeds: nodes.map((node) => node.address),
+        targetOutbound: 1,
+        maxInbound: 0,
+        exchangeIntervalMs: EXCHANGE_MS,
+        pingIntervalMs: PING_MS,
+        pingMisses: PING_MISSES,
+        nonceCacheSize: 1_000,
+        nonceTtlMs: 60_000,
+        rateLimitPerS: 200,
+      }, {
+        selfId: keys.nodeId,
+        transport,
+        auth: nodeAuthenticator(keys.privateKey),
+        clock: systemClock,
+        log: silentLogger,
+        version: "test",
+      });
+      probe = { peer, transport };
+      peer.start();
+      await waitFor("the probe linked", () => peer!.outboundCount === 1 ? true : undefined, 30_000);
+      const before = await Promise.all(nodes.map(status));
+      await peer.broadcast("test.once", { hello: "everyone" });
+      await waitFor("the broadcast everywhere", async () => {
+        const after = await Promise.all(nodes.map(status));
+        return after.every((s, i) =>
+            counter(s, "broadcasts_delivered") === counter(before[i]!, "broadcasts_delivered") + 1
+          )
+          ? true
+          : undefined;
+      }, 30_000);
+      await new Promise((resolve) => setTimeout(resolve, 3 * EXCHANGE_MS));
+      const settled = await Promise.all(nodes.map(status));
+      settled.forEach((s, i) =>
+        assert.equal(
+          counter(s, "broadcasts_delivered"),
+          counter(before[i]!, "broadcasts_delivered") + 1,
+          `${nodes[i]!.name} delivered it once`,
+        )
+      );
+      const duplicates = (list: NetworkStatus[]) =>
+        list.reduce((sum, s) => sum + counter(s, "broadcast_duplicates"), 0);
+      assert.ok(duplicates(settled) > duplicates(before), "extra copies were counted as dropped");
+      probe.peer.stop();
+      await probe.transport.stop();
+      probe = undefined;
+
+      // A sealed request to a node that is not a neighbour, and its reply.
+      const active = await Promise.all(
+        nodes.map((node) => mustGet<{ peers: Peer[] }>(node, "/api/v1/peers/active")),
+      );
+      let pair: [NodeProcess, NodeProcess] | undefined;
+      for (const [i, from] of nodes.entries()) {
+        const to = nodes.find((other) =>
+          other !== from && !active[i]!.peers.some((p) => p.id === other.nodeId)
+        );
+        if (to) {
+          pair = [from, to];
+          break;
+        }
+      }
+      assert.ok(pair, "with two outbound links each, some nodes are not neighbours");
+      const [from, to] = pair;
+      const pong = await mustGet<{ node_id: string; route: string; hops: number }>(
+        from,
+        `/api/v1/peers/${to.nodeId}/ping`,
+      );
+      assert.equal(pong.node_id, to.nodeId);
+      assert.equal(pong.route, "relayed");
+      assert.ok(pong.hops >= 2);
+
+      // A graceful leave, then a SIGKILL: each is gone from every peer list within the bound.
+      for (const [victim, signal] of [[nodes[4]!, "SIGTERM"], [nodes[5]!, "SIGKILL"]] as const) {
+        const others = nodes.filter((node) => node !== victim && !node.exited);
+        assert.ok((await Promise.all(others.map((node) => lists(node, victim.nodeId)))).some(Boolean));
+        const started = Date.now();
+        victim.child.kill(signal);
+        await victim.child.status;
+        await waitFor(`${victim.name} forgotten after ${signal}`, async () => {
+          const listed = await Promise.all(others.map((node) => lists(node, victim.nodeId)));
+          return listed.some(Boolean) ? undefined : true;
+        }, REMOVAL_BOUND_MS);
+        console.log(`${signal}: forgotten by all within ${Date.now() - started} ms (bound ${REMOVAL_BOUND_MS} ms)`);
+      }
+    } finally {
+      if (probe) {
+        probe.peer.stop();
+        await probe.transport.stop();
+      }
+      await stopAll(nodes);
+    }
+  },
+});
