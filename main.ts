@@ -266,9 +266,12 @@ function missingPermission(config: NodeConfig, paths: NodePaths): string | undef
 }
 
 function prepareDataDir(paths: NodePaths): void {
-  for (const dir of [paths.dataDir, paths.networkDir, paths.serviceDir]) {
-    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  }
+  // The data directory itself is traversable (0711, not listable) because QEMU runs as its own
+  // user and must reach the VM disks below it; what is secret stays closed: the key file is 0600,
+  // the workers' directories 0700.
+  Deno.mkdirSync(paths.dataDir, { recursive: true, mode: 0o711 });
+  Deno.chmodSync(paths.dataDir, 0o711);
+  for (const dir of [paths.networkDir, paths.serviceDir]) Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
 }
 
 if (import.meta.main) {
