@@ -44,6 +44,8 @@ export type RouteSpec<
   successStatus?: 200 | 201 | 202;
   /** Failures this route can answer with, for the document; validation and internal errors are implied. */
   errors?: readonly ApiErrorKind[];
+  /** The route answers with server-sent events (its handler returns the stream), each `data:` a `response`. */
+  eventStream?: boolean;
 };
 
 export type RouteInput<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> = {
@@ -72,7 +74,7 @@ export class ApiRoutes {
     R extends z.ZodType = z.ZodType,
   >(
     spec: RouteSpec<P, Q, B, R>,
-    handler: (input: RouteInput<P, Q, B>) => Promise<z.input<R>> | z.input<R>,
+    handler: (input: RouteInput<P, Q, B>) => Promise<z.input<R> | Response> | z.input<R> | Response,
   ): this {
     this.#routes.push({ spec, handler } as unknown as AnyRoute);
     return this;
@@ -100,6 +102,7 @@ export class ApiRoutes {
           body = parse("body field", spec.body, json);
         }
         const data = await handler({ params, query, body, rawBody, context: c });
+        if (data instanceof Response) return data;
         // The response schema also strips anything a handler returned that the document does not promise.
         const checked = spec.response.safeParse(data);
         if (!checked.success) {

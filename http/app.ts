@@ -13,6 +13,7 @@ import {
   type Method,
   type ParamsOf,
   type ResultOf,
+  type Role,
   RpcError,
   type WalletAuthConfig,
 } from "../mod/mod.ts";
@@ -25,6 +26,11 @@ import { nodeRoutes } from "./routes/node.ts";
 import { peerRoutes } from "./routes/peers.ts";
 import { ledgerRoutes } from "./routes/ledger.ts";
 import { WalletAuthenticator } from "./auth.ts";
+import { dispatch } from "./dispatch.ts";
+import { Operations } from "./operations.ts";
+import { containerRoutes, vmRoutes } from "./routes/instances.ts";
+import { operationRoutes } from "./routes/operations.ts";
+import { isRemoteEnv } from "./remote.ts";
 
 export type AppDeps = {
   call: <M extends Method>(
@@ -40,6 +46,11 @@ export type AppDeps = {
   now?: () => number;
   /** How wallet signatures of writes are checked (time window, legacy nonce signing). */
   walletAuth?: WalletAuthConfig;
+  /**
+   * This node, so requests for other nodes are forwarded through the network;
+   * without it (tools, unit tests) every request is answered here.
+   */
+  node?: { nodeId: string; role: Role; forwardTimeoutMs: number };
 };
 
 /** The largest request body accepted, in bytes. */
@@ -65,7 +76,10 @@ export function createAppWithRoutes(deps: AppDeps): App {
     });
     const clientAddress = deps.clientAddress ?? (() => "unknown");
     app.use("*", async (c, next) => {
-      const decision = limiter.take(clientAddress(c));
+      // Requests tunnelled from another node count against that node, not the local socket.
+      const decision = limiter.take(
+        isRemoteEnv(c.env) ? `node:${c.env.remoteNode}` : clientAddress(c),
+      );
       if (!decision.allowed) {
         c.header("Retry-After", String(decision.retryAfterSeconds));
         throw new ApiError(
@@ -86,10 +100,27 @@ export function createAppWithRoutes(deps: AppDeps): App {
     }),
   );
 
+  const node = deps.node ?? { nodeId: "", role: "gpu" as const, forwardTimeoutMs: 30_000 };
+  if (deps.node) {
+    const forward = dispatch({ call: deps.call, ...deps.node });
+    // A stream of events is served where the renter connects; it polls remote operations itself.
+    app.use("/api/v1/*", (c, next) => (c.req.path.endsWith("/events") ? next() : forward(c, next)));
+  }
+
+  const operations = new Operations(node.nodeId, deps.now);
+  const auth = new WalletAuthenticator(deps.walletAuth, deps.now);
   const routes = new ApiRoutes();
   nodeRoutes(routes, deps);
   peerRoutes(routes, deps);
-  ledgerRoutes(routes, deps, new WalletAuthenticator(deps.walletAuth, deps.now));
+  ledgerRoutes(routes, deps, auth);
+  vmRoutes(routes, { ...deps, operations }, auth);
+  containerRoutes(routes, { ...deps, operations }, auth);
+  operationRoutes(routes, {
+    ...deps,
+    operations,
+    nodeId: node.nodeId,
+    forwardTimeoutMs: node.forwardTimeoutMs,
+  });
   routes.mount(app);
   const document = openApiDocument(routes.specs);
   app.get("/openapi.json", (c) => c.json(document));

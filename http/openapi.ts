@@ -66,10 +66,22 @@ export function openApiDocument(routes: readonly RouteSpec[]): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {};
   for (const spec of routes) {
     const responses: Record<string, JsonSchema> = {
-      [String(spec.successStatus ?? 200)]: {
-        description: "success",
-        content: { "application/json": { schema: envelope(jsonSchema(spec.response, "output")) } },
-      },
+      [String(spec.successStatus ?? 200)]: spec.eventStream
+        ? {
+          description: "server-sent events; each event's data is JSON of this schema",
+          content: {
+            "text/event-stream": {
+              schema: { type: "string" },
+              "x-event-schema": jsonSchema(spec.response, "output"),
+            },
+          },
+        }
+        : {
+          description: "success",
+          content: {
+            "application/json": { schema: envelope(jsonSchema(spec.response, "output")) },
+          },
+        },
     };
     for (const kind of new Set([...(spec.errors ?? []), ...COMMON_ERRORS])) {
       const { status, code } = API_ERRORS[kind];

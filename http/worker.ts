@@ -1,11 +1,13 @@
 /**
- * The HTTP worker: serves the hono app on the configured address. It may open
- * that one listening socket and nothing else: no files, no programs, no
- * outbound connections; everything it answers comes from other workers.
+ * The HTTP worker: serves the hono app on the configured address, and answers
+ * the API requests other nodes send it through the network. It may open that
+ * one listening socket and nothing else: no files, no programs, no outbound
+ * connections; everything it answers comes from other workers.
  */
 import { getConnInfo } from "hono/deno";
 import { runWorker } from "../mod/mod.ts";
 import { createApp } from "./app.ts";
+import { serveRemoteRequests } from "./remote.ts";
 
 runWorker("http", ({ init, log, call }) => {
   const { http_host: hostname, http_port: port } = init.config;
@@ -18,6 +20,11 @@ runWorker("http", ({ init, log, call }) => {
       timestampWindowMs: init.config.auth_timestamp_window_s * 1_000,
       allowLegacyNonce: init.config.auth_legacy_nonce_signing,
     },
+    node: {
+      nodeId: init.node_id,
+      role: init.config.role,
+      forwardTimeoutMs: init.config.request_timeout_ms,
+    },
   });
   const server = Deno.serve({
     hostname,
@@ -27,10 +34,14 @@ runWorker("http", ({ init, log, call }) => {
         address: `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`,
       }),
   }, app.fetch);
+  const remote = new AbortController();
+  const serving = serveRemoteRequests({ call, app, log, signal: remote.signal });
   return {
     handlers: {},
     async stop() {
+      remote.abort();
       await server.shutdown();
+      await Promise.race([serving, new Promise((resolve) => setTimeout(resolve, 1_000))]);
     },
   };
 });

@@ -88,6 +88,8 @@ const AbsolutePathSchema = z.string().max(1024).regex(/^\/(?:[^\0:]*[^\0:/])?$/,
 
 export const ContainerCreateParamsSchema = z.object({
   actor: ActorSchema,
+  /** Chosen by the caller when it must know the id before the create finishes; new ids only. */
+  id: InstanceIdSchema.optional(),
   /** Who rents it; the actor when absent. */
   owner: ActorSchema.optional(),
   image: ImageReferenceSchema,

@@ -65,6 +65,8 @@ export const DirectBootSchema = z.object({
 
 export const VmCreateParamsSchema = z.object({
   actor: ActorSchema,
+  /** Chosen by the caller when it must know the id before the create finishes; new ids only. */
+  id: InstanceIdSchema.optional(),
   /** Who rents it; the actor when absent. */
   owner: ActorSchema.optional(),
   os: VmOsSchema.default("linux"),

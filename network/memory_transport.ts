@@ -68,6 +68,8 @@ class MemoryLink implements Link {
     if (this.#closed) return;
     this.#closed = true;
     this.network.release(this);
+    // Behind a cut cable, not even the close gets through.
+    if (this.network.isCut(this.localId)) return;
     const other = this.other;
     // The far end learns of the close after the messages already under way.
     this.network.clock.setTimeout(() => other.remoteClosed(), this.latencyMs);

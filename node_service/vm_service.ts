@@ -92,7 +92,8 @@ export class VmService implements InstanceDriver {
 
   /** Creates (and by default starts) a VM; resolves once libvirt reports it running. */
   async create(request: VmCreateRequest): Promise<Vm> {
-    const id = newVmId();
+    const id = request.id ?? newVmId();
+    if (this.store.get(id)) throw new RpcError("conflict", `a VM with id ${id} already exists`);
     const domain = `${this.#options.domainPrefix}${id}`;
     return await this.#logged(request.actor, "vm.create", id, async () => {
       const owner = request.owner ?? request.actor;

@@ -41,7 +41,8 @@ export function peerRoutes(routes: ApiRoutes, deps: AppDeps): void {
   routes.add({
     method: "get",
     path: "/api/v1/peers/global",
-    summary: "The address book: every known node with its state (in_use, available, new, unreachable)",
+    summary:
+      "The address book: every known node with its state (in_use, available, new, unreachable)",
     tags: ["peers"],
     response: GlobalPeerListSchema,
     errors: ["try_later", "timeout"],

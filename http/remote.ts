@@ -1,0 +1,163 @@
+/**
+ * The API across the network. A client-end that receives a request meant for
+ * another node (a GPU node's VMs, a seed's ledger) sends the request itself —
+ * method, path, the wallet headers and the exact body — to that node, sealed
+ * to its key by the network layer; the target runs it through its own app,
+ * so it checks the renter's signature itself and trusts no client-end, and
+ * the answer (which may carry login details) comes back sealed to the
+ * client-end.
+ */
+import type { Hono } from "hono";
+import { z } from "zod";
+import { type InboundNetworkMessage, type Logger, RpcError } from "../mod/mod.ts";
+import type { AppDeps } from "./app.ts";
+import { ApiError } from "./errors.ts";
+
+/** The network topic that carries API requests between nodes. */
+export const REMOTE_API_TOPIC = "api.http";
+/** How long one long poll for tunnelled requests waits. */
+const RECEIVE_WAIT_MS = 20_000;
+/** Pause before subscribing again when the network worker is away (restarting). */
+const RESUBSCRIBE_DELAY_MS = 1_000;
+const MAX_FORWARDED_HEADERS = 16;
+
+/** Which request headers travel: the wallet's authorisation and the body's type, nothing else. */
+export function forwardedHeaders(headers: Headers): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const [name, value] of headers) {
+    if (name.startsWith("x-dbc-") || name === "content-type") kept[name] = value;
+  }
+  return kept;
+}
+
+export const RemoteHttpRequestSchema = z.object({
+  method: z.enum(["GET", "POST", "PUT", "PATCH", "DELETE"]),
+  path: z.string().regex(/^\/api\/v1\/[^\s#]*$/, { message: "expected an /api/v1/ path" }).max(
+    4096,
+  ),
+  headers: z.record(z.string().max(64), z.string().max(8192)).refine(
+    (headers) => Object.keys(headers).length <= MAX_FORWARDED_HEADERS,
+    { message: `at most ${MAX_FORWARDED_HEADERS} headers` },
+  ),
+  body: z.string().max(1024 * 1024),
+});
+export type RemoteHttpRequest = z.infer<typeof RemoteHttpRequestSchema>;
+
+export const RemoteHttpResponseSchema = z.object({
+  status: z.number().int().min(100).max(599),
+  body: z.string(),
+});
+
+/** What the app knows of a request that arrived through the network. */
+export type RemoteEnv = { remoteNode: string };
+
+export function isRemoteEnv(env: unknown): env is RemoteEnv {
+  return typeof env === "object" && env !== null &&
+    typeof (env as RemoteEnv).remoteNode === "string";
+}
+
+/** Sends `request` to node `to` and turns its answer, or the network's failure, into a response. */
+export async function forwardToNode(
+  deps: Pick<AppDeps, "call">,
+  to: string,
+  request: RemoteHttpRequest,
+  timeoutMs: number,
+): Promise<Response> {
+  let result;
+  try {
+    result = await deps.call(
+      "network.send",
+      {
+        to,
+        payload: { type: "app", topic: REMOTE_API_TOPIC, body: request },
+        timeout_ms: timeoutMs,
+      },
+      // The network's own time-out answers first; this one only guards against a lost worker.
+      { timeoutMs: timeoutMs + 2_000 },
+    );
+  } catch (error) {
+    if (!(error instanceof RpcError)) throw error;
+    if (error.code === "timeout") {
+      throw new ApiError("timeout", `node ${to} did not answer within ${timeoutMs} ms`);
+    }
+    if (error.code === "not_found" || error.code === "unavailable") {
+      throw new ApiError("try_later", `node ${to} cannot be reached: ${error.message}`);
+    }
+    throw error;
+  }
+  const reply = result.reply;
+  if (reply.type === "error") {
+    if (reply.code === "timeout") throw new ApiError("timeout", `node ${to}: ${reply.message}`);
+    throw new ApiError(
+      reply.code === "not_found" ? "not_found" : "bad_response",
+      `node ${to}: ${reply.message}`,
+    );
+  }
+  const answer = reply.type === "app" ? RemoteHttpResponseSchema.safeParse(reply.body) : undefined;
+  if (!answer?.success) {
+    throw new ApiError("bad_response", `node ${to} answered something that is not an API response`);
+  }
+  return new Response(answer.data.body, {
+    status: answer.data.status,
+    headers: { "content-type": "application/json; charset=utf-8", "x-dbc-served-by": to },
+  });
+}
+
+/**
+ * Answers API requests that other nodes send through the network, by running
+ * them through this node's own app, until `signal` aborts.
+ */
+export async function serveRemoteRequests(
+  options: { call: AppDeps["call"]; app: Hono; log: Logger; signal: AbortSignal },
+): Promise<void> {
+  const { call, app, log, signal } = options;
+  while (!signal.aborted) {
+    let subscription: string | undefined;
+    try {
+      subscription =
+        (await call("network.subscribe", { topics: [REMOTE_API_TOPIC], kinds: ["request"] }))
+          .subscription_id;
+      while (!signal.aborted) {
+        const { messages } = await call(
+          "network.receive",
+          { subscription_id: subscription, wait_ms: RECEIVE_WAIT_MS },
+          { timeoutMs: RECEIVE_WAIT_MS + 10_000 },
+        );
+        for (const message of messages) void answer(message);
+      }
+    } catch (error) {
+      if (signal.aborted) break;
+      log.debug("remote API requests paused", { error: (error as Error).message });
+      await new Promise((resolve) => setTimeout(resolve, RESUBSCRIBE_DELAY_MS));
+    } finally {
+      if (subscription && signal.aborted) {
+        await call("network.unsubscribe", { subscription_id: subscription }).catch(() => {});
+      }
+    }
+  }
+
+  async function answer(message: InboundNetworkMessage): Promise<void> {
+    if (message.kind !== "request") return;
+    const parsed = RemoteHttpRequestSchema.safeParse(message.body);
+    const reply = async (body: { status: number; body: string }) => {
+      await call("network.reply", { request_id: message.request_id, reply: { ok: true, body } })
+        .catch((error) =>
+          log.debug("could not reply to a remote API request", { error: (error as Error).message })
+        );
+    };
+    if (!parsed.success) {
+      return reply({
+        status: 400,
+        body: JSON.stringify({ error_code: -32600, error_message: "malformed remote request" }),
+      });
+    }
+    const { method, path, headers, body } = parsed.data;
+    const request = new Request(`http://remote${path}`, {
+      method,
+      headers,
+      body: method === "GET" || method === "DELETE" ? undefined : body,
+    });
+    const response = await app.fetch(request, { remoteNode: message.from } satisfies RemoteEnv);
+    await reply({ status: response.status, body: await response.text() });
+  }
+}

@@ -1,0 +1,348 @@
+/**
+ * The renter's VMs (`/api/v1/tasks`, the original's paths) and containers
+ * (`/api/v1/containers`), answered by the GPU node that runs them; a
+ * client-end forwards these requests there (`dispatch.ts`). Every request is
+ * wallet-signed; the signer — a wallet or a multisig account — owns what it
+ * creates and sees and touches only that: another renter's instance answers
+ * 404, as if it did not exist. Creation answers at once (202) with the
+ * instance id and an operation to follow.
+ */
+import { z } from "zod";
+import {
+  ContainerDetailSchema,
+  ContainerLogsSchema,
+  ContainerSchema,
+  DirectBootSchema,
+  InstanceIdSchema,
+  PortRequestSchema,
+  RpcError,
+  VmDetailSchema,
+  VmLogsSchema,
+  VmSchema,
+} from "../../mod/mod.ts";
+import type { ApiRoutes } from "../api_route.ts";
+import type { AppDeps } from "../app.ts";
+import type { WalletAuthenticator } from "../auth.ts";
+import { ApiError } from "../errors.ts";
+import type { Operations } from "../operations.ts";
+
+const ERRORS = [
+  "unauthorized",
+  "forbidden",
+  "not_found",
+  "conflict",
+  "try_later",
+  "timeout",
+] as const;
+const SIGNED =
+  "Wallet-signed (see /api/v1/ledger routes for the headers and the signed message). " +
+  "The target GPU node is `node_id` in the query or the original's `peer_nodes_list: [node_id]` in the body.";
+
+const NodeQuery = z.object({ node_id: z.string().optional() });
+const Target = { peer_nodes_list: z.array(z.string()).length(1).optional() };
+const TargetBody = z.object(Target);
+const LogQuery = NodeQuery.extend({
+  flag: z.enum(["head", "tail"]).default("tail"),
+  line_num: z.coerce.number().int().min(1).max(100).default(100),
+});
+const CreatedSchema = z.object({
+  task_id: InstanceIdSchema,
+  operation_id: z.string(),
+  state: z.literal("creating"),
+});
+
+export type InstanceRouteDeps = AppDeps & { operations: Operations };
+
+/** Gives an instance to the renter who asked only; anyone else is told it does not exist. */
+function ownedBy<T extends { owner: string; id: string }>(
+  instance: T,
+  account: string,
+  noun: string,
+): T {
+  if (instance.owner !== account) {
+    throw new ApiError("not_found", `no ${noun} ${instance.id} of yours on this node`);
+  }
+  return instance;
+}
+
+/** A missing instance is a 404, whoever asks. */
+async function found<T>(noun: string, id: string, lookup: Promise<T>): Promise<T> {
+  try {
+    return await lookup;
+  } catch (error) {
+    if (error instanceof RpcError && error.code === "not_found") {
+      throw new ApiError("not_found", `no ${noun} ${id} of yours on this node`);
+    }
+    throw error;
+  }
+}
+
+const newId = (prefix: string) =>
+  `${prefix}-${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+
+export function vmRoutes(
+  routes: ApiRoutes,
+  deps: InstanceRouteDeps,
+  auth: WalletAuthenticator,
+): void {
+  const IdParams = z.object({ task_id: InstanceIdSchema });
+  const ownVm = async (id: string, account: string) =>
+    ownedBy(await found("VM", id, deps.call("vm.get", { id })), account, "VM");
+
+  routes.add({
+    method: "post",
+    path: "/api/v1/tasks/start",
+    summary: "Create and start a VM (answers at once; follow the operation)",
+    description: SIGNED,
+    tags: ["vms"],
+    body: z.object({
+      ...Target,
+      image_name: z.string().min(1).max(128),
+      os: z.enum(["linux", "windows"]).default("linux"),
+      gpu_count: z.number().int().min(0).max(16).default(0),
+      cpu_cores: z.number().int().min(1).max(256),
+      /** GiB, as in the original; fractions allowed (0.25 = 256 MiB). */
+      mem_size: z.number().min(0.125).max(4096),
+      disk_size: z.number().int().min(1).max(65_536).optional(),
+      ssh_port: z.number().int().min(1).max(65_535).optional(),
+      vnc_port: z.number().int().min(5900).max(65_535).optional(),
+      direct_boot: DirectBootSchema.optional(),
+    }),
+    response: CreatedSchema,
+    successStatus: 202,
+    errors: ERRORS,
+  }, async ({ body, rawBody, context }) => {
+    const who = await auth.authorise(context, rawBody);
+    const id = newId("vm");
+    const operation = deps.operations.start("vm.create", id, () =>
+      deps.call("vm.create", {
+        actor: who.account,
+        owner: who.account,
+        id,
+        os: body.os,
+        image: body.image_name,
+        cpu_cores: body.cpu_cores,
+        memory_mib: Math.round(body.mem_size * 1024),
+        disk_gib: body.disk_size,
+        gpus: { count: body.gpu_count },
+        login_port: body.ssh_port,
+        vnc_port: body.vnc_port,
+        direct_boot: body.direct_boot,
+      }, { timeoutMs: 15 * 60_000 }));
+    return { task_id: id, operation_id: operation.operation_id, state: "creating" as const };
+  });
+
+  routes.add({
+    method: "get",
+    path: "/api/v1/tasks",
+    summary: "The signer's VMs on this node",
+    description: SIGNED,
+    tags: ["vms"],
+    query: NodeQuery,
+    response: z.object({ tasks: z.array(VmSchema) }),
+    errors: ERRORS,
+  }, async ({ context }) => {
+    const who = await auth.authorise(context, "");
+    const { vms } = await deps.call("vm.list", {});
+    return { tasks: vms.filter((vm) => vm.owner === who.account) };
+  });
+
+  routes.add({
+    method: "get",
+    path: "/api/v1/tasks/:task_id",
+    summary: "One of the signer's VMs: state, login port, VNC, hypervisor view",
+    description: SIGNED,
+    tags: ["vms"],
+    params: IdParams,
+    query: NodeQuery,
+    response: VmDetailSchema,
+    errors: ERRORS,
+  }, async ({ params, context }) => {
+    const who = await auth.authorise(context, "");
+    return await ownVm(params.task_id, who.account);
+  });
+
+  for (const action of ["start", "stop", "restart", "reset", "delete"] as const) {
+    routes.add({
+      method: "post",
+      path: `/api/v1/tasks/:task_id/${action}`,
+      summary: `${action[0]!.toUpperCase()}${action.slice(1)} one of the signer's VMs`,
+      description: SIGNED,
+      tags: ["vms"],
+      params: IdParams,
+      body: TargetBody,
+      response: VmSchema,
+      errors: ERRORS,
+    }, async ({ params, rawBody, context }) => {
+      const who = await auth.authorise(context, rawBody);
+      const id = (await ownVm(params.task_id, who.account)).id;
+      const target = { actor: who.account, id };
+      switch (action) {
+        case "start":
+          return await deps.call("vm.start", target, { timeoutMs: 5 * 60_000 });
+        case "stop":
+          return await deps.call("vm.stop", target, { timeoutMs: 5 * 60_000 });
+        case "restart":
+          return await deps.call("vm.restart", target, { timeoutMs: 5 * 60_000 });
+        case "reset":
+          return await deps.call("vm.reset", target, { timeoutMs: 5 * 60_000 });
+        case "delete":
+          return await deps.call("vm.delete", target, { timeoutMs: 5 * 60_000 });
+      }
+    });
+  }
+
+  routes.add({
+    method: "get",
+    path: "/api/v1/tasks/:task_id/trace",
+    summary: "The VM's console output, head or tail, at most 100 lines a request",
+    description: SIGNED,
+    tags: ["vms"],
+    params: IdParams,
+    query: LogQuery,
+    response: VmLogsSchema,
+    errors: ERRORS,
+  }, async ({ params, query, context }) => {
+    const who = await auth.authorise(context, "");
+    const id = (await ownVm(params.task_id, who.account)).id;
+    return await deps.call("vm.logs", { id, from: query.flag, lines: query.line_num });
+  });
+}
+
+export function containerRoutes(
+  routes: ApiRoutes,
+  deps: InstanceRouteDeps,
+  auth: WalletAuthenticator,
+): void {
+  const IdParams = z.object({ container_id: InstanceIdSchema });
+  const ownContainer = async (id: string, account: string) =>
+    ownedBy(await found("container", id, deps.call("container.get", { id })), account, "container");
+
+  routes.add({
+    method: "post",
+    path: "/api/v1/containers/create",
+    summary: "Create and start a container (answers at once; follow the operation)",
+    description: SIGNED,
+    tags: ["containers"],
+    body: z.object({
+      ...Target,
+      image: z.string().min(1).max(256),
+      command: z.array(z.string().max(4096)).max(64).optional(),
+      env: z.record(z.string(), z.string()).optional(),
+      gpu_count: z.number().int().min(0).max(16).default(0),
+      cpu_cores: z.number().positive().max(256).optional(),
+      /** GiB, as for VMs. */
+      mem_size: z.number().min(0.0625).max(4096).optional(),
+      /** Publish the container's SSH port (22/tcp) on a host port. */
+      ssh: z.boolean().default(false),
+      ports: z.array(PortRequestSchema).max(16).default([]),
+      /** Where a persistent volume is mounted, if one is wanted. */
+      volume_path: z.string().regex(/^\/[^\0]*$/).max(1024).optional(),
+    }),
+    response: CreatedSchema,
+    successStatus: 202,
+    errors: ERRORS,
+  }, async ({ body, rawBody, context }) => {
+    const who = await auth.authorise(context, rawBody);
+    const id = newId("ct");
+    const operation = deps.operations.start(
+      "container.create",
+      id,
+      () =>
+        deps.call("container.create", {
+          actor: who.account,
+          owner: who.account,
+          id,
+          image: body.image,
+          command: body.command,
+          env: body.env,
+          gpus: { count: body.gpu_count },
+          cpu_cores: body.cpu_cores,
+          memory_mib: body.mem_size === undefined ? undefined : Math.round(body.mem_size * 1024),
+          ssh: body.ssh ? {} : undefined,
+          ports: body.ports,
+          volume: body.volume_path ? { mount_path: body.volume_path } : undefined,
+        }, { timeoutMs: 15 * 60_000 }),
+    );
+    return { task_id: id, operation_id: operation.operation_id, state: "creating" as const };
+  });
+
+  routes.add({
+    method: "get",
+    path: "/api/v1/containers",
+    summary: "The signer's containers on this node",
+    description: SIGNED,
+    tags: ["containers"],
+    query: NodeQuery,
+    response: z.object({ containers: z.array(ContainerSchema) }),
+    errors: ERRORS,
+  }, async ({ context }) => {
+    const who = await auth.authorise(context, "");
+    const containers = await deps.call("container.list", {});
+    return { containers: containers.filter((container) => container.owner === who.account) };
+  });
+
+  routes.add({
+    method: "get",
+    path: "/api/v1/containers/:container_id",
+    summary: "One of the signer's containers: state, ports, engine view",
+    description: SIGNED,
+    tags: ["containers"],
+    params: IdParams,
+    query: NodeQuery,
+    response: ContainerDetailSchema,
+    errors: ERRORS,
+  }, async ({ params, context }) => {
+    const who = await auth.authorise(context, "");
+    return await ownContainer(params.container_id, who.account);
+  });
+
+  for (const action of ["start", "stop", "restart", "delete"] as const) {
+    routes.add({
+      method: "post",
+      path: `/api/v1/containers/:container_id/${action}`,
+      summary: `${action[0]!.toUpperCase()}${action.slice(1)} one of the signer's containers`,
+      description: SIGNED,
+      tags: ["containers"],
+      params: IdParams,
+      body: action === "delete"
+        ? TargetBody.extend({ keep_volume: z.boolean().default(false) })
+        : TargetBody,
+      response: ContainerSchema,
+      errors: ERRORS,
+    }, async ({ params, body, rawBody, context }) => {
+      const who = await auth.authorise(context, rawBody);
+      const id = (await ownContainer(params.container_id, who.account)).id;
+      const target = { actor: who.account, id };
+      switch (action) {
+        case "start":
+          return await deps.call("container.start", target, { timeoutMs: 5 * 60_000 });
+        case "stop":
+          return await deps.call("container.stop", target, { timeoutMs: 5 * 60_000 });
+        case "restart":
+          return await deps.call("container.restart", target, { timeoutMs: 5 * 60_000 });
+        case "delete":
+          return await deps.call("container.delete", {
+            ...target,
+            keep_volume: (body as { keep_volume?: boolean }).keep_volume ?? false,
+          }, { timeoutMs: 5 * 60_000 });
+      }
+    });
+  }
+
+  routes.add({
+    method: "get",
+    path: "/api/v1/containers/:container_id/logs",
+    summary: "The container's output, head or tail, at most 100 lines a request",
+    description: SIGNED,
+    tags: ["containers"],
+    params: IdParams,
+    query: LogQuery,
+    response: ContainerLogsSchema,
+    errors: ERRORS,
+  }, async ({ params, query, context }) => {
+    const who = await auth.authorise(context, "");
+    const id = (await ownContainer(params.container_id, who.account)).id;
+    return await deps.call("container.logs", { id, from: query.flag, lines: query.line_num });
+  });
+}
