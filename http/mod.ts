@@ -6,3 +6,38 @@ export { openApiDocument, openApiPath } from "./openapi.ts";
 export { RateLimiter } from "./rate_limit.ts";
 export { API_ERRORS, ApiError, type ApiErrorKind } from "./errors.ts";
 export { DEFAULT_WALLET_AUTH, WalletAuthenticator } from "./auth.ts";
+export {
+  ApiClient,
+  ApiClientError,
+  type ApiClientErrorKind,
+  type ApiClientOptions,
+  CLIENT_REQUEST_TIMEOUT_MS,
+  CONTAINER_ACTIONS,
+  type ContainerAction,
+  type ContainerCreateFields,
+  type CreateAccepted,
+  FINAL_OPERATION_STATES,
+  isFinalOperationEvent,
+  type JsonObject,
+  type LogRange,
+  type NodeInfo,
+  type RequestOptions,
+  unwrapEnvelope,
+  VM_ACTIONS,
+  type VmAction,
+  type VmCreateFields,
+} from "./client.ts";
+export {
+  isMultisigSigner,
+  multisigSigner,
+  type MultisigSigner,
+  newNonce,
+  type RequestSigner,
+  type Signer,
+  signatureHeaders,
+} from "./client_signer.ts";
+export {
+  readServerSentEvents,
+  type ServerSentEvent,
+  ServerSentEventParser,
+} from "./client_sse.ts";

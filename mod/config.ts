@@ -344,6 +344,20 @@ export const CONFIG_FIELDS = {
     36 * 3_600,
     "how long a validation round lasts on a seed's ledger; cut into 9 slots, 3 per validator",
   ),
+  announce_interval_s: field(
+    intBetween(1, 3_600),
+    asInteger,
+    30,
+    "how often a GPU node announces its machine (GPUs, CPU, memory, disk, state, price) to the network",
+  ),
+  rent_price_per_hour: field(
+    z.string().regex(/^(0|[1-9][0-9]{0,37})?$/, {
+      message: "expected a non-negative integer as decimal text (smallest currency unit), or empty",
+    }),
+    asText,
+    "",
+    "the asking price per hour a GPU node announces, in the smallest currency unit; empty: none",
+  ),
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG_FIELDS;

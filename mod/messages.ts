@@ -82,6 +82,13 @@ import {
   MultisigAccountSchema,
   RentalSchema,
 } from "./ledger_schemas.ts";
+import {
+  MarketNodeListSchema,
+  MarketNodeParamsSchema,
+  MarketNodeSchema,
+  MarketNodesParamsSchema,
+} from "./market_schemas.ts";
+import { LeaseCheckParamsSchema, LeaseCheckResultSchema } from "./ledger_rpc_schemas.ts";
 
 export const WORKER_NAMES = ["network", "node_service", "http"] as const;
 export type WorkerName = typeof WORKER_NAMES[number];
@@ -351,6 +358,15 @@ export const METHODS = {
     to: "node_service",
     params: LedgerMultisigGetParams,
     result: MultisigAccountSchema,
+  },
+  // The market of GPU nodes, from their `service.summary` announcements (node_service/market_table.ts).
+  "market.nodes": { to: "node_service", params: MarketNodesParamsSchema, result: MarketNodeListSchema },
+  "market.node": { to: "node_service", params: MarketNodeParamsSchema, result: MarketNodeSchema },
+  /** Whether an account rents a machine now, from the verification service this node uses. */
+  "lease.check": {
+    to: "node_service",
+    params: LeaseCheckParamsSchema,
+    result: LeaseCheckResultSchema,
   },
 } as const satisfies Record<string, MethodSpec>;
 

@@ -92,6 +92,8 @@ export {
 } from "./crypto.ts";
 export * from "./network_schemas.ts";
 export * from "./ledger_schemas.ts";
+export * from "./market_schemas.ts";
+export * from "./ledger_rpc_schemas.ts";
 export {
   type DecodedAddress,
   decodeSs58,

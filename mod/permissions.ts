@@ -36,13 +36,22 @@ export function engineSocketPermissions(socketPath: string): {
   return { read: [socketPath], write: [socketPath], net: [`unix:${socketPath}`] };
 }
 
+/**
+ * What the node service asks the system about its machine for the GPU-node
+ * announcement (`node_service/machine_summary.ts`): CPU model and count,
+ * total memory, and the size of the disk that holds VMs. Deno refuses a
+ * worker `/proc/cpuinfo` and `/proc/meminfo` unless it holds every
+ * permission, so these narrow `sys` grants replace them.
+ */
+export const SERVICE_SYS = ["cpus", "systemMemoryInfo", "statfs"] as const;
+
 export type WorkerPermissions = {
   read: string[] | false;
   write: string[] | false;
   net: string[] | boolean;
   env: string[] | false;
   run: string[] | false;
-  sys: false;
+  sys: Array<typeof SERVICE_SYS[number]> | false;
   ffi: false;
   import: false;
 };
@@ -76,6 +85,7 @@ export function workerPermissions(worker: WorkerName, inputs: PermissionInputs):
         ...NOTHING,
         run: [...SERVICE_PROGRAMS],
         env: [...SERVICE_ENV],
+        sys: [...SERVICE_SYS],
         read: [
           paths.serviceDir,
           ...inputs.programPaths,

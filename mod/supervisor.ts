@@ -134,7 +134,11 @@ export class Supervisor {
   route(message: RpcMessage): void {
     if (message.to === "main") return this.#deliverToMain(message);
     const slot = this.#slots.get(message.to);
-    if (slot?.worker && slot.status.state === "running") {
+    // A starting worker may already be waiting for answers to calls it made while starting;
+    // only new requests must wait until it is running and has its handlers.
+    const deliverable = slot?.worker &&
+      (slot.status.state === "running" || (message.kind === "response" && slot.status.state === "starting"));
+    if (slot?.worker && deliverable) {
       if (message.kind === "request") {
         slot.inflight.set(`${message.from}|${message.id}`, { from: message.from, id: message.id });
       }

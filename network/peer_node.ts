@@ -499,7 +499,9 @@ export class PeerNode {
     this.#dialTimer = this.#clock.setTimeout(() => {
       this.#dialTimer = undefined;
       this.#dialTick();
-      this.#scheduleDialTick(DIAL_TICK_MS);
+      // At the target, look again only now and then; losing a link brings the next tick forward.
+      const satisfied = this.outboundCount >= this.#config.targetOutbound && this.#dialing.size === 0;
+      this.#scheduleDialTick(satisfied ? this.#config.exchangeIntervalMs : DIAL_TICK_MS);
     }, delayMs);
   }
 

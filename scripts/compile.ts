@@ -19,6 +19,7 @@ const PERMISSIONS = [
   "--allow-write=.,/var/lib/dbc,/var/run/docker.sock,/run/dbc-podman/podman.sock",
   "--allow-net",
   "--allow-run=virsh,nvidia-smi,qemu-img,ss",
+  "--allow-sys=cpus,systemMemoryInfo,statfs",
 ];
 /** Worker entry points are loaded by URL at run time, so the module graph alone does not include them. */
 const WORKERS = ["network/worker.ts", "node_service/worker.ts", "http/worker.ts"];

@@ -126,13 +126,17 @@ const stillListed = () => {
 };
 // Checked every few seconds from the start, so each departure is timed from its own moment.
 const CHECK_MS = 5_000;
-while (clock.now() < churnStarted + churnWindow) {
+const churnEnds = churnStarted + churnWindow;
+let reconvergedAt: number | undefined;
+while (clock.now() < churnEnds || stillListed() > 0 || reconvergedAt === undefined) {
+  if (clock.now() > churnEnds + 60 * ROUND_MS) break;
   await clock.runFor(CHECK_MS);
   stillListed();
+  if (clock.now() >= churnEnds && reconvergedAt === undefined && cluster.converged()) {
+    reconvergedAt = clock.now();
+  }
 }
-await clock.runUntil(() => stillListed() === 0, CHECK_MS, 60 * ROUND_MS);
 const forgetTimes = [...departed].map(([id, at]) => (forgottenAt.get(id) ?? Infinity) - at).sort((a, b) => a - b);
-const reconverged = await clock.runUntil(() => cluster.converged(), 1_000, 60 * ROUND_MS);
 const churned = await broadcasts(BROADCASTS);
 const churn = {
   share: CHURN,
@@ -141,9 +145,10 @@ const churn = {
   forgotten_median_ms: forgetTimes.length ? forgetTimes[forgetTimes.length >> 1]! : null,
   forgotten_max_ms: forgetTimes.length && Number.isFinite(forgetTimes.at(-1)!) ? forgetTimes.at(-1)! : null,
   not_forgotten: forgetTimes.filter((time) => !Number.isFinite(time)).length,
-  rounds_to_target_after: reconverged === undefined
+  /** From the end of the churn window (0 when no node was below its target then). */
+  rounds_to_target_after: reconvergedAt === undefined
     ? null
-    : round((clock.now() - churnStarted - churnWindow) / ROUND_MS),
+    : round((reconvergedAt - churnEnds) / ROUND_MS),
   broadcast_coverage: churned.coverage,
   broadcast_messages_per_node: churned.messagesPerNode,
 };

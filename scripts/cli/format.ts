@@ -1,0 +1,259 @@
+/**
+ * How the renter CLI shows answers to a person: aligned tables for lists,
+ * `key  value` lines for one object (nested fields dotted), times in ISO
+ * form. Pure text functions; `--json` bypasses them all. Answers of routes
+ * served by other nodes (GPU node listings, VMs) are read leniently, by the
+ * field names they are known or likely to use, so an older or newer node
+ * still prints something sensible.
+ */
+import type { ServerSentEvent } from "../../http/mod.ts";
+
+type Json = { [field: string]: unknown };
+const NONE = "(none)";
+const EMPTY_CELL = "-";
+
+/** Columns padded to their widest cell, two spaces apart; `(none)` for no rows. */
+export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  if (rows.length === 0) return NONE;
+  const widths = headers.map((header, column) =>
+    Math.max(header.length, ...rows.map((row) => (row[column] ?? "").length))
+  );
+  const line = (cells: readonly string[]) =>
+    cells.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd();
+  return [line(headers), ...rows.map(line)].join("\n");
+}
+
+/** `key  value` lines of an object, nested objects flattened to `a.b`, arrays of scalars joined. */
+export function keyValues(object: unknown): string {
+  const pairs: [string, string][] = [];
+  const walk = (value: unknown, prefix: string) => {
+    if (isObject(value) && Object.keys(value).length > 0) {
+      for (const [key, item] of Object.entries(value)) walk(item, prefix ? `${prefix}.${key}` : key);
+      return;
+    }
+    if (Array.isArray(value) && value.some((item) => isObject(item) || Array.isArray(item))) {
+      value.forEach((item, index) => walk(item, `${prefix}[${index}]`));
+      return;
+    }
+    pairs.push([prefix || "value", cell(value, prefix)]);
+  };
+  walk(object, "");
+  if (pairs.length === 0) return NONE;
+  const width = Math.max(...pairs.map(([key]) => key.length));
+  return pairs.map(([key, value]) => `${key.padEnd(width)}  ${value}`.trimEnd()).join("\n");
+}
+
+/** A scalar as a cell: times (fields ending `_at`, `since`) in ISO form, null as `-`. */
+export function cell(value: unknown, field = ""): string {
+  if (value === null || value === undefined || value === "") return EMPTY_CELL;
+  if (typeof value === "number" && /(_at|since|^at)$/.test(field) && value > 1e11) {
+    return new Date(value).toISOString();
+  }
+  if (Array.isArray(value)) return value.length === 0 ? EMPTY_CELL : value.map((v) => cell(v)).join(",");
+  if (isObject(value)) return JSON.stringify(value);
+  return String(value);
+}
+
+/** `GET /api/v1/node`. */
+export function formatNode(info: Json): string {
+  const workers = isObject(info.workers)
+    ? Object.entries(info.workers).map(([name, worker]) =>
+      `${name}=${isObject(worker) ? cell(worker.state) : cell(worker)}`
+    ).join(" ")
+    : EMPTY_CELL;
+  const gpus = Array.isArray(info.gpus) ? info.gpus.filter(isObject) : [];
+  const gpuStatus = isObject(info.gpu_status) ? info.gpu_status : {};
+  const engine = isObject(info.container_engine) ? info.container_engine : {};
+  return keyValues({
+    node_id: info.node_id,
+    role: info.role,
+    version: info.version,
+    network_id: info.network_id,
+    uptime_s: info.uptime_s,
+    workers,
+    gpus: gpus.length > 0
+      ? gpus.map((gpu) => `${cell(gpu.index)}:${cell(gpu.name)}`).join(", ")
+      : `0 (${cell(gpuStatus.reason ?? gpuStatus.state)})`,
+    container_engine: engine.state === "available"
+      ? `${cell(engine.engine)} ${cell(engine.version)}`
+      : `${cell(engine.state)} (${cell(engine.reason)})`,
+  });
+}
+
+/** `GET /api/v1/peers/active` or `/global`. */
+export function formatPeers(list: Json): string {
+  const peers = arrayOf(list, "peers");
+  return table(
+    ["NODE_ID", "TYPE", "ADDRESS", "STATE", "RTT_MS"],
+    peers.map((peer) => [
+      cell(peer.id),
+      cell(peer.node_type),
+      `${cell(peer.ip)}:${cell(peer.port)}`,
+      cell(peer.state),
+      cell(peer.rtt_ms),
+    ]),
+  );
+}
+
+/** `GET /api/v1/mining_nodes`: the GPU nodes of the network. */
+export function formatMiningNodes(list: unknown): string {
+  const nodes = Array.isArray(list)
+    ? list.filter(isObject)
+    : arrayOf(list, "mining_nodes", "nodes", "machines");
+  return table(
+    ["NODE_ID", "GPUS", "CPU", "MEMORY", "DISK", "STATE", "PRICE"],
+    nodes.map((node) => [
+      cell(pick(node, "node_id", "nodeid", "id", "machine_id")),
+      gpuSummary(node),
+      cpuSummary(node),
+      sizeSummary(pick(node, "memory_gib", "mem_gib", "memory", "mem_size", "mem")),
+      sizeSummary(pick(node, "disk_gib", "disk", "disk_size")),
+      cell(pick(node, "state", "status")),
+      priceSummary(pick(node, "prices", "price")),
+    ]),
+  );
+}
+
+/** `GET /api/v1/ledger/machines`. */
+export function formatLedgerMachines(list: Json): string {
+  return table(
+    ["MACHINE_ID", "STATUS", "GPUS", "CPU", "MEMORY", "DISK", "PRICES", "OWNER"],
+    arrayOf(list, "machines").map((machine) => [
+      cell(machine.machine_id),
+      cell(machine.status),
+      gpuSummary(machine),
+      cpuSummary(machine),
+      sizeSummary(pick(machine, "memory_gib")),
+      sizeSummary(pick(machine, "disk_gib")),
+      priceSummary(machine.prices),
+      cell(machine.owner),
+    ]),
+  );
+}
+
+/** A rental: what was paid and until when. */
+export function formatRental(rental: Json): string {
+  const { payments, ...rest } = rental;
+  const count = Array.isArray(payments) ? payments.length : 0;
+  return keyValues({ ...rest, payments: count });
+}
+
+/** `GET /api/v1/tasks` or `/containers`: the renter's instances on one node. */
+export function formatInstances(list: unknown): string {
+  const items = Array.isArray(list)
+    ? list.filter(isObject)
+    : arrayOf(list, "tasks", "containers", "vms", "instances");
+  return table(
+    ["ID", "STATE", "IMAGE", "CPUS", "MEMORY_MIB", "GPUS", "LOGIN"],
+    items.map((item) => [
+      cell(pick(item, "task_id", "id", "container_id")),
+      cell(pick(item, "state", "status")),
+      cell(pick(item, "image", "image_name")),
+      cell(pick(item, "cpu_cores")),
+      cell(pick(item, "memory_mib")),
+      Array.isArray(item.gpus) ? String(item.gpus.length) : cell(pick(item, "gpu_count", "gpus")),
+      loginSummary(item),
+    ]),
+  );
+}
+
+/** Log lines as they are: plain strings, or `{stream, text}` with stderr marked. */
+export function formatLogs(answer: unknown): string {
+  const lines = isObject(answer) && Array.isArray(answer.lines) ? answer.lines : [];
+  const text = lines.map((line) =>
+    isObject(line) ? `${line.stream === "stderr" ? "! " : ""}${cell(line.text)}` : String(line)
+  );
+  if (isObject(answer) && answer.truncated === true) text.push("(truncated)");
+  return text.join("\n");
+}
+
+/** One progress event of an operation, on one line: its name and its data. */
+export function formatEvent(event: ServerSentEvent): string {
+  let data = event.data;
+  try {
+    data = JSON.stringify(JSON.parse(event.data));
+  } catch {
+    // Not JSON: shown as sent.
+  }
+  return `${event.event} ${data}`;
+}
+
+/** The JSON line `--json` prints for one event: its data parsed when it is JSON. */
+export function eventAsJson(event: ServerSentEvent): string {
+  let data: unknown = event.data;
+  try {
+    data = JSON.parse(event.data);
+  } catch {
+    // Not JSON: kept as text.
+  }
+  return JSON.stringify({ event: event.event, id: event.id ?? null, data });
+}
+
+function isObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function arrayOf(list: unknown, ...fields: string[]): Json[] {
+  if (!isObject(list)) return [];
+  for (const field of fields) {
+    const value = list[field];
+    if (Array.isArray(value)) return value.filter(isObject);
+  }
+  return [];
+}
+
+/** The first of `fields` present on the object or inside its `config`/`machine`/`hardware`. */
+function pick(object: Json, ...fields: string[]): unknown {
+  for (const holder of [object, object.config, object.machine, object.hardware]) {
+    if (!isObject(holder)) continue;
+    for (const field of fields) {
+      if (holder[field] !== undefined && holder[field] !== null) return holder[field];
+    }
+  }
+  return undefined;
+}
+
+function gpuSummary(object: Json): string {
+  const gpus = pick(object, "gpus", "gpu");
+  if (Array.isArray(gpus)) {
+    const names = gpus.map((gpu) => isObject(gpu) ? cell(gpu.name ?? gpu.model) : cell(gpu));
+    return names.length === 0 ? "0" : `${names.length}x ${[...new Set(names)].join("/")}`;
+  }
+  if (isObject(gpus)) return `${cell(gpus.count)}x ${cell(gpus.model ?? gpus.name)}`;
+  const count = pick(object, "gpu_count");
+  const model = pick(object, "gpu_model");
+  if (count === undefined && model === undefined) return cell(gpus);
+  return count === 0 ? "0" : `${cell(count)}x ${cell(model)}`;
+}
+
+function cpuSummary(object: Json): string {
+  const cpu = pick(object, "cpu");
+  if (isObject(cpu)) return `${cell(cpu.cores)}x ${cell(cpu.model)}`;
+  const cores = pick(object, "cpu_cores");
+  const model = pick(object, "cpu_model");
+  if (cores === undefined && model === undefined) return cell(cpu);
+  return `${cell(cores)}x ${cell(model)}`;
+}
+
+function sizeSummary(value: unknown): string {
+  return typeof value === "number" ? `${value} GiB` : cell(value);
+}
+
+function priceSummary(prices: unknown): string {
+  if (!isObject(prices)) return cell(prices);
+  const parts = Object.entries(prices).filter(([, price]) => price !== undefined && price !== null)
+    .map(([unit, price]) => `${cell(price)}/${unit}`);
+  return parts.length > 0 ? parts.join(" ") : EMPTY_CELL;
+}
+
+function loginSummary(item: Json): string {
+  const login = item.login;
+  if (isObject(login)) return `${cell(login.protocol)}://${cell(login.host)}:${cell(login.port)}`;
+  const ports = item.ports;
+  if (Array.isArray(ports) && ports.length > 0) {
+    return ports.filter(isObject).map((port) =>
+      `${cell(port.host_port)}->${cell(port.container_port)}`
+    ).join(",");
+  }
+  return EMPTY_CELL;
+}
