@@ -30,6 +30,7 @@ import { dispatch } from "./dispatch.ts";
 import { Operations } from "./operations.ts";
 import { containerRoutes, vmRoutes } from "./routes/instances.ts";
 import { operationRoutes } from "./routes/operations.ts";
+import { marketRoutes } from "./routes/market.ts";
 import { isRemoteEnv } from "./remote.ts";
 
 export type AppDeps = {
@@ -113,6 +114,7 @@ export function createAppWithRoutes(deps: AppDeps): App {
   nodeRoutes(routes, deps);
   peerRoutes(routes, deps);
   ledgerRoutes(routes, deps, auth);
+  marketRoutes(routes, deps);
   vmRoutes(routes, { ...deps, operations }, auth);
   containerRoutes(routes, { ...deps, operations }, auth);
   operationRoutes(routes, {

@@ -23,20 +23,30 @@
 import type { z } from "zod";
 import type {
   ActivePeerListSchema,
+  Container,
+  ContainerDetail,
+  ContainerLogsSchema,
   GlobalPeerListSchema,
+  LeaseCheckResult,
   LedgerMachineListSchema,
   Machine,
   MachineConfig,
   MachineStatus,
+  MarketNode,
+  MarketNodeList,
   MultisigAccount,
   NetworkStatusSchema,
   Rental,
   RentPrices,
   RentUnit,
+  Vm,
+  VmDetail,
+  VmLogsSchema,
 } from "../mod/mod.ts";
-import { type RequestSigner, newNonce, signatureHeaders } from "./client_signer.ts";
+import { newNonce, type RequestSigner, signatureHeaders } from "./client_signer.ts";
 import { readServerSentEvents, type ServerSentEvent } from "./client_sse.ts";
 import { API_ERRORS } from "./errors.ts";
+import type { Operation } from "./operations.ts";
 import type { NodeInfoSchema } from "./routes/node.ts";
 import type { PeerPingSchema } from "./routes/peers.ts";
 
@@ -83,16 +93,23 @@ export type GlobalPeerList = z.infer<typeof GlobalPeerListSchema>;
 export type NetworkStatus = z.infer<typeof NetworkStatusSchema>;
 export type PeerPing = z.infer<typeof PeerPingSchema>;
 export type LedgerMachineList = z.infer<typeof LedgerMachineListSchema>;
+export type VmLogs = z.infer<typeof VmLogsSchema>;
+export type ContainerLogs = z.infer<typeof ContainerLogsSchema>;
+export type { Operation };
 
 /** A VM create request (`POST /api/v1/tasks/start`), in the original's field names; sizes in GiB. */
 export type VmCreateFields = {
   image_name: string;
-  gpu_count: number;
+  os?: "linux" | "windows";
+  gpu_count?: number;
   cpu_cores: number;
-  /** Memory, GiB. */
+  /** Memory, GiB (fractions allowed). */
   mem_size: number;
   /** System disk, GiB; the image's own size when absent. */
   disk_size?: number;
+  /** The host port forwarded to the guest's SSH (or RDP) port; the node picks one when absent. */
+  ssh_port?: number;
+  vnc_port?: number;
   /** An OpenSSH public key to log in with. */
   ssh_key?: string;
   [field: string]: unknown;
@@ -103,12 +120,21 @@ export type ContainerCreateFields = {
   image: string;
   /** The command and its arguments; the image's own when absent. */
   command?: string[];
-  gpu_count: number;
+  env?: Record<string, string>;
+  gpu_count?: number;
+  cpu_cores?: number;
+  /** Memory, GiB. */
+  mem_size?: number;
+  /** Publish the container's SSH port (22/tcp) on a host port. */
+  ssh?: boolean;
+  ports?: { container_port: number; protocol?: "tcp" | "udp"; host_port?: number }[];
+  /** Where a persistent volume is mounted, if one is wanted. */
+  volume_path?: string;
   [field: string]: unknown;
 };
 
 /** What a create answers at once (202): the new instance and the operation that builds it. */
-export type CreateAccepted = { task_id: string; operation_id: string; state: string } & JsonObject;
+export type CreateAccepted = { task_id: string; operation_id: string; state: "creating" };
 
 export const VM_ACTIONS = ["start", "stop", "restart", "reset", "delete"] as const;
 export type VmAction = typeof VM_ACTIONS[number];
@@ -120,17 +146,27 @@ export type LogRange = { from: "head" | "tail"; lines: number };
 
 /** Operation states after which nothing more happens. */
 export const FINAL_OPERATION_STATES = ["done", "failed"] as const;
+/** The event an operation's stream sends instead when it cannot follow the operation (unknown id). */
+export const OPERATION_ERROR_EVENT = "error";
 
-/** Whether `event` ends an operation's event stream: an event named, or carrying a state, `done` or `failed`. */
-export function isFinalOperationEvent(event: ServerSentEvent): boolean {
-  const finals: readonly string[] = FINAL_OPERATION_STATES;
-  if (finals.includes(event.event)) return true;
+/** `done` or `failed` when `event` ends an operation (named so, or carrying that `state`); else undefined. */
+export function finalOperationState(
+  event: ServerSentEvent,
+): typeof FINAL_OPERATION_STATES[number] | undefined {
+  const isFinal = (text: unknown) => FINAL_OPERATION_STATES.find((state) => state === text);
+  const named = isFinal(event.event);
+  if (named) return named;
   try {
     const data = JSON.parse(event.data);
-    return typeof data === "object" && data !== null && finals.includes(String(data.state));
+    return typeof data === "object" && data !== null ? isFinal(data.state) : undefined;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** Whether `event` ends an operation's event stream. */
+export function isFinalOperationEvent(event: ServerSentEvent): boolean {
+  return finalOperationState(event) !== undefined;
 }
 
 export type ApiClientOptions = {
@@ -264,14 +300,21 @@ export class ApiClient {
     return this.request("GET", `/api/v1/peers/${segment(nodeId)}/ping`);
   }
 
-  /** `GET /api/v1/mining_nodes`: the GPU nodes the network announced, with their configuration. */
-  miningNodes(): Promise<JsonObject> {
+  /** `GET /api/v1/mining_nodes`: the GPU nodes the network announced, with their machines. */
+  miningNodes(): Promise<MarketNodeList> {
     return this.request("GET", "/api/v1/mining_nodes");
   }
 
-  /** `GET /api/v1/mining_nodes/:node_id`: one GPU node's configuration. */
-  miningNode(nodeId: string): Promise<JsonObject> {
+  /** `GET /api/v1/mining_nodes/:node_id`: one GPU node's machine, state and price. */
+  miningNode(nodeId: string): Promise<MarketNode> {
     return this.request("GET", `/api/v1/mining_nodes/${segment(nodeId)}`);
+  }
+
+  /** `GET /api/v1/mining_nodes/:node_id/lease?account=`: whether `account` rents the node now. */
+  lease(nodeId: string, account: string): Promise<LeaseCheckResult> {
+    return this.request("GET", `/api/v1/mining_nodes/${segment(nodeId)}/lease`, {
+      query: { account },
+    });
   }
 
   // --- ledger ---
@@ -325,24 +368,24 @@ export class ApiClient {
   }
 
   /** `GET /api/v1/tasks?node_id=`: the renter's VMs on `nodeId`. */
-  listVms(nodeId: string): Promise<{ tasks: JsonObject[] }> {
+  listVms(nodeId: string): Promise<{ tasks: Vm[] }> {
     return this.request("GET", "/api/v1/tasks", { query: { node_id: nodeId } });
   }
 
   /** `GET /api/v1/tasks/:task_id?node_id=`: one VM with its login details. */
-  getVm(nodeId: string, taskId: string): Promise<JsonObject> {
+  getVm(nodeId: string, taskId: string): Promise<VmDetail> {
     return this.request("GET", `/api/v1/tasks/${segment(taskId)}`, { query: { node_id: nodeId } });
   }
 
   /** `POST /api/v1/tasks/:task_id/<action>`. */
-  vmAction(nodeId: string, taskId: string, action: VmAction): Promise<JsonObject> {
+  vmAction(nodeId: string, taskId: string, action: VmAction): Promise<Vm> {
     return this.request("POST", `/api/v1/tasks/${segment(taskId)}/${action}`, {
       body: { peer_nodes_list: [nodeId] },
     });
   }
 
   /** `GET /api/v1/tasks/:task_id/trace?node_id=&flag=&line_num=`: lines of the VM's log. */
-  vmLogs(nodeId: string, taskId: string, range: LogRange): Promise<JsonObject> {
+  vmLogs(nodeId: string, taskId: string, range: LogRange): Promise<VmLogs> {
     return this.request("GET", `/api/v1/tasks/${segment(taskId)}/trace`, {
       query: { node_id: nodeId, flag: range.from, line_num: range.lines },
     });
@@ -358,12 +401,12 @@ export class ApiClient {
   }
 
   /** `GET /api/v1/containers?node_id=`: the renter's containers on `nodeId`. */
-  listContainers(nodeId: string): Promise<JsonObject> {
+  listContainers(nodeId: string): Promise<{ containers: Container[] }> {
     return this.request("GET", "/api/v1/containers", { query: { node_id: nodeId } });
   }
 
   /** `GET /api/v1/containers/:container_id?node_id=`. */
-  getContainer(nodeId: string, containerId: string): Promise<JsonObject> {
+  getContainer(nodeId: string, containerId: string): Promise<ContainerDetail> {
     return this.request("GET", `/api/v1/containers/${segment(containerId)}`, {
       query: { node_id: nodeId },
     });
@@ -374,15 +417,15 @@ export class ApiClient {
     nodeId: string,
     containerId: string,
     action: ContainerAction,
-  ): Promise<JsonObject> {
+  ): Promise<Container> {
     return this.request("POST", `/api/v1/containers/${segment(containerId)}/${action}`, {
       body: { peer_nodes_list: [nodeId] },
     });
   }
 
-  /** `GET /api/v1/containers/:container_id/trace?node_id=&flag=&line_num=`. */
-  containerLogs(nodeId: string, containerId: string, range: LogRange): Promise<JsonObject> {
-    return this.request("GET", `/api/v1/containers/${segment(containerId)}/trace`, {
+  /** `GET /api/v1/containers/:container_id/logs?node_id=&flag=&line_num=`: lines of its output. */
+  containerLogs(nodeId: string, containerId: string, range: LogRange): Promise<ContainerLogs> {
+    return this.request("GET", `/api/v1/containers/${segment(containerId)}/logs`, {
       query: { node_id: nodeId, flag: range.from, line_num: range.lines },
     });
   }
@@ -390,7 +433,7 @@ export class ApiClient {
   // --- long operations ---
 
   /** `GET /api/v1/operations/:operation_id?node_id=`: where an operation stands. */
-  operation(nodeId: string, operationId: string): Promise<JsonObject> {
+  operation(nodeId: string, operationId: string): Promise<Operation> {
     return this.request("GET", `/api/v1/operations/${segment(operationId)}`, {
       query: { node_id: nodeId },
     });
@@ -398,7 +441,9 @@ export class ApiClient {
 
   /**
    * `GET /api/v1/operations/:operation_id/events?node_id=`: the operation's
-   * progress as it happens, up to and including its final (`done`/`failed`) event.
+   * progress as it happens (each event named by the operation's state, its
+   * data the operation), up to and including its final (`done`/`failed`)
+   * event, or the `error` event of a stream that cannot follow it.
    */
   async *operationEvents(
     nodeId: string,
@@ -412,7 +457,7 @@ export class ApiClient {
     });
     for await (const event of events) {
       yield event;
-      if (isFinalOperationEvent(event)) return;
+      if (isFinalOperationEvent(event) || event.event === OPERATION_ERROR_EVENT) return;
     }
   }
 
@@ -472,7 +517,7 @@ export class ApiClient {
       throw new ApiClientError(
         0,
         API_ERRORS.try_later.code,
-        `cannot reach ${url.origin}: ${(error as Error).message}`,
+        `cannot reach ${url.origin}: ${describe(error)}`,
         "unreachable",
       );
     }
@@ -508,6 +553,13 @@ export async function unwrapEnvelope<T>(response: Response): Promise<T> {
     throw new ApiClientError(response.status, envelope.error_code, message);
   }
   return envelope.data as T;
+}
+
+/** An error's message with its cause's ("fetch failed" alone says little). */
+function describe(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : "";
+  return cause && !message.includes(cause) ? `${message}: ${cause}` : message;
 }
 
 /** A path segment from an id, escaped so that it stays one segment. */

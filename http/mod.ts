@@ -15,29 +15,30 @@ export {
   CONTAINER_ACTIONS,
   type ContainerAction,
   type ContainerCreateFields,
+  type ContainerLogs,
   type CreateAccepted,
   FINAL_OPERATION_STATES,
+  finalOperationState,
   isFinalOperationEvent,
   type JsonObject,
   type LogRange,
   type NodeInfo,
+  type Operation,
+  OPERATION_ERROR_EVENT,
   type RequestOptions,
   unwrapEnvelope,
   VM_ACTIONS,
   type VmAction,
   type VmCreateFields,
+  type VmLogs,
 } from "./client.ts";
 export {
   isMultisigSigner,
-  multisigSigner,
   type MultisigSigner,
+  multisigSigner,
   newNonce,
   type RequestSigner,
-  type Signer,
   signatureHeaders,
+  type Signer,
 } from "./client_signer.ts";
-export {
-  readServerSentEvents,
-  type ServerSentEvent,
-  ServerSentEventParser,
-} from "./client_sse.ts";
+export { readServerSentEvents, type ServerSentEvent, ServerSentEventParser } from "./client_sse.ts";

@@ -37,8 +37,12 @@ export type GpuGroup = z.infer<typeof GpuGroupSchema>;
  * verification service: a ledger state, `unregistered` (the ledger knows no
  * such machine) or `unknown` (the service could not be asked).
  */
-export const MARKET_MACHINE_STATES = [...MACHINE_STATUSES, "offline", "unregistered", "unknown"] as
-  const;
+export const MARKET_MACHINE_STATES = [
+  ...MACHINE_STATUSES,
+  "offline",
+  "unregistered",
+  "unknown",
+] as const;
 export const MarketMachineStateSchema = z.enum(MARKET_MACHINE_STATES);
 
 /** The body of a `service.summary` broadcast. Unknown fields are ignored, for newer versions. */

@@ -360,7 +360,11 @@ export const METHODS = {
     result: MultisigAccountSchema,
   },
   // The market of GPU nodes, from their `service.summary` announcements (node_service/market_table.ts).
-  "market.nodes": { to: "node_service", params: MarketNodesParamsSchema, result: MarketNodeListSchema },
+  "market.nodes": {
+    to: "node_service",
+    params: MarketNodesParamsSchema,
+    result: MarketNodeListSchema,
+  },
   "market.node": { to: "node_service", params: MarketNodeParamsSchema, result: MarketNodeSchema },
   /** Whether an account rents a machine now, from the verification service this node uses. */
   "lease.check": {

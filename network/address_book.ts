@@ -105,7 +105,6 @@ class RandomSet {
   pick(random: () => number): string | undefined {
     return this.#items[Math.floor(random() * this.#items.length)];
   }
-
 }
 
 export class AddressBook {
@@ -195,15 +194,16 @@ export class AddressBook {
 
   /** An entry a peer told us about. */
   learn(peer: PeerEntry, now: number): LearnOutcome {
-    if (peer.id === this.selfId || UNSPECIFIED_HOST.test(peer.addr)) return "refused";
+    if (peer.id === this.selfId) return "refused";
     const record = this.#departures.get(peer.id);
     if (record && peer.inc <= record.incarnation) return "refused";
     const lastSeen = now - peer.age;
-    if (now - lastSeen > this.#options.expiryMs) return "refused";
+    if (peer.age > this.#options.expiryMs) return "refused";
     const entry = this.#entries.get(peer.id);
     if (!entry) {
+      if (UNSPECIFIED_HOST.test(peer.addr)) return "refused";
       this.#makeRoom(false);
-      const added: BookEntry = {
+      this.#entries.set(peer.id, {
         id: peer.id,
         address: peer.addr,
         role: peer.role,
@@ -212,27 +212,27 @@ export class AddressBook {
         tried: false,
         failures: 0,
         retryAt: 0,
-      };
-      this.#entries.set(peer.id, added);
+      });
       this.#new.add(peer.id);
       return "added";
     }
     if (peer.inc > entry.incarnation) {
       // A restart: the address may have changed, and old failures say nothing about it.
-      Object.assign(entry, {
-        address: peer.addr,
-        role: peer.role,
-        incarnation: peer.inc,
-        lastSeen: Math.max(entry.lastSeen, lastSeen),
-        failures: 0,
-        retryAt: 0,
-      });
+      if (UNSPECIFIED_HOST.test(peer.addr)) return "refused";
+      entry.address = peer.addr;
+      entry.role = peer.role;
+      entry.incarnation = peer.inc;
+      if (lastSeen > entry.lastSeen) entry.lastSeen = lastSeen;
+      entry.failures = 0;
+      entry.retryAt = 0;
       return "updated";
     }
     if (peer.inc < entry.incarnation || lastSeen <= entry.lastSeen) return "unchanged";
     entry.lastSeen = lastSeen;
     // Gossip may correct an address we only heard of, never one that worked.
-    if (!entry.tried) entry.address = peer.addr;
+    if (!entry.tried && peer.addr !== entry.address && !UNSPECIFIED_HOST.test(peer.addr)) {
+      entry.address = peer.addr;
+    }
     return "updated";
   }
 

@@ -14,6 +14,7 @@ import {
   seal,
   verifyEd25519,
   verifyEd25519Sync,
+  x25519PublicKeyFromEd25519,
   x25519SecretFromEd25519,
 } from "../mod/mod.ts";
 
@@ -62,6 +63,7 @@ export function nodeAuthenticator(
 ): Authenticator {
   const signer = new Ed25519Signer(seed);
   const x25519Secret = x25519SecretFromEd25519(seed);
+  const x25519PublicKey = x25519PublicKeyFromEd25519(signer.publicKey);
   const noble = options.signatures === "noble";
   return {
     sign: (message) => noble ? signer.signSync(message) : signer.sign(message),
@@ -85,7 +87,12 @@ export function nodeAuthenticator(
       return { ephemeralPublicKey: ephemeral.publicKey, ciphertext };
     },
     open: (ephemeralPublicKey, header, ciphertext) =>
-      open({ recipient: { x25519Secret }, ephemeralPublicKey, associatedData: header, ciphertext }),
+      open({
+        recipient: { x25519Secret, x25519PublicKey },
+        ephemeralPublicKey,
+        associatedData: header,
+        ciphertext,
+      }),
   };
 }
 

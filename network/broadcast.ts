@@ -14,12 +14,7 @@ import { MAX_CLOCK_SKEW_MS, MAX_HOPS } from "./constants.ts";
 import type { Counters } from "./counters.ts";
 import { type Neighbours, sendToAll } from "./neighbours.ts";
 import { isFresh, newNonce, type NonceCache } from "./nonce_cache.ts";
-import {
-  type Broadcast,
-  broadcastSignedBytes,
-  decodeBase64,
-  encodeBase64,
-} from "./wire.ts";
+import { type Broadcast, broadcastSignedBytes, decodeBase64, encodeBase64 } from "./wire.ts";
 
 export type BroadcastDelivery = {
   nonce: string;

@@ -4,11 +4,7 @@
  * are used while the book has too few candidates (always at the start), and
  * are backed off like any other address when they fail or are full.
  */
-import {
-  DIAL_BACKOFF_BASE_MS,
-  DIAL_BACKOFF_MAX_MS,
-  MAX_PARALLEL_DIALS,
-} from "./constants.ts";
+import { DIAL_BACKOFF_BASE_MS, DIAL_BACKOFF_MAX_MS, MAX_PARALLEL_DIALS } from "./constants.ts";
 import type { AddressBook } from "./address_book.ts";
 
 export type DialTarget =

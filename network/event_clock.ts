@@ -115,7 +115,11 @@ export class EventClock implements Clock {
   }
 
   /** Runs until `condition()` holds (checked every `stepMs`) or `maxMs` passes; the time it took. */
-  async runUntil(condition: () => boolean, stepMs: number, maxMs: number): Promise<number | undefined> {
+  async runUntil(
+    condition: () => boolean,
+    stepMs: number,
+    maxMs: number,
+  ): Promise<number | undefined> {
     const start = this.#now;
     while (this.#now - start < maxMs) {
       if (condition()) return this.#now - start;

@@ -49,7 +49,10 @@ export function networkHandlers(deps: HandlerDeps): Handlers<"network"> {
     "network.peers.global": () => ({ peers: peer.knownPeers() }),
     "network.send": async (params): Promise<NetworkSendResult> => {
       if (byteLength(JSON.stringify(params.payload)) > MAX_REQUEST_JSON_BYTES) {
-        throw new RpcError("invalid_params", `a request is at most ${MAX_REQUEST_JSON_BYTES} bytes`);
+        throw new RpcError(
+          "invalid_params",
+          `a request is at most ${MAX_REQUEST_JSON_BYTES} bytes`,
+        );
       }
       const timeoutMs = params.timeout_ms ??
         Math.max(100, config.request_timeout_ms - SEND_TIMEOUT_MARGIN_MS);

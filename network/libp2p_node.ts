@@ -40,11 +40,16 @@ export type Libp2pTransportOptions = {
   onInbound: (link: Link) => void;
 };
 
+/** How long stopping waits for links to flush their last messages (goodbyes). */
+const STOP_FLUSH_MS = 3_000;
 /** Events that arrive before the protocol attaches, at most (then the link is dropped). */
 const MAX_EARLY_EVENTS = 64;
 
 type Services = { identify: ReturnType<ReturnType<typeof identify>>; ping: { ping: PingFn } };
-type PingFn = (peer: Connection["remotePeer"], options?: { signal?: AbortSignal }) => Promise<number>;
+type PingFn = (
+  peer: Connection["remotePeer"],
+  options?: { signal?: AbortSignal },
+) => Promise<number>;
 
 /** `host:port` (IPv6 in brackets) as a WebSocket multiaddr. */
 export function toMultiaddr(address: string, peerId?: string): Multiaddr {
@@ -90,7 +95,10 @@ export class Libp2pTransport implements Transport {
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       // Two pings in flight per connection at most (ours, one link per connection, one at a time).
-      services: { identify: identify(), ping: ping({ maxInboundStreams: 4, maxOutboundStreams: 4 }) },
+      services: {
+        identify: identify(),
+        ping: ping({ maxInboundStreams: 4, maxOutboundStreams: 4 }),
+      },
       // Liveness is the protocol's job (pings with a miss count, then a probe); libp2p's own
       // monitor aborts connections on one slow ping, which a busy machine produces.
       connectionMonitor: { enabled: false },
@@ -138,19 +146,34 @@ export class Libp2pTransport implements Transport {
     }
   }
 
+  /** Closes every link (flushing what is queued, briefly) and stops libp2p. */
   async stop(): Promise<void> {
-    await Promise.allSettled([...this.#links].map((link) => link.closed));
+    const links = [...this.#links];
+    for (const link of links) link.close();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled(links.map((link) => link.closed)),
+      new Promise((resolve) => (timer = setTimeout(resolve, STOP_FLUSH_MS))),
+    ]);
+    clearTimeout(timer);
     await this.libp2p.stop();
   }
 
   #adopt(stream: Stream, connection: Connection, direction: LinkDirection): StreamLink {
-    const link = new StreamLink(stream, connection, direction, this.#log, this.libp2p.services.ping.ping.bind(this.libp2p.services.ping), () => {
-      this.#links.delete(link);
-      // The connection carried only this link (plus identify and ping): close it too.
-      if (this.#linksOn(connection) === 0 && connection.status === "open") {
-        connection.close().catch(() => connection.abort(new Error("close failed")));
-      }
-    });
+    const link = new StreamLink(
+      stream,
+      connection,
+      direction,
+      this.#log,
+      this.libp2p.services.ping.ping.bind(this.libp2p.services.ping),
+      () => {
+        this.#links.delete(link);
+        // The connection carried only this link (plus identify and ping): close it too.
+        if (this.#linksOn(connection) === 0 && connection.status === "open") {
+          connection.close().catch(() => connection.abort(new Error("close failed")));
+        }
+      },
+    );
     this.#links.add(link);
     return link;
   }
@@ -173,7 +196,10 @@ class StreamLink implements Link {
   #events: LinkEvents | undefined;
   #early: Array<(events: LinkEvents) => void> = [];
   #decoder = new FrameDecoder(MAX_FRAME_BYTES);
-  #bytes = new TokenBucket({ ratePerS: RATE_LIMIT_BYTES_PER_S, burst: RATE_LIMIT_BYTES_PER_S * 4 }, Date.now());
+  #bytes = new TokenBucket(
+    { ratePerS: RATE_LIMIT_BYTES_PER_S, burst: RATE_LIMIT_BYTES_PER_S * 4 },
+    Date.now(),
+  );
   #failed = false;
   #done = false;
   #onDone: () => void;

@@ -123,7 +123,11 @@ export class MemoryNetwork {
 
   /** Accepts links at `host:port` for `nodeId`. */
   listen(address: string, nodeId: string, accept: (link: Link) => void): void {
-    this.#listeners.set(address, { nodeId, host: address.slice(0, address.lastIndexOf(":")), accept });
+    this.#listeners.set(address, {
+      nodeId,
+      host: address.slice(0, address.lastIndexOf(":")),
+      accept,
+    });
   }
 
   /** Stops accepting links at `address` (existing links stay). */
@@ -134,7 +138,8 @@ export class MemoryNetwork {
   /** The transport a node with id `nodeId` at host `host` dials with. */
   transport(nodeId: string, host: string): Transport {
     return {
-      dial: (address, expectedId, timeoutMs) => this.#dial(nodeId, host, address, expectedId, timeoutMs),
+      dial: (address, expectedId, timeoutMs) =>
+        this.#dial(nodeId, host, address, expectedId, timeoutMs),
     };
   }
 
@@ -176,7 +181,14 @@ export class MemoryNetwork {
         this.clock.setTimeout(() => reject(new Error("peer id mismatch")), 2 * latency);
         return;
       }
-      const outbound = new MemoryLink(this, fromId, listener.nodeId, address.slice(0, address.lastIndexOf(":")), "outbound", latency);
+      const outbound = new MemoryLink(
+        this,
+        fromId,
+        listener.nodeId,
+        address.slice(0, address.lastIndexOf(":")),
+        "outbound",
+        latency,
+      );
       const inbound = new MemoryLink(this, listener.nodeId, fromId, fromHost, "inbound", latency);
       outbound.other = inbound;
       inbound.other = outbound;

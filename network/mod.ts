@@ -5,11 +5,7 @@
 export const NETWORK_WORKER_URL = new URL("./worker.ts", import.meta.url);
 export { NETWORK_MIGRATIONS } from "./migrations.ts";
 export { AddressBook, type BookEntry } from "./address_book.ts";
-export {
-  type Authenticator,
-  nodeAuthenticator,
-  simulatedAuthenticator,
-} from "./authenticator.ts";
+export { type Authenticator, nodeAuthenticator, simulatedAuthenticator } from "./authenticator.ts";
 export { type BroadcastDelivery } from "./broadcast.ts";
 export * from "./constants.ts";
 export { COUNTER_NAMES, type Counters } from "./counters.ts";
@@ -21,6 +17,7 @@ export {
   PeerNode,
   type PeerNodeConfig,
   type PeerNodeStatus,
+  removalBoundMs,
   splitAddress,
 } from "./peer_node.ts";
 export { TokenBucket } from "./rate_limit.ts";

@@ -55,15 +55,15 @@ import {
   REFUSAL_SAMPLE_SIZE,
 } from "./constants.ts";
 import { type Counters, createCounters } from "./counters.ts";
-import { type DialTarget, Dialer } from "./dialer.ts";
+import { Dialer, type DialTarget } from "./dialer.ts";
 import type { Neighbours } from "./neighbours.ts";
 import { NonceCache } from "./nonce_cache.ts";
 import { TokenBucket } from "./rate_limit.ts";
-import { type RouteResult, Router } from "./router.ts";
+import { Router, type RouteResult } from "./router.ts";
 import type { Link, LinkDirection, Transport } from "./transport.ts";
 import {
-  type Departure,
   decodeBase64,
+  type Departure,
   encodeBase64,
   type Hello,
   helloProofBytes,
@@ -111,6 +111,8 @@ export type PeerNodeDeps = {
     request: Extract<NetworkRequest, { type: "app" }>,
     deadline: number,
   ) => MaybePromise<NetworkReply>;
+  /** A node is known to have left (its goodbye, a failed probe, or a neighbour's word). */
+  onDeparture?: (id: string) => void;
 };
 
 type CloseKind = "ours" | "bye" | "remote";
@@ -500,7 +502,8 @@ export class PeerNode {
       this.#dialTimer = undefined;
       this.#dialTick();
       // At the target, look again only now and then; losing a link brings the next tick forward.
-      const satisfied = this.outboundCount >= this.#config.targetOutbound && this.#dialing.size === 0;
+      const satisfied = this.outboundCount >= this.#config.targetOutbound &&
+        this.#dialing.size === 0;
       this.#scheduleDialTick(satisfied ? this.#config.exchangeIntervalMs : DIAL_TICK_MS);
     }, delayMs);
   }
@@ -821,6 +824,7 @@ export class PeerNode {
   #departureLearned(id: string): void {
     this.counters.departures_recorded++;
     this.#router.targetDeparted(id);
+    this.#deps.onDeparture?.(id);
     // Pass departures on soon, batched, rather than at the next exchange round.
     if (this.#departurePush || this.#stopped) return;
     this.#departurePush = this.#clock.setTimeout(() => {
@@ -963,6 +967,21 @@ export class PeerNode {
   #jittered(intervalMs: number): number {
     return intervalMs * (1 - EXCHANGE_JITTER + 2 * EXCHANGE_JITTER * this.#random());
   }
+}
+
+/**
+ * How long, at most, until every node has forgotten a node that vanished
+ * without a word (a cut cable: the worst case; a goodbye or a closed socket
+ * skips the pings): its pings time out `pingMisses` times, the probe's dial
+ * times out, then the departure crosses the network in `hops` batched steps.
+ */
+export function removalBoundMs(
+  config: Pick<PeerNodeConfig, "pingIntervalMs" | "pingMisses">,
+  hops = 8,
+  perHopMs = DEPARTURE_PUSH_DELAY_MS + 500,
+): number {
+  return config.pingMisses * (config.pingIntervalMs + PING_TIMEOUT_MS) + DIAL_TIMEOUT_MS +
+    hops * perHopMs;
 }
 
 /** `host:port`, with IPv6 hosts in brackets. */

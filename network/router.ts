@@ -334,6 +334,11 @@ export class Router {
   }
 
   #setHint(target: string, via: string, now: number): void {
+    const existing = this.#hints.get(target);
+    if (existing && existing.via === via) {
+      existing.until = now + this.#deps.hintTtlMs;
+      return;
+    }
     this.#hints.delete(target);
     while (this.#hints.size >= MAX_ROUTE_HINTS) {
       this.#hints.delete(this.#hints.keys().next().value!);

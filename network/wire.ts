@@ -23,7 +23,9 @@ import {
 /** An Ed25519 libp2p peer id: "12D3KooW" and 44 more base58 characters. */
 export const NodeIdSchema = z.string().regex(/^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/);
 /** `host:port` as a peer reports it; checked again (parseHostPort) before it is dialled. */
-const AddressSchema = z.string().max(300).regex(/^(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253}):\d{1,5}$/);
+const AddressSchema = z.string().max(300).regex(
+  /^(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253}):\d{1,5}$/,
+);
 const RoleSchema = z.enum(["gpu", "seed", "client"]);
 const b64 = (maxBytes: number) =>
   z.string().max(Math.ceil(maxBytes / 3) * 4).regex(/^[A-Za-z0-9+/]*={0,2}$/);

@@ -5,7 +5,7 @@
  * own directory only; it can run no program and read no other file.
  */
 import "./env_shim.ts";
-import { openDatabase, runWorker, VERSION } from "../mod/mod.ts";
+import { NETWORK_DEPARTED_TOPIC, openDatabase, runWorker, VERSION } from "../mod/mod.ts";
 import { SAVE_INTERVAL_MS } from "./constants.ts";
 import { networkHandlers } from "./handlers.ts";
 import { Inbox } from "./inbox.ts";
@@ -22,7 +22,8 @@ runWorker("network", async ({ init, log, clock }) => {
   const config = init.config;
   if (!init.private_key) throw new Error("the network worker was started without the node key");
   const db = openDatabase(init.paths.networkDb, NETWORK_MIGRATIONS, { now: () => clock.now() });
-  let peer: PeerNode | undefined;
+  // Links can arrive before the protocol exists; until then they are turned away.
+  const ready: { peer?: PeerNode } = {};
   let transport: Libp2pTransport;
   try {
     transport = await Libp2pTransport.start({
@@ -33,16 +34,18 @@ runWorker("network", async ({ init, log, clock }) => {
       listenPort: config.p2p_port,
       maxConnections: config.p2p_target_outbound + config.p2p_max_inbound + CONNECTION_SLACK,
       log: log.child("libp2p"),
-      onInbound: (link) => (peer ? peer.acceptInbound(link) : link.close()),
+      onInbound: (link) => (ready.peer ? ready.peer.acceptInbound(link) : link.close()),
     });
   } catch (error) {
     db.close();
     throw new Error(
-      `cannot listen for peers on ${config.p2p_host}:${config.p2p_port}: ${(error as Error).message}`,
+      `cannot listen for peers on ${config.p2p_host}:${config.p2p_port}: ${
+        (error as Error).message
+      }`,
     );
   }
   const inbox = new Inbox({ clock, nodeId: init.node_id });
-  peer = new PeerNode({
+  const running = new PeerNode({
     networkId: config.network_id,
     role: config.role,
     listenPort: config.p2p_port,
@@ -66,8 +69,17 @@ runWorker("network", async ({ init, log, clock }) => {
     onBroadcast: (delivery) => inbox.deliverBroadcast(delivery),
     onAppRequest: (origin, request, deadline) =>
       inbox.request(origin, request.topic, request.body, deadline),
+    // Other workers learn of departures as a local message from this node (see NETWORK_DEPARTED_TOPIC).
+    onDeparture: (id) =>
+      inbox.deliverBroadcast({
+        nonce: crypto.randomUUID(),
+        origin: init.node_id,
+        topic: NETWORK_DEPARTED_TOPIC,
+        body: JSON.stringify({ node_id: id }),
+        receivedAt: clock.now(),
+      }),
   });
-  const running = peer;
+  ready.peer = running;
   running.restore(loadAddressBook(db));
   running.start();
   const save = () => saveAddressBook(db, running.book.entries(), clock.now());

@@ -41,7 +41,7 @@ export type ContainerHandlerDeps = {
 
 export function startContainers(
   deps: ContainerHandlerDeps,
-): { handlers: ContainerHandlers; stop(): void } {
+): { handlers: ContainerHandlers; service: ContainerService; stop(): void } {
   const now = () => deps.clock.now();
   const socket = deps.config.docker_socket;
   const engine = new DockerEngine(socket);
@@ -92,6 +92,8 @@ export function startContainers(
   };
   return {
     handlers,
+    // The lease loop acts on containers through it (InstanceDriver).
+    service: containers,
     stop() {
       images.stop();
       engine.close();

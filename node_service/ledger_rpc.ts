@@ -31,9 +31,14 @@ import type { LedgerHandlers } from "./ledger_handlers.ts";
 import {
   LEDGER_RPC_ATTEMPT_TIMEOUT_MS,
   LEDGER_RPC_MAX_ATTEMPTS,
+  MAX_LEDGER_RPC_REPLY_BYTES,
   NETWORK_CALL_MARGIN_MS,
 } from "./market_constants.ts";
-import { type RunningSubscription, runSubscription, type WorkerCall } from "./network_subscription.ts";
+import {
+  type RunningSubscription,
+  runSubscription,
+  type WorkerCall,
+} from "./network_subscription.ts";
 
 const SERVED = new Set<string>(LEDGER_RPC_METHODS);
 
@@ -56,7 +61,9 @@ export async function answerLedgerRpc(
     return refusal(
       "forbidden",
       method in METHODS && method.startsWith("ledger.")
-        ? `${method} is not served over the network: only the reads ${LEDGER_RPC_METHODS.join(", ")} are; writes go to a seed's HTTP API, signed by a wallet`
+        ? `${method} is not served over the network: only the reads ${
+          LEDGER_RPC_METHODS.join(", ")
+        } are; writes go to a seed's HTTP API, signed by a wallet`
         : `${method} is not a ledger read this node serves`,
     );
   }
@@ -73,7 +80,15 @@ export async function answerLedgerRpc(
     const handler = handlers[method] as (params: unknown, context: { from: "network" }) => unknown;
     const result = spec.result.parse(await handler(params.data, { from: "network" }));
     // Through JSON once, so that what travels is exactly what was checked.
-    return { outcome: "ok", result: JSON.parse(JSON.stringify(result)) };
+    const text = JSON.stringify(result);
+    const bytes = new TextEncoder().encode(text).length;
+    if (bytes > MAX_LEDGER_RPC_REPLY_BYTES) {
+      return refusal(
+        "invalid_params",
+        `${method}: the answer is ${bytes} bytes, more than the ${MAX_LEDGER_RPC_REPLY_BYTES} a reply may carry; narrow the query (status, owner)`,
+      );
+    }
+    return { outcome: "ok", result: JSON.parse(text) };
   } catch (error) {
     if (error instanceof RpcError) return refusal(networkCode(error.code), error.message);
     return refusal("internal", `${method} failed: ${(error as Error)?.message ?? String(error)}`);

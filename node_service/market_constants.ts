@@ -31,5 +31,10 @@ export const SUBSCRIPTION_RETRY_MAX_MS = 10_000;
 export const LEDGER_RPC_ATTEMPT_TIMEOUT_MS = 8_000;
 /** Seeds tried for one ledger read; three attempts stay within the default 30 s request time-out. */
 export const LEDGER_RPC_MAX_ATTEMPTS = 3;
+/**
+ * The largest ledger answer a seed sends over the network; a sealed reply
+ * must fit the network's 160 KiB frame with its envelope.
+ */
+export const MAX_LEDGER_RPC_REPLY_BYTES = 128 * 1024;
 /** Margin over a network request's own time-out for the worker call that carries it. */
 export const NETWORK_CALL_MARGIN_MS = 2_000;

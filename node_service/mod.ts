@@ -42,3 +42,18 @@ export {
 } from "./gpu_allocation.ts";
 export { parsePciBusId } from "./pci_address.ts";
 export { reconcile, type ReconcileFinding } from "./reconcile.ts";
+export { MarketTable, type OfferOutcome } from "./market_table.ts";
+export {
+  buildServiceSummary,
+  gpuGroups,
+  type HostFacts,
+  readHostFacts,
+} from "./machine_summary.ts";
+export {
+  answerLedgerRpc,
+  isServedLedgerMethod,
+  networkLedgerTransport,
+  serveLedgerRpc,
+} from "./ledger_rpc.ts";
+export { leaseCheckResult } from "./lease_check.ts";
+export { machineIdFor, startMarket } from "./market_service.ts";

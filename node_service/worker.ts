@@ -3,19 +3,22 @@
  * issues) VMs, containers and leases. Runs with permission to execute only
  * virsh, nvidia-smi and qemu-img and to touch only its own directory.
  */
-import { openDatabase, runWorker } from "../mod/mod.ts";
+import { openDatabase, runWorker, vmStorageDirs } from "../mod/mod.ts";
 import { startContainers } from "./container_handlers.ts";
 import { EventLog } from "./event_log.ts";
 import { GpuInventory } from "./gpu_inventory.ts";
 import { SERVICE_MIGRATIONS } from "./migrations.ts";
 import { startVms } from "./vm_handlers.ts";
 import { startLedger } from "./ledger_handlers.ts";
-import { startLeases } from "./lease_service.ts";
+import { startLeases, verificationServiceFor } from "./lease_service.ts";
+import { leaseCheckHandlers } from "./lease_check.ts";
+import { networkLedgerTransport, serveLedgerRpc } from "./ledger_rpc.ts";
+import { startMarket } from "./market_service.ts";
 
 /** How stale a GPU inventory may be when the caller does not say. */
 const DEFAULT_GPU_MAX_AGE_MS = 5_000;
 
-runWorker("node_service", ({ init, log, clock }) => {
+runWorker("node_service", ({ init, log, clock, call }) => {
   const db = openDatabase(init.paths.serviceDb, SERVICE_MIGRATIONS, { now: () => clock.now() });
   const events = new EventLog(db, () => clock.now());
   const gpus = new GpuInventory(() => clock.now());
@@ -46,6 +49,13 @@ runWorker("node_service", ({ init, log, clock }) => {
     log,
   });
   const ledger = startLedger({ config: init.config, paths: init.paths, events, clock, log });
+  // A seed answers other nodes' ledger reads; every other node reads a seed's ledger through the network.
+  const ledgerServer = ledger.ledger
+    ? serveLedgerRpc({ call, clock, log: log.child("ledger_rpc"), handlers: ledger.handlers })
+    : undefined;
+  const ledgerTransport = ledger.ledger
+    ? undefined
+    : networkLedgerTransport({ call, log: log.child("ledger_rpc") });
   const leases = startLeases({
     config: init.config,
     nodeId: init.node_id,
@@ -54,8 +64,25 @@ runWorker("node_service", ({ init, log, clock }) => {
     clock,
     log,
     ledger: ledger.ledger,
+    ledgerTransport,
     // The instance drivers (VMs, containers) the lease loop acts on join here.
-    drivers: () => [vms.service],
+    drivers: () => [vms.service, containers.service],
+  });
+  // For lease.check and the machine state in announcements (the lease loop keeps its own).
+  const verification = verificationServiceFor({
+    config: init.config,
+    ledger: ledger.ledger,
+    ledgerTransport,
+  });
+  const market = startMarket({
+    config: init.config,
+    nodeId: init.node_id,
+    call,
+    clock,
+    log: log.child("market"),
+    gpuReport: () => gpus.report(DEFAULT_GPU_MAX_AGE_MS),
+    verification: "missing" in verification ? undefined : verification,
+    diskPaths: [vmStorageDirs(init.config, init.paths).vmDir, init.paths.serviceDir],
   });
   log.info("node service ready", { database: init.paths.serviceDb });
   return {
@@ -64,8 +91,13 @@ runWorker("node_service", ({ init, log, clock }) => {
       ...containers.handlers,
       ...vms.handlers,
       ...ledger.handlers,
+      ...market.handlers,
+      ...leaseCheckHandlers(verification, clock),
     },
     async stop() {
+      await market.stop();
+      await ledgerServer?.stop();
+      if (!("missing" in verification)) verification.close();
       await leases.stop();
       ledger.stop();
       containers.stop();

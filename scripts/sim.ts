@@ -30,7 +30,9 @@ const CHURN = Number(values.churn);
 const BROADCASTS = Number(values.broadcasts);
 const ROUND_MS = DEFAULT_SIM_CONFIG.exchangeIntervalMs;
 const SEEDS = 3;
-if (!Number.isInteger(NODES) || NODES < SEEDS + 2) throw new Error("--nodes: an integer of at least 5");
+if (!Number.isInteger(NODES) || NODES < SEEDS + 2) {
+  throw new Error("--nodes: an integer of at least 5");
+}
 if (values.crypto !== "simulated" && values.crypto !== "real") {
   throw new Error("--crypto: simulated or real");
 }
@@ -64,11 +66,16 @@ async function broadcasts(count: number) {
   const perNode: number[] = [];
   for (let index = 0; index < count; index++) {
     const alive = cluster.alive;
-    const relayedBefore = alive.reduce((sum, node) => sum + node.peer.counters.broadcasts_relayed, 0);
+    const relayedBefore = alive.reduce(
+      (sum, node) => sum + node.peer.counters.broadcasts_relayed,
+      0,
+    );
     const origin = pick(alive);
     const { nonce } = await origin.peer.broadcast("sim.broadcast", { index });
     await clock.runFor(ROUND_MS);
-    const reached = alive.filter((node) => node === origin || node.deliveries.get(nonce) === 1).length;
+    const reached = alive.filter((node) =>
+      node === origin || node.deliveries.get(nonce) === 1
+    ).length;
     const relayed = alive.reduce((sum, node) => sum + node.peer.counters.broadcasts_relayed, 0) -
       relayedBefore;
     coverage.push(reached / alive.length);
@@ -78,7 +85,11 @@ async function broadcasts(count: number) {
   return { coverage: round(mean(coverage), 4), messagesPerNode: round(mean(perNode)) };
 }
 const steady = await broadcasts(BROADCASTS);
-log(`broadcast: ${steady.coverage * 100}% of nodes reached, ${steady.messagesPerNode} messages per node`);
+log(
+  `broadcast: ${
+    steady.coverage * 100
+  }% of nodes reached, ${steady.messagesPerNode} messages per node`,
+);
 
 // --- Single departures ----------------------------------------------------------------------
 async function forgetTime(how: "leave" | "crash" | "cut"): Promise<number | null> {
@@ -92,7 +103,9 @@ const forgotten = {
   crash_ms: await forgetTime("crash"),
   cut_ms: await forgetTime("cut"),
 };
-log(`forgotten by all: leave ${forgotten.leave_ms} ms, crash ${forgotten.crash_ms} ms, cut ${forgotten.cut_ms} ms`);
+log(
+  `forgotten by all: leave ${forgotten.leave_ms} ms, crash ${forgotten.crash_ms} ms, cut ${forgotten.cut_ms} ms`,
+);
 
 // --- Churn ----------------------------------------------------------------------------------
 const churnCount = Math.round(NODES * CHURN);
@@ -136,14 +149,19 @@ while (clock.now() < churnEnds || stillListed() > 0 || reconvergedAt === undefin
     reconvergedAt = clock.now();
   }
 }
-const forgetTimes = [...departed].map(([id, at]) => (forgottenAt.get(id) ?? Infinity) - at).sort((a, b) => a - b);
+const forgetTimes = [...departed].map(([id, at]) => (forgottenAt.get(id) ?? Infinity) - at).sort((
+  a,
+  b,
+) => a - b);
 const churned = await broadcasts(BROADCASTS);
 const churn = {
   share: CHURN,
   departed: departed.size,
   joined: churnCount,
   forgotten_median_ms: forgetTimes.length ? forgetTimes[forgetTimes.length >> 1]! : null,
-  forgotten_max_ms: forgetTimes.length && Number.isFinite(forgetTimes.at(-1)!) ? forgetTimes.at(-1)! : null,
+  forgotten_max_ms: forgetTimes.length && Number.isFinite(forgetTimes.at(-1)!)
+    ? forgetTimes.at(-1)!
+    : null,
   not_forgotten: forgetTimes.filter((time) => !Number.isFinite(time)).length,
   /** From the end of the churn window (0 when no node was below its target then). */
   rounds_to_target_after: reconvergedAt === undefined
@@ -173,5 +191,7 @@ const figures = {
   timers_fired: clock.firedTimers,
   wall_time_s: round((performance.now() - wallStarted) / 1000, 1),
 };
-console.log(`nodes ${NODES}: target reached after ${roundsToTarget} rounds; broadcast coverage ${steady.coverage}, ${steady.messagesPerNode} messages per node`);
+console.log(
+  `nodes ${NODES}: target reached after ${roundsToTarget} rounds; broadcast coverage ${steady.coverage}, ${steady.messagesPerNode} messages per node`,
+);
 console.log(JSON.stringify(figures));

@@ -18,7 +18,10 @@ export type FlagKind = "boolean" | "string" | "count" | "count0";
 export const FLAGS = {
   json: { kind: "boolean", help: "print the answer as JSON (complete, for scripts)" },
   help: { kind: "boolean", help: "show help" },
-  api: { kind: "string", help: "the node's API base URL (default: $DBC_API or http://127.0.0.1:8080)" },
+  api: {
+    kind: "string",
+    help: "the node's API base URL (default: $DBC_API or http://127.0.0.1:8080)",
+  },
   global: { kind: "boolean", help: "the whole address book instead of connected neighbours" },
   node: { kind: "string", help: "the GPU node's id (12D3KooW...)" },
   image: { kind: "string", help: "image name" },
@@ -28,6 +31,7 @@ export const FLAGS = {
   "disk-gib": { kind: "count", help: "system disk, GiB (default: the image's size)" },
   "ssh-key": { kind: "string", help: "an OpenSSH public key to log in with" },
   cmd: { kind: "string", help: "the command to run, split on spaces (quotes group words)" },
+  ssh: { kind: "boolean", help: "publish the container's SSH port (22/tcp) on a host port" },
   period: { kind: "count", help: "how many units of rent time" },
   unit: { kind: "string", help: "second, hour or day" },
   state: { kind: "string", help: "unverified, verifying, online, leased or failed" },
@@ -85,7 +89,10 @@ export function parseCommandLine(argv: readonly string[]): ParseResult<ParsedCom
     }
     const least = kind === "count0" ? 0 : 1;
     if (!/^\d{1,9}$/.test(text) || Number(text) < least) {
-      return { ok: false, message: `--${name}: expected a whole number from ${least}, got "${text}"` };
+      return {
+        ok: false,
+        message: `--${name}: expected a whole number from ${least}, got "${text}"`,
+      };
     }
     flags[name] = Number(text);
   }

@@ -28,7 +28,9 @@ export function keyValues(object: unknown): string {
   const pairs: [string, string][] = [];
   const walk = (value: unknown, prefix: string) => {
     if (isObject(value) && Object.keys(value).length > 0) {
-      for (const [key, item] of Object.entries(value)) walk(item, prefix ? `${prefix}.${key}` : key);
+      for (const [key, item] of Object.entries(value)) {
+        walk(item, prefix ? `${prefix}.${key}` : key);
+      }
       return;
     }
     if (Array.isArray(value) && value.some((item) => isObject(item) || Array.isArray(item))) {
@@ -49,7 +51,9 @@ export function cell(value: unknown, field = ""): string {
   if (typeof value === "number" && /(_at|since|^at)$/.test(field) && value > 1e11) {
     return new Date(value).toISOString();
   }
-  if (Array.isArray(value)) return value.length === 0 ? EMPTY_CELL : value.map((v) => cell(v)).join(",");
+  if (Array.isArray(value)) {
+    return value.length === 0 ? EMPTY_CELL : value.map((v) => cell(v)).join(",");
+  }
   if (isObject(value)) return JSON.stringify(value);
   return String(value);
 }
@@ -95,23 +99,30 @@ export function formatPeers(list: Json): string {
   );
 }
 
-/** `GET /api/v1/mining_nodes`: the GPU nodes of the network. */
+/** `GET /api/v1/mining_nodes`: the GPU nodes of the network, as they announced themselves. */
 export function formatMiningNodes(list: unknown): string {
-  const nodes = Array.isArray(list)
-    ? list.filter(isObject)
-    : arrayOf(list, "mining_nodes", "nodes", "machines");
   return table(
     ["NODE_ID", "GPUS", "CPU", "MEMORY", "DISK", "STATE", "PRICE"],
-    nodes.map((node) => [
-      cell(pick(node, "node_id", "nodeid", "id", "machine_id")),
-      gpuSummary(node),
+    arrayOf(list, "nodes").map((node) => [
+      cell(node.node_id),
+      marketGpus(node),
       cpuSummary(node),
-      sizeSummary(pick(node, "memory_gib", "mem_gib", "memory", "mem_size", "mem")),
-      sizeSummary(pick(node, "disk_gib", "disk", "disk_size")),
-      cell(pick(node, "state", "status")),
-      priceSummary(pick(node, "prices", "price")),
+      mibAsGib(node.memory_total_mib),
+      isObject(node.disk)
+        ? `${cell(node.disk.total_gib)} GiB (${cell(node.disk.free_gib)} free)`
+        : EMPTY_CELL,
+      cell(node.state),
+      node.price_per_hour === null || node.price_per_hour === undefined
+        ? EMPTY_CELL
+        : `${cell(node.price_per_hour)}/hour`,
     ]),
   );
+}
+
+/** One GPU node as announced: its fields, with the GPU groups summed up. */
+export function formatMiningNode(node: Json): string {
+  const { gpus: _gpus, ...rest } = node;
+  return keyValues({ ...rest, gpus: marketGpus(node) });
 }
 
 /** `GET /api/v1/ledger/machines`. */
@@ -167,15 +178,28 @@ export function formatLogs(answer: unknown): string {
   return text.join("\n");
 }
 
-/** One progress event of an operation, on one line: its name and its data. */
+/**
+ * One progress event of an operation, on one line: its name, then, for an
+ * operation, what it is about and its latest message (and its error), or
+ * else the data as sent.
+ */
 export function formatEvent(event: ServerSentEvent): string {
-  let data = event.data;
+  let data: unknown = event.data;
   try {
-    data = JSON.stringify(JSON.parse(event.data));
+    data = JSON.parse(event.data);
   } catch {
-    // Not JSON: shown as sent.
+    return `${event.event} ${event.data}`;
   }
-  return `${event.event} ${data}`;
+  if (isObject(data) && Array.isArray(data.events)) {
+    const last = data.events.at(-1);
+    const error = isObject(data.error)
+      ? ` (${cell(data.error.code)}: ${cell(data.error.message)})`
+      : "";
+    const message = isObject(last) ? cell(last.message) : EMPTY_CELL;
+    return `${event.event} ${cell(data.kind)} ${cell(data.target)}: ${message}${error}`;
+  }
+  if (isObject(data) && typeof data.message === "string") return `${event.event} ${data.message}`;
+  return `${event.event} ${JSON.stringify(data)}`;
 }
 
 /** The JSON line `--json` prints for one event: its data parsed when it is JSON. */
@@ -233,6 +257,22 @@ function cpuSummary(object: Json): string {
   const model = pick(object, "cpu_model");
   if (cores === undefined && model === undefined) return cell(cpu);
   return `${cell(cores)}x ${cell(model)}`;
+}
+
+/** `2x NVIDIA H100 80GB HBM3 (80 GiB)`, groups joined by `+`. */
+function marketGpus(node: Json): string {
+  const groups = Array.isArray(node.gpus) ? node.gpus.filter(isObject) : [];
+  if (groups.length === 0) return cell(node.gpu_count ?? 0);
+  return groups.map((group) => {
+    const memory = typeof group.memory_total_mib === "number"
+      ? ` (${mibAsGib(group.memory_total_mib)})`
+      : "";
+    return `${cell(group.count)}x ${cell(group.model)}${memory}`;
+  }).join("+");
+}
+
+function mibAsGib(value: unknown): string {
+  return typeof value === "number" ? `${Math.round(value / 1024)} GiB` : cell(value);
 }
 
 function sizeSummary(value: unknown): string {

@@ -136,14 +136,14 @@ export class SimCluster {
 
   /** True when no live node lists `id` among its links or in its address book. */
   forgotten(id: string): boolean {
-    return this.alive.every((node) => !node.peer.isLinked(id) && node.peer.book.get(id) === undefined);
+    return this.alive.every((node) =>
+      !node.peer.isLinked(id) && node.peer.book.get(id) === undefined
+    );
   }
 
   /** Every live node has its target number of outbound links. */
   converged(): boolean {
-    return this.alive.every((node) =>
-      node.peer.outboundCount >= node.peer.status().targetOutbound
-    );
+    return this.alive.every((node) => node.peer.outboundCount >= node.peer.status().targetOutbound);
   }
 }
 

@@ -13,8 +13,10 @@ import {
   x25519SecretFromEd25519,
 } from "../../mod/mod.ts";
 
-const hex = (text: string) => Uint8Array.from(text.match(/../g) ?? [], (pair) => parseInt(pair, 16));
-const toHex = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+const hex = (text: string) =>
+  Uint8Array.from(text.match(/../g) ?? [], (pair) => parseInt(pair, 16));
+const toHex = (bytes: Uint8Array) =>
+  [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 const text = (value: string) => new TextEncoder().encode(value);
 
 // RFC 8032, section 7.1, tests 1-3.
@@ -62,7 +64,13 @@ Deno.test("WebCrypto and noble agree on what verifies, and neither throws on jun
   const tampered = Uint8Array.from(signature);
   tampered[10]! ^= 1;
   const other = text("a broadcasT");
-  for (const [sig, msg, expected] of [[signature, message, true], [tampered, message, false], [signature, other, false]] as const) {
+  for (
+    const [sig, msg, expected] of [[signature, message, true], [tampered, message, false], [
+      signature,
+      other,
+      false,
+    ]] as const
+  ) {
     assert.equal(await verifyEd25519(keys.publicKey, msg, sig), expected);
     assert.equal(verifyEd25519Sync(keys.publicKey, msg, sig), expected);
   }

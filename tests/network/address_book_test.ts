@@ -76,7 +76,12 @@ Deno.test("a reported departure carries its age, and an old one is ignored", () 
 Deno.test("gossip fills the new table only up to its bound and never pushes out tried entries", () => {
   const addresses = book(new Set(), { maxNew: 8, maxTried: 4 });
   for (let index = 1; index <= 4; index++) {
-    addresses.noteLinked({ id: id(index), address: `10.0.0.${index}:1`, role: "gpu", incarnation: 1 }, 0);
+    addresses.noteLinked({
+      id: id(index),
+      address: `10.0.0.${index}:1`,
+      role: "gpu",
+      incarnation: 1,
+    }, 0);
   }
   for (let index = 100; index < 1_100; index++) addresses.learn(entry(index), 1_000);
   assert.equal(addresses.size, 12);

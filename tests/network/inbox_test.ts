@@ -36,7 +36,11 @@ Deno.test("a request goes to a subscriber and its reply goes back; without one i
   const clock = new ManualClock(0);
   const inbox = new Inbox({ clock, nodeId: "self" });
   const none = await inbox.request(ORIGIN, "node.info", {}, 5_000);
-  assert.deepEqual(none, { type: "error", code: "not_found", message: "node self has no handler for node.info" });
+  assert.deepEqual(none, {
+    type: "error",
+    code: "not_found",
+    message: "node self has no handler for node.info",
+  });
 
   const id = inbox.subscribe("node_service", ["node.info"], ["request"]);
   const answer = inbox.request(ORIGIN, "node.info", { detail: true }, 5_000);
@@ -49,7 +53,11 @@ Deno.test("a request goes to a subscriber and its reply goes back; without one i
 
   const late = inbox.request(ORIGIN, "node.info", {}, 1_000);
   await clock.advanceAsync(1_000);
-  assert.deepEqual(await late, { type: "error", code: "timeout", message: "no answer to node.info in time" });
+  assert.deepEqual(await late, {
+    type: "error",
+    code: "timeout",
+    message: "no answer to node.info in time",
+  });
 });
 
 Deno.test("queues are bounded, another worker cannot read a subscription, idle ones are dropped", async () => {
@@ -66,5 +74,8 @@ Deno.test("queues are bounded, another worker cannot read a subscription, idle o
   assert.equal(messages[0]?.body, 10, "the oldest went first");
   clock.advance(SUBSCRIPTION_IDLE_MS + 1);
   inbox.deliverBroadcast(broadcast("t", "1"));
-  await assert.rejects(inbox.receive(id, "http", 0, 1), (error: RpcError) => error.code === "not_found");
+  await assert.rejects(
+    inbox.receive(id, "http", 0, 1),
+    (error: RpcError) => error.code === "not_found",
+  );
 });

@@ -5,12 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { generateNodeKeys, type NetworkStatus, silentLogger, systemClock } from "../../mod/mod.ts";
-import {
-  DIAL_TIMEOUT_MS,
-  nodeAuthenticator,
-  PeerNode,
-  PING_TIMEOUT_MS,
-} from "../../network/mod.ts";
+import { nodeAuthenticator, PeerNode, removalBoundMs } from "../../network/mod.ts";
 import { Libp2pTransport } from "../../network/libp2p_node.ts";
 import { freePort, scratchDir, waitFor } from "../helpers.ts";
 import { mustGet, type NodeProcess, startNode, stopAll, whenUp } from "./node_processes.ts";
@@ -22,19 +17,23 @@ const PING_MISSES = 3;
 const TARGET = 2;
 const MAX_INBOUND = 3;
 const ARGS = [
-  "--network-id", NETWORK,
-  "--p2p-target-outbound", String(TARGET),
-  "--p2p-max-inbound", String(MAX_INBOUND),
-  "--p2p-exchange-interval-ms", String(EXCHANGE_MS),
-  "--p2p-ping-interval-ms", String(PING_MS),
-  "--p2p-ping-misses", String(PING_MISSES),
-  "--log-level", "warn",
+  "--network-id",
+  NETWORK,
+  "--p2p-target-outbound",
+  String(TARGET),
+  "--p2p-max-inbound",
+  String(MAX_INBOUND),
+  "--p2p-exchange-interval-ms",
+  String(EXCHANGE_MS),
+  "--p2p-ping-interval-ms",
+  String(PING_MS),
+  "--p2p-ping-misses",
+  String(PING_MISSES),
+  "--log-level",
+  "warn",
 ];
-/**
- * The configured bound on removal: missed pings, a ping time-out and the probe's dial
- * time-out, then a few exchange intervals for the departure to cross the network.
- */
-const REMOVAL_BOUND_MS = PING_MS * PING_MISSES + PING_TIMEOUT_MS + DIAL_TIMEOUT_MS + 5 * EXCHANGE_MS;
+/** The configured bound on removal (see removalBoundMs): missed pings, a probe, the spread. */
+const REMOVAL_BOUND_MS = removalBoundMs({ pingIntervalMs: PING_MS, pingMisses: PING_MISSES });
 
 type Peer = { id: string };
 
@@ -53,7 +52,8 @@ async function lists(node: NodeProcess, id: string): Promise<boolean> {
 }
 
 Deno.test({
-  name: "six nodes join through one seed, reach their targets, flood once, route sealed requests and forget who leaves",
+  name:
+    "six nodes join through one seed, reach their targets, flood once, route sealed requests and forget who leaves",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -61,12 +61,22 @@ Deno.test({
     const nodes: NodeProcess[] = [];
     let probe: { peer: PeerNode; transport: Libp2pTransport } | undefined;
     try {
-      const seed = await startNode({ name: "seed", dataDir: `${dir}/seed`, role: "seed", args: ARGS });
+      const seed = await startNode({
+        name: "seed",
+        dataDir: `${dir}/seed`,
+        role: "seed",
+        args: ARGS,
+      });
       nodes.push(seed);
       await whenUp(seed);
       for (let index = 1; index < 6; index++) {
         nodes.push(
-          await startNode({ name: `node${index}`, dataDir: `${dir}/node${index}`, seeds: [seed.address], args: ARGS }),
+          await startNode({
+            name: `node${index}`,
+            dataDir: `${dir}/node${index}`,
+            seeds: [seed.address],
+            args: ARGS,
+          }),
         );
       }
       await Promise.all(nodes.map((node) => whenUp(node)));
@@ -79,7 +89,7 @@ Deno.test({
 
       // A broadcast from a seventh peer arrives exactly once at every node; extra copies are dropped.
       const keys = generateNodeKeys();
-      let peer: PeerNode | undefined;
+      const ready: { peer?: PeerNode } = {};
       const probePort = freePort();
       const transport = await Libp2pTransport.start({
         seed: keys.privateKey,
@@ -89,9 +99,9 @@ Deno.test({
         listenPort: probePort,
         maxConnections: 16,
         log: silentLogger,
-        onInbound: (link) => peer ? peer.acceptInbound(link) : link.close(),
+        onInbound: (link) => ready.peer ? ready.peer.acceptInbound(link) : link.close(),
       });
-      peer = new PeerNode({
+      const peer = new PeerNode({
         networkId: NETWORK,
         role: "client",
         listenPort: probePort,
@@ -112,9 +122,10 @@ Deno.test({
         log: silentLogger,
         version: "test",
       });
+      ready.peer = peer;
       probe = { peer, transport };
       peer.start();
-      await waitFor("the probe linked", () => peer!.outboundCount === 1 ? true : undefined, 30_000);
+      await waitFor("the probe linked", () => peer.outboundCount === 1 ? true : undefined, 30_000);
       const before = await Promise.all(nodes.map(status));
       await peer.broadcast("test.once", { hello: "everyone" });
       await waitFor("the broadcast everywhere", async () => {
@@ -168,7 +179,9 @@ Deno.test({
       // A graceful leave, then a SIGKILL: each is gone from every peer list within the bound.
       for (const [victim, signal] of [[nodes[4]!, "SIGTERM"], [nodes[5]!, "SIGKILL"]] as const) {
         const others = nodes.filter((node) => node !== victim && !node.exited);
-        assert.ok((await Promise.all(others.map((node) => lists(node, victim.nodeId)))).some(Boolean));
+        assert.ok(
+          (await Promise.all(others.map((node) => lists(node, victim.nodeId)))).some(Boolean),
+        );
         const started = Date.now();
         victim.child.kill(signal);
         await victim.child.status;
@@ -176,7 +189,11 @@ Deno.test({
           const listed = await Promise.all(others.map((node) => lists(node, victim.nodeId)));
           return listed.some(Boolean) ? undefined : true;
         }, REMOVAL_BOUND_MS);
-        console.log(`${signal}: forgotten by all within ${Date.now() - started} ms (bound ${REMOVAL_BOUND_MS} ms)`);
+        console.log(
+          `${signal}: forgotten by all within ${
+            Date.now() - started
+          } ms (bound ${REMOVAL_BOUND_MS} ms)`,
+        );
       }
     } finally {
       if (probe) {

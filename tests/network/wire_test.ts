@@ -77,10 +77,18 @@ Deno.test("garbage, wrong shapes and out-of-range fields are refused with a reas
     ['{"t":"bye","reason":"because"}', /schema/],
     ['{"t":"nope"}', /schema/],
     ['{"t":"bye","reason":"shutdown","extra":1}', /schema/],
-    ['[1,2,3]', /schema/],
+    ["[1,2,3]", /schema/],
     [`{"t":"peers","peers":[],"gone":[{"id":"${ID_B}","inc":-1,"age":0}]}`, /schema/],
-    [`{"t":"peers","peers":[{"id":"not-an-id","addr":"1.2.3.4:5","role":"gpu","inc":1,"age":0}],"gone":[]}`, /schema/],
-    [`{"t":"bcast","nonce":"AAAAAAAAAAAAAAAAAAAAAA==","origin":"${ID_A}","ts":1,"hops":99,"topic":"x","body":"{}","sig":"${"A".repeat(86)}=="}`, /schema/],
+    [
+      `{"t":"peers","peers":[{"id":"not-an-id","addr":"1.2.3.4:5","role":"gpu","inc":1,"age":0}],"gone":[]}`,
+      /schema/,
+    ],
+    [
+      `{"t":"bcast","nonce":"AAAAAAAAAAAAAAAAAAAAAA==","origin":"${ID_A}","ts":1,"hops":99,"topic":"x","body":"{}","sig":"${
+        "A".repeat(86)
+      }=="}`,
+      /schema/,
+    ],
   ];
   for (const [input, reason] of cases) {
     const result = decodeWireMessage(text(input));

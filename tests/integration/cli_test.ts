@@ -1,0 +1,315 @@
+/**
+ * The renter CLI as renters run it: `deno task cli ...` in a real subprocess
+ * (with only its own permissions), wallets from the environment made by
+ * polkadot-js, against a real HTTP server running the node's app and its real
+ * wallet authorisation (`tests/fixtures/api_server.ts`).
+ */
+import assert from "node:assert/strict";
+import { Keyring } from "@polkadot/keyring";
+import { cryptoWaitReady, mnemonicGenerate } from "@polkadot/util-crypto";
+import { ApiClient } from "../../http/mod.ts";
+import {
+  ABSENT_NODE_ID,
+  BROKEN_IMAGE,
+  startTestApi,
+  TEST_MARKET_NODE,
+  TEST_NODE_ID,
+  TEST_NODE_STATUS,
+  type TestApi,
+} from "../fixtures/api_server.ts";
+import { DENO_BIN, REPO_ROOT } from "../helpers.ts";
+import { devWallets } from "../wallets.ts";
+
+const ALICE = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+
+type Run = { code: number; stdout: string; stderr: string };
+
+async function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const output = await new Deno.Command(DENO_BIN, {
+    args: ["task", "-q", "cli", ...args],
+    cwd: REPO_ROOT,
+    // Every variable the CLI reads is set here, so the environment of the test run cannot leak in.
+    env: {
+      DBC_API: "http://127.0.0.1:9",
+      DBC_WALLET_URI: "",
+      DBC_WALLET_MNEMONIC: "",
+      DBC_WALLET_TYPE: "",
+      ...env,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+function aliceAt(api: TestApi): Record<string, string> {
+  return { DBC_API: api.url, DBC_WALLET_URI: "//Alice" };
+}
+
+Deno.test("whoami prints the wallet's address: //Alice, and an ed25519 wallet from a mnemonic", async () => {
+  const alice = await cli(["whoami"], { DBC_WALLET_URI: "//Alice" });
+  assert.equal(alice.code, 0, alice.stderr);
+  assert.equal(alice.stdout, `${ALICE}\n`);
+
+  await cryptoWaitReady();
+  const mnemonic = mnemonicGenerate(12);
+  const expected = new Keyring({ type: "ed25519", ss58Format: 42 }).addFromUri(mnemonic).address;
+  const ed = await cli(["--json", "whoami"], {
+    DBC_WALLET_MNEMONIC: mnemonic,
+    DBC_WALLET_TYPE: "ed25519",
+  });
+  assert.equal(ed.code, 0, ed.stderr);
+  assert.deepEqual(JSON.parse(ed.stdout), { address: expected, type: "ed25519" });
+
+  const none = await cli(["whoami"]);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /needs a wallet: set DBC_WALLET_URI/);
+  const bad = await cli(["whoami"], { DBC_WALLET_MNEMONIC: "not a real mnemonic at all" });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /DBC_WALLET_MNEMONIC: not a valid BIP-39 mnemonic/);
+  assert.doesNotMatch(bad.stderr, /real mnemonic/, "the secret is not echoed");
+});
+
+Deno.test("node and machines print the node's answers, as tables or complete JSON", async () => {
+  const api = startTestApi();
+  try {
+    const json = await cli(["--json", "node"], { DBC_API: api.url });
+    assert.equal(json.code, 0, json.stderr);
+    const info = JSON.parse(json.stdout);
+    assert.equal(info.node_id, TEST_NODE_STATUS.node_id);
+    assert.equal(info.role, "seed");
+    assert.deepEqual(info.workers, TEST_NODE_STATUS.workers);
+    assert.equal(info.gpu_status.state, "none");
+
+    const human = await cli(["node", "--api", api.url]);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, new RegExp(`^node_id +${TEST_NODE_ID}$`, "m"));
+    assert.match(human.stdout, /^workers +network=running node_service=running http=running$/m);
+
+    const machines = await cli(["machines"], { DBC_API: api.url });
+    assert.equal(machines.code, 0, machines.stderr);
+    const [header, row] = machines.stdout.trimEnd().split("\n");
+    assert.match(header!, /^NODE_ID +GPUS +CPU +MEMORY +DISK +STATE +PRICE$/);
+    assert.match(
+      row!,
+      new RegExp(
+        `^${TEST_NODE_ID} +2x NVIDIA H100 80GB HBM3 \\(80 GiB\\) +64x AMD EPYC 9554 +512 GiB +` +
+          `4000 GiB \\(3500 free\\) +online +1000/hour$`,
+      ),
+    );
+    const machinesJson = await cli(["--json", "machines"], { DBC_API: api.url });
+    assert.deepEqual(JSON.parse(machinesJson.stdout), { nodes: [TEST_MARKET_NODE] });
+
+    const missing = await cli(["machine", ABSENT_NODE_ID], { DBC_API: api.url });
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^error -32004 \(HTTP 404\): no GPU node/);
+  } finally {
+    await api.close();
+  }
+});
+
+Deno.test("renting is signed by the wallet; a signature the node refuses gives exit 1 and the error line", async () => {
+  const { alice } = await devWallets();
+  const api = startTestApi();
+  // The same server with its clock an hour ahead: every signed request is stale to it.
+  const skewed = startTestApi({ clockSkewMs: 3_600_000 });
+  try {
+    const registered = await new ApiClient({ baseUrl: api.url, signer: alice }).registerMachine({
+      machine_id: "m-cli",
+      config: {
+        gpu_model: "NVIDIA H100 80GB HBM3",
+        gpu_count: 2,
+        cpu_model: "AMD EPYC 9554",
+        cpu_cores: 64,
+        memory_gib: 512,
+        disk_gib: 4000,
+      },
+      prices: { hour: "1000" },
+    });
+    assert.equal(registered.owner, alice.address);
+
+    const rent = await cli(
+      ["--json", "rent", "m-cli", "--period", "2", "--unit", "hour"],
+      aliceAt(api),
+    );
+    assert.equal(rent.code, 0, rent.stderr);
+    const rental = JSON.parse(rent.stdout);
+    assert.equal(rental.renter, ALICE);
+    assert.equal(rental.payments[0].count, 2);
+    const call = api.calls.find((item) => item.method === "ledger.rent")!;
+    assert.equal((call.params.signed_by as { account: string }).account, ALICE);
+
+    const shown = await cli(["rental", String(rental.rental_id)], aliceAt(api));
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /^renter +5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY$/m);
+    assert.match(shown.stdout, /^ends_at +\d{4}-\d\d-\d\dT/m);
+
+    const listed = await cli(["ledger", "machines", "--state", "online"], aliceAt(api));
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /^m-cli +online +2x NVIDIA H100 80GB HBM3 +64x AMD EPYC 9554 /m);
+
+    const refused = await cli(
+      ["rent", "m-cli", "--period", "2", "--unit", "hour"],
+      aliceAt(skewed),
+    );
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stdout, "");
+    assert.match(refused.stderr, /^error -32001 \(HTTP 401\): stale_timestamp: /);
+    assert.equal(skewed.calls.filter((item) => item.method === "ledger.rent").length, 0);
+
+    const missing = await cli(["rental", "99"], aliceAt(api));
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^error -32004 \(HTTP 404\): no rental 99/);
+
+    const badUnit = await cli(["rent", "m-cli", "--period", "2", "--unit", "week"], aliceAt(api));
+    assert.equal(badUnit.code, 2);
+    assert.match(badUnit.stderr, /--unit: expected one of second, hour, day/);
+  } finally {
+    await api.close();
+    await skewed.close();
+  }
+});
+
+Deno.test("a renter's VM and container through the CLI: create, watch, list, stop, logs", async () => {
+  const api = startTestApi({ createDelayMs: 2_000 });
+  try {
+    const env = aliceAt(api);
+    const create = await cli([
+      "--json",
+      "vm",
+      "create",
+      "--node",
+      TEST_NODE_ID,
+      "--image",
+      "ubuntu-22.04.qcow2",
+      "--gpus",
+      "1",
+      "--cpus",
+      "2",
+      "--memory-gib",
+      "4",
+      "--ssh-key",
+      "ssh-ed25519 AAAAC3Nza alice@laptop",
+    ], env);
+    assert.equal(create.code, 0, create.stderr);
+    const accepted = JSON.parse(create.stdout);
+    assert.equal(accepted.state, "creating");
+    const vm: string = accepted.task_id;
+
+    const watch = await cli(["watch", accepted.operation_id, "--node", TEST_NODE_ID], env);
+    assert.equal(watch.code, 0, watch.stderr);
+    const lines = watch.stdout.trimEnd().split("\n");
+    // Depending on how soon the CLI connected, it saw the create running before it was done.
+    for (const line of lines.slice(0, -1)) {
+      assert.equal(line, `running vm.create ${vm}: vm.create ${vm} started`);
+    }
+    assert.equal(lines.at(-1), `done vm.create ${vm}: vm.create ${vm} finished`);
+    const created = api.calls.find((item) => item.method === "vm.create")!.params;
+    assert.equal(created.owner, ALICE);
+    assert.equal(created.memory_mib, 4096);
+    assert.deepEqual(created.gpus, { count: 1 });
+
+    const list = await cli(["vm", "list", "--node", TEST_NODE_ID], env);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^ID +STATE +IMAGE +CPUS +MEMORY_MIB +GPUS +LOGIN$/m);
+    assert.match(
+      list.stdout,
+      new RegExp(`^${vm} +running +ubuntu-22.04.qcow2 +2 +4096 +1 +ssh://127.0.0.1:30001$`, "m"),
+    );
+
+    const stop = await cli(["vm", "stop", vm, "--node", TEST_NODE_ID], env);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.match(stop.stdout, /^state +stopped$/m);
+
+    const logs = await cli(["vm", "logs", vm, "--node", TEST_NODE_ID, "--tail", "5"], env);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.equal(logs.stdout, "tail 0\ntail 1\ntail 2\n");
+
+    const container = await cli([
+      "container",
+      "create",
+      "--node",
+      TEST_NODE_ID,
+      "--image",
+      "alpine:3.20",
+      "--cmd",
+      "sh -c 'sleep 3600'",
+      "--ssh",
+    ], env);
+    assert.equal(container.code, 0, container.stderr);
+    assert.match(container.stdout, /^task_id +ct-[0-9a-f]+$/m);
+
+    const node = encodeURIComponent(TEST_NODE_ID);
+    const sent = api.requests.filter((request) => !request.pathAndQuery.includes("/operations/"))
+      .map((request) => [`${request.method} ${request.pathAndQuery}`, request.body]);
+    assert.deepEqual(sent, [
+      ["POST /api/v1/tasks/start", {
+        peer_nodes_list: [TEST_NODE_ID],
+        image_name: "ubuntu-22.04.qcow2",
+        gpu_count: 1,
+        cpu_cores: 2,
+        mem_size: 4,
+        ssh_key: "ssh-ed25519 AAAAC3Nza alice@laptop",
+      }],
+      [`GET /api/v1/tasks?node_id=${node}`, undefined],
+      [`POST /api/v1/tasks/${vm}/stop`, { peer_nodes_list: [TEST_NODE_ID] }],
+      [`GET /api/v1/tasks/${vm}/trace?node_id=${node}&flag=tail&line_num=5`, undefined],
+      ["POST /api/v1/containers/create", {
+        peer_nodes_list: [TEST_NODE_ID],
+        image: "alpine:3.20",
+        command: ["sh", "-c", "sleep 3600"],
+        gpu_count: 0,
+        ssh: true,
+      }],
+    ]);
+
+    const usage = await cli(["vm", "create", "--image", "x"], env);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /^usage error: --node is required/);
+    assert.match(usage.stderr, /usage: deno task cli vm create --node <node> --image <image>/);
+
+    const absent = await cli(["vm", "list", "--node", ABSENT_NODE_ID], env);
+    assert.equal(absent.code, 1);
+    assert.match(absent.stderr, /^error -32602 \(HTTP 503\): node \S+ cannot be reached/);
+  } finally {
+    await api.close();
+  }
+});
+
+Deno.test("watch ends with exit 1 when the operation failed or cannot be followed", async () => {
+  const { alice } = await devWallets();
+  const api = startTestApi();
+  try {
+    const env = aliceAt(api);
+    const broken = await new ApiClient({ baseUrl: api.url, signer: alice }).createVm(
+      TEST_NODE_ID,
+      { image_name: BROKEN_IMAGE, cpu_cores: 1, mem_size: 1 },
+    );
+    const failed = await cli(["--json", "watch", broken.operation_id, "--node", TEST_NODE_ID], env);
+    assert.equal(failed.code, 1);
+    const events = failed.stdout.trimEnd().split("\n").map((line) => JSON.parse(line));
+    const last = events.at(-1);
+    assert.equal(last.event, "failed");
+    assert.equal(last.data.operation_id, broken.operation_id);
+    assert.equal(last.data.error.code, "not_found");
+
+    const status = await cli(
+      ["--json", "operation", broken.operation_id, "--node", TEST_NODE_ID],
+      env,
+    );
+    assert.equal(status.code, 0, status.stderr);
+    assert.equal(JSON.parse(status.stdout).state, "failed");
+
+    const unknown = await cli(["watch", `op-${"0".repeat(32)}`, "--node", TEST_NODE_ID], env);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stdout, /^error no operation op-0+$/m);
+    assert.match(unknown.stderr, /^error: the node cannot follow this operation/);
+  } finally {
+    await api.close();
+  }
+});

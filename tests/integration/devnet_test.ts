@@ -1,0 +1,358 @@
+/**
+ * The renter's whole workflow on a local network of real node processes (the
+ * devnet's layout: a seed with the embedded ledger, GPU nodes, two
+ * client-ends), through the client-ends' HTTP API only, with keys from the
+ * real wallet library: register and verify a machine, rent it, create a
+ * container on it and operate it through both client-ends, carry on when one
+ * client-end stops, and get a clear error for a node that has left.
+ */
+import assert from "node:assert/strict";
+import type { KeyringPair } from "@polkadot/keyring/types";
+import { devnetLayout, type DevnetNode, nodeArgs } from "../../scripts/devnet.ts";
+import { DENO_BIN, REPO_ROOT, scratchDir, waitFor } from "../helpers.ts";
+import { devWallets, walletHeaders } from "../wallets.ts";
+
+const TEST_IMAGE = "localhost/dbc-test-busybox:latest";
+const DOCKER_SOCKET = Deno.env.get("DBC_DOCKER_SOCKET") ?? "/run/dbc-podman/podman.sock";
+/** The shortest verification round the ledger allows (9 slots of 10 s), so validators report within the test. */
+const VERIFICATION_WINDOW_S = 90;
+
+/** Progress on stderr, so a slow or stuck run shows where it is. */
+const step = (what: string) => console.error(`[devnet test ${new Date().toISOString()}] ${what}`);
+
+type Running = DevnetNode & { child: Deno.ChildProcess; log: Promise<string>; nodeId: string };
+
+async function startNode(node: DevnetNode, seedP2pPort: number): Promise<Running> {
+  const child = new Deno.Command(DENO_BIN, {
+    args: ["task", "-q", "node", ...nodeArgs(node, seedP2pPort)],
+    cwd: REPO_ROOT,
+    env: {
+      DBC_LOG_LEVEL: "warn",
+      DBC_DOCKER_SOCKET: DOCKER_SOCKET,
+      DBC_VM_DOMAIN_TYPE: "qemu",
+      DBC_REQUEST_TIMEOUT_MS: "15000",
+      DBC_LEDGER_VERIFICATION_WINDOW_S: String(VERIFICATION_WINDOW_S),
+    },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const log = new Response(child.stderr).text();
+  let exited = false;
+  void child.status.then(() => (exited = true));
+  const nodeId = await waitFor(`${node.name} to answer`, async () => {
+    if (exited) throw new Error(`${node.name} exited: ${await log}`);
+    const response = await fetch(`http://127.0.0.1:${node.httpPort}/api/v1/node`);
+    const body = await response.json();
+    return response.ok ? body.data.node_id as string : undefined;
+  }, 90_000);
+  return { ...node, child, log, nodeId };
+}
+
+/** The process ids below `pid` (the node under `deno task`), deepest first. */
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim().split(/\s+/)
+      .filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+  return children.flatMap((child) => [...descendants(child), child]);
+}
+
+/** Stops a node; SIGKILL goes to the node process itself, as a crash or a cut cable would. */
+async function stop(node: Running, signal: Deno.Signal = "SIGTERM"): Promise<void> {
+  const targets = signal === "SIGKILL"
+    ? [...descendants(node.child.pid), node.child.pid]
+    : [node.child.pid];
+  for (const pid of targets) {
+    try {
+      Deno.kill(pid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+  await node.child.status;
+  await node.log;
+}
+
+/** A signed (or unsigned) JSON request to a node's API; answers status and envelope. */
+async function api(
+  node: DevnetNode,
+  method: string,
+  path: string,
+  options: { signer?: KeyringPair; body?: unknown } = {},
+): Promise<{ status: number; body: { error_code: number; error_message?: string; data?: any } }> {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (options.signer) {
+    Object.assign(
+      headers,
+      walletHeaders(options.signer, { method, path, body: options.body, timestamp: Date.now() }),
+    );
+  }
+  const response = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, {
+    method,
+    headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+function ok<T = any>(
+  answer: { status: number; body: { error_code: number; error_message?: string; data?: T } },
+): T {
+  assert.equal(answer.body.error_code, 0, `HTTP ${answer.status}: ${answer.body.error_message}`);
+  return answer.body.data as T;
+}
+
+/** Reads server-sent events until the operation ends; returns the states seen. */
+async function followOperation(
+  node: DevnetNode,
+  operationId: string,
+  target: string,
+): Promise<string[]> {
+  const response = await fetch(
+    `http://127.0.0.1:${node.httpPort}/api/v1/operations/${operationId}/events?node_id=${target}`,
+  );
+  assert.equal(response.headers.get("content-type")?.split(";")[0], "text/event-stream");
+  const states: string[] = [];
+  const text = await response.text(); // The stream ends with the operation.
+  for (const line of text.split("\n")) {
+    if (line.startsWith("event: ")) states.push(line.slice("event: ".length));
+  }
+  return states;
+}
+
+Deno.test({
+  name:
+    "devnet: rent a machine, create and operate a container through two client-ends, survive one leaving",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await scratchDir("devnet");
+    const basePort = 21_000 + Math.floor(Math.random() * 8_000);
+    const layout = devnetLayout(basePort, dir);
+    const [seedNode, gpuNode, gpu2Node, client1Node, client2Node] = layout as [
+      DevnetNode,
+      DevnetNode,
+      DevnetNode,
+      DevnetNode,
+      DevnetNode,
+    ];
+    const running: Running[] = [];
+    try {
+      running.push(await startNode(seedNode, seedNode.p2pPort));
+      const started = await Promise.all(
+        [gpuNode, gpu2Node, client1Node, client2Node].map((node) =>
+          startNode(node, seedNode.p2pPort)
+        ),
+      );
+      running.push(...started);
+      const [gpu, gpu2, client1, client2] = started as [Running, Running, Running, Running];
+      const { alice, bob, charlie, dave, eve, ferdie } = await devWallets();
+
+      step("nodes up");
+      // Both client-ends see the seed and the GPU nodes.
+      for (const client of [client1, client2]) {
+        await waitFor(`${client.name} linked to the seed and GPU nodes`, async () => {
+          const peers = ok<{ peers: Array<{ id: string }> }>(
+            await api(client, "GET", "/api/v1/peers/active"),
+          ).peers.map((peer) => peer.id);
+          return [running[0]!.nodeId, gpu.nodeId, gpu2.nodeId].every((id) => peers.includes(id))
+            ? true
+            : undefined;
+        }, 60_000);
+      }
+
+      step("linked");
+      // The owner registers the GPU node's machine on the seed's ledger, through a client-end.
+      const config = {
+        gpu_model: "none",
+        gpu_count: 0,
+        cpu_model: "qemu",
+        cpu_cores: 2,
+        memory_gib: 4,
+        disk_gib: 20,
+      };
+      const registered = await api(client1, "POST", "/api/v1/ledger/machines", {
+        signer: dave,
+        body: { machine_id: gpu.nodeId, config, prices: { hour: "10" } },
+      });
+      assert.equal(registered.status, 201, JSON.stringify(registered.body));
+
+      step("registered");
+      // Three validators grab the order, a fourth is refused, and each reports in its own slot.
+      const grabs = [];
+      for (const validator of [charlie, eve, ferdie]) {
+        grabs.push(
+          ok(
+            await api(client1, "POST", `/api/v1/ledger/machines/${gpu.nodeId}/grab`, {
+              signer: validator,
+              body: {},
+            }),
+          ),
+        );
+      }
+      const fourth = await api(client1, "POST", `/api/v1/ledger/machines/${gpu.nodeId}/grab`, {
+        signer: bob,
+        body: {},
+      });
+      assert.equal(fourth.status, 409, JSON.stringify(fourth.body));
+      const machine = grabs.at(-1) as {
+        validation: {
+          validators: Array<
+            { validator: string; slots: Array<{ starts_at: number; ends_at: number }> }
+          >;
+        };
+      };
+      for (const validator of [charlie, eve, ferdie]) {
+        const entry = machine.validation.validators.find((item) =>
+          item.validator === validator.address
+        )!;
+        const slot = entry.slots.find((candidate) => candidate.ends_at > Date.now() + 300)!;
+        const wait = slot.starts_at - Date.now() + 100;
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        ok(
+          await api(client2, "POST", `/api/v1/ledger/machines/${gpu.nodeId}/report`, {
+            signer: validator,
+            body: { report: { kind: "observed", observed: config } },
+          }),
+        );
+      }
+      step("reported");
+      const online = ok(await api(client2, "GET", `/api/v1/ledger/machines/${gpu.nodeId}`));
+      assert.equal(online.status, "online");
+
+      step("online");
+      // Alice rents it for an hour.
+      const rental = ok(
+        await api(client1, "POST", "/api/v1/ledger/rentals", {
+          signer: alice,
+          body: { machine_id: gpu.nodeId, unit: "hour", count: 1 },
+        }),
+      );
+      assert.equal(rental.renter, alice.address);
+
+      step("rented");
+      // Alice creates a container on the GPU node through client-1 and follows its creation.
+      const created = await api(client1, "POST", "/api/v1/containers/create", {
+        signer: alice,
+        body: {
+          peer_nodes_list: [gpu.nodeId],
+          image: TEST_IMAGE,
+          command: [
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; echo devnet-hello; while true; do sleep 1; done",
+          ],
+          ssh: true,
+        },
+      });
+      assert.equal(created.status, 202, JSON.stringify(created.body));
+      const { task_id: containerId, operation_id: operationId } = created.body.data;
+      step("create accepted");
+      const states = await followOperation(client1, operationId, gpu.nodeId);
+      assert.equal(states.at(-1), "done", `operation states: ${states.join(", ")}`);
+
+      step("created");
+      // Query it through the other client-end: running, with its SSH port and its own output.
+      const detail = ok(
+        await api(client2, "GET", `/api/v1/containers/${containerId}?node_id=${gpu.nodeId}`, {
+          signer: alice,
+        }),
+      );
+      assert.equal(detail.state, "running");
+      assert.equal(detail.owner, alice.address);
+      assert.ok(
+        detail.ports.some((port: { container_port: number }) => port.container_port === 22),
+      );
+      const logs = await waitFor("the container's own output", async () => {
+        const answer = ok(
+          await api(
+            client2,
+            "GET",
+            `/api/v1/containers/${containerId}/logs?node_id=${gpu.nodeId}`,
+            { signer: alice },
+          ),
+        );
+        return answer.lines.some((line: { text?: string } | string) =>
+            JSON.stringify(line).includes("devnet-hello")
+          )
+          ? answer
+          : undefined;
+      }, 30_000);
+      assert.ok(logs);
+
+      step("queried");
+      // Another renter cannot see or touch it.
+      const bobList = ok(
+        await api(client1, "GET", `/api/v1/containers?node_id=${gpu.nodeId}`, { signer: bob }),
+      );
+      assert.deepEqual(bobList.containers, []);
+      const bobStop = await api(client1, "POST", `/api/v1/containers/${containerId}/stop`, {
+        signer: bob,
+        body: { peer_nodes_list: [gpu.nodeId] },
+      });
+      assert.equal(bobStop.status, 404);
+
+      // Stop through client-2, start through client-1.
+      assert.equal(
+        ok(
+          await api(client2, "POST", `/api/v1/containers/${containerId}/stop`, {
+            signer: alice,
+            body: { peer_nodes_list: [gpu.nodeId] },
+          }),
+        ).state,
+        "stopped",
+      );
+      assert.equal(
+        ok(
+          await api(client1, "POST", `/api/v1/containers/${containerId}/start`, {
+            signer: alice,
+            body: { peer_nodes_list: [gpu.nodeId] },
+          }),
+        ).state,
+        "running",
+      );
+
+      step("stop/start done");
+      // Client-1 leaves; the renter carries on through client-2.
+      await stop(client1);
+      const afterLeaving = ok(
+        await api(client2, "GET", `/api/v1/containers/${containerId}?node_id=${gpu.nodeId}`, {
+          signer: alice,
+        }),
+      );
+      assert.equal(afterLeaving.state, "running");
+
+      step("client-1 left");
+      // A GPU node that has left (killed) gives a clear error within the time-out.
+      await stop(gpu2, "SIGKILL");
+      const askedAt = Date.now();
+      const gone = await api(client2, "GET", `/api/v1/containers?node_id=${gpu2.nodeId}`, {
+        signer: alice,
+      });
+      assert.ok(
+        [503, 504].includes(gone.status),
+        `HTTP ${gone.status}: ${JSON.stringify(gone.body)}`,
+      );
+      assert.match(gone.body.error_message ?? "", new RegExp(gpu2.nodeId));
+      assert.ok(Date.now() - askedAt < 20_000, "answered within the request time-out");
+
+      step("gone node answered");
+      // Delete it.
+      assert.equal(
+        ok(
+          await api(client2, "POST", `/api/v1/containers/${containerId}/delete`, {
+            signer: alice,
+            body: { peer_nodes_list: [gpu.nodeId] },
+          }),
+        ).state,
+        "deleted",
+      );
+    } finally {
+      await Promise.all(running.map((node) => stop(node)));
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
