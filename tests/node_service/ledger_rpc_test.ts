@@ -291,7 +291,7 @@ Deno.test("an answer too large for one network reply is refused with a hint to n
   const { alice, bob } = await devWallets();
   const seed = await seedLedger();
   try {
-    for (let index = 0; index < 250; index++) {
+    for (let index = 0; index < 600; index++) {
       seed.handlers["ledger.machine_register"]({
         signed_by: { account: alice.address, nonce: `n-${index}`, nonce_expires_at: T0 + 600_000 },
         machine_id: `m-${index}`,
