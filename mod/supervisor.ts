@@ -39,7 +39,8 @@ export const DEFAULT_BACKOFF: BackoffPolicy = {
   maxMs: 30_000,
   resetAfterMs: 60_000,
 };
-export const WORKER_START_TIMEOUT_MS = 20_000;
+/** Generous: loading a worker's modules on a loaded two-core machine has taken over 20 s. */
+export const WORKER_START_TIMEOUT_MS = 60_000;
 export const WORKER_STOP_TIMEOUT_MS = 5_000;
 
 export type SupervisorOptions = {
@@ -137,7 +138,8 @@ export class Supervisor {
     // A starting worker may already be waiting for answers to calls it made while starting;
     // only new requests must wait until it is running and has its handlers.
     const deliverable = slot?.worker &&
-      (slot.status.state === "running" || (message.kind === "response" && slot.status.state === "starting"));
+      (slot.status.state === "running" ||
+        (message.kind === "response" && slot.status.state === "starting"));
     if (slot?.worker && deliverable) {
       if (message.kind === "request") {
         slot.inflight.set(`${message.from}|${message.id}`, { from: message.from, id: message.id });

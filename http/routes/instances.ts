@@ -77,6 +77,19 @@ async function found<T>(noun: string, id: string, lookup: Promise<T>): Promise<T
   }
 }
 
+/**
+ * Only the current renter of this machine (or its multisig account) may create on it, as the
+ * verification service says. Without a node identity (tools, unit tests) there is no machine to
+ * check against.
+ */
+async function requireRental(deps: InstanceRouteDeps, account: string): Promise<void> {
+  if (!deps.node) return;
+  const check = await deps.call("lease.check", { account, machine_id: deps.node.nodeId });
+  if (!check.renting) {
+    throw new ApiError("forbidden", `${account} does not rent machine ${deps.node.nodeId} now (${check.verification}: ${check.lease.state})`);
+  }
+}
+
 const newId = (prefix: string) =>
   `${prefix}-${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
 
@@ -113,6 +126,7 @@ export function vmRoutes(
     errors: ERRORS,
   }, async ({ body, rawBody, context }) => {
     const who = await auth.authorise(context, rawBody);
+    await requireRental(deps, who.account);
     const id = newId("vm");
     const operation = deps.operations.start("vm.create", id, () =>
       deps.call("vm.create", {
@@ -244,6 +258,7 @@ export function containerRoutes(
     errors: ERRORS,
   }, async ({ body, rawBody, context }) => {
     const who = await auth.authorise(context, rawBody);
+    await requireRental(deps, who.account);
     const id = newId("ct");
     const operation = deps.operations.start(
       "container.create",

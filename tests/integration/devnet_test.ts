@@ -298,6 +298,12 @@ Deno.test({
         body: { peer_nodes_list: [gpu.nodeId] },
       });
       assert.equal(bobStop.status, 404);
+      const bobCreate = await api(client1, "POST", "/api/v1/containers/create", {
+        signer: bob,
+        body: { peer_nodes_list: [gpu.nodeId], image: TEST_IMAGE },
+      });
+      assert.equal(bobCreate.status, 403, JSON.stringify(bobCreate.body));
+      assert.match(bobCreate.body.error_message ?? "", /does not rent machine/);
 
       // Stop through client-2, start through client-1.
       assert.equal(

@@ -15,6 +15,7 @@ import {
   silentLogger,
   Supervisor,
   systemClock,
+  WORKER_NAMES,
   type WorkerSpec,
 } from "../../mod/mod.ts";
 import { startNode, workerSpecs } from "../../main.ts";
@@ -27,6 +28,10 @@ async function nodeSetting(extraArgs: string[] = []) {
       "--data-dir",
       `${dir}/data`,
       "--http-port",
+      String(freePort()),
+      "--p2p-host",
+      "127.0.0.1",
+      "--p2p-port",
       String(freePort()),
       "--log-level",
       "error",
@@ -51,10 +56,13 @@ Deno.test("requests round-trip between main and workers, and between workers thr
   const { dir, config, paths, keys } = await nodeSetting();
   const node = await startNode({ config, paths, keys, log: silentLogger, clock: systemClock });
   try {
-    assert.deepEqual(await node.rpc.call("network.status", {}), {
-      listening: [],
-      connected_peers: 0,
-    });
+    for (const name of WORKER_NAMES) await node.supervisor.whenRunning(name);
+    const network = await node.rpc.call("network.status", {});
+    assert.equal(network.connected_peers, 0);
+    assert.ok(
+      network.listening.some((address) => address.includes(`/tcp/${config.p2p_port}/`)),
+      network.listening.join(" "),
+    );
     const gpu = await node.rpc.call("gpu.inventory", {});
     assert.ok(["none", "present", "error"].includes(gpu.state));
     // The HTTP worker answers by asking main (node.status) and the node service (gpu.inventory).
@@ -118,6 +126,7 @@ Deno.test("an unanswered request between workers fails with a typed time-out", a
   const { dir, config, paths, keys } = await nodeSetting(["--network-id", "silent"]);
   const { supervisor, rpc } = fixtureSupervisor(config, paths, keys);
   await supervisor.start();
+  for (const name of WORKER_NAMES) await supervisor.whenRunning(name);
   try {
     const started = Date.now();
     await assert.rejects(
@@ -136,6 +145,7 @@ Deno.test("a worker killed by an uncaught error is restarted, its pending reques
   const { dir, config, paths, keys } = await nodeSetting(["--network-id", "crash-once"]);
   const { supervisor, rpc } = fixtureSupervisor(config, paths, keys);
   await supervisor.start();
+  for (const name of WORKER_NAMES) await supervisor.whenRunning(name);
   try {
     const started = Date.now();
     await assert.rejects(

@@ -74,6 +74,8 @@ Deno.test({
           await startNode({
             name: `node${index}`,
             dataDir: `${dir}/node${index}`,
+            // GPU nodes announce themselves by broadcast; clients keep the counters to our one.
+            role: "client",
             seeds: [seed.address],
             args: ARGS,
           }),
