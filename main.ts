@@ -271,7 +271,9 @@ function prepareDataDir(paths: NodePaths): void {
   // the workers' directories 0700.
   Deno.mkdirSync(paths.dataDir, { recursive: true, mode: 0o711 });
   Deno.chmodSync(paths.dataDir, 0o711);
-  for (const dir of [paths.networkDir, paths.serviceDir]) Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const dir of [paths.networkDir, paths.serviceDir]) {
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
 }
 
 if (import.meta.main) {

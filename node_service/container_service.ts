@@ -141,7 +141,9 @@ export class ContainerService implements InstanceDriver {
   async create(request: ContainerCreateRequest): Promise<Container> {
     const id = request.id ?? this.#newId();
     const actor = request.actor;
-    if (this.#deps.store.get(id)) throw new RpcError("conflict", `a container with id ${id} already exists`);
+    if (this.#deps.store.get(id)) {
+      throw new RpcError("conflict", `a container with id ${id} already exists`);
+    }
     try {
       return await this.#exclusive(id, () => this.#create(id, request));
     } catch (error) {

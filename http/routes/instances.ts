@@ -86,7 +86,10 @@ async function requireRental(deps: InstanceRouteDeps, account: string): Promise<
   if (!deps.node) return;
   const check = await deps.call("lease.check", { account, machine_id: deps.node.nodeId });
   if (!check.renting) {
-    throw new ApiError("forbidden", `${account} does not rent machine ${deps.node.nodeId} now (${check.verification}: ${check.lease.state})`);
+    throw new ApiError(
+      "forbidden",
+      `${account} does not rent machine ${deps.node.nodeId} now (${check.verification}: ${check.lease.state})`,
+    );
   }
 }
 
