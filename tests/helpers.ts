@@ -1,4 +1,5 @@
 /** Shared test helpers: scratch directories, free ports, polling, the project's Deno binary. */
+import { loadConfig, type LoadedConfig } from "../mod/mod.ts";
 export const REPO_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 export const DENO_BIN = `${REPO_ROOT}/node_modules/deno/deno`;
 
@@ -45,4 +46,32 @@ export async function waitFor<T>(
 export async function writeScript(path: string, body: string): Promise<void> {
   await Deno.writeTextFile(path, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
   await Deno.chmod(path, 0o755);
+}
+
+/**
+ * Configuration for a node started inside a test: its data in `dir`, the HTTP
+ * API and the peer-to-peer listener on free loopback ports (never the default
+ * 0.0.0.0:5001, which parallel tests would fight over), quiet logs.
+ */
+export function testNodeConfig(
+  dir: string,
+  extraArgs: readonly string[] = [],
+): LoadedConfig["config"] {
+  return loadConfig({
+    args: [
+      "--data-dir",
+      `${dir}/data`,
+      "--http-port",
+      String(freePort()),
+      "--p2p-host",
+      "127.0.0.1",
+      "--p2p-port",
+      String(freePort()),
+      "--log-level",
+      "error",
+      ...extraArgs,
+    ],
+    env: {},
+    cwd: dir,
+  }).config;
 }

@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import {
   generateNodeKeys,
-  loadConfig,
   type NodeConfig,
   nodePaths,
   RpcError,
@@ -19,27 +18,11 @@ import {
   type WorkerSpec,
 } from "../../mod/mod.ts";
 import { startNode, workerSpecs } from "../../main.ts";
-import { freePort, scratchDir, waitFor } from "../helpers.ts";
+import { scratchDir, testNodeConfig, waitFor } from "../helpers.ts";
 
 async function nodeSetting(extraArgs: string[] = []) {
   const dir = await scratchDir("supervisor");
-  const { config } = loadConfig({
-    args: [
-      "--data-dir",
-      `${dir}/data`,
-      "--http-port",
-      String(freePort()),
-      "--p2p-host",
-      "127.0.0.1",
-      "--p2p-port",
-      String(freePort()),
-      "--log-level",
-      "error",
-      ...extraArgs,
-    ],
-    env: {},
-    cwd: dir,
-  });
+  const config = testNodeConfig(dir, extraArgs);
   const paths = nodePaths(config.data_dir);
   for (const sub of [paths.dataDir, paths.networkDir, paths.serviceDir]) {
     await Deno.mkdir(sub, { recursive: true });

@@ -8,13 +8,12 @@ import assert from "node:assert/strict";
 import { startNode } from "../../main.ts";
 import {
   generateNodeKeys,
-  loadConfig,
   nodePaths,
   type RpcError,
   silentLogger,
   systemClock,
 } from "../../mod/mod.ts";
-import { freePort, scratchDir, waitFor } from "../helpers.ts";
+import { scratchDir, testNodeConfig, waitFor } from "../helpers.ts";
 import { cleanUpEngine, ENGINE_SOCKET, requireEngine, TEST_IMAGE } from "./engine_fixture.ts";
 
 async function withNode(
@@ -22,26 +21,12 @@ async function withNode(
   work: (node: Awaited<ReturnType<typeof startNode>>) => Promise<void>,
 ): Promise<void> {
   const dir = await scratchDir("container-worker");
-  const { config } = loadConfig({
-    args: [
-      "--data-dir",
-      `${dir}/data`,
-      "--http-port",
-      String(freePort()),
-      "--p2p-host",
-      "127.0.0.1",
-      "--p2p-port",
-      String(freePort()),
-      "--log-level",
-      "error",
-      "--docker-socket",
-      dockerSocket,
-      "--container-stop-timeout-s",
-      "30",
-    ],
-    env: {},
-    cwd: dir,
-  });
+  const config = testNodeConfig(dir, [
+    "--docker-socket",
+    dockerSocket,
+    "--container-stop-timeout-s",
+    "30",
+  ]);
   const paths = nodePaths(config.data_dir);
   for (const sub of [paths.dataDir, paths.networkDir, paths.serviceDir]) {
     await Deno.mkdir(sub, { recursive: true });

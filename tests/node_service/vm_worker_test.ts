@@ -9,13 +9,12 @@ import { startNode } from "../../main.ts";
 import {
   createLogger,
   generateNodeKeys,
-  loadConfig,
   nodePaths,
   RpcError,
   silentLogger,
   systemClock,
 } from "../../mod/mod.ts";
-import { freePort, waitFor } from "../helpers.ts";
+import { testNodeConfig, waitFor } from "../helpers.ts";
 import {
   removeDomains,
   requireLibvirt,
@@ -31,24 +30,14 @@ Deno.test("the node-service worker creates, shows and deletes a VM through typed
   await requireLibvirt();
   const guest = await testGuest();
   const dir = await vmScratchDir("vm-worker");
-  const { config } = loadConfig({
-    args: [
-      "--data-dir",
-      `${dir}/data`,
-      "--http-port",
-      String(freePort()),
-      "--log-level",
-      "error",
-      "--vm-domain-type",
-      "qemu",
-      "--vm-listen-address",
-      "127.0.0.1",
-      "--image-dir",
-      `${dir}/images`,
-    ],
-    env: {},
-    cwd: dir,
-  });
+  const config = testNodeConfig(dir, [
+    "--vm-domain-type",
+    "qemu",
+    "--vm-listen-address",
+    "127.0.0.1",
+    "--image-dir",
+    `${dir}/images`,
+  ]);
   const paths = nodePaths(config.data_dir);
   for (const sub of [paths.dataDir, paths.networkDir, paths.serviceDir]) {
     // 0711: QEMU (libvirt's user) must traverse the data directory to reach VM disks.
