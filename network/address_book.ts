@@ -113,8 +113,9 @@ export class AddressBook {
   #new = new RandomSet();
   #tried = new RandomSet();
   #departures = new Map<string, DepartureRecord>();
-  /** Departure ids in the order learned (with their seq); stale pairs are skipped on read. */
-  #departureLog: Array<{ seq: number; id: string }> = [];
+  /** Departures in the order learned, as parallel seq/id columns; stale pairs are skipped on read. */
+  #logSeqs: number[] = [];
+  #logIds: string[] = [];
   #seq = 0;
   #options: Required<AddressBookOptions>;
 
@@ -282,18 +283,19 @@ export class AddressBook {
     now: number,
     limit: number,
   ): { departures: Departure[]; mark: number } {
-    const log = this.#departureLog;
+    const seqs = this.#logSeqs;
     let low = 0;
-    let high = log.length;
+    let high = seqs.length;
     while (low < high) {
       const middle = (low + high) >> 1;
-      if (log[middle]!.seq <= mark) low = middle + 1;
+      if (seqs[middle]! <= mark) low = middle + 1;
       else high = middle;
     }
     const departures: Departure[] = [];
     let newMark = mark;
-    for (let index = low; index < log.length && departures.length < limit; index++) {
-      const { seq, id } = log[index]!;
+    for (let index = low; index < seqs.length && departures.length < limit; index++) {
+      const seq = seqs[index]!;
+      const id = this.#logIds[index]!;
       newMark = seq;
       const record = this.#departures.get(id);
       if (!record || record.seq !== seq) continue;
@@ -344,10 +346,13 @@ export class AddressBook {
     for (const record of this.#departures.values()) {
       if (now - record.at > this.#options.departureTtlMs) this.#departures.delete(record.id);
     }
-    const firstLive = this.#departureLog.findIndex(({ seq, id }) =>
-      this.#departures.get(id)?.seq === seq
-    );
-    this.#departureLog.splice(0, firstLive === -1 ? this.#departureLog.length : firstLive);
+    let firstLive = 0;
+    while (
+      firstLive < this.#logSeqs.length &&
+      this.#departures.get(this.#logIds[firstLive]!)?.seq !== this.#logSeqs[firstLive]
+    ) firstLive++;
+    this.#logSeqs.splice(0, firstLive);
+    this.#logIds.splice(0, firstLive);
   }
 
   /** Restores entries saved earlier (only where nothing newer is known). */
@@ -372,7 +377,8 @@ export class AddressBook {
     }
     const seq = ++this.#seq;
     this.#departures.set(id, { id, incarnation, at, seq });
-    this.#departureLog.push({ seq, id });
+    this.#logSeqs.push(seq);
+    this.#logIds.push(id);
     return true;
   }
 

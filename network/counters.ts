@@ -8,6 +8,7 @@ export const COUNTER_NAMES = [
   "messages_received",
   "links_opened",
   "links_refused",
+  "evictions",
   "dials_failed",
   "broadcasts_originated",
   "broadcasts_delivered",

@@ -170,6 +170,8 @@ export class PeerNode {
   #router: Router;
   #open = new Map<string, LinkRecord>();
   #handshaking = new Set<LinkRecord>();
+  /** Inbound links past their checks, whose own hello is still being signed: they hold a slot. */
+  #acceptedInbound = new Set<LinkRecord>();
   #dialing = new Map<string, DialTarget>();
   #banned = new Map<string, number>();
   #timers = new Set<TimerHandle>();
@@ -177,6 +179,7 @@ export class PeerNode {
   #departurePush: TimerHandle | undefined;
   #started = false;
   #stopped = false;
+  #nextEvictionAt = 0;
 
   constructor(config: PeerNodeConfig, deps: PeerNodeDeps) {
     this.#config = config;
@@ -445,6 +448,7 @@ export class PeerNode {
     record.queue = undefined;
     if (record.handshakeTimer) this.#clock.clearTimeout(record.handshakeTimer);
     this.#handshaking.delete(record);
+    this.#acceptedInbound.delete(record);
     if (!wasOpen) {
       // A dial that connected but never completed its handshake failed, unless we ended it.
       // (A probe that connected at all found the peer alive.)
@@ -602,6 +606,7 @@ export class PeerNode {
       role: this.#config.role,
       inc: this.#incarnation,
       port: this.#config.listenPort,
+      short: this.outboundCount < this.#config.targetOutbound,
       ts: this.#clock.now(),
     };
     return andThen(this.#deps.auth.sign(helloProofBytes(hello)), (proof) => {
@@ -636,8 +641,10 @@ export class PeerNode {
           if (this.#open.has(hello.id)) return this.#closeLink(record, "ours");
           return this.#openLink(record, hello);
         }
-        const refusal = this.#inboundRefusal(record, hello.id);
+        const refusal = this.#inboundRefusal(record, hello);
         if (refusal) return this.#refuse(record, refusal);
+        // The slot is taken now: another hello checked while ours is being signed sees it.
+        this.#acceptedInbound.add(record);
         andThen(this.#sendHello(record), () => {
           if (record.state === "handshake") this.#openLink(record, hello);
         });
@@ -645,16 +652,42 @@ export class PeerNode {
     );
   }
 
-  #inboundRefusal(record: LinkRecord, id: string): RefusalReason | undefined {
+  #inboundRefusal(record: LinkRecord, hello: Hello): RefusalReason | undefined {
+    const id = hello.id;
     if (this.#open.has(id)) return "duplicate";
+    for (const other of this.#acceptedInbound) if (other.remoteId === id) return "duplicate";
     // Both ends dialled each other at once: the link dialled by the smaller id survives.
     const dialingThem = this.#dialing.has(id) ||
       [...this.#handshaking].some((other) =>
         other !== record && other.remoteId === id && other.direction === "outbound"
       );
     if (dialingThem && this.selfId < id) return "duplicate";
-    if (this.inboundCount >= this.#config.maxInbound) return "full";
+    const inbound = this.inboundCount + this.#acceptedInbound.size;
+    if (inbound >= this.#config.maxInbound && !this.#makeRoomFor(hello)) return "full";
     return undefined;
+  }
+
+  /**
+   * Full, but the newcomer is short of outbound links: evict one inbound peer at random, at most
+   * once per exchange interval. Without this, a small network can settle where a short node's
+   * every candidate is full and stay so; eviction moves the shortfall on until it lands where
+   * there is room, and the once-per-interval limit bounds the churn.
+   */
+  #makeRoomFor(hello: Hello): boolean {
+    const now = this.#clock.now();
+    if (!hello.short || now < this.#nextEvictionAt) return false;
+    const inbound = [...this.#open.values()].filter((other) => other.direction === "inbound");
+    if (inbound.length === 0) return false;
+    const victim = inbound[Math.floor(this.#random() * inbound.length)]!;
+    this.#nextEvictionAt = now + this.#config.exchangeIntervalMs;
+    this.counters.evictions++;
+    this.#log.debug("evicting an inbound peer for a short newcomer", {
+      evicted: victim.remoteId,
+      newcomer: hello.id,
+    });
+    this.#send(victim, { t: "bye", reason: "pruned" });
+    this.#closeLink(victim, "ours");
+    return true;
   }
 
   #refuse(record: LinkRecord, reason: RefusalReason): void {
@@ -696,10 +729,16 @@ export class PeerNode {
   }
 
   #openLink(record: LinkRecord, hello: Hello): void {
+    const existing = this.#open.get(hello.id);
+    if (existing && existing !== record) {
+      // Two handshakes with one peer finished together: the first one open stays.
+      return this.#closeLink(record, "ours");
+    }
     const now = this.#clock.now();
     if (record.handshakeTimer) this.#clock.clearTimeout(record.handshakeTimer);
     record.handshakeTimer = undefined;
     this.#handshaking.delete(record);
+    this.#acceptedInbound.delete(record);
     record.state = "open";
     record.openedAt = now;
     record.peer = {
@@ -842,6 +881,7 @@ export class PeerNode {
       this.#pushPeers(record, false);
     }
     this.#book.expire(now);
+    this.#router.expireHints(now);
   }
 
   /** Our neighbours, a sample of the book and new departures, to one neighbour. */

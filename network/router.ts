@@ -163,6 +163,13 @@ export class Router {
     this.#setHint(target, via, now);
   }
 
+  /** Drops hints past their time (called every exchange round, so stale ones do not pile up). */
+  expireHints(now: number): void {
+    for (const [target, hint] of this.#hints) {
+      if (hint.until <= now) this.#hints.delete(target);
+    }
+  }
+
   /** Forgets routes through a neighbour that is gone. */
   linkClosed(id: string): void {
     for (const [target, hint] of this.#hints) {

@@ -79,6 +79,11 @@ export const HelloSchema = z.object({
   inc: Millis,
   /** The port this node accepts links on; peers combine it with the address they see. */
   port: z.number().int().min(1).max(65535),
+  /**
+   * The sender has fewer outbound links than it wants: a full node may then make room
+   * (see PeerNode), so small networks cannot lock up with some nodes short forever.
+   */
+  short: z.boolean(),
   ts: Millis,
   proof: Signature,
 }).strict();
@@ -141,6 +146,7 @@ export function helloProofBytes(hello: Omit<Hello, "proof" | "t">): Uint8Array {
       hello.role,
       hello.inc,
       hello.port,
+      hello.short,
       hello.ts,
     ]),
   );

@@ -151,6 +151,7 @@ const helloFields = {
   role: "client" as const,
   inc: Date.now(),
   port: 1,
+  short: true,
   ts: Date.now(),
 };
 link.send({

@@ -96,7 +96,7 @@ async function forgetTime(how: "leave" | "crash" | "cut"): Promise<number | null
   const victim = pick(cluster.alive.filter((node) => !seeds.includes(node)));
   cluster[how](victim);
   const took = await clock.runUntil(() => cluster.forgotten(victim.id), 500, 40 * ROUND_MS);
-  return took === undefined ? null : took;
+  return took === undefined ? null : Math.round(took);
 }
 const forgotten = {
   leave_ms: await forgetTime("leave"),
@@ -149,10 +149,9 @@ while (clock.now() < churnEnds || stillListed() > 0 || reconvergedAt === undefin
     reconvergedAt = clock.now();
   }
 }
-const forgetTimes = [...departed].map(([id, at]) => (forgottenAt.get(id) ?? Infinity) - at).sort((
-  a,
-  b,
-) => a - b);
+const forgetTimes = [...departed]
+  .map(([id, at]) => Math.round((forgottenAt.get(id) ?? Infinity) - at))
+  .sort((a, b) => a - b);
 const churned = await broadcasts(BROADCASTS);
 const churn = {
   share: CHURN,

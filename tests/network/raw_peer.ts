@@ -63,6 +63,7 @@ export async function rawConnect(
     role: "gpu" as const,
     inc: options.now,
     port: options.port ?? 5001,
+    short: false,
     ts: options.now,
     ...options.fields,
   };

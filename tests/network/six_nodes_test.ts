@@ -84,10 +84,21 @@ Deno.test({
       await Promise.all(nodes.map((node) => whenUp(node)));
 
       // Every node reaches its outbound target.
-      await waitFor("every node at its outbound target", async () => {
-        const all = await Promise.all(nodes.map(status));
-        return all.every((s) => s.outbound === TARGET) ? all : undefined;
-      }, 90_000);
+      try {
+        await waitFor("every node at its outbound target", async () => {
+          const all = await Promise.all(nodes.map(status));
+          return all.every((s) => s.outbound === TARGET) ? all : undefined;
+        }, 120_000);
+      } catch (error) {
+        const all = await Promise.all(nodes.map((node) => status(node).catch(() => undefined)));
+        const shapes = all.map((s, i) =>
+          `${nodes[i]!.name}: out ${s?.outbound} in ${s?.inbound} known ${s?.known_peers} ` +
+          `evictions ${s ? counter(s, "evictions") : "?"} refused ${
+            s ? counter(s, "links_refused") : "?"
+          }`
+        );
+        throw new Error(`${(error as Error).message}\n${shapes.join("\n")}`);
+      }
 
       // A broadcast from a seventh peer arrives exactly once at every node; extra copies are dropped.
       const keys = generateNodeKeys();
