@@ -18,12 +18,14 @@ import {
   KeyFileError,
   listenAddress,
   loadOrCreateNodeKeys,
+  loadOrCreateOperatorToken,
   lockDataDir,
   type Logger,
   type NodeConfig,
   type NodeKeys,
   type NodePaths,
   nodePaths,
+  OperatorTokenError,
   parseCommandLine,
   resolveProgram,
   RpcPeer,
@@ -80,6 +82,7 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   let lock;
   let keys: NodeKeys;
+  let operatorToken: string;
   try {
     prepareDataDir(paths);
     lock = lockDataDir(paths.lockFile);
@@ -91,8 +94,12 @@ export async function main(args: readonly string[]): Promise<number> {
         key_file: paths.keyFile,
       });
     }
+    operatorToken = loadOrCreateOperatorToken(paths.operatorTokenFile);
   } catch (error) {
-    if (error instanceof DataDirLockedError || error instanceof KeyFileError) {
+    if (
+      error instanceof DataDirLockedError || error instanceof KeyFileError ||
+      error instanceof OperatorTokenError
+    ) {
       log.error(error.message);
       lock?.release();
       return 2;
@@ -100,7 +107,7 @@ export async function main(args: readonly string[]): Promise<number> {
     throw error;
   }
   try {
-    return await runNode(config, paths, keys, log);
+    return await runNode(config, paths, keys, operatorToken, log);
   } finally {
     lock.release();
   }
@@ -110,6 +117,7 @@ async function runNode(
   config: NodeConfig,
   paths: NodePaths,
   keys: NodeKeys,
+  operatorToken: string,
   log: Logger,
 ): Promise<number> {
   log.info("starting node", {
@@ -120,7 +128,7 @@ async function runNode(
     http: `${config.http_host}:${config.http_port}`,
   });
   const stopRequested = waitForStopSignal(log, systemClock);
-  const node = await startNode({ config, paths, keys, log, clock: systemClock });
+  const node = await startNode({ config, paths, keys, operatorToken, log, clock: systemClock });
   const signal = await stopRequested;
   log.info("shutting down", { signal });
   await node.stop(`received ${signal}`);
@@ -132,6 +140,8 @@ export type StartNodeOptions = {
   config: NodeConfig;
   paths: NodePaths;
   keys: NodeKeys;
+  /** Guards the operator endpoints; read from (or made in) the data directory when absent. */
+  operatorToken?: string;
   log: Logger;
   clock: Clock;
 };
@@ -145,10 +155,17 @@ export type RunningNode = {
 
 /** Starts the three workers under a supervisor; resolves once each has had its first start attempt. */
 export async function startNode(
-  { config, paths, keys, log, clock }: StartNodeOptions,
+  { config, paths, keys, operatorToken, log, clock }: StartNodeOptions,
 ): Promise<RunningNode> {
   const startedAt = clock.now();
-  const specs = workerSpecs({ config, paths, keys, startedAt, searchPath: Deno.env.get("PATH") });
+  const specs = workerSpecs({
+    config,
+    paths,
+    keys,
+    operatorToken: operatorToken ?? loadOrCreateOperatorToken(paths.operatorTokenFile),
+    startedAt,
+    searchPath: Deno.env.get("PATH"),
+  });
   const rpc: RpcPeer<"main"> = new RpcPeer({
     self: "main",
     // Both ends refer to each other; neither sends before start() below.
@@ -189,6 +206,7 @@ export function workerSpecs(options: {
   config: NodeConfig;
   paths: NodePaths;
   keys: NodeKeys;
+  operatorToken: string;
   startedAt: number;
   searchPath: string | undefined;
 }): WorkerSpec[] {
@@ -207,6 +225,7 @@ export function workerSpecs(options: {
       public_key: keys.publicKey,
       // The private key goes to the one worker that signs and opens sealed messages.
       ...(name === "network" ? { private_key: keys.privateKey } : {}),
+      ...(name === "http" ? { operator_token: options.operatorToken } : {}),
       started_at: startedAt,
       paths,
     },

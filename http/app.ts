@@ -31,6 +31,7 @@ import { Operations } from "./operations.ts";
 import { containerRoutes, vmRoutes } from "./routes/instances.ts";
 import { operationRoutes } from "./routes/operations.ts";
 import { marketRoutes } from "./routes/market.ts";
+import { operatorRoutes } from "./routes/operator.ts";
 import { isRemoteEnv } from "./remote.ts";
 
 export type AppDeps = {
@@ -52,6 +53,8 @@ export type AppDeps = {
    * without it (tools, unit tests) every request is answered here.
    */
   node?: { nodeId: string; role: Role; forwardTimeoutMs: number };
+  /** Guards `/api/v1/operator/*`; without it those endpoints refuse every request. */
+  operatorToken?: string;
 };
 
 /** The largest request body accepted, in bytes. */
@@ -123,6 +126,7 @@ export function createAppWithRoutes(deps: AppDeps): App {
     nodeId: node.nodeId,
     forwardTimeoutMs: node.forwardTimeoutMs,
   });
+  operatorRoutes(routes, deps, { token: deps.operatorToken, clientAddress: deps.clientAddress });
   routes.mount(app);
   const document = openApiDocument(routes.specs);
   app.get("/openapi.json", (c) => c.json(document));

@@ -25,6 +25,7 @@ runWorker("http", ({ init, log, call }) => {
       role: init.config.role,
       forwardTimeoutMs: init.config.request_timeout_ms,
     },
+    operatorToken: init.operator_token,
   });
   const server = Deno.serve({
     hostname,

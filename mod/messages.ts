@@ -31,6 +31,7 @@ import {
   ImagePullStatusParamsSchema,
   ImagePullStatusSchema,
 } from "./container_schemas.ts";
+import { EventListParamsSchema, EventListSchema } from "./event_schemas.ts";
 import {
   GpuAllocationListSchema,
   VmCreateParamsSchema,
@@ -282,6 +283,8 @@ export const METHODS = {
     params: VmImageDeleteParamsSchema,
     result: VmImageDeletedSchema,
   },
+  /** The node service's event log, newest first, filtered and paged. */
+  "events.list": { to: "node_service", params: EventListParamsSchema, result: EventListSchema },
   "gpu.allocations": { to: "node_service", params: EmptyParams, result: GpuAllocationListSchema },
   "network.peers.active": { to: "network", params: EmptyParams, result: ActivePeerListSchema },
   "network.peers.global": { to: "network", params: EmptyParams, result: GlobalPeerListSchema },
@@ -472,12 +475,15 @@ export const WorkerInitSchema = z.object({
   public_key: Bytes,
   /** Only the network worker gets the node's private key (it signs and opens sealed messages). */
   private_key: Bytes.optional(),
+  /** Only the HTTP worker gets the operator token (it guards the operator endpoints). */
+  operator_token: z.string().optional(),
   started_at: z.number(),
   /** Where things live in the data directory; each worker may touch only its own part. */
   paths: z.object({
     dataDir: z.string(),
     keyFile: z.string(),
     lockFile: z.string(),
+    operatorTokenFile: z.string(),
     networkDir: z.string(),
     networkDb: z.string(),
     serviceDir: z.string(),

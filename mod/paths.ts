@@ -9,6 +9,8 @@ export type NodePaths = {
   readonly keyFile: string;
   /** Held open while the node runs, so two nodes never share a data directory. */
   readonly lockFile: string;
+  /** The operator endpoints' secret (main thread reads it; only the HTTP worker gets it). */
+  readonly operatorTokenFile: string;
   readonly networkDir: string;
   readonly networkDb: string;
   readonly serviceDir: string;
@@ -20,6 +22,7 @@ export function nodePaths(dataDir: string): NodePaths {
     dataDir,
     keyFile: `${dataDir}/node.key`,
     lockFile: `${dataDir}/node.lock`,
+    operatorTokenFile: `${dataDir}/operator.token`,
     networkDir: `${dataDir}/network`,
     networkDb: `${dataDir}/network/network.db`,
     serviceDir: `${dataDir}/node_service`,

@@ -35,7 +35,7 @@ export const VmImageNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,
   .refine((name) => !name.endsWith(".part"), { message: "'.part' names are reserved" });
 
 const PortSchema = z.number().int().min(1).max(65535);
-const Sha256Schema = z.string().regex(/^[a-f0-9]{64}$/, { message: "expected 64 hex digits" });
+export const Sha256Schema = z.string().regex(/^[a-f0-9]{64}$/, { message: "expected 64 hex digits" });
 
 /** GPUs by count (the node picks free ones), by nvidia-smi index, or by UUID. */
 export const VmGpuRequestSchema = z.union([

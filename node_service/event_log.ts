@@ -2,7 +2,7 @@
  * The append-only record of every operation: who did what to which target,
  * with what result, when. Rows are never updated or deleted by the node.
  */
-import type { DatabaseSync } from "../mod/mod.ts";
+import { type DatabaseSync, DEFAULT_EVENT_PAGE, type Handlers } from "../mod/mod.ts";
 
 export type EventResult = "ok" | "error";
 
@@ -22,7 +22,18 @@ export type LoggedEvent = Required<Omit<NewEvent, "target">> & {
   target: string | null;
 };
 
-export type EventQuery = { action?: string; target?: string; beforeId?: number; limit: number };
+export type EventQuery = {
+  /** An exact action, or a prefix ending in `.` (`vm.` matches every VM action). */
+  action?: string;
+  actor?: string;
+  target?: string;
+  result?: EventResult;
+  /** Time range in ms since the epoch: `since` inclusive, `until` exclusive. */
+  since?: number;
+  until?: number;
+  beforeId?: number;
+  limit: number;
+};
 
 type EventRow = {
   id: number;
@@ -59,8 +70,16 @@ export class EventLog {
   list(query: EventQuery): LoggedEvent[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (query.action !== undefined) where.push("action = ?"), args.push(query.action);
+    if (query.action?.endsWith(".")) {
+      // A range instead of LIKE: the index on action serves it, and `_`/`%` in names mean nothing.
+      where.push("action >= ? AND action < ?");
+      args.push(query.action, `${query.action.slice(0, -1)}/`);
+    } else if (query.action !== undefined) where.push("action = ?"), args.push(query.action);
+    if (query.actor !== undefined) where.push("actor = ?"), args.push(query.actor);
     if (query.target !== undefined) where.push("target = ?"), args.push(query.target);
+    if (query.result !== undefined) where.push("result = ?"), args.push(query.result);
+    if (query.since !== undefined) where.push("at >= ?"), args.push(query.since);
+    if (query.until !== undefined) where.push("at < ?"), args.push(query.until);
     if (query.beforeId !== undefined) where.push("id < ?"), args.push(query.beforeId);
     const sql = `SELECT id, at, actor, action, target, result, detail FROM events
       ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ?`;
@@ -70,4 +89,29 @@ export class EventLog {
       detail: JSON.parse(row.detail) as Record<string, unknown>,
     }));
   }
+}
+
+/** `events.list`: one page, and where the next (older) one starts. */
+export function eventHandlers(events: EventLog): Pick<Handlers<"node_service">, "events.list"> {
+  return {
+    "events.list": (params) => {
+      const limit = params.limit ?? DEFAULT_EVENT_PAGE;
+      // One row more than asked says whether an older page exists.
+      const rows = events.list({
+        action: params.action,
+        actor: params.actor,
+        target: params.target,
+        result: params.result,
+        since: params.since,
+        until: params.until,
+        beforeId: params.before_id,
+        limit: limit + 1,
+      });
+      const page = rows.slice(0, limit);
+      return {
+        events: page,
+        next_before_id: rows.length > limit ? page[page.length - 1]!.id : null,
+      };
+    },
+  };
 }

@@ -5,7 +5,7 @@
  */
 import { openDatabase, runWorker, vmStorageDirs } from "../mod/mod.ts";
 import { startContainers } from "./container_handlers.ts";
-import { EventLog } from "./event_log.ts";
+import { eventHandlers, EventLog } from "./event_log.ts";
 import { GpuInventory } from "./gpu_inventory.ts";
 import { SERVICE_MIGRATIONS } from "./migrations.ts";
 import { startVms } from "./vm_handlers.ts";
@@ -93,6 +93,7 @@ runWorker("node_service", ({ init, log, clock, call }) => {
       ...ledger.handlers,
       ...market.handlers,
       ...leaseCheckHandlers(verification, clock),
+      ...eventHandlers(events),
     },
     async stop() {
       await market.stop();

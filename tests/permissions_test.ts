@@ -53,6 +53,7 @@ async function setting() {
     config,
     paths,
     keys: generateNodeKeys(),
+    operatorToken: "test-operator-token",
     startedAt: 0,
     searchPath: Deno.env.get("PATH"),
   });

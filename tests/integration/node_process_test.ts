@@ -83,6 +83,24 @@ Deno.test("a node subprocess answers GET /api/v1/node with its GPUs, and SIGTERM
     assert.deepEqual(info.data.gpu_status, { state: "present", count: 2 });
     assert.equal((await Deno.stat(`${dir}/data/node.key`)).mode! & 0o777, 0o600);
 
+    // The operator's view: the token file the node made, over the real socket.
+    const tokenFile = `${dir}/data/operator.token`;
+    assert.equal((await Deno.stat(tokenFile)).mode! & 0o777, 0o600);
+    const token = (await Deno.readTextFile(tokenFile)).trim();
+    const operator = (path: string, headers: HeadersInit = { authorization: `Bearer ${token}` }) =>
+      fetch(`http://127.0.0.1:${node.httpPort}/api/v1/operator/${path}`, { headers })
+        .then(async (response) => ({ status: response.status, body: await response.json() }));
+    const events = await operator("events?action=node_service.");
+    assert.equal(events.status, 200, JSON.stringify(events.body));
+    assert.deepEqual(
+      events.body.data.events.map((event: { action: string }) => event.action),
+      ["node_service.start"],
+    );
+    assert.equal((await operator("events", {})).status, 401);
+    assert.equal((await operator("events", { authorization: "Bearer wrong" })).status, 401);
+    const status = await operator("status");
+    assert.equal(status.body.data.node.node_id, info.data.node_id);
+
     node.child.kill("SIGTERM");
     const { code } = await node.child.status;
     const log = await node.log;
@@ -116,13 +134,17 @@ Deno.test("a restarted node keeps its identity, and SIGINT stops it cleanly too"
   const dir = await scratchDir("node-restart");
   try {
     const ids: string[] = [];
+    const tokens: string[] = [];
     for (let round = 0; round < 2; round++) {
       const node = startNode(["--data-dir", `${dir}/data`]);
       ids.push((await waitFor("node info", () => nodeInfo(node.httpPort), 60_000)).data.node_id);
+      tokens.push(await Deno.readTextFile(`${dir}/data/operator.token`));
       node.child.kill("SIGINT");
       assert.equal((await node.child.status).code, 0, await node.log);
     }
     assert.equal(ids[0], ids[1]);
+    // Operators' scripts keep working across restarts.
+    assert.equal(tokens[0], tokens[1]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -72,6 +72,7 @@ function fixtureSupervisor(
     config,
     paths,
     keys,
+    operatorToken: "test-operator-token",
     startedAt: Date.now(),
     searchPath: Deno.env.get("PATH"),
   });

@@ -92,6 +92,7 @@ Deno.test("the node service's own permissions let it read CPU, memory and disk (
       config,
       paths,
       keys: generateNodeKeys(),
+      operatorToken: "test-operator-token",
       startedAt: 0,
       searchPath: Deno.env.get("PATH"),
     }).find((candidate) => candidate.name === "node_service")!;

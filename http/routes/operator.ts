@@ -1,0 +1,282 @@
+/**
+ * The operator's endpoints under `/api/v1/operator/`: the node's state, its
+ * event log (filtered, paged), every instance whoever rents it, and the
+ * images the node offers. They act for the machine's owner, so they answer
+ * only locally and only with the operator token (`../operator_auth.ts`).
+ */
+import { z } from "zod";
+import {
+  ActivePeerListSchema,
+  ContainerImageListSchema,
+  ContainerListSchema,
+  EventListSchema,
+  EventResultSchema,
+  GlobalPeerListSchema,
+  ImageDeletedSchema,
+  ImageNameOrIdSchema,
+  ImagePullIdSchema,
+  ImagePullStatusSchema,
+  ImageReferenceSchema,
+  INSTANCE_STATES,
+  type InstanceState,
+  MAX_EVENT_PAGE,
+  NetworkStatusSchema,
+  NodeStatusSchema,
+  Sha256Schema,
+  VmImageDeletedSchema,
+  VmImageListSchema,
+  VmImageNameSchema,
+  VmImageSchema,
+  VmListSchema,
+} from "../../mod/mod.ts";
+import type { ApiRoutes } from "../api_route.ts";
+import type { AppDeps } from "../app.ts";
+import { ApiError } from "../errors.ts";
+import { type OperatorAccess, requireOperator } from "../operator_auth.ts";
+
+/** The actor the event log records for what the operator does through these endpoints. */
+export const OPERATOR_ACTOR = "operator";
+
+const OPERATOR =
+  "Local operator only: from the loopback interface, with `Authorization: Bearer <token>` (the token is in `<data_dir>/operator.token`).";
+const ERRORS = ["unauthorized", "forbidden", "try_later", "timeout"] as const;
+
+const StateCountsSchema = z.partialRecord(z.enum(INSTANCE_STATES), z.number().int());
+
+export const OperatorStatusSchema = z.object({
+  node: NodeStatusSchema,
+  network: NetworkStatusSchema.nullable(),
+  vms: StateCountsSchema,
+  containers: StateCountsSchema,
+  gpus_allocated: z.number().int(),
+});
+
+const Millis = z.coerce.number().int().min(0);
+const EventQuery = z.object({
+  action: z.string().regex(/^[a-z0-9_.]{1,64}$/, {
+    message: "an action (vm.create) or a prefix ending in a dot (vm.)",
+  }).optional(),
+  actor: z.string().min(1).max(128).optional(),
+  target: z.string().min(1).max(128).optional(),
+  result: EventResultSchema.optional(),
+  since: Millis.optional(),
+  until: Millis.optional(),
+  before_id: z.coerce.number().int().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_EVENT_PAGE).default(100),
+});
+
+const VmImageAddBody = z.object({
+  name: VmImageNameSchema,
+  /** An http(s) URL (its host must be in image_download_hosts), or a file the node may read. */
+  url: z.url({ protocol: /^https?$/ }).max(4096).optional(),
+  path: z.string().min(1).max(4096).startsWith("/").optional(),
+  sha256: Sha256Schema.optional(),
+}).refine((body) => (body.url === undefined) !== (body.path === undefined), {
+  message: "give exactly one of url and path",
+});
+
+function countStates(
+  instances: { state: InstanceState }[],
+): Partial<Record<InstanceState, number>> {
+  const counts: Partial<Record<InstanceState, number>> = {};
+  for (const { state } of instances) counts[state] = (counts[state] ?? 0) + 1;
+  return counts;
+}
+
+export function operatorRoutes(routes: ApiRoutes, deps: AppDeps, access: OperatorAccess): void {
+  routes.add({
+    method: "get",
+    path: "/api/v1/operator/status",
+    summary: "The node, its network worker, its instances by state and its GPUs in use",
+    description: OPERATOR,
+    tags: ["operator"],
+    response: OperatorStatusSchema,
+    errors: ERRORS,
+  }, async ({ context }) => {
+    requireOperator(context, access);
+    const [node, network, vms, containers, allocations] = await Promise.all([
+      deps.call("node.status", {}),
+      // The rest of the status is still worth having while the network worker restarts.
+      deps.call("network.status", {}).catch(() => null),
+      deps.call("vm.list", {}),
+      deps.call("container.list", {}),
+      deps.call("gpu.allocations", {}),
+    ]);
+    return {
+      node,
+      network,
+      vms: countStates(vms.vms),
+      containers: countStates(containers),
+      gpus_allocated: allocations.allocations.length,
+    };
+  });
+
+  routes.add({
+    method: "get",
+    path: "/api/v1/operator/events",
+    summary: "The event log, newest first: filter by action (or prefix `vm.`), actor, target, " +
+      "result and time; page with `before_id`",
+    description: OPERATOR,
+    tags: ["operator"],
+    query: EventQuery,
+    response: EventListSchema,
+    errors: ERRORS,
+  }, ({ query, context }) => {
+    requireOperator(context, access);
+    if (query.since !== undefined && query.until !== undefined && query.since >= query.until) {
+      throw new ApiError("invalid_params", "since must be earlier than until");
+    }
+    return deps.call("events.list", query);
+  });
+
+  routes.add({
+    method: "get",
+    path: "/api/v1/operator/peers",
+    summary: "Connected neighbours and the address book",
+    description: OPERATOR,
+    tags: ["operator"],
+    response: z.object({ active: ActivePeerListSchema, global: GlobalPeerListSchema }),
+    errors: ERRORS,
+  }, async ({ context }) => {
+    requireOperator(context, access);
+    const [active, global] = await Promise.all([
+      deps.call("network.peers.active", {}),
+      deps.call("network.peers.global", {}),
+    ]);
+    return { active, global };
+  });
+
+  routes.add({
+    method: "get",
+    path: "/api/v1/operator/instances",
+    summary: "Every VM and container on this node, whoever rents it",
+    description: OPERATOR,
+    tags: ["operator"],
+    query: z.object({ include_deleted: z.enum(["true", "false"]).default("false") }),
+    response: z.object({ vms: VmListSchema.shape.vms, containers: ContainerListSchema }),
+    errors: ERRORS,
+  }, async ({ query, context }) => {
+    requireOperator(context, access);
+    const include_deleted = query.include_deleted === "true";
+    const [vms, containers] = await Promise.all([
+      deps.call("vm.list", { include_deleted }),
+      deps.call("container.list", { include_deleted }),
+    ]);
+    return { vms: vms.vms, containers };
+  });
+
+  routes.add({
+    method: "get",
+    path: "/api/v1/operator/images",
+    summary: "VM images (with progress while adding) and container images on this node",
+    description: OPERATOR,
+    tags: ["operator", "images"],
+    response: z.object({ vm: VmImageListSchema.shape.images, container: ContainerImageListSchema }),
+    errors: ERRORS,
+  }, async ({ context }) => {
+    requireOperator(context, access);
+    const [vm, container] = await Promise.all([
+      deps.call("vm_image.list", {}),
+      // A node without a container engine still lists its VM images.
+      deps.call("container_image.list", {}).catch(() => []),
+    ]);
+    return { vm: vm.images, container };
+  });
+
+  routes.add({
+    method: "post",
+    path: "/api/v1/operator/images/vm",
+    summary: "Add a VM image from a URL or a local file; answers at once, the image reports " +
+      "its progress until ready",
+    description: OPERATOR,
+    tags: ["operator", "images"],
+    body: VmImageAddBody,
+    response: VmImageSchema,
+    successStatus: 202,
+    errors: [...ERRORS, "conflict"],
+  }, ({ body, context }) => {
+    requireOperator(context, access);
+    return deps.call("vm_image.add", {
+      actor: OPERATOR_ACTOR,
+      name: body.name,
+      source: body.url !== undefined
+        ? { kind: "url", url: body.url }
+        : { kind: "path", path: body.path! },
+      sha256: body.sha256,
+    });
+  });
+
+  routes.add({
+    method: "get",
+    path: "/api/v1/operator/images/vm/:name",
+    summary: "One VM image: state, progress while adding, the VMs using it",
+    description: OPERATOR,
+    tags: ["operator", "images"],
+    params: z.object({ name: VmImageNameSchema }),
+    response: VmImageSchema,
+    errors: [...ERRORS, "not_found"],
+  }, async ({ params, context }) => {
+    requireOperator(context, access);
+    const { images } = await deps.call("vm_image.list", {});
+    const image = images.find((candidate) => candidate.name === params.name);
+    if (!image) throw new ApiError("not_found", `no VM image ${params.name}`);
+    return image;
+  });
+
+  routes.add({
+    method: "delete",
+    path: "/api/v1/operator/images/vm/:name",
+    summary: "Delete a VM image no VM uses",
+    description: OPERATOR,
+    tags: ["operator", "images"],
+    params: z.object({ name: VmImageNameSchema }),
+    response: VmImageDeletedSchema,
+    errors: [...ERRORS, "not_found", "conflict"],
+  }, ({ params, context }) => {
+    requireOperator(context, access);
+    return deps.call("vm_image.delete", { actor: OPERATOR_ACTOR, name: params.name });
+  });
+
+  routes.add({
+    method: "post",
+    path: "/api/v1/operator/images/container/pull",
+    summary: "Pull a container image; answers at once with the pull's id and progress",
+    description: OPERATOR,
+    tags: ["operator", "images"],
+    body: z.object({ image: ImageReferenceSchema }),
+    response: ImagePullStatusSchema,
+    successStatus: 202,
+    errors: ERRORS,
+  }, ({ body, context }) => {
+    requireOperator(context, access);
+    return deps.call("container_image.pull", { actor: OPERATOR_ACTOR, image: body.image });
+  });
+
+  routes.add({
+    method: "get",
+    path: "/api/v1/operator/images/container/pulls/:pull_id",
+    summary: "Progress of a container image pull",
+    description: OPERATOR,
+    tags: ["operator", "images"],
+    params: z.object({ pull_id: ImagePullIdSchema }),
+    response: ImagePullStatusSchema,
+    errors: [...ERRORS, "not_found"],
+  }, ({ params, context }) => {
+    requireOperator(context, access);
+    return deps.call("container_image.pull_status", { pull_id: params.pull_id });
+  });
+
+  routes.add({
+    method: "post",
+    path: "/api/v1/operator/images/container/delete",
+    summary: "Delete a container image no container uses",
+    description: OPERATOR,
+    tags: ["operator", "images"],
+    body: z.object({ image: ImageNameOrIdSchema }),
+    response: ImageDeletedSchema,
+    errors: [...ERRORS, "not_found", "conflict"],
+  }, ({ body, context }) => {
+    requireOperator(context, access);
+    return deps.call("container_image.delete", { actor: OPERATOR_ACTOR, image: body.image });
+  });
+}
