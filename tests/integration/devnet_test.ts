@@ -2,14 +2,22 @@
  * The renter's whole workflow on a local network of real node processes (the
  * devnet's layout: a seed with the embedded ledger, GPU nodes, two
  * client-ends), through the client-ends' HTTP API only, with keys from the
- * real wallet library: register and verify a machine, rent it, create a
- * container on it and operate it through both client-ends, carry on when one
- * client-end stops, and get a clear error for a node that has left.
+ * real wallet library: register and verify a machine, rent it, create a VM
+ * (real libvirt) and a container on it and operate them through both
+ * client-ends, carry on when one client-end stops, and get a clear error for
+ * a node that has left. The GPU node's operator adds the VM images through
+ * the operator endpoints, with the token from the node's data directory.
  */
 import assert from "node:assert/strict";
 import type { KeyringPair } from "@polkadot/keyring/types";
 import { devnetLayout, type DevnetNode, nodeArgs } from "../../scripts/devnet.ts";
 import { DENO_BIN, REPO_ROOT, scratchDir, waitFor } from "../helpers.ts";
+import {
+  removeDomains,
+  requireLibvirt,
+  testGuest,
+  virsh,
+} from "../node_service/libvirt_fixture.ts";
 import { devWallets, walletHeaders } from "../wallets.ts";
 
 const TEST_IMAGE = "localhost/dbc-test-busybox:latest";
@@ -109,6 +117,22 @@ function ok<T = Json>(
   return answer.body.data as T;
 }
 
+/** A request to a node's operator endpoints, with the token from its data directory. */
+async function operator(
+  node: DevnetNode,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<Json> {
+  const token = (await Deno.readTextFile(`${node.dataDir}/operator.token`)).trim();
+  const response = await fetch(`http://127.0.0.1:${node.httpPort}/api/v1/operator/${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return ok({ status: response.status, body: await response.json() });
+}
+
 /** Reads server-sent events until the operation ends; returns the states seen. */
 async function followOperation(
   node: DevnetNode,
@@ -129,11 +153,15 @@ async function followOperation(
 
 Deno.test({
   name:
-    "devnet: rent a machine, create and operate a container through two client-ends, survive one leaving",
+    "devnet: rent a machine, create and operate a VM and a container through two client-ends, survive one leaving",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
+    await requireLibvirt();
+    const guest = await testGuest();
     const dir = await scratchDir("devnet");
+    // QEMU runs as libvirt's user and must reach the VM disks inside the data directories.
+    await Deno.chmod(dir, 0o711);
     const basePort = 21_000 + Math.floor(Math.random() * 8_000);
     const layout = devnetLayout(basePort, dir);
     const [seedNode, gpuNode, gpu2Node, client1Node, client2Node] = layout as [
@@ -144,6 +172,7 @@ Deno.test({
       DevnetNode,
     ];
     const running: Running[] = [];
+    let vmDomain: string | undefined;
     try {
       running.push(await startNode(seedNode, seedNode.p2pPort));
       const started = await Promise.all(
@@ -156,6 +185,30 @@ Deno.test({
       const { alice, bob, charlie, dave, eve, ferdie } = await devWallets();
 
       step("nodes up");
+      // The GPU node's operator offers the test guest as VM images; they copy in meanwhile.
+      const imagesReady = (async () => {
+        for (
+          const [name, path] of [
+            ["base.qcow2", guest.baseDisk],
+            ["vmlinuz", guest.kernel],
+            ["initrd.img", guest.initrd],
+          ] as const
+        ) {
+          // The node service may read only its own image directory: the file goes there first.
+          await Deno.copyFile(path, `${gpu.dataDir}/images/${name}`);
+          const added = await operator(gpu, "POST", "images/vm", {
+            name,
+            path: `${gpu.dataDir}/images/${name}`,
+          });
+          assert.equal(added.name, name);
+        }
+        return await waitFor("VM images ready", async () => {
+          const images = (await operator(gpu, "GET", "images")).vm as Json[];
+          return images.length === 3 && images.every((image) => image.state === "ready")
+            ? images
+            : undefined;
+        }, 60_000);
+      })();
       // Both client-ends see the seed and the GPU nodes.
       for (const client of [client1, client2]) {
         await waitFor(`${client.name} linked to the seed and GPU nodes`, async () => {
@@ -238,6 +291,85 @@ Deno.test({
       assert.equal(rental.renter, alice.address);
 
       step("rented");
+      // Alice creates a VM through client-1 and follows its creation to the end.
+      await imagesReady;
+      const vmCreated = await api(client1, "POST", "/api/v1/tasks/start", {
+        signer: alice,
+        body: {
+          peer_nodes_list: [gpu.nodeId],
+          image_name: "base.qcow2",
+          cpu_cores: 1,
+          mem_size: 0.25,
+          direct_boot: {
+            kernel_image: "vmlinuz",
+            initrd_image: "initrd.img",
+            cmdline: guest.cmdline,
+          },
+        },
+      });
+      assert.equal(vmCreated.status, 202, JSON.stringify(vmCreated.body));
+      const vmId: string = vmCreated.body.data.task_id;
+      vmDomain = `dbc-${vmId}`;
+      const vmStates = await followOperation(client1, vmCreated.body.data.operation_id, gpu.nodeId);
+      assert.equal(vmStates.at(-1), "done", `operation states: ${vmStates.join(", ")}`);
+      step("VM created");
+      // Queried through client-2: running in libvirt, with its login port and VNC password.
+      const vm = ok(
+        await api(client2, "GET", `/api/v1/tasks/${vmId}?node_id=${gpu.nodeId}`, {
+          signer: alice,
+        }),
+      );
+      assert.equal(vm.state, "running");
+      assert.equal(vm.hypervisor.status, "running");
+      assert.equal(vm.login.protocol, "ssh");
+      assert.ok(vm.vnc.password.length >= 8);
+      vmDomain = vm.domain;
+      assert.equal((await virsh("domstate", vm.domain)).stdout.trim(), "running");
+      // Bob sees neither it nor its login details, and cannot stop it.
+      const bobTasks = ok(
+        await api(client2, "GET", `/api/v1/tasks?node_id=${gpu.nodeId}`, { signer: bob }),
+      );
+      assert.deepEqual(bobTasks.tasks, []);
+      const bobVm = await api(client2, "GET", `/api/v1/tasks/${vmId}?node_id=${gpu.nodeId}`, {
+        signer: bob,
+      });
+      assert.equal(bobVm.status, 404);
+      assert.doesNotMatch(JSON.stringify(bobVm.body), new RegExp(vm.vnc.password));
+      const vmAction = async (client: DevnetNode, action: string) =>
+        ok(
+          await api(client, "POST", `/api/v1/tasks/${vmId}/${action}`, {
+            signer: alice,
+            body: { peer_nodes_list: [gpu.nodeId] },
+          }),
+        ).state;
+      assert.equal(
+        (await api(client1, "POST", `/api/v1/tasks/${vmId}/stop`, {
+          signer: bob,
+          body: { peer_nodes_list: [gpu.nodeId] },
+        })).status,
+        404,
+      );
+      // The guest's own console, read through client-2, shows it booted (and can take ACPI now).
+      // Booted since the last power-off: the marker comes after the guest's power-off line.
+      const booted = () =>
+        waitFor("the guest's boot marker in its console", async () => {
+          const lines: string[] = ok(
+            await api(client2, "GET", `/api/v1/tasks/${vmId}/trace?node_id=${gpu.nodeId}`, {
+              signer: alice,
+            }),
+          ).lines;
+          const last = (text: string) => lines.findLastIndex((line) => line.includes(text));
+          return last(guest.marker) > last("DBC-TEST-GUEST-POWEROFF") ? true : undefined;
+        }, 60_000);
+      await booted();
+      // Stop through client-2, start through client-1: libvirt follows.
+      assert.equal(await vmAction(client2, "stop"), "stopped");
+      assert.equal((await virsh("domstate", vm.domain)).stdout.trim(), "shut off");
+      assert.equal(await vmAction(client1, "start"), "running");
+      assert.equal((await virsh("domstate", vm.domain)).stdout.trim(), "running");
+      await booted();
+      step("VM stop/start done");
+
       // Alice creates a container on the GPU node through client-1 and follows its creation.
       const created = await api(client1, "POST", "/api/v1/containers/create", {
         signer: alice,
@@ -336,6 +468,22 @@ Deno.test({
       assert.equal(afterLeaving.state, "running");
 
       step("client-1 left");
+      // The VM too is operated through client-2 alone now: stopped, then deleted with its domain.
+      assert.equal(await vmAction(client2, "stop"), "stopped");
+      assert.equal(await vmAction(client2, "delete"), "deleted");
+      assert.notEqual((await virsh("domstate", vm.domain)).code, 0, "the domain is gone");
+      const vmEvents = (await operator(gpu, "GET", `events?target=${vmId}`)).events as Json[];
+      assert.deepEqual(
+        vmEvents.map((event) => `${event.action} ${event.actor === alice.address}`).reverse(),
+        [
+          "vm.create true",
+          "vm.stop true",
+          "vm.start true",
+          "vm.stop true",
+          "vm.delete true",
+        ],
+      );
+
       // A GPU node that has left (killed) gives a clear error within the time-out.
       await stop(gpu2, "SIGKILL");
       const askedAt = Date.now();
@@ -362,6 +510,7 @@ Deno.test({
       );
     } finally {
       await Promise.all(running.map((node) => stop(node)));
+      if (vmDomain) await removeDomains(vmDomain);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
