@@ -32,6 +32,7 @@ import { containerRoutes, vmRoutes } from "./routes/instances.ts";
 import { operationRoutes } from "./routes/operations.ts";
 import { marketRoutes } from "./routes/market.ts";
 import { operatorRoutes } from "./routes/operator.ts";
+import { imageRoutes } from "./routes/images.ts";
 import { isRemoteEnv } from "./remote.ts";
 
 export type AppDeps = {
@@ -120,6 +121,7 @@ export function createAppWithRoutes(deps: AppDeps): App {
   marketRoutes(routes, deps);
   vmRoutes(routes, { ...deps, operations }, auth);
   containerRoutes(routes, { ...deps, operations }, auth);
+  imageRoutes(routes, { ...deps, operations }, auth);
   operationRoutes(routes, {
     ...deps,
     operations,

@@ -42,6 +42,7 @@ import type {
   Vm,
   VmDetail,
   VmLogsSchema,
+  VmSnapshot,
 } from "../mod/mod.ts";
 import { newNonce, type RequestSigner, signatureHeaders } from "./client_signer.ts";
 import { readServerSentEvents, type ServerSentEvent } from "./client_sse.ts";
@@ -114,6 +115,19 @@ export type VmCreateFields = {
   ssh_key?: string;
   [field: string]: unknown;
 };
+
+/** A modify of a stopped VM (`POST /api/v1/tasks/:task_id/modify`); what is absent stays. */
+export type VmModifyFields = {
+  cpu_cores?: number;
+  /** Memory, GiB (fractions allowed). */
+  mem_size?: number;
+  /** System disk, GiB; it only grows. */
+  disk_size?: number;
+  ssh_port?: number;
+};
+
+export const SNAPSHOT_ACTIONS = ["delete", "restore"] as const;
+export type SnapshotAction = typeof SNAPSHOT_ACTIONS[number];
 
 /** A container create request (`POST /api/v1/containers/create`). */
 export type ContainerCreateFields = {
@@ -388,6 +402,50 @@ export class ApiClient {
   vmLogs(nodeId: string, taskId: string, range: LogRange): Promise<VmLogs> {
     return this.request("GET", `/api/v1/tasks/${segment(taskId)}/trace`, {
       query: { node_id: nodeId, flag: range.from, line_num: range.lines },
+    });
+  }
+
+  /** `POST /api/v1/tasks/:task_id/modify`: new resources of a stopped VM. */
+  modifyVm(nodeId: string, taskId: string, fields: VmModifyFields): Promise<Vm> {
+    return this.request("POST", `/api/v1/tasks/${segment(taskId)}/modify`, {
+      body: { peer_nodes_list: [nodeId], ...fields },
+    });
+  }
+
+  /** `GET /api/v1/snapshot/:task_id?node_id=`: the VM's snapshots, oldest first. */
+  listSnapshots(nodeId: string, taskId: string): Promise<{ snapshots: VmSnapshot[] }> {
+    return this.request("GET", `/api/v1/snapshot/${segment(taskId)}`, {
+      query: { node_id: nodeId },
+    });
+  }
+
+  /** `GET /api/v1/snapshot/:task_id/:name?node_id=`. */
+  getSnapshot(nodeId: string, taskId: string, name: string): Promise<VmSnapshot> {
+    return this.request("GET", `/api/v1/snapshot/${segment(taskId)}/${segment(name)}`, {
+      query: { node_id: nodeId },
+    });
+  }
+
+  /** `POST /api/v1/snapshot/:task_id/create`: a snapshot of a stopped VM's disk. */
+  createSnapshot(
+    nodeId: string,
+    taskId: string,
+    fields: { name: string; description?: string },
+  ): Promise<VmSnapshot> {
+    return this.request("POST", `/api/v1/snapshot/${segment(taskId)}/create`, {
+      body: { peer_nodes_list: [nodeId], ...fields },
+    });
+  }
+
+  /** `POST /api/v1/snapshot/:task_id/:name/<delete|restore>` (the VM stopped). */
+  snapshotAction(
+    nodeId: string,
+    taskId: string,
+    name: string,
+    action: SnapshotAction,
+  ): Promise<JsonObject> {
+    return this.request("POST", `/api/v1/snapshot/${segment(taskId)}/${segment(name)}/${action}`, {
+      body: { peer_nodes_list: [nodeId] },
     });
   }
 

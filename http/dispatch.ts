@@ -14,6 +14,7 @@ import { forwardedHeaders, forwardToNode, isRemoteEnv } from "./remote.ts";
 /** Paths answered by the GPU node that runs the instances. */
 export const NODE_TARGETED_PREFIXES = [
   "/api/v1/tasks",
+  "/api/v1/snapshot",
   "/api/v1/containers",
   "/api/v1/images",
   "/api/v1/operations",

@@ -26,11 +26,14 @@ export {
   type Operation,
   OPERATION_ERROR_EVENT,
   type RequestOptions,
+  SNAPSHOT_ACTIONS,
+  type SnapshotAction,
   unwrapEnvelope,
   VM_ACTIONS,
   type VmAction,
   type VmCreateFields,
   type VmLogs,
+  type VmModifyFields,
 } from "./client.ts";
 export {
   isMultisigSigner,

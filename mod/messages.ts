@@ -46,7 +46,15 @@ import {
   VmListSchema,
   VmLogsParamsSchema,
   VmLogsSchema,
+  VmModifyParamsSchema,
   VmSchema,
+  VmSnapshotCreateParamsSchema,
+  VmSnapshotDeletedSchema,
+  VmSnapshotGetParamsSchema,
+  VmSnapshotListParamsSchema,
+  VmSnapshotListSchema,
+  VmSnapshotSchema,
+  VmSnapshotTargetSchema,
   VmStopParamsSchema,
   VmTargetSchema,
 } from "./vm_schemas.ts";
@@ -276,6 +284,31 @@ export const METHODS = {
   "vm.reset": { to: "node_service", params: VmTargetSchema, result: VmSchema },
   "vm.delete": { to: "node_service", params: VmTargetSchema, result: VmSchema },
   "vm.logs": { to: "node_service", params: VmLogsParamsSchema, result: VmLogsSchema },
+  /** New CPU, memory, disk (grow only) or login port of a stopped VM. */
+  "vm.modify": { to: "node_service", params: VmModifyParamsSchema, result: VmSchema },
+  // Snapshots of a VM's disk: taken, restored and deleted while the VM is stopped.
+  "vm.snapshot_create": {
+    to: "node_service",
+    params: VmSnapshotCreateParamsSchema,
+    result: VmSnapshotSchema,
+  },
+  "vm.snapshot_list": {
+    to: "node_service",
+    params: VmSnapshotListParamsSchema,
+    result: VmSnapshotListSchema,
+  },
+  "vm.snapshot_get": {
+    to: "node_service",
+    params: VmSnapshotGetParamsSchema,
+    result: VmSnapshotSchema,
+  },
+  "vm.snapshot_delete": {
+    to: "node_service",
+    params: VmSnapshotTargetSchema,
+    result: VmSnapshotDeletedSchema,
+  },
+  /** Puts the disk back as the snapshot saw it; the VM keeps its resources of now. */
+  "vm.snapshot_revert": { to: "node_service", params: VmSnapshotTargetSchema, result: VmSchema },
   "vm_image.list": { to: "node_service", params: EmptyParams, result: VmImageListSchema },
   "vm_image.add": { to: "node_service", params: VmImageAddParamsSchema, result: VmImageSchema },
   "vm_image.delete": {

@@ -19,6 +19,12 @@ export const VM_LIMITS = {
   maxLogLines: 100,
   /** Forced off after this long, at most, when the guest ignores ACPI. */
   maxShutdownTimeoutMs: 600_000,
+  /**
+   * Internal snapshots a VM's disk may hold: each pins the clusters it saw, so
+   * the disk file only grows with them, and qcow2 slows with many.
+   */
+  maxSnapshotsPerVm: 16,
+  maxSnapshotDescriptionLength: 256,
 } as const;
 
 export const VM_OS = ["linux", "windows"] as const;
@@ -35,7 +41,9 @@ export const VmImageNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,
   .refine((name) => !name.endsWith(".part"), { message: "'.part' names are reserved" });
 
 const PortSchema = z.number().int().min(1).max(65535);
-export const Sha256Schema = z.string().regex(/^[a-f0-9]{64}$/, { message: "expected 64 hex digits" });
+export const Sha256Schema = z.string().regex(/^[a-f0-9]{64}$/, {
+  message: "expected 64 hex digits",
+});
 
 /** GPUs by count (the node picks free ones), by nvidia-smi index, or by UUID. */
 export const VmGpuRequestSchema = z.union([
@@ -164,6 +172,65 @@ export const VmLogsParamsSchema = z.object({
 }).strict();
 export const VmLogsSchema = z.object({ lines: z.array(z.string()), truncated: z.boolean() });
 
+/**
+ * A snapshot's name. It starts with a letter because qemu-img takes an
+ * all-digit argument for a snapshot's numeric id as well as for a name.
+ */
+export const VmSnapshotNameSchema = z.string().regex(/^[A-Za-z][A-Za-z0-9._-]{0,63}$/, {
+  message: "expected a snapshot name: a letter, then letters, digits, '.', '_' or '-' (at most 64)",
+});
+export const VmSnapshotDescriptionSchema = z.string().max(VM_LIMITS.maxSnapshotDescriptionLength)
+  // deno-lint-ignore no-control-regex
+  .regex(/^[^\x00-\x1f\x7f]*$/, { message: "expected one line without control characters" });
+
+/** A snapshot of a VM's disk (an internal qcow2 snapshot of its overlay). */
+export const VmSnapshotSchema = z.object({
+  vm_id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  /** The disk's size when the snapshot was taken; a restore keeps the disk's size now. */
+  disk_bytes: z.number().int(),
+  created_at: z.number(),
+  created_by: z.string(),
+});
+export type VmSnapshot = z.infer<typeof VmSnapshotSchema>;
+export const VmSnapshotListSchema = z.object({ snapshots: z.array(VmSnapshotSchema) });
+export const VmSnapshotDeletedSchema = z.object({
+  vm_id: z.string(),
+  name: z.string(),
+  deleted: z.literal(true),
+});
+
+export const VmSnapshotCreateParamsSchema = z.object({
+  ...VmTarget,
+  name: VmSnapshotNameSchema,
+  description: VmSnapshotDescriptionSchema.default(""),
+}).strict();
+export const VmSnapshotTargetSchema = z.object({ ...VmTarget, name: VmSnapshotNameSchema })
+  .strict();
+export const VmSnapshotListParamsSchema = z.object({ id: InstanceIdSchema }).strict();
+export const VmSnapshotGetParamsSchema = z.object({
+  id: InstanceIdSchema,
+  name: VmSnapshotNameSchema,
+}).strict();
+
+/** New resources of a stopped VM; what is absent stays as it is. The disk only grows. */
+export const VmModifyParamsSchema = z.object({
+  ...VmTarget,
+  cpu_cores: z.number().int().min(1).max(VM_LIMITS.maxCpuCores).optional(),
+  memory_mib: z.number().int().min(VM_LIMITS.minMemoryMib).max(VM_LIMITS.maxMemoryMib)
+    .optional(),
+  disk_gib: z.number().int().min(1).max(VM_LIMITS.maxDiskGib).optional(),
+  /** Host port forwarded to the guest's SSH or RDP (user-mode networking only). */
+  login_port: PortSchema.optional(),
+}).strict().refine(
+  (params) =>
+    params.cpu_cores !== undefined || params.memory_mib !== undefined ||
+    params.disk_gib !== undefined || params.login_port !== undefined,
+  { message: "name at least one of cpu_cores, memory_mib, disk_gib, login_port" },
+);
+export type VmModifyRequest = z.infer<typeof VmModifyParamsSchema>;
+
 export const VmImageSchema = z.object({
   name: z.string(),
   state: z.enum(["adding", "ready", "failed"]),
@@ -180,6 +247,8 @@ export const VmImageSchema = z.object({
   progress: z.object({ done_bytes: z.number(), total_bytes: z.number().nullable() }).nullable(),
   /** VMs (not deleted) whose disk or boot files come from this image. */
   used_by: z.array(z.string()),
+  /** The renter who added it through the renter API; null for the operator's images. */
+  added_by: z.string().nullable(),
 });
 export type VmImage = z.infer<typeof VmImageSchema>;
 
@@ -193,6 +262,8 @@ export const VmImageAddParamsSchema = z.object({
   ]),
   /** The expected SHA-256; the image is refused (and removed) when it differs. */
   sha256: Sha256Schema.optional(),
+  /** The renter adding it for itself (who alone may delete it); absent for the operator's images. */
+  added_by: ActorSchema.optional(),
 }).strict();
 export const VmImageDeleteParamsSchema = z.object({
   actor: ActorSchema,

@@ -72,7 +72,10 @@ export interface Hypervisor {
   reset(name: string): Promise<void>;
   /** Forced power-off, like pulling the plug. */
   destroy(name: string): Promise<void>;
-  /** Powers off if needed and removes the definition; removing the disks is the caller's. */
+  /**
+   * Powers off if needed and removes the definition, with any snapshot metadata libvirt keeps;
+   * removing the disks is the caller's.
+   */
   undefine(name: string): Promise<void>;
   /** The domain's state, or `undefined` when there is no such domain. */
   state(name: string): Promise<DomainState | undefined>;

@@ -55,6 +55,7 @@ type ImageRow = {
   error: string | null;
   added_at: number;
   updated_at: number;
+  added_by: string | null;
 };
 
 type Progress = { done_bytes: number; total_bytes: number | null };
@@ -141,6 +142,7 @@ export class ImageStore {
     name: string,
     source: ImageSource,
     expectedSha256?: string,
+    addedBy?: string,
   ): { image: VmImage; done: Promise<VmImage> } {
     const path = this.pathOf(name);
     if (source.kind === "path") source = { kind: "path", path: resolvePath("/", source.path) };
@@ -152,8 +154,9 @@ export class ImageStore {
     const sourceText = source.kind === "path" ? source.path : redactUrl(source.url);
     const at = this.#now();
     this.#db.prepare(
-      "INSERT INTO vm_images (name, state, source, added_at, updated_at) VALUES (?, 'adding', ?, ?, ?)",
-    ).run(name, sourceText, at, at);
+      `INSERT INTO vm_images (name, state, source, added_at, updated_at, added_by)
+       VALUES (?, 'adding', ?, ?, ?, ?)`,
+    ).run(name, sourceText, at, at, addedBy ?? null);
     this.#progress.set(name, { done_bytes: 0, total_bytes: null });
     const done = this.#fill(name, path, source, expectedSha256, this.#closing.signal)
       .then(

@@ -114,8 +114,16 @@ export class LibvirtHypervisor implements Hypervisor {
         if (!(error instanceof HypervisorError && error.kind === "conflict")) throw error;
       }
     }
-    // --nvram: a UEFI guest's variable store goes with it.
-    await this.#virsh(["undefine", "--domain", checkName(name), "--nvram"]);
+    // --nvram: a UEFI guest's variable store goes with it. --snapshots-metadata: libvirt refuses
+    // to undefine a domain it knows snapshots of (the node's own live in the disk, unknown to
+    // libvirt, but an operator may have taken some with virsh); the disk goes with the VM anyway.
+    await this.#virsh([
+      "undefine",
+      "--domain",
+      checkName(name),
+      "--nvram",
+      "--snapshots-metadata",
+    ]);
   }
 
   async state(name: string): Promise<DomainState | undefined> {

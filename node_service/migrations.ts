@@ -121,4 +121,25 @@ export const SERVICE_MIGRATIONS: readonly Migration[] = [
     );
     CREATE INDEX leases_by_state ON leases (state, instance_id);`,
   },
+  {
+    version: 5,
+    name: "snapshots of VM disks",
+    // What the node knows of each internal snapshot in a VM's qcow2 overlay:
+    // qemu-img keeps the snapshot itself, this keeps who took it and why.
+    sql: `CREATE TABLE vm_snapshots (
+      vm_id TEXT NOT NULL REFERENCES vms (id),
+      name TEXT NOT NULL,
+      description TEXT NOT NULL,
+      disk_bytes INTEGER NOT NULL,
+      created_by TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      PRIMARY KEY (vm_id, name)
+    );`,
+  },
+  {
+    version: 6,
+    name: "who added each VM image",
+    // A renter may delete only the images it added itself; the operator's have none.
+    sql: `ALTER TABLE vm_images ADD COLUMN added_by TEXT;`,
+  },
 ];

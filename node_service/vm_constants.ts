@@ -4,6 +4,11 @@
 export const VIRSH_TIMEOUT_MS = 120_000;
 /** One qemu-img command (create an overlay, read an image's header). */
 export const QEMU_IMG_TIMEOUT_MS = 60_000;
+/**
+ * One qemu-img snapshot command or disk resize: these walk the refcounts of
+ * every allocated cluster, which on a large, full disk takes a while.
+ */
+export const QEMU_IMG_SNAPSHOT_TIMEOUT_MS = 5 * 60_000;
 /** Between two state checks while waiting for a guest to power off. */
 export const VM_STATE_POLL_MS = 250;
 /**

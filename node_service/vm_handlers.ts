@@ -14,6 +14,7 @@ import {
   type NodeConfig,
   type NodePaths,
   VmCreateParamsSchema,
+  VmModifyParamsSchema,
 } from "../mod/mod.ts";
 import type { EventLog } from "./event_log.ts";
 import { GpuAllocator } from "./gpu_allocation.ts";
@@ -150,10 +151,17 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
     "vm.reset": (params) => vms.reset(params.actor, params.id),
     "vm.delete": (params) => vms.delete(params.actor, params.id),
     "vm.logs": (params) => vms.logs(params.id, params.from ?? "tail", params.lines ?? 100),
+    "vm.modify": (params) => vms.modify(VmModifyParamsSchema.parse(params)),
+    "vm.snapshot_create": (params) =>
+      vms.snapshotCreate(params.actor, params.id, params.name, params.description ?? ""),
+    "vm.snapshot_list": (params) => ({ snapshots: vms.snapshotList(params.id) }),
+    "vm.snapshot_get": (params) => vms.snapshotGet(params.id, params.name),
+    "vm.snapshot_delete": (params) => vms.snapshotDelete(params.actor, params.id, params.name),
+    "vm.snapshot_revert": (params) => vms.snapshotRevert(params.actor, params.id, params.name),
     "vm_image.list": () => ({ images: images.list() }),
     "vm_image.add": (params) =>
       imageOperation(params.actor, "vm_image.add", params.name, () => {
-        const { image } = images.add(params.name, params.source, params.sha256);
+        const { image } = images.add(params.name, params.source, params.sha256, params.added_by);
         return { result: image, detail: { source: image.source } };
       }),
     "vm_image.delete": (params) =>

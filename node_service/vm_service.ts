@@ -7,6 +7,14 @@
  *
  * Operations on one VM run one at a time (a per-VM queue), so a stop and a
  * delete of the same VM never interleave.
+ *
+ * Modify and snapshots (take, restore, delete) need the VM stopped
+ * (vm_modify.ts says why) and work on its disk with qemu-img (vm_disk.ts);
+ * listing snapshots works in any state. A modify is checked in full first,
+ * then applied in the order that can be undone: the new definition (the old
+ * one is put back when a later step fails), the disk grown (never shrunk),
+ * and the record last, so a failure half-way leaves the VM as it was (but
+ * for a disk already grown, which stays so).
  */
 import {
   type DatabaseSync,
@@ -16,9 +24,12 @@ import {
   silentLogger,
   transaction,
   type Vm,
+  VM_LIMITS,
   type VmCreateRequest,
   type VmDetail,
   type VmHypervisorView,
+  type VmModifyRequest,
+  type VmSnapshot,
 } from "../mod/mod.ts";
 import {
   buildDomainXml,
@@ -31,17 +42,25 @@ import { GpuAllocationError, type GpuAllocator, type GpuWant } from "./gpu_alloc
 import { type DomainState, type Hypervisor, HypervisorError } from "./hypervisor.ts";
 import { ImageError, type ImageStore, type ReadyImage } from "./images.ts";
 import { reconcile, type ReconcileFinding } from "./reconcile.ts";
-import { runTool } from "./tools.ts";
 import { pickFreePort, type PortKey, portKey, type PortRange } from "./host_ports.ts";
 import { domainNetwork, type VmNetworkSetting } from "./vm_config.ts";
 import {
   chmodIfOwned,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   MAX_CONSOLE_READ_BYTES,
-  QEMU_IMG_TIMEOUT_MS,
   VM_DIR_MODE,
   VM_FILES,
 } from "./vm_constants.ts";
+import {
+  applyDiskSnapshot,
+  createDiskSnapshot,
+  createOverlay,
+  deleteDiskSnapshot,
+  diskInfo,
+  growDisk,
+} from "./vm_disk.ts";
+import { ModifyRefused, planModify, stoppedOnlyRefusal } from "./vm_modify.ts";
+import { VmSnapshotStore } from "./vm_snapshot_store.ts";
 import { type InstanceDriver, type InstanceEvent, nextInstanceState } from "./instances.ts";
 import { observedVmState } from "./vm_state.ts";
 import { type VmRecord, type VmSpec, VmStore } from "./vm_store.ts";
@@ -78,6 +97,7 @@ type VmOperation = "start" | "stop" | "restart" | "reset" | "delete" | "expire" 
 export class VmService implements InstanceDriver {
   readonly kind = "vm" as const;
   readonly store: VmStore;
+  readonly snapshots: VmSnapshotStore;
   #options: VmServiceOptions;
   #log: Logger;
   #queues = new Map<string, Promise<unknown>>();
@@ -86,6 +106,7 @@ export class VmService implements InstanceDriver {
     this.#options = options;
     this.#log = options.log ?? silentLogger;
     this.store = new VmStore(options.db, options.now);
+    this.snapshots = new VmSnapshotStore(options.db);
     Deno.mkdirSync(options.vmDir, { recursive: true, mode: VM_DIR_MODE });
     chmodIfOwned(options.vmDir, VM_DIR_MODE);
   }
@@ -98,12 +119,9 @@ export class VmService implements InstanceDriver {
     return await this.#logged(request.actor, "vm.create", id, async () => {
       const owner = request.owner ?? request.actor;
       const base = this.#readyImage(request.image);
-      const kernel = request.direct_boot
-        ? this.#readyImage(request.direct_boot.kernel_image)
-        : undefined;
-      const initrd = request.direct_boot?.initrd_image
-        ? this.#readyImage(request.direct_boot.initrd_image)
-        : undefined;
+      // Checked now, before anything is written; the domain XML reads them again.
+      if (request.direct_boot) this.#readyImage(request.direct_boot.kernel_image);
+      if (request.direct_boot?.initrd_image) this.#readyImage(request.direct_boot.initrd_image);
       const diskBytes = request.disk_gib === undefined ? undefined : request.disk_gib * 2 ** 30;
       if (diskBytes !== undefined && diskBytes < base.virtualSizeBytes) {
         throw new RpcError(
@@ -136,7 +154,7 @@ export class VmService implements InstanceDriver {
           : null,
       };
       // The record and its GPUs land together, or neither does.
-      const allocated = transaction(this.#options.db, () => {
+      transaction(this.#options.db, () => {
         this.store.insert({
           id,
           domain,
@@ -159,41 +177,7 @@ export class VmService implements InstanceDriver {
         await Deno.mkdir(dir, { mode: VM_DIR_MODE });
         await Deno.chmod(dir, VM_DIR_MODE);
         await createOverlay(base, `${dir}/${VM_FILES.disk}`, diskBytes);
-        const record = this.store.get(id)!;
-        const xml = buildDomainXml({
-          name: domain,
-          uuid: spec.uuid,
-          domainType: this.#options.domainType,
-          os: request.os,
-          firmware: request.firmware,
-          vcpus: request.cpu_cores,
-          memoryMib: request.memory_mib,
-          diskPath: `${dir}/${VM_FILES.disk}`,
-          directBoot: request.direct_boot
-            ? {
-              kernelPath: kernel!.path,
-              initrdPath: initrd?.path,
-              cmdline: request.direct_boot.cmdline,
-            }
-            : undefined,
-          gpuBusIds: allocated.map((gpu) => gpu.pci_bus_id),
-          network: domainNetwork(
-            this.#options.network,
-            loginPort === null ? undefined : {
-              hostAddress: this.#options.listenAddress,
-              hostPort: loginPort,
-              guestPort: LOGIN_GUEST_PORT[request.os],
-            },
-          ),
-          macAddress: spec.mac_address,
-          vnc: {
-            listen: this.#options.listenAddress,
-            password: record.vncPassword,
-            port: request.vnc_port,
-          },
-          consoleLogPath: `${dir}/${VM_FILES.console}`,
-          metadata: { instanceId: id, owner },
-        });
+        const xml = this.#domainXml(this.store.get(id)!);
         await Deno.writeTextFile(`${dir}/${VM_FILES.domainXml}`, xml, { mode: 0o600 });
         await this.#options.hypervisor.define(`${dir}/${VM_FILES.domainXml}`);
         defined = true;
@@ -270,6 +254,8 @@ export class VmService implements InstanceDriver {
         await Deno.remove(this.#vmPath(record.id), { recursive: true }).catch((error) => {
           if (!(error instanceof Deno.errors.NotFound)) throw error;
         });
+        // They lived inside the disk just removed.
+        detail.snapshots_removed = this.snapshots.deleteAll(record.id);
       }
       detail.gpus_released = this.#options.gpus.releaseGpus(record.id, "vm");
     });
@@ -372,6 +358,192 @@ export class VmService implements InstanceDriver {
   }
 
   /**
+   * New CPU cores, memory, disk size (grow only) or login port of a stopped
+   * VM. Checked in full before anything changes; then the new definition,
+   * the disk, and the record, each step undone when a later one fails.
+   */
+  async modify(request: VmModifyRequest): Promise<Vm> {
+    const { actor, id, ...wanted } = request;
+    return await this.#whileStopped(actor, "vm.modify", id, "modify", async (record, detail) => {
+      const disk = this.#diskPath(id);
+      const { virtualSizeBytes } = await diskInfo(disk);
+      const portChanges = wanted.login_port !== undefined && wanted.login_port !== record.loginPort;
+      const hostPorts = portChanges && record.loginPort !== null
+        ? await this.#options.listeningPorts()
+        : new Set<PortKey>();
+      const otherVms = this.store.loginPortsInUse();
+      if (record.loginPort !== null) otherVms.delete(record.loginPort);
+      const plan = planModify(
+        {
+          state: record.state,
+          spec: record.spec,
+          loginPort: record.loginPort,
+          diskBytes: virtualSizeBytes,
+        },
+        wanted,
+        { otherVms, host: hostPorts },
+      );
+      detail.changes = plan.changes;
+      if (Object.keys(plan.changes).length === 0) return this.#view(record);
+
+      const xmlPath = `${this.#vmPath(id)}/${VM_FILES.domainXml}`;
+      const nextXmlPath = `${xmlPath}.next`;
+      const xml = this.#domainXml({ ...record, spec: plan.spec, loginPort: plan.loginPort });
+      await Deno.writeTextFile(nextXmlPath, xml, { mode: 0o600 });
+      try {
+        await this.#options.hypervisor.define(nextXmlPath);
+      } catch (error) {
+        await Deno.remove(nextXmlPath).catch(() => {});
+        throw error;
+      }
+      let updated: VmRecord;
+      try {
+        if (plan.growDiskTo !== undefined) await growDisk(disk, plan.growDiskTo);
+        // The unique index refuses a login port that a create took meanwhile.
+        updated = this.store.modify(id, plan.spec, plan.loginPort);
+      } catch (error) {
+        // domain.xml still holds the definition from before: put it back. A disk already grown
+        // stays so (harmless: the guest sees more room, and the next modify measures the disk).
+        await this.#options.hypervisor.define(xmlPath).catch((undo) => {
+          detail.undo_error = errorText(undo);
+          this.#log.error("cannot restore a VM's definition after a failed modify", {
+            id,
+            error: errorText(undo),
+          });
+        });
+        await Deno.remove(nextXmlPath).catch(() => {});
+        throw error;
+      }
+      // Only a copy of what libvirt now holds; a failure here must not fail a modify that is done.
+      await Deno.rename(nextXmlPath, xmlPath).catch((error) =>
+        this.#log.warn("cannot keep the VM's new domain XML", { id, error: errorText(error) })
+      );
+      return this.#view(updated);
+    }, { ...wanted });
+  }
+
+  /** Takes an internal snapshot of a stopped VM's disk. */
+  async snapshotCreate(
+    actor: string,
+    id: string,
+    name: string,
+    description: string,
+  ): Promise<VmSnapshot> {
+    return await this.#whileStopped(
+      actor,
+      "vm.snapshot_create",
+      id,
+      "take a snapshot of",
+      async (_record, detail) => {
+        if (this.snapshots.get(id, name)) {
+          throw new RpcError("conflict", `VM ${id} has a snapshot named ${name} already`);
+        }
+        const count = this.snapshots.count(id);
+        if (count >= VM_LIMITS.maxSnapshotsPerVm) {
+          throw new RpcError(
+            "conflict",
+            `VM ${id} has ${count} snapshots, the most it may have; delete one first`,
+          );
+        }
+        const disk = this.#diskPath(id);
+        const info = await diskInfo(disk);
+        // Left by a take that was interrupted before its record was written; qemu-img would
+        // otherwise keep two snapshots of one name, and restore the older.
+        if (info.snapshots.includes(name)) {
+          await deleteDiskSnapshot(disk, name);
+          detail.replaced_unrecorded = true;
+        }
+        await createDiskSnapshot(disk, name);
+        try {
+          return this.snapshots.insert({
+            vm_id: id,
+            name,
+            description,
+            disk_bytes: info.virtualSizeBytes,
+            created_at: this.#options.now(),
+            created_by: actor,
+          });
+        } catch (error) {
+          await deleteDiskSnapshot(disk, name).catch(() => {});
+          throw error;
+        }
+      },
+      { name },
+    );
+  }
+
+  /** A VM's snapshots, oldest first; in any state. */
+  snapshotList(id: string): VmSnapshot[] {
+    this.#record(id);
+    return this.snapshots.list(id);
+  }
+
+  snapshotGet(id: string, name: string): VmSnapshot {
+    this.#record(id);
+    return this.#snapshot(id, name);
+  }
+
+  /**
+   * Puts a stopped VM's disk back as the snapshot saw it. The VM keeps its
+   * resources of now: CPU cores and memory are in its definition, which a
+   * disk snapshot does not hold, and a disk grown since is grown again.
+   */
+  async snapshotRevert(actor: string, id: string, name: string): Promise<Vm> {
+    return await this.#whileStopped(
+      actor,
+      "vm.snapshot_revert",
+      id,
+      "restore a snapshot of",
+      async (record, detail) => {
+        this.#snapshot(id, name);
+        const disk = this.#diskPath(id);
+        const before = await diskInfo(disk);
+        if (!before.snapshots.includes(name)) {
+          throw new RpcError(
+            "not_found",
+            `snapshot ${name} is recorded but no longer in VM ${id}'s disk; delete it`,
+          );
+        }
+        await applyDiskSnapshot(disk, name);
+        // qcow2 puts back the snapshot's disk size as well.
+        const after = await diskInfo(disk);
+        if (after.virtualSizeBytes < before.virtualSizeBytes) {
+          await growDisk(disk, before.virtualSizeBytes);
+          detail.regrown_to_bytes = before.virtualSizeBytes;
+        }
+        return this.#view(record);
+      },
+      { name },
+    );
+  }
+
+  /** Deletes a stopped VM's snapshot (from its disk, then its record). */
+  async snapshotDelete(
+    actor: string,
+    id: string,
+    name: string,
+  ): Promise<{ vm_id: string; name: string; deleted: true }> {
+    return await this.#whileStopped(
+      actor,
+      "vm.snapshot_delete",
+      id,
+      "delete a snapshot of",
+      async (_record, detail) => {
+        this.#snapshot(id, name);
+        try {
+          await deleteDiskSnapshot(this.#diskPath(id), name);
+        } catch (error) {
+          if (!(error instanceof RpcError && error.code === "not_found")) throw error;
+          detail.disk = "already gone";
+        }
+        this.snapshots.delete(id, name);
+        return { vm_id: id, name, deleted: true as const };
+      },
+      { name },
+    );
+  }
+
+  /**
    * Compares records with libvirt and notes every difference in the records
    * and the event log; run at start-up. Throws when libvirt does not answer.
    */
@@ -425,10 +597,74 @@ export class VmService implements InstanceDriver {
     return `${this.#options.vmDir}/${id}`;
   }
 
+  #diskPath(id: string): string {
+    return `${this.#vmPath(id)}/${VM_FILES.disk}`;
+  }
+
   #record(id: string): VmRecord {
     const record = this.store.get(id);
     if (!record) throw new RpcError("not_found", `no VM ${id} on this node`);
     return record;
+  }
+
+  /** The record, after what libvirt says now (the guest may have powered itself off). */
+  async #freshRecord(id: string): Promise<VmRecord> {
+    const record = this.#record(id);
+    if (record.state !== "running" && record.state !== "stopped") return record;
+    const observed = await this.#options.hypervisor.state(record.domain).catch(() => undefined);
+    if (observed === undefined) return record;
+    this.#observe(record, observed);
+    return this.#record(id);
+  }
+
+  #snapshot(id: string, name: string): VmSnapshot {
+    const snapshot = this.snapshots.get(id, name);
+    if (!snapshot) throw new RpcError("not_found", `no snapshot ${name} of VM ${id}`);
+    return snapshot;
+  }
+
+  /** The domain XML of a VM as its record describes it now; create and modify both define it. */
+  #domainXml(record: VmRecord): string {
+    const dir = this.#vmPath(record.id);
+    const { spec } = record;
+    const boot = spec.direct_boot;
+    return buildDomainXml({
+      name: record.domain,
+      uuid: spec.uuid,
+      domainType: this.#options.domainType,
+      os: record.os,
+      firmware: spec.firmware,
+      vcpus: spec.cpu_cores,
+      memoryMib: spec.memory_mib,
+      diskPath: `${dir}/${VM_FILES.disk}`,
+      directBoot: boot
+        ? {
+          kernelPath: this.#readyImage(boot.kernel_image).path,
+          initrdPath: boot.initrd_image === null
+            ? undefined
+            : this.#readyImage(boot.initrd_image).path,
+          cmdline: boot.cmdline,
+        }
+        : undefined,
+      gpuBusIds: this.#options.gpus.heldBy(record.id, "vm").map((gpu) => gpu.pci_bus_id),
+      // The record's network, not the configuration's: an operator's change applies to new VMs.
+      network: domainNetwork(
+        networkSetting(spec.network),
+        record.loginPort === null ? undefined : {
+          hostAddress: spec.listen_address,
+          hostPort: record.loginPort,
+          guestPort: LOGIN_GUEST_PORT[record.os],
+        },
+      ),
+      macAddress: spec.mac_address,
+      vnc: {
+        listen: spec.listen_address,
+        password: record.vncPassword,
+        port: record.vncPort ?? undefined,
+      },
+      consoleLogPath: `${dir}/${VM_FILES.console}`,
+      metadata: { instanceId: record.id, owner: record.owner },
+    });
   }
 
   #readyImage(name: string): ReadyImage {
@@ -504,17 +740,7 @@ export class VmService implements InstanceDriver {
       id,
       () =>
         this.#logged(actor, `vm.${operation}`, id, async (detail) => {
-          let record = this.#record(id);
-          // What libvirt says now beats what the record says (the guest may have powered itself off).
-          if (record.state === "running" || record.state === "stopped") {
-            const observed = await this.#options.hypervisor.state(record.domain).catch(() =>
-              undefined
-            );
-            if (observed !== undefined) {
-              this.#observe(record, observed);
-              record = this.#record(id);
-            }
-          }
+          const record = await this.#freshRecord(id);
           const transition = nextInstanceState(record.state, event);
           if (!transition.ok) {
             throw new RpcError("conflict", `cannot ${operation} VM ${id}: ${transition.reason}`);
@@ -522,6 +748,31 @@ export class VmService implements InstanceDriver {
           await act(record, detail);
           return this.#view(this.store.setState(id, transition.state, null));
         }),
+    );
+  }
+
+  /**
+   * Runs an operation that needs the VM stopped: queued behind others on it,
+   * refused (conflict) in any other state as libvirt reports it now, logged.
+   */
+  async #whileStopped<T>(
+    actor: string,
+    action: string,
+    id: string,
+    /** What is refused, for the message: `cannot <what> VM <id>: ...`. */
+    what: string,
+    work: (record: VmRecord, detail: Record<string, unknown>) => Promise<T>,
+    requestDetail: Record<string, unknown>,
+  ): Promise<T> {
+    return await this.#queued(
+      id,
+      () =>
+        this.#logged(actor, action, id, async (detail) => {
+          const record = await this.#freshRecord(id);
+          const refusal = stoppedOnlyRefusal(record.state);
+          if (refusal) throw new RpcError("conflict", `cannot ${what} VM ${id}: ${refusal}`);
+          return await work(record, detail);
+        }, requestDetail),
     );
   }
 
@@ -618,6 +869,18 @@ function wantsGpus(want: GpuWant): boolean {
   return ("indexes" in want ? want.indexes : want.uuids).length > 0;
 }
 
+/** The network setting a VM was created with, from its record. */
+function networkSetting(view: VmSpec["network"]): VmNetworkSetting {
+  switch (view.mode) {
+    case "user":
+      return { mode: "user" };
+    case "bridge":
+      return { mode: "bridge", bridge: view.source ?? "" };
+    case "network":
+      return { mode: "network", network: view.source ?? "" };
+  }
+}
+
 function networkView(setting: VmNetworkSetting): VmSpec["network"] {
   switch (setting.mode) {
     case "user":
@@ -626,25 +889,6 @@ function networkView(setting: VmNetworkSetting): VmSpec["network"] {
       return { mode: "bridge", source: setting.bridge };
     case "network":
       return { mode: "network", source: setting.network };
-  }
-}
-
-/** Makes the VM's disk: a qcow2 overlay whose backing file is the (never written) image. */
-async function createOverlay(
-  base: ReadyImage,
-  path: string,
-  sizeBytes: number | undefined,
-): Promise<void> {
-  const args = ["create", "-q", "-f", "qcow2", "-F", base.format, "-b", base.path, path];
-  if (sizeBytes !== undefined) args.push(String(sizeBytes));
-  const result = await runTool("qemu-img", args, QEMU_IMG_TIMEOUT_MS);
-  if (result.kind !== "exited" || result.code !== 0) {
-    const reason = result.kind === "exited"
-      ? result.stderr.trim()
-      : result.kind === "not_found"
-      ? "qemu-img is not installed"
-      : "timed out";
-    throw new RpcError("internal", `cannot create the VM's disk: ${reason}`);
   }
 }
 
@@ -699,6 +943,9 @@ export function toRpcError(error: unknown): RpcError {
     return new RpcError(code, error.message);
   }
   if (error instanceof DomainSpecError) return new RpcError("invalid_params", error.message);
+  if (error instanceof ModifyRefused) {
+    return new RpcError(error.kind === "invalid" ? "invalid_params" : "conflict", error.message);
+  }
   if (error instanceof Error && /UNIQUE constraint failed: vms\.login_port/.test(error.message)) {
     return new RpcError("conflict", "the login port is taken by another VM");
   }

@@ -5,7 +5,10 @@
  */
 import type { DatabaseSync, InstanceState, VmOs } from "../mod/mod.ts";
 
-/** What was asked for and decided at creation; stored as JSON, never changed after. */
+/**
+ * What was asked for and decided at creation, stored as JSON; only a modify
+ * of the stopped VM changes it after (cores, memory, disk size).
+ */
 export type VmSpec = {
   uuid: string;
   cpu_cores: number;
@@ -126,6 +129,18 @@ export class VmStore {
       this.db.prepare("UPDATE vms SET state = ?, last_error = ?, updated_at = ? WHERE id = ?")
         .run(state, lastError, at, id);
     }
+    const record = this.get(id);
+    if (!record) throw new Error(`no VM record ${id}`);
+    return record;
+  }
+
+  /**
+   * Replaces the spec and the login port (after a modify); the partial unique
+   * index refuses a login port another live VM holds.
+   */
+  modify(id: string, spec: VmSpec, loginPort: number | null): VmRecord {
+    this.db.prepare("UPDATE vms SET spec = ?, login_port = ?, updated_at = ? WHERE id = ?")
+      .run(JSON.stringify(spec), loginPort, this.now(), id);
     const record = this.get(id);
     if (!record) throw new Error(`no VM record ${id}`);
     return record;

@@ -6,6 +6,10 @@
  * creates and sees and touches only that: another renter's instance answers
  * 404, as if it did not exist. Creation answers at once (202) with the
  * instance id and an operation to follow.
+ *
+ * A VM's snapshots (`/api/v1/snapshot/:task_id`, the original's path) and
+ * its modify are answered at once; both need the VM stopped (409 otherwise),
+ * except listing and reading snapshots.
  */
 import { z } from "zod";
 import {
@@ -19,6 +23,11 @@ import {
   VmDetailSchema,
   VmLogsSchema,
   VmSchema,
+  VmSnapshotDeletedSchema,
+  VmSnapshotDescriptionSchema,
+  VmSnapshotListSchema,
+  VmSnapshotNameSchema,
+  VmSnapshotSchema,
 } from "../../mod/mod.ts";
 import type { ApiRoutes } from "../api_route.ts";
 import type { AppDeps } from "../app.ts";
@@ -45,6 +54,13 @@ const LogQuery = NodeQuery.extend({
   flag: z.enum(["head", "tail"]).default("tail"),
   line_num: z.coerce.number().int().min(1).max(100).default(100),
 });
+/** GiB, as in the original; fractions allowed (0.25 = 256 MiB). */
+const MemSizeSchema = z.number().min(0.125).max(4096);
+const DiskSizeSchema = z.number().int().min(1).max(65_536);
+const SshPortSchema = z.number().int().min(1).max(65_535);
+const gibToMib = (gib: number) => Math.round(gib * 1024);
+/** Snapshot and modify requests may take a while on a large disk. */
+const DISK_OPERATION_TIMEOUT_MS = 5 * 60_000;
 const CreatedSchema = z.object({
   task_id: InstanceIdSchema,
   operation_id: z.string(),
@@ -82,7 +98,7 @@ async function found<T>(noun: string, id: string, lookup: Promise<T>): Promise<T
  * verification service says. Without a node identity (tools, unit tests) there is no machine to
  * check against.
  */
-async function requireRental(deps: InstanceRouteDeps, account: string): Promise<void> {
+export async function requireRental(deps: InstanceRouteDeps, account: string): Promise<void> {
   if (!deps.node) return;
   const check = await deps.call("lease.check", { account, machine_id: deps.node.nodeId });
   if (!check.renting) {
@@ -117,10 +133,9 @@ export function vmRoutes(
       os: z.enum(["linux", "windows"]).default("linux"),
       gpu_count: z.number().int().min(0).max(16).default(0),
       cpu_cores: z.number().int().min(1).max(256),
-      /** GiB, as in the original; fractions allowed (0.25 = 256 MiB). */
-      mem_size: z.number().min(0.125).max(4096),
-      disk_size: z.number().int().min(1).max(65_536).optional(),
-      ssh_port: z.number().int().min(1).max(65_535).optional(),
+      mem_size: MemSizeSchema,
+      disk_size: DiskSizeSchema.optional(),
+      ssh_port: SshPortSchema.optional(),
       vnc_port: z.number().int().min(5900).max(65_535).optional(),
       direct_boot: DirectBootSchema.optional(),
     }),
@@ -139,7 +154,7 @@ export function vmRoutes(
         os: body.os,
         image: body.image_name,
         cpu_cores: body.cpu_cores,
-        memory_mib: Math.round(body.mem_size * 1024),
+        memory_mib: gibToMib(body.mem_size),
         disk_gib: body.disk_size,
         gpus: { count: body.gpu_count },
         login_port: body.ssh_port,
@@ -223,6 +238,150 @@ export function vmRoutes(
     const who = await auth.authorise(context, "");
     const id = (await ownVm(params.task_id, who.account)).id;
     return await deps.call("vm.logs", { id, from: query.flag, lines: query.line_num });
+  });
+
+  routes.add({
+    method: "post",
+    path: "/api/v1/tasks/:task_id/modify",
+    summary: "Change a stopped VM's CPU cores, memory, disk size (grow only) or SSH port",
+    description: `${SIGNED} The VM must be stopped (409 otherwise); a smaller disk is refused ` +
+      "(400). What the body leaves out stays as it is.",
+    tags: ["vms"],
+    params: IdParams,
+    body: TargetBody.extend({
+      cpu_cores: z.number().int().min(1).max(256).optional(),
+      mem_size: MemSizeSchema.optional(),
+      disk_size: DiskSizeSchema.optional(),
+      ssh_port: SshPortSchema.optional(),
+    }).refine(
+      (body) =>
+        body.cpu_cores !== undefined || body.mem_size !== undefined ||
+        body.disk_size !== undefined || body.ssh_port !== undefined,
+      { message: "name at least one of cpu_cores, mem_size, disk_size, ssh_port" },
+    ),
+    response: VmSchema,
+    errors: ERRORS,
+  }, async ({ params, body, rawBody, context }) => {
+    const who = await auth.authorise(context, rawBody);
+    const id = (await ownVm(params.task_id, who.account)).id;
+    return await deps.call("vm.modify", {
+      actor: who.account,
+      id,
+      cpu_cores: body.cpu_cores,
+      memory_mib: body.mem_size === undefined ? undefined : gibToMib(body.mem_size),
+      disk_gib: body.disk_size,
+      login_port: body.ssh_port,
+    }, { timeoutMs: DISK_OPERATION_TIMEOUT_MS });
+  });
+
+  snapshotRoutes(routes, auth, deps, ownVm);
+}
+
+/** `/api/v1/snapshot/:task_id[/:name][/create|delete|restore]`: snapshots of a VM's disk. */
+function snapshotRoutes(
+  routes: ApiRoutes,
+  auth: WalletAuthenticator,
+  deps: InstanceRouteDeps,
+  ownVm: (id: string, account: string) => Promise<{ id: string }>,
+): void {
+  const IdParams = z.object({ task_id: InstanceIdSchema });
+  const SnapshotParams = IdParams.extend({ name: VmSnapshotNameSchema });
+  const STOPPED = " The VM must be stopped (409 otherwise).";
+
+  routes.add({
+    method: "get",
+    path: "/api/v1/snapshot/:task_id",
+    summary: "The snapshots of one of the signer's VMs, oldest first",
+    description: SIGNED,
+    tags: ["snapshots"],
+    params: IdParams,
+    query: NodeQuery,
+    response: VmSnapshotListSchema,
+    errors: ERRORS,
+  }, async ({ params, context }) => {
+    const who = await auth.authorise(context, "");
+    const id = (await ownVm(params.task_id, who.account)).id;
+    return await deps.call("vm.snapshot_list", { id });
+  });
+
+  routes.add({
+    method: "get",
+    path: "/api/v1/snapshot/:task_id/:name",
+    summary: "One snapshot of one of the signer's VMs",
+    description: SIGNED,
+    tags: ["snapshots"],
+    params: SnapshotParams,
+    query: NodeQuery,
+    response: VmSnapshotSchema,
+    errors: ERRORS,
+  }, async ({ params, context }) => {
+    const who = await auth.authorise(context, "");
+    const id = (await ownVm(params.task_id, who.account)).id;
+    return await deps.call("vm.snapshot_get", { id, name: params.name });
+  });
+
+  routes.add({
+    method: "post",
+    path: "/api/v1/snapshot/:task_id/create",
+    summary: "Take a snapshot of a stopped VM's disk",
+    description: `${SIGNED}${STOPPED} Names are unique per VM; a VM holds a limited number.`,
+    tags: ["snapshots"],
+    params: IdParams,
+    body: TargetBody.extend({
+      name: VmSnapshotNameSchema,
+      description: VmSnapshotDescriptionSchema.default(""),
+    }),
+    response: VmSnapshotSchema,
+    errors: ERRORS,
+  }, async ({ params, body, rawBody, context }) => {
+    const who = await auth.authorise(context, rawBody);
+    const id = (await ownVm(params.task_id, who.account)).id;
+    return await deps.call("vm.snapshot_create", {
+      actor: who.account,
+      id,
+      name: body.name,
+      description: body.description,
+    }, { timeoutMs: DISK_OPERATION_TIMEOUT_MS });
+  });
+
+  routes.add({
+    method: "post",
+    path: "/api/v1/snapshot/:task_id/:name/delete",
+    summary: "Delete a snapshot of a stopped VM",
+    description: `${SIGNED}${STOPPED}`,
+    tags: ["snapshots"],
+    params: SnapshotParams,
+    body: TargetBody,
+    response: VmSnapshotDeletedSchema,
+    errors: ERRORS,
+  }, async ({ params, rawBody, context }) => {
+    const who = await auth.authorise(context, rawBody);
+    const id = (await ownVm(params.task_id, who.account)).id;
+    return await deps.call(
+      "vm.snapshot_delete",
+      { actor: who.account, id, name: params.name },
+      { timeoutMs: DISK_OPERATION_TIMEOUT_MS },
+    );
+  });
+
+  routes.add({
+    method: "post",
+    path: "/api/v1/snapshot/:task_id/:name/restore",
+    summary: "Put a stopped VM's disk back as the snapshot saw it",
+    description: `${SIGNED}${STOPPED} The VM keeps its CPU cores, memory and disk size of now.`,
+    tags: ["snapshots"],
+    params: SnapshotParams,
+    body: TargetBody,
+    response: VmSchema,
+    errors: ERRORS,
+  }, async ({ params, rawBody, context }) => {
+    const who = await auth.authorise(context, rawBody);
+    const id = (await ownVm(params.task_id, who.account)).id;
+    return await deps.call(
+      "vm.snapshot_revert",
+      { actor: who.account, id, name: params.name },
+      { timeoutMs: DISK_OPERATION_TIMEOUT_MS },
+    );
   });
 }
 

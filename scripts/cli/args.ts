@@ -30,6 +30,8 @@ export const FLAGS = {
   "memory-gib": { kind: "count", help: "memory, GiB" },
   "disk-gib": { kind: "count", help: "system disk, GiB (default: the image's size)" },
   "ssh-key": { kind: "string", help: "an OpenSSH public key to log in with" },
+  "ssh-port": { kind: "count", help: "the host port forwarded to the VM's SSH (or RDP)" },
+  description: { kind: "string", help: "a line saying what the snapshot is for" },
   cmd: { kind: "string", help: "the command to run, split on spaces (quotes group words)" },
   ssh: { kind: "boolean", help: "publish the container's SSH port (22/tcp) on a host port" },
   period: { kind: "count", help: "how many units of rent time" },

@@ -12,6 +12,7 @@ import {
   type JsonObject,
   type LogRange,
   OPERATION_ERROR_EVENT,
+  SNAPSHOT_ACTIONS,
   VM_ACTIONS,
   type VmAction,
 } from "../../http/mod.ts";
@@ -28,6 +29,7 @@ import {
   formatNode,
   formatPeers,
   formatRental,
+  formatSnapshots,
   keyValues,
 } from "./format.ts";
 
@@ -221,6 +223,33 @@ export const COMMANDS: readonly Command[] = [
   },
   ...instanceCommands("vm", VM_ACTIONS),
   {
+    words: ["vm", "modify"],
+    args: ["task_id"],
+    flags: ["node", "cpus", "memory-gib", "disk-gib", "ssh-port"],
+    required: ["node"],
+    summary: "change a stopped VM's CPUs, memory, disk size (it only grows) or SSH port",
+    wallet: "required",
+    async run(context) {
+      const flags = context.flags;
+      const fields = {
+        cpu_cores: flags.cpus as number | undefined,
+        mem_size: flags["memory-gib"] as number | undefined,
+        disk_size: flags["disk-gib"] as number | undefined,
+        ssh_port: flags["ssh-port"] as number | undefined,
+      };
+      if (Object.values(fields).every((value) => value === undefined)) {
+        throw new UsageError("give at least one of --cpus, --memory-gib, --disk-gib, --ssh-port");
+      }
+      const answer = await context.client.modifyVm(
+        flags.node as string,
+        context.args.task_id!,
+        fields,
+      );
+      context.print(answer, keyValues);
+    },
+  },
+  ...snapshotCommands(),
+  {
     words: ["container", "create"],
     args: [],
     flags: ["node", "image", "gpus", "cpus", "memory-gib", "cmd", "ssh"],
@@ -371,6 +400,75 @@ function instanceCommands(
         context.print(answer, formatLogs);
       },
     },
+  ];
+}
+
+/** `vm snapshot list|get|create|delete|restore`: snapshots of a VM's disk (`/api/v1/snapshot`). */
+function snapshotCommands(): Command[] {
+  const node = (context: CommandContext) => context.flags.node as string;
+  return [
+    {
+      words: ["vm", "snapshot", "list"],
+      args: ["task_id"],
+      flags: ["node"],
+      required: ["node"],
+      summary: "a VM's snapshots, oldest first",
+      wallet: "required",
+      async run(context) {
+        const answer = await context.client.listSnapshots(node(context), context.args.task_id!);
+        context.print(answer, formatSnapshots);
+      },
+    },
+    {
+      words: ["vm", "snapshot", "get"],
+      args: ["task_id", "name"],
+      flags: ["node"],
+      required: ["node"],
+      summary: "one snapshot of a VM",
+      wallet: "required",
+      async run(context) {
+        const answer = await context.client.getSnapshot(
+          node(context),
+          context.args.task_id!,
+          context.args.name!,
+        );
+        context.print(answer, keyValues);
+      },
+    },
+    {
+      words: ["vm", "snapshot", "create"],
+      args: ["task_id", "name"],
+      flags: ["node", "description"],
+      required: ["node"],
+      summary: "take a snapshot of a stopped VM's disk",
+      wallet: "required",
+      async run(context) {
+        const answer = await context.client.createSnapshot(node(context), context.args.task_id!, {
+          name: context.args.name!,
+          description: context.flags.description as string | undefined,
+        });
+        context.print(answer, keyValues);
+      },
+    },
+    ...SNAPSHOT_ACTIONS.map((action): Command => ({
+      words: ["vm", "snapshot", action],
+      args: ["task_id", "name"],
+      flags: ["node"],
+      required: ["node"],
+      summary: action === "restore"
+        ? "put a stopped VM's disk back as the snapshot saw it"
+        : "delete a snapshot of a stopped VM",
+      wallet: "required",
+      async run(context) {
+        const answer = await context.client.snapshotAction(
+          node(context),
+          context.args.task_id!,
+          context.args.name!,
+          action,
+        );
+        context.print(answer, keyValues);
+      },
+    })),
   ];
 }
 

@@ -168,6 +168,19 @@ export function formatInstances(list: unknown): string {
   );
 }
 
+/** A VM's snapshots, one a row. */
+export function formatSnapshots(list: unknown): string {
+  return table(
+    ["NAME", "CREATED_AT", "DISK_GIB", "DESCRIPTION"],
+    arrayOf(list, "snapshots").map((item) => [
+      cell(item.name),
+      cell(item.created_at, "created_at"),
+      typeof item.disk_bytes === "number" ? String(item.disk_bytes / 2 ** 30) : cell(undefined),
+      cell(item.description),
+    ]),
+  );
+}
+
 /** Log lines as they are: plain strings, or `{stream, text}` with stderr marked. */
 export function formatLogs(answer: unknown): string {
   const lines = isObject(answer) && Array.isArray(answer.lines) ? answer.lines : [];

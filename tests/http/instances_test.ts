@@ -5,22 +5,35 @@
  */
 import assert from "node:assert/strict";
 import { type AppDeps, createApp } from "../../http/mod.ts";
-import { RpcError, silentLogger, type Vm } from "../../mod/mod.ts";
+import { RpcError, silentLogger, type Vm, type VmSnapshot } from "../../mod/mod.ts";
 import { devWallets, walletHeaders } from "../wallets.ts";
 
 /** A node service that keeps VMs in memory, answering with the shapes the real one does. */
 function standInService() {
   const vms = new Map<string, Vm>();
+  const snapshots = new Map<string, VmSnapshot>();
   const calls: string[] = [];
-  const call = ((method: string, params: Record<string, unknown>) => {
+  const params: Record<string, Record<string, unknown>> = {};
+  const stopped = (id: string) =>
+    vms.get(id)?.state === "stopped"
+      ? Promise.resolve()
+      : Promise.reject(new RpcError("conflict", `cannot change VM ${id}: it is running`));
+  const snapshot = (id: string, name: string) =>
+    snapshots.get(`${id}/${name}`) ??
+      (() => {
+        throw new RpcError("not_found", `no snapshot ${name} of VM ${id}`);
+      })();
+  const call = ((method: string, args: Record<string, unknown>) => {
     calls.push(method);
-    const id = params.id as string;
+    params[method] = args;
+    const id = args.id as string;
+    const name = args.name as string;
     switch (method) {
       case "vm.create": {
         const vm = {
           id,
           kind: "vm",
-          owner: params.owner,
+          owner: args.owner,
           state: "running",
           gpus: [],
           created_at: 1,
@@ -28,9 +41,9 @@ function standInService() {
           last_error: null,
           domain: `dbc-${id}`,
           os: "linux",
-          image: params.image,
-          cpu_cores: params.cpu_cores,
-          memory_mib: params.memory_mib,
+          image: args.image,
+          cpu_cores: args.cpu_cores,
+          memory_mib: args.memory_mib,
           disk_gib: null,
           firmware: "bios",
           gpu_devices: [],
@@ -56,11 +69,45 @@ function standInService() {
         vm.state = method === "vm.stop" ? "stopped" : method === "vm.start" ? "running" : "deleted";
         return Promise.resolve(vm);
       }
+      case "vm.modify":
+        return stopped(id).then(() => {
+          const vm = vms.get(id)!;
+          vm.cpu_cores = (args.cpu_cores as number | undefined) ?? vm.cpu_cores;
+          vm.memory_mib = (args.memory_mib as number | undefined) ?? vm.memory_mib;
+          return vm;
+        });
+      case "vm.snapshot_create":
+        return stopped(id).then(() => {
+          const taken: VmSnapshot = {
+            vm_id: id,
+            name,
+            description: args.description as string,
+            disk_bytes: 2 ** 30,
+            created_at: 2,
+            created_by: args.actor as string,
+          };
+          snapshots.set(`${id}/${name}`, taken);
+          return taken;
+        });
+      case "vm.snapshot_list":
+        return Promise.resolve({
+          snapshots: [...snapshots.values()].filter((taken) => taken.vm_id === id),
+        });
+      case "vm.snapshot_get":
+        return Promise.resolve().then(() => snapshot(id, name));
+      case "vm.snapshot_revert":
+        return stopped(id).then(() => (snapshot(id, name), vms.get(id)!));
+      case "vm.snapshot_delete":
+        return stopped(id).then(() => {
+          snapshot(id, name);
+          snapshots.delete(`${id}/${name}`);
+          return { vm_id: id, name, deleted: true };
+        });
       default:
         return Promise.reject(new RpcError("unavailable", `${method} is not wired in this test`));
     }
   }) as unknown as AppDeps["call"];
-  return { call, calls, vms };
+  return { call, calls, params, vms, snapshots };
 }
 
 async function request(
@@ -189,4 +236,165 @@ Deno.test("unsigned, replayed, tampered and malformed renter requests get clear 
     body: "{",
   });
   assert.equal(notJson.status, 400);
+});
+
+/** Alice's VM, created through the route and finished. */
+async function aliceVm(app: ReturnType<typeof createApp>, alice: Wallet): Promise<string> {
+  const created = await request(app, "POST", "/api/v1/tasks/start", alice, {
+    image_name: "debian-12",
+    cpu_cores: 2,
+    mem_size: 1,
+  });
+  assert.equal(created.status, 202, JSON.stringify(created.body));
+  assert.equal((await waitForOperation(app, created.body.data.operation_id)).state, "done");
+  return created.body.data.task_id;
+}
+
+type Wallet = Parameters<typeof walletHeaders>[0];
+
+Deno.test("snapshots: the owner takes, lists, reads, restores and deletes them; bad names are 400; another renter gets 404", async () => {
+  const { alice, bob } = await devWallets();
+  const service = standInService();
+  const app = createApp({ call: service.call, log: silentLogger });
+  const id = await aliceVm(app, alice);
+  const base = `/api/v1/snapshot/${id}`;
+
+  for (
+    const [body, field] of [
+      [{ name: "1st" }, /body field name/],
+      [{ name: "a b" }, /body field name/],
+      [{}, /body field name/],
+      [{ name: "clean", description: "two\nlines" }, /body field description/],
+      [{ name: "clean", description: "x".repeat(257) }, /body field description/],
+    ] as const
+  ) {
+    const bad = await request(app, "POST", `${base}/create`, alice, body);
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.match(bad.body.error_message, field);
+  }
+  const badPath = await request(app, "GET", `${base}/no%20such`, alice);
+  assert.equal(badPath.status, 400);
+  assert.match(badPath.body.error_message, /path parameter name/);
+  assert.ok(!service.calls.includes("vm.snapshot_create"), "nothing invalid reached the node");
+
+  const running = await request(app, "POST", `${base}/create`, alice, { name: "clean" });
+  assert.equal(running.status, 409, JSON.stringify(running.body));
+  assert.match(running.body.error_message, /running/);
+  assert.equal((await request(app, "POST", `/api/v1/tasks/${id}/stop`, alice, {})).status, 200);
+
+  const created = await request(app, "POST", `${base}/create`, alice, {
+    name: "clean",
+    description: "fresh install",
+  });
+  assert.equal(created.status, 200, JSON.stringify(created.body));
+  assert.equal(created.body.data.name, "clean");
+  assert.deepEqual(service.params["vm.snapshot_create"], {
+    actor: alice.address,
+    id,
+    name: "clean",
+    description: "fresh install",
+  });
+
+  const listed = await request(app, "GET", base, alice);
+  assert.equal(listed.status, 200);
+  assert.deepEqual(listed.body.data.snapshots.map((taken: VmSnapshot) => taken.name), ["clean"]);
+  const read = await request(app, "GET", `${base}/clean`, alice);
+  assert.equal(read.status, 200);
+  assert.equal(read.body.data.description, "fresh install");
+  assert.equal((await request(app, "GET", `${base}/other`, alice)).status, 404);
+
+  // Bob learns nothing and changes nothing; the node is not even asked about snapshots.
+  const before = service.calls.length;
+  for (
+    const [method, path] of [
+      ["GET", base],
+      ["GET", `${base}/clean`],
+      ["POST", `${base}/create`],
+      ["POST", `${base}/clean/restore`],
+      ["POST", `${base}/clean/delete`],
+    ] as const
+  ) {
+    const peek = await request(
+      app,
+      method,
+      path,
+      bob,
+      method === "POST" ? { name: "x" } : undefined,
+    );
+    assert.equal(peek.status, 404, `${method} ${path}: ${JSON.stringify(peek.body)}`);
+    assert.doesNotMatch(JSON.stringify(peek.body), /fresh install/);
+  }
+  assert.deepEqual(new Set(service.calls.slice(before)), new Set(["vm.get"]));
+
+  const restored = await request(app, "POST", `${base}/clean/restore`, alice, {});
+  assert.equal(restored.status, 200, JSON.stringify(restored.body));
+  assert.equal(restored.body.data.id, id);
+  const deleted = await request(app, "POST", `${base}/clean/delete`, alice, {});
+  assert.equal(deleted.status, 200);
+  assert.deepEqual(deleted.body.data, { vm_id: id, name: "clean", deleted: true });
+  assert.equal((await request(app, "POST", `${base}/clean/delete`, alice, {})).status, 404);
+  assert.deepEqual((await request(app, "GET", base, alice)).body.data.snapshots, []);
+});
+
+Deno.test("modify: GiB become MiB, an empty or out-of-range body is 400, a running VM 409, another renter 404", async () => {
+  const { alice, bob } = await devWallets();
+  const service = standInService();
+  const app = createApp({ call: service.call, log: silentLogger });
+  const id = await aliceVm(app, alice);
+  const path = `/api/v1/tasks/${id}/modify`;
+
+  for (
+    const [body, message] of [
+      [{}, /at least one of cpu_cores, mem_size, disk_size, ssh_port/],
+      [{ cpu_cores: 0 }, /body field cpu_cores/],
+      [{ mem_size: 0.1 }, /body field mem_size/],
+      [{ disk_size: 1.5 }, /body field disk_size/],
+      [{ ssh_port: 70_000 }, /body field ssh_port/],
+    ] as const
+  ) {
+    const bad = await request(app, "POST", path, alice, body);
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.match(bad.body.error_message, message);
+  }
+  assert.ok(!service.calls.includes("vm.modify"));
+
+  const theirs = await request(app, "POST", path, bob, { cpu_cores: 8 });
+  assert.equal(theirs.status, 404);
+  assert.ok(!service.calls.includes("vm.modify"));
+
+  const running = await request(app, "POST", path, alice, { cpu_cores: 4 });
+  assert.equal(running.status, 409);
+  assert.match(running.body.error_message, /running/);
+
+  await request(app, "POST", `/api/v1/tasks/${id}/stop`, alice, {});
+  const modified = await request(app, "POST", path, alice, {
+    cpu_cores: 4,
+    mem_size: 2.5,
+    disk_size: 40,
+    ssh_port: 30022,
+  });
+  assert.equal(modified.status, 200, JSON.stringify(modified.body));
+  assert.equal(modified.body.data.cpu_cores, 4);
+  assert.deepEqual(service.params["vm.modify"], {
+    actor: alice.address,
+    id,
+    cpu_cores: 4,
+    memory_mib: 2560,
+    disk_gib: 40,
+    login_port: 30022,
+  });
+});
+
+Deno.test("snapshot paths name their GPU node like the other VM paths (a client-end forwards them)", async () => {
+  const { alice } = await devWallets();
+  const app = createApp({
+    call: standInService().call,
+    log: silentLogger,
+    node: { nodeId: "local-node", role: "client", forwardTimeoutMs: 1_000 },
+  });
+  const unnamed = await request(app, "GET", "/api/v1/snapshot/vm-abc", alice);
+  assert.equal(unnamed.status, 400);
+  assert.match(unnamed.body.error_message, /name the GPU node/);
+  const here = await request(app, "GET", "/api/v1/snapshot/vm-abc?node_id=local-node", alice);
+  assert.equal(here.status, 404, JSON.stringify(here.body));
 });

@@ -38,6 +38,7 @@ function appWith(options: { token?: string; address?: string } = {}) {
           updated_at: 1,
           progress: { done_bytes: 0, total_bytes: null },
           used_by: [],
+          added_by: null,
         });
       default:
         return Promise.reject(new Error(`unexpected ${method}`));

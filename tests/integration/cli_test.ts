@@ -281,6 +281,81 @@ Deno.test("a renter's VM and container through the CLI: create, watch, list, sto
   }
 });
 
+Deno.test("a VM's modify and snapshots through the CLI", async () => {
+  const api = startTestApi();
+  try {
+    const env = aliceAt(api);
+    const vm = "vm-cli-snapshots";
+    api.vms.set(vm, {
+      id: vm,
+      kind: "vm",
+      owner: ALICE,
+      state: "stopped",
+      gpus: [],
+      created_at: 1_700_000_000_000,
+      updated_at: 1_700_000_000_000,
+      last_error: null,
+      domain: `dbc-${vm}`,
+      os: "linux",
+      image: "ubuntu-22.04.qcow2",
+      cpu_cores: 2,
+      memory_mib: 4096,
+      disk_gib: 10,
+      firmware: "bios",
+      gpu_devices: [],
+      network: { mode: "user", source: null },
+      login: { protocol: "ssh", host: "127.0.0.1", port: 30_001 },
+      vnc: { listen: "127.0.0.1", port: null, password: "vnc-secret" },
+    });
+    const node = ["--node", TEST_NODE_ID];
+
+    const modify = await cli(["vm", "modify", vm, ...node, "--cpus", "4", "--disk-gib", "40"], env);
+    assert.equal(modify.code, 0, modify.stderr);
+    assert.match(modify.stdout, /^cpu_cores +4$/m);
+    assert.match(modify.stdout, /^disk_gib +40$/m);
+
+    const take = await cli(
+      ["vm", "snapshot", "create", vm, "clean", ...node, "--description", "fresh install"],
+      env,
+    );
+    assert.equal(take.code, 0, take.stderr);
+    assert.match(take.stdout, /^name +clean$/m);
+
+    const list = await cli(["vm", "snapshot", "list", vm, ...node], env);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^NAME +CREATED_AT +DISK_GIB +DESCRIPTION$/m);
+    assert.match(list.stdout, /^clean +2023-11-14T22:13:20.000Z +10 +fresh install$/m);
+
+    const restore = await cli(["vm", "snapshot", "restore", vm, "clean", ...node], env);
+    assert.equal(restore.code, 0, restore.stderr);
+
+    const nothing = await cli(["vm", "modify", vm, ...node], env);
+    assert.equal(nothing.code, 2);
+    assert.match(nothing.stderr, /give at least one of --cpus/);
+
+    const sent = api.requests.map((request) => [
+      `${request.method} ${request.pathAndQuery}`,
+      request.body,
+    ]);
+    assert.deepEqual(sent, [
+      [`POST /api/v1/tasks/${vm}/modify`, {
+        peer_nodes_list: [TEST_NODE_ID],
+        cpu_cores: 4,
+        disk_size: 40,
+      }],
+      [`POST /api/v1/snapshot/${vm}/create`, {
+        peer_nodes_list: [TEST_NODE_ID],
+        name: "clean",
+        description: "fresh install",
+      }],
+      [`GET /api/v1/snapshot/${vm}?node_id=${encodeURIComponent(TEST_NODE_ID)}`, undefined],
+      [`POST /api/v1/snapshot/${vm}/clean/restore`, { peer_nodes_list: [TEST_NODE_ID] }],
+    ]);
+  } finally {
+    await api.close();
+  }
+});
+
 Deno.test("watch ends with exit 1 when the operation failed or cannot be followed", async () => {
   const { alice } = await devWallets();
   const api = startTestApi();

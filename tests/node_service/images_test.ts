@@ -58,8 +58,11 @@ Deno.test("an image copied from a local path is checked, hashed and ready", asyn
       "ubuntu.qcow2",
       { kind: "path", path: `${dir}/source.qcow2` },
       expected,
+      "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY",
     );
     assert.equal(image.state, "adding");
+    // Who added it is kept with it: that renter alone may delete it.
+    assert.equal(image.added_by, "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY");
     const ready = await done;
     assert.equal(ready.state, "ready", ready.error ?? "");
     assert.equal(ready.format, "qcow2");
@@ -94,6 +97,7 @@ Deno.test("a file already in the image directory is registered where it is", asy
       path: `${dir}/images/../images/inplace.qcow2`,
     }).done;
     assert.equal(ready.state, "ready", ready.error ?? "");
+    assert.equal(ready.added_by, null);
     assert.equal((await Deno.stat(`${dir}/images/inplace.qcow2`)).ino, before.ino);
   });
 });

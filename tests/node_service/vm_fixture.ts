@@ -14,6 +14,7 @@ import {
 import { EventLog } from "../../node_service/event_log.ts";
 import { GpuAllocator } from "../../node_service/gpu_allocation.ts";
 import { listeningPorts } from "../../node_service/host_ports.ts";
+import type { Hypervisor } from "../../node_service/hypervisor.ts";
 import { ImageStore } from "../../node_service/images.ts";
 import { LibvirtHypervisor } from "../../node_service/libvirt.ts";
 import { SERVICE_MIGRATIONS } from "../../node_service/migrations.ts";
@@ -37,6 +38,8 @@ export function openVmSetting(options: {
   prefix: string;
   gpuReport?: GpuReport;
   uri?: string;
+  /** Wraps the real hypervisor, e.g. to make something happen between two steps. */
+  hypervisor?: (real: Hypervisor) => Hypervisor;
 }): VmSetting {
   const db = openDatabase(`${options.dir}/node.db`, SERVICE_MIGRATIONS);
   const events = new EventLog(db, Date.now);
@@ -51,7 +54,9 @@ export function openVmSetting(options: {
   const service = new VmService({
     db,
     events,
-    hypervisor: new LibvirtHypervisor({ uri: options.uri ?? LIBVIRT_URI }),
+    hypervisor: (options.hypervisor ?? ((real) => real))(
+      new LibvirtHypervisor({ uri: options.uri ?? LIBVIRT_URI }),
+    ),
     images,
     gpus,
     gpuReport: () => Promise.resolve(options.gpuReport ?? NO_GPUS),

@@ -1,0 +1,638 @@
+/**
+ * Requests a second and latency of a wallet-signed renter query through a
+ * client-end to a GPU node two hops away (client-end -> seed -> GPU node), on
+ * loopback, with real node processes started as `deno task node` starts them.
+ *
+ * Sets up a seed (with the embedded ledger), one GPU node and one client-end
+ * in a scratch directory; registers the GPU node's machine, has three
+ * validator wallets verify it and a renter wallet (//Alice) rent it, all
+ * through the client-end. Then, for each concurrency level, it sends
+ * `GET /api/v1/containers?node_id=<GPU node>` signed by the renter with the
+ * typed API client (a fresh nonce and signature each time), `--requests`
+ * requests a run, `--runs` runs after a warm-up, and checks every answer: HTTP
+ * 200, the envelope's container list, served by the GPU node. Latency is what
+ * the renter's client sees, its own signing included. Each run of the
+ * two-hop path is paired with one of the same query sent straight to the GPU
+ * node's own API (zero hops), for the ratio. Apart from that it times, in this
+ * process, signing one request (the client's share) and the signature check
+ * the GPU node makes of it (its share), so the reader can see where the time
+ * goes, and the network's share alone (sealed pings). Per-run figures and
+ * medians are printed, then one JSON line. The nodes' data lives in
+ * `.test-tmp/bench-api-*`, removed at the end; the nodes are stopped on any
+ * exit, Ctrl-C included.
+ *
+ *   deno run -A scripts/bench_api.ts [--runs 5] [--requests 300] [--concurrency 1,16]
+ *                                    [--warmup 50]
+ *
+ * Two hops are guaranteed by the topology, not hoped for: the client-end and
+ * the GPU node accept no inbound peer link (`--p2p-max-inbound 0`) and keep one
+ * outbound link, to the seed, the only address they are given; so neither can
+ * link to the other even once the seed's peer exchange tells them of it. The
+ * script checks it before and after measuring (each one's active peers are the
+ * seed alone; a ping from the client-end reports two hops, relayed) and during
+ * (every answer names the GPU node as its server; the seed relays two sealed
+ * messages per request), and stops if it does not hold.
+ *
+ * The per-client HTTP limit (50 a second by default; a GPU node counts all
+ * requests tunnelled from one client-end as one client) and the per-peer
+ * message budget (200 a second) are raised on every node: with them the
+ * figure would be the limits, not the path.
+ */
+import { parseArgs } from "node:util";
+import { Keyring } from "@polkadot/keyring";
+import type { KeyringPair } from "@polkadot/keyring/types";
+import { u8aWrapBytes } from "@polkadot/util";
+import { cryptoWaitReady } from "@polkadot/util-crypto";
+import { z } from "zod";
+import {
+  ApiClient,
+  type ApiClientOptions,
+  newNonce,
+  signatureHeaders,
+  type Signer,
+} from "../http/mod.ts";
+import {
+  authFieldsFromHeaders,
+  ContainerSchema,
+  type Machine,
+  type MachineConfig,
+  newReplayGuards,
+  verifyRequestAuth,
+} from "../mod/mod.ts";
+import { DENO_BIN, freePort, REPO_ROOT, scratchDir } from "../tests/helpers.ts";
+import { type DevnetNode, nodeArgs } from "./devnet.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    runs: { type: "string", default: "5" },
+    requests: { type: "string", default: "300" },
+    concurrency: { type: "string", default: "1,16" },
+    warmup: { type: "string", default: "50" },
+  },
+});
+const RUNS = positiveInteger("--runs", values.runs);
+const REQUESTS = positiveInteger("--requests", values.requests);
+const WARMUP = positiveInteger("--warmup", values.warmup);
+const LEVELS = values.concurrency.split(",").map((text) => positiveInteger("--concurrency", text));
+/** Signatures timed per run of the signing and checking figures. */
+const SIGNATURES_PER_RUN = 300;
+/** Sealed pings timed to each of the seed and the GPU node. */
+const PINGS = 50;
+/** The shortest verification round the ledger allows (9 slots of 10 s), so setup takes seconds. */
+const VERIFICATION_WINDOW_S = 90;
+const NODE_START_TIMEOUT_MS = 90_000;
+const LINK_TIMEOUT_MS = 60_000;
+/** How long a node has to exit after SIGTERM before it is killed. */
+const STOP_GRACE_MS = 10_000;
+const SIGNED_WINDOW_MS = 300_000;
+const DOCKER_SOCKET = Deno.env.get("DBC_DOCKER_SOCKET") ?? "/run/dbc-podman/podman.sock";
+const MACHINE_CONFIG: MachineConfig = {
+  gpu_model: "none",
+  gpu_count: 0,
+  cpu_model: "qemu",
+  cpu_cores: 2,
+  memory_gib: 4,
+  disk_gib: 20,
+};
+const ContainerListSchema = z.object({ containers: z.array(ContainerSchema) });
+
+function positiveInteger(flag: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) {
+    console.error(`${flag} must be a positive integer, got ${text}`);
+    Deno.exit(2);
+  }
+  return value;
+}
+
+const progress = (what: string) => console.error(`[bench_api] ${what}`);
+
+// --- Node processes ------------------------------------------------------------------------------
+
+type Running = DevnetNode & { child: Deno.ChildProcess; log: Promise<string>; nodeId: string };
+
+/** A node process ended while the script waited for it: no point waiting longer. */
+class NodeExited extends Error {}
+
+const running: Running[] = [];
+let scratch: string | undefined;
+let stopping: Promise<void> | undefined;
+
+/** Stops every node this script started and removes the scratch directory; once. */
+function stopAll(): Promise<void> {
+  stopping ??= (async () => {
+    await Promise.all(running.map(async (node) => {
+      try {
+        node.child.kill("SIGTERM");
+      } catch {
+        return; // Already gone.
+      }
+      const timer = setTimeout(() => {
+        try {
+          node.child.kill("SIGKILL");
+        } catch {
+          // Exited meanwhile.
+        }
+      }, STOP_GRACE_MS);
+      await node.child.status;
+      clearTimeout(timer);
+    }));
+    if (scratch) await Deno.remove(scratch, { recursive: true }).catch(() => {});
+  })();
+  return stopping;
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => void stopAll().then(() => Deno.exit(130)));
+}
+
+/** The `deno task node` command line, so the nodes run with exactly the operators' permissions. */
+async function nodeCommand(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`));
+  return (config.tasks.node as string).split(/\s+/).slice(1);
+}
+
+async function startNode(
+  node: DevnetNode,
+  seedP2pPort: number,
+  extraArgs: string[],
+): Promise<Running> {
+  const child = new Deno.Command(DENO_BIN, {
+    args: [...await nodeCommand(), ...nodeArgs(node, seedP2pPort), ...extraArgs],
+    cwd: REPO_ROOT,
+    env: {
+      DBC_LOG_LEVEL: "error",
+      DBC_DOCKER_SOCKET: DOCKER_SOCKET,
+      DBC_VM_DOMAIN_TYPE: "qemu",
+      DBC_LEDGER_VERIFICATION_WINDOW_S: String(VERIFICATION_WINDOW_S),
+      DBC_HTTP_RATE_LIMIT_PER_S: "100000",
+      DBC_HTTP_RATE_BURST: "100000",
+      DBC_P2P_RATE_LIMIT_PER_S: "100000",
+    },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  // Read as it comes so a chatty node never blocks on a full pipe; shown if something fails.
+  const log = new Response(child.stderr).text();
+  const entry: Running = { ...node, child, log, nodeId: "" };
+  running.push(entry);
+  let exited = false;
+  void child.status.then(() => (exited = true));
+  entry.nodeId = await until(`${node.name} to answer`, async () => {
+    if (exited) throw new NodeExited(`${node.name} exited:\n${await log}`);
+    return (await api(node).node()).node_id;
+  }, NODE_START_TIMEOUT_MS);
+  return entry;
+}
+
+function api(node: DevnetNode, options: Omit<ApiClientOptions, "baseUrl"> = {}): ApiClient {
+  return new ApiClient({ baseUrl: `http://127.0.0.1:${node.httpPort}`, ...options });
+}
+
+/** Polls `probe` until it gives a value; its errors count as "not yet" until the time is up. */
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      if (error instanceof NodeExited) throw error;
+      lastError = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`timed out waiting for ${what}${lastError ? `: ${lastError}` : ""}`);
+}
+
+// --- Topology ------------------------------------------------------------------------------------
+
+type Topology = { seed: Running; gpu: Running; client: Running };
+
+async function activePeerIds(node: Running): Promise<string[]> {
+  return (await api(node).peers()).peers.map((peer) => peer.id);
+}
+
+/** Throws unless the client-end and the GPU node are each linked to the seed alone. */
+async function assertTwoHops(
+  { seed, gpu, client }: Topology,
+): Promise<Awaited<ReturnType<ApiClient["ping"]>>> {
+  for (const [node, other] of [[client, gpu], [gpu, client]] as const) {
+    const peers = await activePeerIds(node);
+    if (peers.includes(other.nodeId)) {
+      throw new Error(`${node.name} is linked directly to ${other.name}: not two hops`);
+    }
+    if (peers.length !== 1 || peers[0] !== seed.nodeId) {
+      throw new Error(`${node.name}'s links are [${peers.join(", ")}], not the seed alone`);
+    }
+  }
+  const ping = await api(client).ping(gpu.nodeId);
+  if (ping.hops !== 2 || ping.route !== "relayed") {
+    throw new Error(
+      `a ping from the client-end to the GPU node went ${ping.hops} hops, ${ping.route}`,
+    );
+  }
+  return ping;
+}
+
+async function sealedRelayedBySeed(seed: Running): Promise<number> {
+  return (await api(seed).networkStatus()).counters?.sealed_relayed ?? 0;
+}
+
+// --- Setup: register, verify and rent the machine ------------------------------------------------
+
+type Wallets = Record<"alice" | "charlie" | "dave" | "eve" | "ferdie", KeyringPair>;
+
+async function devWallets(): Promise<Wallets> {
+  await cryptoWaitReady();
+  const keyring = new Keyring({ type: "sr25519", ss58Format: 42 });
+  const pair = (name: string) => keyring.addFromUri(`//${name}`);
+  return {
+    alice: pair("Alice"),
+    charlie: pair("Charlie"),
+    dave: pair("Dave"),
+    eve: pair("Eve"),
+    ferdie: pair("Ferdie"),
+  };
+}
+
+/** Dave registers the GPU node's machine, three validators verify it, Alice rents it. */
+async function rentMachine({ gpu, client }: Topology, wallets: Wallets): Promise<void> {
+  const as = (signer: KeyringPair) => api(client, { signer });
+  const machineId = gpu.nodeId;
+  await as(wallets.dave).registerMachine({
+    machine_id: machineId,
+    config: MACHINE_CONFIG,
+    prices: { hour: "10" },
+  });
+  progress("machine registered; validators grab it");
+  const validators = [wallets.charlie, wallets.eve, wallets.ferdie];
+  let machine: Machine | undefined;
+  for (const validator of validators) {
+    machine = await as(validator).request<Machine>(
+      "POST",
+      `/api/v1/ledger/machines/${machineId}/grab`,
+      { body: {} },
+    );
+  }
+  // Each validator may report only inside its own slot of the round.
+  for (const validator of validators) {
+    const order = machine!.validation.validators.find((item) =>
+      item.validator === validator.address
+    );
+    const slot = order?.slots.find((candidate) => candidate.ends_at > Date.now() + 300);
+    if (!slot) throw new Error(`no slot left for validator ${validator.address}`);
+    const wait = slot.starts_at - Date.now() + 100;
+    if (wait > 0) {
+      progress(`waiting ${Math.ceil(wait / 1000)} s for a validator's slot`);
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+    await as(validator).request("POST", `/api/v1/ledger/machines/${machineId}/report`, {
+      body: { report: { kind: "observed", observed: MACHINE_CONFIG } },
+    });
+  }
+  const status = (await as(wallets.alice).ledgerMachine(machineId)).status;
+  if (status !== "online") throw new Error(`the machine is ${status} after verification`);
+  const rental = await as(wallets.alice).rent({ machine_id: machineId, unit: "hour", count: 1 });
+  if (rental.renter !== wallets.alice.address) throw new Error("the rental names another renter");
+}
+
+// --- Measurement ---------------------------------------------------------------------------------
+
+type RunFigures = {
+  requestsPerS: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  errors: number;
+};
+type PathName = "two_hops" | "direct";
+
+/**
+ * A fetch that accepts only HTTP 200 from the expected server: a forwarded answer names the node
+ * that served it, a local one names none.
+ */
+function checkedFetch(servedBy: string | null): typeof fetch {
+  return async (input: RequestInfo | URL, init?: RequestInit) => {
+    const response = await fetch(input, init);
+    if (response.status !== 200) return response; // The client turns it into its error.
+    const server = response.headers.get("x-dbc-served-by");
+    if (server !== servedBy) {
+      await response.body?.cancel();
+      throw new Error(`served by ${server ?? "the node asked"}, expected ${servedBy ?? "it"}`);
+    }
+    return response;
+  };
+}
+
+function percentile(sorted: number[], fraction: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)]!;
+}
+
+function median(numbers: number[]): number {
+  const sorted = [...numbers].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** `total` signed list queries, `concurrency` in flight; latency of each success. */
+async function measure(
+  client: ApiClient,
+  gpuNodeId: string,
+  total: number,
+  concurrency: number,
+  /** Why requests failed, and how often; added to. */
+  failures: Map<string, number>,
+): Promise<RunFigures> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let issued = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, async () => {
+    while (issued < total) {
+      issued++;
+      const sentAt = performance.now();
+      try {
+        ContainerListSchema.parse(await client.listContainers(gpuNodeId));
+        latencies.push(performance.now() - sentAt);
+      } catch (error) {
+        errors++;
+        const message = error instanceof Error ? error.message : String(error);
+        failures.set(message, (failures.get(message) ?? 0) + 1);
+      }
+    }
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    requestsPerS: latencies.length / seconds,
+    p50Ms: percentile(latencies, 0.5),
+    p90Ms: percentile(latencies, 0.9),
+    p99Ms: percentile(latencies, 0.99),
+    errors,
+  };
+}
+
+type SignatureCosts = { signUs: number; checkUs: number; wrappedCheckUs: number };
+
+/**
+ * Microseconds to sign one request as the API client does (the client's share) and to check it as
+ * the GPU node does (its share). The client signs the message raw; a node that is not told the
+ * scheme tries ed25519, then sr25519 over the `<Bytes>` wrapping browser extensions apply, then
+ * sr25519 raw, so the same check of a wrapped signature is timed too.
+ */
+async function signatureCosts(renter: KeyringPair, gpuNodeId: string): Promise<SignatureCosts> {
+  const request = {
+    method: "GET",
+    pathAndQuery: `/api/v1/containers?node_id=${encodeURIComponent(gpuNodeId)}`,
+    body: undefined,
+  };
+  const wrapping: Signer = {
+    address: renter.address,
+    sign: (message) => renter.sign(u8aWrapBytes(message)),
+  };
+  const guards = newReplayGuards(SIGNED_WINDOW_MS);
+  const signAll = async (signer: Signer) => {
+    const signed: Record<string, string>[] = [];
+    for (let index = 0; index < SIGNATURES_PER_RUN; index++) {
+      const options = { timestampMs: Date.now(), nonce: newNonce() };
+      signed.push(await signatureHeaders(signer, request, options));
+    }
+    return signed;
+  };
+  const checkAll = async (signed: Record<string, string>[]) => {
+    for (const headers of signed) {
+      const outcome = await verifyRequestAuth({
+        request,
+        fields: authFieldsFromHeaders(new Headers(headers)),
+        now: Date.now(),
+        guards,
+        config: { timestampWindowMs: SIGNED_WINDOW_MS, allowLegacyNonce: false },
+      });
+      if (!outcome.ok) throw new Error(`a signature did not check: ${outcome.message}`);
+    }
+  };
+  const microsecondsEach = async (work: () => Promise<unknown>) => {
+    const startedAt = performance.now();
+    await work();
+    return ((performance.now() - startedAt) * 1000) / SIGNATURES_PER_RUN;
+  };
+  const sign: number[] = [];
+  const check: number[] = [];
+  const wrappedCheck: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    let signed: Record<string, string>[] = [];
+    sign.push(await microsecondsEach(async () => (signed = await signAll(renter))));
+    check.push(await microsecondsEach(() => checkAll(signed)));
+    const wrapped = await signAll(wrapping);
+    wrappedCheck.push(await microsecondsEach(() => checkAll(wrapped)));
+  }
+  return { signUs: median(sign), checkUs: median(check), wrappedCheckUs: median(wrappedCheck) };
+}
+
+/**
+ * The network's share alone: sealed pings from the client-end, timed by its network worker (no
+ * HTTP, no wallet signature), to the seed (one link) and to the GPU node (two).
+ */
+async function pingRoundTrips(
+  { seed, gpu, client }: Topology,
+): Promise<{ oneHopMs: number; twoHopsMs: number }> {
+  const rtts = async (target: Running, hops: number) => {
+    const times: number[] = [];
+    for (let index = 0; index < PINGS; index++) {
+      const ping = await api(client).ping(target.nodeId);
+      if (ping.hops !== hops) throw new Error(`a ping to ${target.name} went ${ping.hops} hops`);
+      times.push(ping.rtt_ms);
+    }
+    return median(times);
+  };
+  return { oneHopMs: await rtts(seed, 1), twoHopsMs: await rtts(gpu, 2) };
+}
+
+// --- Report --------------------------------------------------------------------------------------
+
+const fixed = (value: number, digits: number) =>
+  Number.isFinite(value) ? value.toFixed(digits) : "-";
+
+function row(label: string, figures: RunFigures): string {
+  return `  ${label.padEnd(16)} ${fixed(figures.requestsPerS, 0).padStart(8)} ${
+    fixed(figures.p50Ms, 2).padStart(8)
+  } ${fixed(figures.p90Ms, 2).padStart(8)} ${fixed(figures.p99Ms, 2).padStart(8)} ${
+    String(figures.errors).padStart(7)
+  }`;
+}
+
+function medianFigures(runs: RunFigures[]): RunFigures {
+  return {
+    requestsPerS: median(runs.map((run) => run.requestsPerS)),
+    p50Ms: median(runs.map((run) => run.p50Ms)),
+    p90Ms: median(runs.map((run) => run.p90Ms)),
+    p99Ms: median(runs.map((run) => run.p99Ms)),
+    errors: runs.reduce((sum, run) => sum + run.errors, 0),
+  };
+}
+
+const rounded = (figures: RunFigures) => ({
+  requests_per_s: Math.round(figures.requestsPerS),
+  p50_ms: Number(figures.p50Ms.toFixed(3)),
+  p90_ms: Number(figures.p90Ms.toFixed(3)),
+  p99_ms: Number(figures.p99Ms.toFixed(3)),
+  errors: figures.errors,
+});
+
+// --- Main ----------------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  scratch = await scratchDir("bench-api");
+  const node = (name: string, role: DevnetNode["role"]): DevnetNode => ({
+    name,
+    role,
+    httpPort: freePort(),
+    p2pPort: freePort(),
+    dataDir: `${scratch}/${name}`,
+  });
+  // The leaves refuse every inbound link and keep one outbound: the seed, the only one they know.
+  const leaf = ["--p2p-max-inbound", "0", "--p2p-target-outbound", "1"];
+  const seedNode = node("seed", "seed");
+  progress(`starting a seed, a GPU node and a client-end in ${scratch}`);
+  const seed = await startNode(seedNode, seedNode.p2pPort, []);
+  const [gpu, client] = await Promise.all([
+    startNode(node("gpu", "gpu"), seedNode.p2pPort, leaf),
+    startNode(node("client", "client"), seedNode.p2pPort, leaf),
+  ]);
+  const topology: Topology = { seed, gpu, client };
+  await until("the client-end and the GPU node linked to the seed", async () => {
+    const [fromClient, fromGpu] = await Promise.all([activePeerIds(client), activePeerIds(gpu)]);
+    return fromClient.includes(seed.nodeId) && fromGpu.includes(seed.nodeId) ? true : undefined;
+  }, LINK_TIMEOUT_MS);
+  const ping = await assertTwoHops(topology);
+  progress(`two hops: client-end -> seed -> GPU node (ping ${ping.rtt_ms.toFixed(1)} ms)`);
+
+  const wallets = await devWallets();
+  await rentMachine(topology, wallets);
+  progress("machine verified and rented by //Alice");
+
+  const renter = wallets.alice;
+  const clients: Record<PathName, ApiClient> = {
+    two_hops: api(client, { signer: renter, fetch: checkedFetch(gpu.nodeId) }),
+    direct: api(gpu, { signer: renter, fetch: checkedFetch(null) }),
+  };
+  const results: Array<{ concurrency: number; runs: Record<PathName, RunFigures[]> }> = [];
+  const failures = new Map<string, number>();
+  for (const concurrency of LEVELS) {
+    for (const path of ["two_hops", "direct"] as const) {
+      // Failures while routes and connections settle are not the figure; they are not kept.
+      await measure(clients[path], gpu.nodeId, WARMUP, concurrency, new Map());
+    }
+    const runs: Record<PathName, RunFigures[]> = { two_hops: [], direct: [] };
+    for (let run = 0; run < RUNS; run++) {
+      const relayedBefore = await sealedRelayedBySeed(seed);
+      const twoHops = await measure(
+        clients.two_hops,
+        gpu.nodeId,
+        REQUESTS,
+        concurrency,
+        failures,
+      );
+      const relayed = (await sealedRelayedBySeed(seed)) - relayedBefore;
+      // Each answered request is relayed by the seed twice: the request and its reply.
+      const answered = REQUESTS - twoHops.errors;
+      if (relayed < 2 * answered) {
+        throw new Error(`the seed relayed ${relayed} sealed messages for ${answered} requests`);
+      }
+      runs.two_hops.push(twoHops);
+      runs.direct.push(
+        await measure(clients.direct, gpu.nodeId, REQUESTS, concurrency, failures),
+      );
+      progress(`concurrency ${concurrency}: run ${run + 1} of ${RUNS} done`);
+    }
+    results.push({ concurrency, runs });
+  }
+  await assertTwoHops(topology);
+  const costs = await signatureCosts(renter, gpu.nodeId);
+  const pings = await pingRoundTrips(topology);
+
+  const lines = [
+    "",
+    `Signed GET /api/v1/containers?node_id=<GPU node> by the renter, ${REQUESTS} requests a run, ` +
+    `${RUNS} runs after ${WARMUP} warm-up requests; latency in ms.`,
+    "  two hops: client-end -> seed -> GPU node;  direct: the GPU node's own API (zero hops).",
+  ];
+  const summary = [];
+  for (const { concurrency, runs } of results) {
+    lines.push(
+      "",
+      `concurrency ${concurrency}`,
+      `  ${"".padEnd(16)} ${"req/s".padStart(8)} ${"p50".padStart(8)} ${"p90".padStart(8)} ${
+        "p99".padStart(8)
+      } ${"errors".padStart(7)}`,
+    );
+    const medians = { two_hops: medianFigures(runs.two_hops), direct: medianFigures(runs.direct) };
+    for (const path of ["two_hops", "direct"] as const) {
+      runs[path].forEach((figures, index) => lines.push(row(`${path} run ${index + 1}`, figures)));
+      lines.push(row(`${path} median`, medians[path]));
+    }
+    const latencyRatio = medians.two_hops.p50Ms / medians.direct.p50Ms;
+    const rateRatio = medians.two_hops.requestsPerS / medians.direct.requestsPerS;
+    lines.push(
+      `  two hops / direct: p50 x${fixed(latencyRatio, 2)}, req/s x${fixed(rateRatio, 2)}`,
+    );
+    summary.push({
+      concurrency,
+      two_hops: { ...rounded(medians.two_hops), runs: runs.two_hops.map(rounded) },
+      direct: { ...rounded(medians.direct), runs: runs.direct.map(rounded) },
+      p50_ratio: Number(latencyRatio.toFixed(2)),
+      requests_per_s_ratio: Number(rateRatio.toFixed(2)),
+    });
+  }
+  lines.push(
+    "",
+    "Where the time goes (medians; signing and checking timed in this process):",
+    `  signing it, as the API client does (sr25519, raw): ${fixed(costs.signUs, 0)} µs`,
+    `  checking it, as the GPU node does: ${fixed(costs.checkUs, 0)} µs ` +
+      `(${fixed(costs.wrappedCheckUs, 0)} µs for a <Bytes>-wrapped signature)`,
+    `  sealed ping round trip from the client-end, network only: ` +
+      `${fixed(pings.oneHopMs, 1)} ms to the seed (1 hop), ` +
+      `${fixed(pings.twoHopsMs, 1)} ms to the GPU node (2 hops), ${PINGS} pings`,
+  );
+  if (failures.size > 0) {
+    lines.push("", "errors:");
+    for (const [message, count] of failures) lines.push(`  ${count} x ${message}`);
+  }
+  console.log(lines.join("\n"));
+  console.log(JSON.stringify({
+    bench: "api",
+    requests: REQUESTS,
+    runs: RUNS,
+    warmup: WARMUP,
+    levels: summary,
+    sign_us: Math.round(costs.signUs),
+    check_us: Math.round(costs.checkUs),
+    check_wrapped_us: Math.round(costs.wrappedCheckUs),
+    ping_1_hop_ms: pings.oneHopMs,
+    ping_2_hops_ms: pings.twoHopsMs,
+  }));
+  return failures.size > 0 ? 1 : 0;
+}
+
+let code = 1;
+try {
+  code = await main();
+} catch (error) {
+  console.error(`bench_api: ${error instanceof Error ? error.message : error}`);
+  await stopAll();
+  for (const node of running) {
+    const log = (await node.log).trim();
+    if (log) console.error(`--- ${node.name} log (tail) ---\n${log.slice(-4000)}`);
+  }
+} finally {
+  await stopAll();
+}
+Deno.exit(code);
