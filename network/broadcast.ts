@@ -5,15 +5,15 @@
  * fails, and otherwise remembers the nonce, delivers it locally and passes it
  * to every other neighbour while hops remain.
  *
- * The nonce goes into the cache only after the signature checked out, so a
- * forged copy cannot make nodes drop the genuine message that follows it.
+ * Those checks on arrival are the same for sealed messages: see admission.ts.
  */
 import type { Clock } from "../mod/mod.ts";
+import { type AdmissionDeps, admit } from "./admission.ts";
 import { andThen, type Authenticator, type MaybePromise } from "./authenticator.ts";
-import { MAX_CLOCK_SKEW_MS, MAX_HOPS } from "./constants.ts";
+import { MAX_HOPS } from "./constants.ts";
 import type { Counters } from "./counters.ts";
 import { type Neighbours, sendToAll } from "./neighbours.ts";
-import { isFresh, newNonce, type NonceCache } from "./nonce_cache.ts";
+import { newNonce, type NonceCache } from "./nonce_cache.ts";
 import { type Broadcast, broadcastSignedBytes, decodeBase64, encodeBase64 } from "./wire.ts";
 
 export type BroadcastDelivery = {
@@ -40,9 +40,11 @@ export type BroadcasterDeps = {
 
 export class Broadcaster {
   #deps: BroadcasterDeps;
+  #admission: AdmissionDeps;
 
   constructor(deps: BroadcasterDeps) {
     this.#deps = deps;
+    this.#admission = { ...deps, duplicates: "broadcast_duplicates" };
   }
 
   /** Signs and floods a message; resolves with its nonce and how many neighbours it went to. */
@@ -65,36 +67,22 @@ export class Broadcaster {
   }
 
   receive(fromId: string, message: Broadcast): void {
-    const { selfId, networkId, clock, auth, nonces, counters } = this.#deps;
-    const now = clock.now();
-    if (message.origin === selfId || nonces.has(message.nonce, now)) {
-      counters.broadcast_duplicates++;
-      return;
-    }
-    if (!isFresh(message.ts, now, nonces.ttlMs, MAX_CLOCK_SKEW_MS)) {
-      counters.stale_dropped++;
-      return;
-    }
-    const signature = decodeBase64(message.sig);
-    const verified = signature
-      ? auth.verify(message.origin, broadcastSignedBytes(networkId, message), signature)
-      : false;
-    andThen(verified, (ok) => this.#accept(fromId, message, ok));
+    const { networkId } = this.#deps;
+    const decode = () => {
+      const signature = decodeBase64(message.sig);
+      // A signature that is not even base64 is as bad as one that fails.
+      return signature ? { signature, signed: broadcastSignedBytes(networkId, message) } : "forged";
+    };
+    andThen(admit(this.#admission, message, decode), (admission) => {
+      if (admission.outcome === "admitted") return this.#accept(fromId, message, admission.at);
+      if (admission.reason === "forged") {
+        this.#deps.penalise(fromId, "broadcast with a bad signature");
+      }
+    });
   }
 
-  #accept(fromId: string, message: Broadcast, verified: boolean): void {
-    const { selfId, clock, nonces, neighbours, counters } = this.#deps;
-    if (!verified) {
-      counters.forged_dropped++;
-      this.#deps.penalise(fromId, "broadcast with a bad signature");
-      return;
-    }
-    const now = clock.now();
-    if (!nonces.add(message.nonce, now)) {
-      // Another copy finished its check first.
-      counters.broadcast_duplicates++;
-      return;
-    }
+  #accept(fromId: string, message: Broadcast, now: number): void {
+    const { selfId, neighbours, counters } = this.#deps;
     counters.broadcasts_delivered++;
     this.#deps.deliver({
       nonce: message.nonce,

@@ -11,7 +11,6 @@ import { privateKeyFromRaw } from "@libp2p/crypto/keys";
 import { identify } from "@libp2p/identify";
 import type { Connection, Libp2p, Stream } from "@libp2p/interface";
 import { ping } from "@libp2p/ping";
-import { webSockets } from "@libp2p/websockets";
 import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
 import { createLibp2p } from "libp2p";
 import type { Logger } from "../mod/mod.ts";
@@ -24,6 +23,7 @@ import {
 } from "./constants.ts";
 import { TokenBucket } from "./rate_limit.ts";
 import type { Link, LinkDirection, LinkEvents, Transport } from "./transport.ts";
+import { webSocketsWithNoDelay } from "./ws_dialer.ts";
 import { decodeWireMessage, encodeFrame, FrameDecoder, type WireMessage } from "./wire.ts";
 
 export type Libp2pTransportOptions = {
@@ -91,7 +91,7 @@ export class Libp2pTransport implements Transport {
     const libp2p = await createLibp2p({
       privateKey,
       addresses: { listen: [listen] },
-      transports: [webSockets()],
+      transports: [webSocketsWithNoDelay()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       // Two pings in flight per connection at most (ours, one link per connection, one at a time).

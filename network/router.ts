@@ -19,9 +19,9 @@ import {
   NetworkRequestSchema,
   type TimerHandle,
 } from "../mod/mod.ts";
+import { type AdmissionDeps, admit } from "./admission.ts";
 import { andThen, type Authenticator, type MaybePromise } from "./authenticator.ts";
 import {
-  MAX_CLOCK_SKEW_MS,
   MAX_HOPS,
   MAX_PENDING_REPLIES,
   MAX_PENDING_REQUESTS,
@@ -29,7 +29,7 @@ import {
 } from "./constants.ts";
 import type { Counters } from "./counters.ts";
 import { type Neighbours, sendToAll } from "./neighbours.ts";
-import { isFresh, newNonce, type NonceCache } from "./nonce_cache.ts";
+import { newNonce, type NonceCache } from "./nonce_cache.ts";
 import { decodeBase64, encodeBase64, type Sealed, sealedHeaderBytes } from "./wire.ts";
 
 /** Why a request failed; the worker maps each to an RPC error code. */
@@ -101,9 +101,11 @@ export class Router {
   /** target -> the neighbour to send through, and until when that holds. */
   #hints = new Map<string, { via: string; until: number }>();
   #answering = 0;
+  #admission: AdmissionDeps;
 
   constructor(deps: RouterDeps) {
     this.#deps = deps;
+    this.#admission = { ...deps, duplicates: "sealed_duplicates" };
   }
 
   get pendingCount(): number {
@@ -197,47 +199,34 @@ export class Router {
   }
 
   receive(fromId: string, message: Sealed): void {
-    const { selfId, networkId, clock, auth, nonces, counters } = this.#deps;
-    const now = clock.now();
-    if (message.origin === selfId || nonces.has(message.nonce, now)) {
-      counters.sealed_duplicates++;
-      return;
-    }
-    if (!isFresh(message.ts, now, nonces.ttlMs, MAX_CLOCK_SKEW_MS)) {
-      counters.stale_dropped++;
-      return;
-    }
-    const signature = decodeBase64(message.sig);
-    const ciphertext = decodeBase64(message.ct);
-    if (!signature || !ciphertext) {
-      this.#deps.penalise(fromId, "sealed message with bad base64");
-      return;
-    }
-    const header = sealedHeaderBytes(networkId, message);
-    andThen(
-      auth.verify(message.origin, concat(header, ciphertext), signature),
-      (verified) => this.#accept(fromId, message, header, ciphertext, verified),
-    );
+    const { networkId } = this.#deps;
+    const decode = () => {
+      const signature = decodeBase64(message.sig);
+      const ciphertext = decodeBase64(message.ct);
+      if (!signature || !ciphertext) return "malformed";
+      const header = sealedHeaderBytes(networkId, message);
+      return { signature, signed: concat(header, ciphertext), header, ciphertext };
+    };
+    andThen(admit(this.#admission, message, decode), (admission) => {
+      if (admission.outcome === "admitted") {
+        return this.#accept(fromId, message, admission.parts, admission.at);
+      }
+      switch (admission.reason) {
+        case "malformed":
+          return this.#deps.penalise(fromId, "sealed message with bad base64");
+        case "forged":
+          return this.#deps.penalise(fromId, "sealed message with a bad signature");
+      }
+    });
   }
 
   #accept(
     fromId: string,
     message: Sealed,
-    header: Uint8Array,
-    ciphertext: Uint8Array,
-    verified: boolean,
+    { header, ciphertext }: { header: Uint8Array; ciphertext: Uint8Array },
+    now: number,
   ): void {
-    const { selfId, clock, nonces, counters } = this.#deps;
-    if (!verified) {
-      counters.forged_dropped++;
-      this.#deps.penalise(fromId, "sealed message with a bad signature");
-      return;
-    }
-    const now = clock.now();
-    if (!nonces.add(message.nonce, now)) {
-      counters.sealed_duplicates++;
-      return;
-    }
+    const { selfId, counters } = this.#deps;
     // Whatever the origin sends next (a reply, say) goes back the way this came.
     this.#setHint(message.origin, fromId, now);
     if (message.target !== selfId) {

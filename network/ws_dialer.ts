@@ -1,0 +1,65 @@
+/**
+ * The WebSockets transport, dialling with the `ws` package instead of the
+ * runtime's built-in `WebSocket`.
+ *
+ * Why: Deno's built-in client leaves Nagle's algorithm on, and libp2p sends a
+ * message as several WebSocket frames (Yamux header, then the Noise-sealed
+ * body). The second small write waits for the ACK of the first, which the
+ * receiver delays by up to 40 ms: every round trip on an outbound link cost
+ * about 45 ms on loopback. `ws` sets TCP_NODELAY (as its server side, which
+ * the listener already uses, does), and the same round trip takes well under
+ * a millisecond.
+ */
+import type { Multiaddr } from "@multiformats/multiaddr";
+import { multiaddrToUri } from "@multiformats/multiaddr-to-uri";
+import { webSockets } from "@libp2p/websockets";
+import WebSocket from "ws";
+
+type Transport = ReturnType<ReturnType<typeof webSockets>>;
+type ConnectOptions = { signal?: AbortSignal };
+/** The dial step of the transport, which this module replaces. */
+type Connecting = { _connect(ma: Multiaddr, options: ConnectOptions): Promise<unknown> };
+
+/** Opens a WebSocket with `ws`; resolves once open, rejects on error or abort. */
+export function openWebSocket(uri: string, signal?: AbortSignal): Promise<WebSocket> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  const socket = new WebSocket(uri, { perMessageDeflate: false });
+  socket.binaryType = "arraybuffer";
+  return new Promise((resolve, reject) => {
+    const fail = (error: unknown) => {
+      cleanup();
+      // Ending a socket still connecting emits one more error; it is this one, already reported.
+      socket.on("error", () => {});
+      socket.terminate();
+      reject(error instanceof Error ? error : new Error(`cannot connect to ${uri}`));
+    };
+    const onAbort = () => fail(signal?.reason ?? new Error("dial aborted"));
+    const onError = (event: { error?: unknown; message?: string }) =>
+      fail(event.error ?? new Error(`cannot connect to ${uri}: ${event.message ?? "error"}`));
+    const onOpen = () => {
+      cleanup();
+      resolve(socket);
+    };
+    const cleanup = () => {
+      socket.removeEventListener("open", onOpen);
+      socket.removeEventListener("error", onError);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    socket.addEventListener("open", onOpen);
+    socket.addEventListener("error", onError);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** `webSockets()` from @libp2p/websockets, with its dialling done by {@link openWebSocket}. */
+export function webSocketsWithNoDelay(): (
+  components: Parameters<ReturnType<typeof webSockets>>[0],
+) => Transport {
+  const factory = webSockets();
+  return (components) => {
+    const transport = factory(components);
+    (transport as unknown as Connecting)._connect = (ma, options) =>
+      openWebSocket(multiaddrToUri(ma), options?.signal);
+    return transport;
+  };
+}
