@@ -8,6 +8,7 @@ import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import {
+  AUTH_HEADERS,
   type CallOptions,
   type Logger,
   type Method,
@@ -81,9 +82,16 @@ export function createAppWithRoutes(deps: AppDeps): App {
     });
     const clientAddress = deps.clientAddress ?? (() => "unknown");
     app.use("*", async (c, next) => {
-      // Requests tunnelled from another node count against that node, not the local socket.
+      // Requests tunnelled from another node count against that node and the wallet they name,
+      // not the local socket: one client-end serves many renters, and each gets its own rate.
+      // (A client-end inventing wallets gains nothing: its link has a message budget too.)
       const decision = limiter.take(
-        isRemoteEnv(c.env) ? `node:${c.env.remoteNode}` : clientAddress(c),
+        isRemoteEnv(c.env)
+          ? `node:${c.env.remoteNode}:${
+            c.req.header(AUTH_HEADERS.wallet) ?? c.req.header(AUTH_HEADERS.multisigWallets) ??
+              ""
+          }`
+          : clientAddress(c),
       );
       if (!decision.allowed) {
         c.header("Retry-After", String(decision.retryAfterSeconds));

@@ -282,7 +282,7 @@ export const CONFIG_FIELDS = {
     intBetween(1, 100_000),
     asInteger,
     200,
-    "messages a second one peer may send on average (twice that in a burst) before it is dropped",
+    "messages a second one peer may send on average (twice that in a burst); more are dropped, and a peer sending four times as many is cut off",
   ),
   auth_timestamp_window_s: field(
     intBetween(10, 3_600),

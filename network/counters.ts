@@ -23,6 +23,8 @@ export const COUNTER_NAMES = [
   "forged_dropped",
   "malformed_frames",
   "rate_limited",
+  /** Messages dropped because their peer was over its budget (the link stays). */
+  "messages_shed",
   "misbehaving_peers",
   "departures_recorded",
   "refutations",

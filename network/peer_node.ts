@@ -17,8 +17,10 @@
  *   that does not answer that probe is recorded as departed; departures are
  *   passed on quickly, so every book forgets the node;
  * - broadcast ({@link Broadcaster}) and sealed requests ({@link Router});
- * - every peer has a message budget; a peer that exceeds it or sends
- *   anything malformed is disconnected and refused for a while.
+ * - every peer has a message budget: what comes over it is dropped (a busy
+ *   relay is still a good neighbour, and its senders retry); a peer far over
+ *   it ({@link FLOOD_FACTOR} times), or sending anything malformed, is
+ *   disconnected and refused for a while.
  */
 import type {
   ActivePeer,
@@ -73,6 +75,14 @@ import {
   type WireMessageOf,
 } from "./wire.ts";
 
+/**
+ * How many times its message budget a peer may send before it counts as
+ * flooding. Between the budget and this, messages are only dropped: a relay
+ * carrying many nodes' requests can run over for a while without being
+ * mistaken for an attacker, while a flood is still cut off in well under a
+ * second.
+ */
+export const FLOOD_FACTOR = 4;
 export type PeerNodeConfig = {
   networkId: string;
   role: Role;
@@ -132,7 +142,10 @@ type LinkRecord = {
   missedPings: number;
   pingInFlight: boolean;
   departureMark: number;
+  /** Messages over it are dropped. */
   budget: TokenBucket;
+  /** Messages over it, {@link FLOOD_FACTOR} times the budget, cut the link: that is a flood. */
+  floodCeiling: TokenBucket;
   handshakeTimer: TimerHandle | undefined;
   closeKind: CloseKind | undefined;
   /** Re-dial once after the close to find out whether the peer is still there. */
@@ -402,6 +415,10 @@ export class PeerNode {
       pingInFlight: false,
       departureMark: 0,
       budget: new TokenBucket({ ratePerS: rate, burst: rate * 2 }, this.#clock.now()),
+      floodCeiling: new TokenBucket(
+        { ratePerS: rate * FLOOD_FACTOR, burst: rate * FLOOD_FACTOR },
+        this.#clock.now(),
+      ),
       handshakeTimer: undefined,
       closeKind: undefined,
       probeAfterClose: false,
@@ -762,9 +779,14 @@ export class PeerNode {
   #onMessage(record: LinkRecord, message: WireMessage): void {
     if (record.state === "closed") return;
     this.counters.messages_received++;
-    if (!record.budget.take(1, this.#clock.now())) {
+    const now = this.#clock.now();
+    if (!record.floodCeiling.take(1, now)) {
       this.counters.rate_limited++;
-      return this.#misbehave(record, "message rate limit exceeded");
+      return this.#misbehave(record, "message rate far over the limit");
+    }
+    if (!record.budget.take(1, now)) {
+      this.counters.messages_shed++;
+      return;
     }
     if (record.state === "handshake") {
       if (message.t === "hello") return this.#onHello(record, message);

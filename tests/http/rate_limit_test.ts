@@ -41,3 +41,29 @@ Deno.test("over the limit the API answers 429 with Retry-After in the envelope",
     error_message: "too many requests; retry in 1 s",
   });
 });
+
+Deno.test("requests tunnelled from a client-end are limited per client-end and wallet", async () => {
+  const app = createApp({
+    call: (() => Promise.reject(new RpcError("unavailable", "x"))) as Parameters<
+      typeof createApp
+    >[0]["call"],
+    log: silentLogger,
+    rateLimit: { perSecond: 1, burst: 2 },
+    clientAddress: () => "127.0.0.1",
+    now: () => 0,
+  });
+  const tunnelled = async (from: string, wallet: string) =>
+    (await app.fetch(
+      new Request("http://node/api/v1/nothing", { headers: { "x-dbc-wallet": wallet } }),
+      { remoteNode: from },
+    )).status;
+  const statuses = async (from: string, wallet: string) => {
+    const seen = [];
+    for (let index = 0; index < 3; index++) seen.push(await tunnelled(from, wallet));
+    return seen;
+  };
+  assert.deepEqual(await statuses("node-a", "5Alice"), [404, 404, 429]);
+  // Another renter behind the same client-end, and the same renter through another one, go on.
+  assert.deepEqual(await statuses("node-a", "5Bob"), [404, 404, 429]);
+  assert.deepEqual(await statuses("node-b", "5Alice"), [404, 404, 429]);
+});

@@ -392,10 +392,21 @@ Deno.test("a flooding peer is cut off; a flood of unique nonces keeps the cache 
     const status = victim.peer.status();
     assert.equal(status.nonceCache.size, 200);
     assert.ok(status.nonceCache.evictedEarly >= 600);
+    // Over the budget, short of a flood (three times the rate, for seconds): the excess is dropped,
+    // the link stays. A relay carrying many nodes' traffic looks like this.
+    const busy = await rogue(cluster, victim);
+    const idle: WireMessage = { t: "peers", peers: [], gone: [] };
+    const shedBefore = victim.peer.counters.messages_shed;
+    for (let second = 0; second < 5; second++) {
+      for (let index = 0; index < 150; index++) busy.peer.send(idle);
+      await cluster.clock.runFor(1_000);
+    }
+    assert.equal(busy.peer.isClosed(), false);
+    assert.ok(victim.peer.counters.messages_shed - shedBefore >= 300);
+    assert.equal(victim.peer.counters.rate_limited, 0);
     // Far over the rate limit: disconnected.
     const flooder = await rogue(cluster, victim);
-    const peers: WireMessage = { t: "peers", peers: [], gone: [] };
-    for (let index = 0; index < 500; index++) flooder.peer.send(peers);
+    for (let index = 0; index < 500; index++) flooder.peer.send(idle);
     await cluster.clock.runFor(1_000);
     assert.ok(flooder.peer.isClosed());
     assert.ok(victim.peer.counters.rate_limited >= 1);
