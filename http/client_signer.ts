@@ -38,6 +38,35 @@ export type MultisigSigner = {
   readonly signers: readonly Signer[];
 };
 
+/** A wallet key as polkadot-js holds it: a `KeyringPair` fits, among others. */
+export type WalletKey = {
+  readonly address: string;
+  sign(message: Uint8Array, options?: { withType?: boolean }): Uint8Array;
+};
+
+const BYTES_OPEN = new TextEncoder().encode("<Bytes>");
+const BYTES_CLOSE = new TextEncoder().encode("</Bytes>");
+
+/**
+ * A {@link Signer} that signs as browser wallet extensions do (`signRaw`: the
+ * message wrapped in `<Bytes>…</Bytes>`), and names its scheme in the
+ * signature's first byte (a `MultiSignature`). The node then checks one
+ * scheme over one message, instead of trying each in turn: about half the
+ * time of checking a bare sr25519 signature of the raw message.
+ */
+export function walletSigner(key: WalletKey): Signer {
+  return {
+    address: key.address,
+    sign: (message) => {
+      const wrapped = new Uint8Array(BYTES_OPEN.length + message.length + BYTES_CLOSE.length);
+      wrapped.set(BYTES_OPEN);
+      wrapped.set(message, BYTES_OPEN.length);
+      wrapped.set(BYTES_CLOSE, BYTES_OPEN.length + message.length);
+      return key.sign(wrapped, { withType: true });
+    },
+  };
+}
+
 /** What a client can sign with: one wallet or a multisig account. */
 export type RequestSigner = Signer | MultisigSigner;
 

@@ -43,5 +43,7 @@ export {
   type RequestSigner,
   signatureHeaders,
   type Signer,
+  type WalletKey,
+  walletSigner,
 } from "./client_signer.ts";
 export { readServerSentEvents, type ServerSentEvent, ServerSentEventParser } from "./client_sse.ts";

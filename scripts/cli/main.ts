@@ -10,7 +10,7 @@
  * const status = await runCli(["--json", "node"], { env: (name) => Deno.env.get(name), out: console.log, err: console.error });
  * ```
  */
-import { ApiClient, ApiClientError } from "../../http/mod.ts";
+import { ApiClient, ApiClientError, walletSigner } from "../../http/mod.ts";
 import { parseCommandLine } from "./args.ts";
 import {
   type Command,
@@ -93,7 +93,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
   let client: ApiClient;
   try {
-    client = new ApiClient({ baseUrl, signer: wallet.value, fetch: io.fetch });
+    client = new ApiClient({
+      baseUrl,
+      signer: wallet.value && walletSigner(wallet.value),
+      fetch: io.fetch,
+    });
   } catch {
     return setupError(io, `${flags.api ? "--api" : API_ENV}: not an http(s) URL: ${baseUrl}`);
   }

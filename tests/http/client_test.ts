@@ -12,8 +12,9 @@ import {
   multisigSigner,
   type ServerSentEvent,
   type Signer,
+  walletSigner,
 } from "../../http/mod.ts";
-import type { MachineConfig } from "../../mod/mod.ts";
+import { type MachineConfig, parseWalletSignature, verifyWalletSignature } from "../../mod/mod.ts";
 import {
   ABSENT_NODE_ID,
   BROKEN_IMAGE,
@@ -392,5 +393,31 @@ Deno.test("no answer, no server and a proxy's page are told apart", async () => 
   } finally {
     release();
     await server.shutdown();
+  }
+});
+
+Deno.test("walletSigner signs as extensions do, naming its scheme, and the node accepts it", async () => {
+  const { alice, bobEd } = await devWallets();
+  const message = new TextEncoder().encode("dbc-request-v1\nGET\n/api/v1/tasks\n...");
+  for (const [pair, scheme] of [[alice, "sr25519"], [bobEd, "ed25519"]] as const) {
+    const signature = await walletSigner(pair).sign(message);
+    assert.equal(signature.length, 65);
+    const hex = [...signature].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+    const parsed = parseWalletSignature(hex)!;
+    assert.equal(parsed.scheme, scheme);
+    const check = await verifyWalletSignature(pair.publicKey, message, parsed);
+    assert.deepEqual(check, { ok: true, scheme, wrapped: true });
+  }
+  const api = startTestApi();
+  try {
+    const client = new ApiClient({ baseUrl: api.url, signer: walletSigner(alice) });
+    const machine = await client.registerMachine({
+      machine_id: "m-wallet-signer",
+      config: CONFIG,
+      prices: { hour: "1000" },
+    });
+    assert.equal(machine.owner, alice.address);
+  } finally {
+    await api.close();
   }
 });
