@@ -4,7 +4,12 @@
  * node service never sees an unchecked value.
  */
 import { z } from "zod";
-import { ActorSchema, InstanceIdSchema, InstanceSummarySchema } from "./instance_schemas.ts";
+import {
+  ActorSchema,
+  InstanceIdSchema,
+  InstanceSummarySchema,
+  SshPublicKeysSchema,
+} from "./instance_schemas.ts";
 
 /** Limits on what a renter may ask for; generous, but finite. */
 export const CONTAINER_LIMITS = {
@@ -105,8 +110,14 @@ export const ContainerCreateParamsSchema = z.object({
   memory_mib: z.number().int().min(CONTAINER_LIMITS.minMemoryMib).max(
     CONTAINER_LIMITS.maxMemoryMib,
   ).optional(),
-  /** Publishes the container's SSH port 22/tcp; `host_port` absent: the node picks one. */
-  ssh: z.object({ host_port: PortSchema.optional() }).strict().optional(),
+  /**
+   * Publishes the container's SSH port 22/tcp (`host_port` absent: the node picks one), and
+   * installs `authorized_keys` as root's before the container starts. The image brings the server.
+   */
+  ssh: z.object({
+    host_port: PortSchema.optional(),
+    authorized_keys: SshPublicKeysSchema.optional(),
+  }).strict().optional(),
   ports: z.array(PortRequestSchema).max(CONTAINER_LIMITS.maxPorts).default([]),
   /** A named volume mounted at `mount_path` that outlives restarts (and delete, when kept). */
   volume: z.object({ mount_path: AbsolutePathSchema }).strict().optional(),

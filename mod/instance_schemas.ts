@@ -34,6 +34,19 @@ export const InstanceIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{2,62}$/, {
 /** Who asks for an operation (a wallet address, a node id, or `node`); goes to the event log. */
 export const ActorSchema = z.string().min(1).max(128);
 
+/**
+ * One OpenSSH public key, as in `authorized_keys`: a known type, its base64
+ * body, an optional comment. No options prefix and no line breaks, so a key
+ * can never add lines (or `command=` options) to the file it is written to.
+ */
+export const SshPublicKeySchema = z.string().max(16_384).regex(
+  /^(?:ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}(?: [\x20-\x7e]{1,256})?$/,
+  { message: "expected one OpenSSH public key: <type> <base64> [comment]" },
+);
+/** The keys a renter may install on one instance. */
+export const MAX_SSH_KEYS = 8;
+export const SshPublicKeysSchema = z.array(SshPublicKeySchema).min(1).max(MAX_SSH_KEYS);
+
 /** What every rentable instance shows, whatever its kind. */
 export const InstanceSummarySchema = z.object({
   id: InstanceIdSchema,

@@ -125,6 +125,8 @@ export interface ContainerEngine {
   /** Creates (does not start) a container; returns the engine's id for it. */
   createContainer(spec: ContainerSpec): Promise<string>;
   startContainer(id: string): Promise<void>;
+  /** Unpacks a tar archive into the (created, not yet started) container at `path`. */
+  putArchive(id: string, path: string, tar: Uint8Array): Promise<void>;
   /** Asks the main process to stop, and kills it after `timeoutS` seconds. */
   stopContainer(id: string, timeoutS: number): Promise<void>;
   restartContainer(id: string, timeoutS: number): Promise<void>;

@@ -35,6 +35,7 @@ import {
   portKey,
   type PortRange,
 } from "./host_ports.ts";
+import { tarArchive } from "./tar.ts";
 import { type InstanceDriver, type InstanceEvent, nextInstanceState } from "./instances.ts";
 
 /** Labels the node puts on everything it creates in the engine. */
@@ -212,6 +213,8 @@ export class ContainerService implements InstanceDriver {
         volume: volume ? { name: volume.name, mountPath: volume.mountPath } : undefined,
       });
       store.update(id, { engineId });
+      const keys = request.ssh?.authorized_keys;
+      if (keys) await engine.putArchive(engineId, "/", authorizedKeysArchive(keys));
       await engine.startContainer(engineId);
     } catch (error) {
       await this.#undoCreate(record, volumeCreated, error);
@@ -228,6 +231,7 @@ export class ContainerService implements InstanceDriver {
         gpus: allocations.map((allocation) => allocation.gpu_uuid),
         ports,
         volume: volume?.name ?? null,
+        ssh_keys: request.ssh?.authorized_keys?.length ?? 0,
       },
     });
     this.#log.info("container created", { id, image: request.image });
@@ -626,4 +630,20 @@ export function rpcErrorFrom(error: unknown): RpcError {
     return new RpcError("conflict", "a host port was taken by another container meanwhile");
   }
   return new RpcError("internal", error instanceof Error ? error.message : String(error));
+}
+
+/**
+ * root's `~/.ssh/authorized_keys` (0600 in a 0700 directory, owned by root, as sshd insists),
+ * as a tar archive to unpack at `/` of the container before it starts.
+ */
+export function authorizedKeysArchive(keys: readonly string[]): Uint8Array {
+  return tarArchive([
+    { type: "dir", path: "root/.ssh", mode: 0o700 },
+    {
+      type: "file",
+      path: "root/.ssh/authorized_keys",
+      mode: 0o600,
+      content: new TextEncoder().encode(keys.map((key) => `${key}\n`).join("")),
+    },
+  ]);
 }

@@ -123,6 +123,24 @@ export class DockerEngine implements ContainerEngine {
     );
   }
 
+  async putArchive(id: string, path: string, tar: Uint8Array): Promise<void> {
+    const response = await this.#http.open({
+      method: "PUT",
+      path: `/containers/${id}/archive`,
+      query: { path },
+      body: (async function* () {
+        yield tar;
+      })(),
+      contentType: "application/x-tar",
+      timeoutMs: ENGINE_TIMEOUTS_MS.call,
+    });
+    try {
+      if (response.status !== 200) throw await this.#failure(response, `copy into ${id}`);
+    } finally {
+      response.cancel();
+    }
+  }
+
   async stopContainer(id: string, timeoutS: number): Promise<void> {
     // 304: already stopped.
     await this.#expect({

@@ -24,7 +24,7 @@ export const DOCKER_API_VERSION = "v1.41";
 export type QueryValue = string | number | boolean | undefined;
 
 export type EngineRequest = {
-  method: "GET" | "POST" | "DELETE" | "HEAD";
+  method: "GET" | "POST" | "PUT" | "DELETE" | "HEAD";
   /** Path without the version prefix, e.g. `/containers/create`. */
   path: string;
   query?: Record<string, QueryValue>;

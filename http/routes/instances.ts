@@ -20,6 +20,8 @@ import {
   InstanceIdSchema,
   PortRequestSchema,
   RpcError,
+  SshPublicKeySchema,
+  SshPublicKeysSchema,
   VmDetailSchema,
   VmLogsSchema,
   VmSchema,
@@ -411,6 +413,9 @@ export function containerRoutes(
       mem_size: z.number().min(0.0625).max(4096).optional(),
       /** Publish the container's SSH port (22/tcp) on a host port. */
       ssh: z.boolean().default(false),
+      /** Public keys (one, or a list) installed as root's before it starts; implies `ssh`. */
+      ssh_key: z.union([SshPublicKeySchema.transform((key) => [key]), SshPublicKeysSchema])
+        .optional(),
       ports: z.array(PortRequestSchema).max(16).default([]),
       /** Where a persistent volume is mounted, if one is wanted. */
       volume_path: z.string().regex(/^\/[^\0]*$/).max(1024).optional(),
@@ -436,7 +441,7 @@ export function containerRoutes(
           gpus: { count: body.gpu_count },
           cpu_cores: body.cpu_cores,
           memory_mib: body.mem_size === undefined ? undefined : Math.round(body.mem_size * 1024),
-          ssh: body.ssh ? {} : undefined,
+          ssh: body.ssh || body.ssh_key ? { authorized_keys: body.ssh_key } : undefined,
           ports: body.ports,
           volume: body.volume_path ? { mount_path: body.volume_path } : undefined,
         }, { timeoutMs: 15 * 60_000 }),

@@ -111,6 +111,9 @@ async function withService(name: string, work: (setting: Setting) => Promise<voi
   }
 }
 
+const SSH_KEY =
+  "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb7n6cXq1B2Ht0qW8Qy7Vd0m3tO9qkOqg2rS6uYF5Zy renter@laptop";
+
 function createParams(overrides: Partial<ContainerCreateParams> = {}) {
   return ContainerCreateParamsSchema.parse({
     actor: "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY",
@@ -149,12 +152,14 @@ Deno.test({
           command: [
             "sh",
             "-c",
-            "trap 'exit 0' TERM; echo boot >> /data/boots; echo boots=$(wc -l < /data/boots); while true; do sleep 1; done",
+            "trap 'exit 0' TERM; echo boot >> /data/boots; echo boots=$(wc -l < /data/boots); " +
+            "cat /root/.ssh/authorized_keys; stat -c 'mode %a %u:%g %n' /root/.ssh /root/.ssh/authorized_keys; " +
+            "while true; do sleep 1; done",
           ],
           gpus: { count: 2 },
           cpu_cores: 0.5,
           memory_mib: 64,
-          ssh: {},
+          ssh: { authorized_keys: [SSH_KEY, `${SSH_KEY.split(" ").slice(0, 2).join(" ")} second`] },
           ports: [{ container_port: 8080 }],
           volume: { mount_path: "/data" },
         }));
@@ -185,6 +190,12 @@ Deno.test({
         );
         await waitFor("the first boot in the logs", async () =>
           (await logText(service, created.id)).includes("boots=1") || undefined, LONG);
+        // The renter's keys were in place before the container's first process ran, as sshd wants.
+        const firstBoot = await logText(service, created.id);
+        assert.ok(firstBoot.includes(`${SSH_KEY}\n`), firstBoot);
+        assert.ok(firstBoot.includes(" second\n"), firstBoot);
+        assert.match(firstBoot, /mode 700 0:0 \/root\/\.ssh\n/);
+        assert.match(firstBoot, /mode 600 0:0 \/root\/\.ssh\/authorized_keys/);
 
         assert.equal((await service.stop("renter", created.id)).state, "stopped");
         assert.equal((await service.get(created.id)).engine.state, "present");
