@@ -53,7 +53,8 @@ export function nextInstanceState(state: InstanceState, event: InstanceEvent): T
   }
 }
 
-function startRefusal(state: InstanceState): string {
+/** Why an instance in `state` cannot be started (or changed): what the renter should do instead. */
+export function startRefusal(state: InstanceState): string {
   switch (state) {
     case "expired":
       return "its lease has expired; renew it first";

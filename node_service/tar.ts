@@ -3,6 +3,7 @@
  * a given uid/gid, for copying files into a container before it starts
  * (`PUT /containers/{id}/archive`). Bytes in, bytes out.
  */
+import { concatBytes } from "../mod/mod.ts";
 
 export type TarEntry =
   | { type: "dir"; path: string; mode: number; uid?: number; gid?: number }
@@ -58,11 +59,5 @@ export function tarArchive(entries: readonly TarEntry[], mtimeS = 0): Uint8Array
     }
   }
   parts.push(new Uint8Array(2 * BLOCK));
-  const archive = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    archive.set(part, offset);
-    offset += part.length;
-  }
-  return archive;
+  return concatBytes(...parts);
 }

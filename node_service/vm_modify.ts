@@ -9,6 +9,7 @@
  */
 import type { InstanceState, VmModifyRequest } from "../mod/mod.ts";
 import { type PortKey, portKey } from "./host_ports.ts";
+import { startRefusal } from "./instances.ts";
 import type { VmSpec } from "./vm_store.ts";
 
 const GIB = 2 ** 30;
@@ -20,14 +21,8 @@ export function stoppedOnlyRefusal(state: InstanceState): string | undefined {
       return undefined;
     case "running":
       return "it is running; stop it first (modify and snapshots need a stopped VM)";
-    case "expired":
-      return "its lease has expired; renew it first";
-    case "failed":
-      return "its creation failed; delete it";
-    case "creating":
-      return "it is still being created";
-    case "deleted":
-      return "it is deleted";
+    default:
+      return startRefusal(state);
   }
 }
 
