@@ -34,6 +34,7 @@ import { operationRoutes } from "./routes/operations.ts";
 import { marketRoutes } from "./routes/market.ts";
 import { operatorRoutes } from "./routes/operator.ts";
 import { imageRoutes } from "./routes/images.ts";
+import { sessionRoutes } from "./routes/sessions.ts";
 import { isRemoteEnv } from "./remote.ts";
 
 export type AppDeps = {
@@ -121,7 +122,11 @@ export function createAppWithRoutes(deps: AppDeps): App {
   }
 
   const operations = new Operations(node.nodeId, deps.now);
-  const auth = new WalletAuthenticator(deps.walletAuth, deps.now);
+  const auth = new WalletAuthenticator(
+    deps.walletAuth,
+    deps.now,
+    (sessionId) => deps.call("session.resolve", { session_id: sessionId }),
+  );
   const routes = new ApiRoutes();
   nodeRoutes(routes, deps);
   peerRoutes(routes, deps);
@@ -130,6 +135,7 @@ export function createAppWithRoutes(deps: AppDeps): App {
   vmRoutes(routes, { ...deps, operations }, auth);
   containerRoutes(routes, { ...deps, operations }, auth);
   imageRoutes(routes, { ...deps, operations }, auth);
+  sessionRoutes(routes, { ...deps, operations }, auth);
   operationRoutes(routes, {
     ...deps,
     operations,

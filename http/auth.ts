@@ -6,6 +6,11 @@
  * {@link WalletAuthenticator} per app: its replay guards remember the nonces
  * already used.
  *
+ * Instance routes also take a delegated session (`X-DBC-Session: <id>`, or the
+ * original's `session_id` body field) in place of a signature, through
+ * {@link WalletAuthenticator.authoriseRenter}; everything else (renting,
+ * making sessions, images) needs the wallet itself.
+ *
  * @example
  * ```ts
  * const auth = new WalletAuthenticator({ timestampWindowMs: 300_000, allowLegacyNonce: false });
@@ -21,11 +26,26 @@ import {
   newReplayGuards,
   nonceExpiresAt,
   type ReplayGuards,
+  RpcError,
   type SignedBy,
   verifyRequestAuth,
   type WalletAuthConfig,
 } from "../mod/mod.ts";
 import { ApiError } from "./errors.ts";
+
+/** The header that carries a delegated session's id. */
+export const SESSION_HEADER = "x-dbc-session";
+
+/** Resolves a session id to the account it acts for; throws when it is not live. */
+export type SessionResolver = (sessionId: string) => Promise<{ account: string; prefix: string }>;
+
+/** Who operates an instance: the renter's account, and how it was shown. */
+export type Requester = {
+  account: string;
+  /** What the event log records as the actor: the account, or the session acting for it. */
+  actor: string;
+  via: "wallet" | "session";
+};
 
 /** Used when the app is created without the node's configuration (tests, tools). */
 export const DEFAULT_WALLET_AUTH: WalletAuthConfig = {
@@ -38,10 +58,52 @@ export class WalletAuthenticator {
   readonly #guards: ReplayGuards;
   readonly #now: () => number;
 
-  constructor(config: WalletAuthConfig = DEFAULT_WALLET_AUTH, now: () => number = Date.now) {
+  readonly #resolveSession: SessionResolver | undefined;
+
+  constructor(
+    config: WalletAuthConfig = DEFAULT_WALLET_AUTH,
+    now: () => number = Date.now,
+    resolveSession?: SessionResolver,
+  ) {
     this.config = config;
     this.#guards = newReplayGuards(config.timestampWindowMs);
     this.#now = now;
+    this.#resolveSession = resolveSession;
+  }
+
+  /**
+   * The renter behind a request for its instances: a wallet signature as in
+   * {@link authorise}, or a live session of this machine. Throws `unauthorized` (401).
+   */
+  async authoriseRenter(c: Context, rawBody: string): Promise<Requester> {
+    const sessionId = c.req.header(SESSION_HEADER) ?? sessionIdInBody(rawBody);
+    if (sessionId === undefined) {
+      const who = await this.authorise(c, rawBody);
+      return { account: who.account, actor: who.account, via: "wallet" };
+    }
+    if (authFieldsFromHeaders(c.req.raw.headers)) {
+      throw new ApiError("unauthorized", "send a wallet signature or a session, not both");
+    }
+    if (!/^ses_[1-9A-HJ-NP-Za-km-z]{32}$/.test(sessionId)) {
+      throw new ApiError("unauthorized", "session: not a session id");
+    }
+    if (!this.#resolveSession) {
+      throw new ApiError("unauthorized", "session: this node takes no sessions");
+    }
+    let session: { account: string; prefix: string };
+    try {
+      session = await this.#resolveSession(sessionId);
+    } catch (error) {
+      if (error instanceof RpcError && error.code === "not_found") {
+        throw new ApiError("unauthorized", `session: ${error.message}`);
+      }
+      throw error;
+    }
+    return {
+      account: session.account,
+      actor: `${session.account}/session:${session.prefix}`,
+      via: "session",
+    };
   }
 
   /** The acting account of a signed request; throws `unauthorized` (401) when the signatures do not hold. */
@@ -78,5 +140,16 @@ export class WalletAuthenticator {
       nonce: who.nonce,
       nonce_expires_at: nonceExpiresAt(who, this.config, this.#now()),
     };
+  }
+}
+
+/** The original's `session_id` body field, when the body is a JSON object that has one. */
+function sessionIdInBody(rawBody: string): string | undefined {
+  if (rawBody === "" || !rawBody.includes("session_id")) return undefined;
+  try {
+    const value = (JSON.parse(rawBody) as { session_id?: unknown })?.session_id;
+    return typeof value === "string" ? value : undefined;
+  } catch {
+    return undefined; // authorise() reports the broken body.
   }
 }

@@ -39,6 +39,8 @@ import type {
   Rental,
   RentPrices,
   RentUnit,
+  Session,
+  SessionCreatedSchema,
   Vm,
   VmDetail,
   VmLogsSchema,
@@ -48,6 +50,8 @@ import { newNonce, type RequestSigner, signatureHeaders } from "./client_signer.
 import { readServerSentEvents, type ServerSentEvent } from "./client_sse.ts";
 import { API_ERRORS } from "./errors.ts";
 import type { Operation } from "./operations.ts";
+
+export type SessionCreated = z.infer<typeof SessionCreatedSchema>;
 import type { NodeInfoSchema } from "./routes/node.ts";
 import type { PeerPingSchema } from "./routes/peers.ts";
 
@@ -188,6 +192,11 @@ export type ApiClientOptions = {
   baseUrl: string;
   /** Signs every request when given (a polkadot-js `KeyringPair` is a signer as it is). */
   signer?: RequestSigner;
+  /**
+   * A delegated session's id (`X-DBC-Session`), sent instead of a signature: it operates the
+   * renter's instances on the session's machine. Not with `signer`.
+   */
+  session?: string;
   fetch?: typeof fetch;
   /** Milliseconds since the epoch, for the signed timestamp. */
   now?: () => number;
@@ -214,6 +223,7 @@ export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 export class ApiClient {
   readonly baseUrl: string;
   readonly signer: RequestSigner | undefined;
+  readonly #session: string | undefined;
   readonly #fetch: typeof fetch;
   readonly #now: () => number;
   readonly #nonce: () => string;
@@ -225,7 +235,11 @@ export class ApiClient {
       throw new RangeError(`baseUrl: expected an http or https URL, got ${options.baseUrl}`);
     }
     this.baseUrl = `${base.origin}${base.pathname.replace(/\/+$/, "")}`;
+    if (options.signer && options.session) {
+      throw new RangeError("give a signer or a session, not both");
+    }
     this.signer = options.signer;
+    this.#session = options.session;
     this.#fetch = options.fetch ?? fetch;
     this.#now = options.now ?? Date.now;
     this.#nonce = options.nonce ?? newNonce;
@@ -451,6 +465,28 @@ export class ApiClient {
 
   // --- containers on a GPU node ---
 
+  /** `POST /api/v1/sessions`: a session that operates the signer's instances on `nodeId` (id shown once). */
+  createSession(
+    nodeId: string,
+    fields: { ttl_s?: number; label?: string } = {},
+  ): Promise<SessionCreated> {
+    return this.request("POST", "/api/v1/sessions", {
+      body: { peer_nodes_list: [nodeId], ...fields },
+    });
+  }
+
+  /** `GET /api/v1/sessions?node_id=`: the signer's sessions on `nodeId`. */
+  sessions(nodeId: string): Promise<{ sessions: Session[] }> {
+    return this.request("GET", "/api/v1/sessions", { query: { node_id: nodeId } });
+  }
+
+  /** `POST /api/v1/sessions/:prefix/revoke`. */
+  revokeSession(nodeId: string, prefix: string): Promise<Session> {
+    return this.request("POST", `/api/v1/sessions/${segment(prefix)}/revoke`, {
+      body: { peer_nodes_list: [nodeId] },
+    });
+  }
+
   /** `POST /api/v1/containers/create`: creates a container on `nodeId`; answers at once with the operation. */
   createContainer(nodeId: string, fields: ContainerCreateFields): Promise<CreateAccepted> {
     return this.request("POST", "/api/v1/containers/create", {
@@ -533,6 +569,7 @@ export class ApiClient {
     const bodyText = options.body === undefined ? undefined : JSON.stringify(options.body);
     const headers: Record<string, string> = { accept, ...options.headers };
     if (bodyText !== undefined) headers["content-type"] = "application/json";
+    if (this.#session && options.sign !== false) headers["x-dbc-session"] = this.#session;
     if (this.signer && options.sign !== false) {
       Object.assign(
         headers,

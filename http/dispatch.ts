@@ -17,6 +17,7 @@ export const NODE_TARGETED_PREFIXES = [
   "/api/v1/snapshot",
   "/api/v1/containers",
   "/api/v1/images",
+  "/api/v1/sessions",
   "/api/v1/operations",
 ];
 /** Paths answered by a seed, which keeps the embedded ledger. */

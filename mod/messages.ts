@@ -33,6 +33,16 @@ import {
 } from "./container_schemas.ts";
 import { EventListParamsSchema, EventListSchema } from "./event_schemas.ts";
 import {
+  SessionCreatedSchema,
+  SessionCreateParamsSchema,
+  SessionListParamsSchema,
+  SessionListSchema,
+  SessionResolvedSchema,
+  SessionResolveParamsSchema,
+  SessionRevokeParamsSchema,
+  SessionSchema,
+} from "./session_schemas.ts";
+import {
   GpuAllocationListSchema,
   VmCreateParamsSchema,
   VmDetailSchema,
@@ -315,6 +325,27 @@ export const METHODS = {
     to: "node_service",
     params: VmImageDeleteParamsSchema,
     result: VmImageDeletedSchema,
+  },
+  // Delegated access to this machine (see mod/session_schemas.ts).
+  "session.create": {
+    to: "node_service",
+    params: SessionCreateParamsSchema,
+    result: SessionCreatedSchema,
+  },
+  "session.resolve": {
+    to: "node_service",
+    params: SessionResolveParamsSchema,
+    result: SessionResolvedSchema,
+  },
+  "session.list": {
+    to: "node_service",
+    params: SessionListParamsSchema,
+    result: SessionListSchema,
+  },
+  "session.revoke": {
+    to: "node_service",
+    params: SessionRevokeParamsSchema,
+    result: SessionSchema,
   },
   /** The node service's event log, newest first, filtered and paged. */
   "events.list": { to: "node_service", params: EventListParamsSchema, result: EventListSchema },

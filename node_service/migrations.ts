@@ -142,4 +142,19 @@ export const SERVICE_MIGRATIONS: readonly Migration[] = [
     // A renter may delete only the images it added itself; the operator's have none.
     sql: `ALTER TABLE vm_images ADD COLUMN added_by TEXT;`,
   },
+  {
+    version: 7,
+    name: "delegated sessions",
+    // Only a hash of each session id is kept: the database alone does not let anyone act.
+    sql: `CREATE TABLE sessions (
+      id_hash TEXT PRIMARY KEY,
+      prefix TEXT NOT NULL,
+      account TEXT NOT NULL,
+      label TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      expires_at INTEGER NOT NULL,
+      revoked_at INTEGER
+    );
+    CREATE INDEX sessions_by_account ON sessions (account, prefix);`,
+  },
 ];

@@ -14,6 +14,7 @@ import { startLeases, verificationServiceFor } from "./lease_service.ts";
 import { leaseCheckHandlers } from "./lease_check.ts";
 import { networkLedgerTransport, serveLedgerRpc } from "./ledger_rpc.ts";
 import { startMarket } from "./market_service.ts";
+import { sessionHandlers, SessionStore } from "./sessions.ts";
 
 /** How stale a GPU inventory may be when the caller does not say. */
 const DEFAULT_GPU_MAX_AGE_MS = 5_000;
@@ -94,6 +95,7 @@ runWorker("node_service", ({ init, log, clock, call }) => {
       ...market.handlers,
       ...leaseCheckHandlers(verification, clock),
       ...eventHandlers(events),
+      ...sessionHandlers(new SessionStore(db, () => clock.now()), events),
     },
     async stop() {
       await market.stop();

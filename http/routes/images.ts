@@ -90,7 +90,7 @@ export function imageRoutes(
     }),
     errors: ERRORS,
   }, async ({ context }) => {
-    const who = await auth.authorise(context, "");
+    const who = await auth.authoriseRenter(context, "");
     const [vm, container] = await Promise.all([
       deps.call("vm_image.list", {}),
       // A node without a container engine still lists its VM images.
@@ -110,7 +110,7 @@ export function imageRoutes(
     response: RenterVmImageSchema,
     errors: ERRORS,
   }, async ({ params, context }) => {
-    const who = await auth.authorise(context, "");
+    const who = await auth.authoriseRenter(context, "");
     return renterView(await vmImage(params.name), who.account);
   });
 

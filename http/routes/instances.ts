@@ -145,12 +145,12 @@ export function vmRoutes(
     successStatus: 202,
     errors: ERRORS,
   }, async ({ body, rawBody, context }) => {
-    const who = await auth.authorise(context, rawBody);
+    const who = await auth.authoriseRenter(context, rawBody);
     await requireRental(deps, who.account);
     const id = newId("vm");
     const operation = deps.operations.start("vm.create", id, () =>
       deps.call("vm.create", {
-        actor: who.account,
+        actor: who.actor,
         owner: who.account,
         id,
         os: body.os,
@@ -176,7 +176,7 @@ export function vmRoutes(
     response: z.object({ tasks: z.array(VmSchema) }),
     errors: ERRORS,
   }, async ({ context }) => {
-    const who = await auth.authorise(context, "");
+    const who = await auth.authoriseRenter(context, "");
     const { vms } = await deps.call("vm.list", {});
     return { tasks: vms.filter((vm) => vm.owner === who.account) };
   });
@@ -192,7 +192,7 @@ export function vmRoutes(
     response: VmDetailSchema,
     errors: ERRORS,
   }, async ({ params, context }) => {
-    const who = await auth.authorise(context, "");
+    const who = await auth.authoriseRenter(context, "");
     return await ownVm(params.task_id, who.account);
   });
 
@@ -208,9 +208,9 @@ export function vmRoutes(
       response: VmSchema,
       errors: ERRORS,
     }, async ({ params, rawBody, context }) => {
-      const who = await auth.authorise(context, rawBody);
+      const who = await auth.authoriseRenter(context, rawBody);
       const id = (await ownVm(params.task_id, who.account)).id;
-      const target = { actor: who.account, id };
+      const target = { actor: who.actor, id };
       switch (action) {
         case "start":
           return await deps.call("vm.start", target, { timeoutMs: 5 * 60_000 });
@@ -237,7 +237,7 @@ export function vmRoutes(
     response: VmLogsSchema,
     errors: ERRORS,
   }, async ({ params, query, context }) => {
-    const who = await auth.authorise(context, "");
+    const who = await auth.authoriseRenter(context, "");
     const id = (await ownVm(params.task_id, who.account)).id;
     return await deps.call("vm.logs", { id, from: query.flag, lines: query.line_num });
   });
@@ -264,10 +264,10 @@ export function vmRoutes(
     response: VmSchema,
     errors: ERRORS,
   }, async ({ params, body, rawBody, context }) => {
-    const who = await auth.authorise(context, rawBody);
+    const who = await auth.authoriseRenter(context, rawBody);
     const id = (await ownVm(params.task_id, who.account)).id;
     return await deps.call("vm.modify", {
-      actor: who.account,
+      actor: who.actor,
       id,
       cpu_cores: body.cpu_cores,
       memory_mib: body.mem_size === undefined ? undefined : gibToMib(body.mem_size),
@@ -301,7 +301,7 @@ function snapshotRoutes(
     response: VmSnapshotListSchema,
     errors: ERRORS,
   }, async ({ params, context }) => {
-    const who = await auth.authorise(context, "");
+    const who = await auth.authoriseRenter(context, "");
     const id = (await ownVm(params.task_id, who.account)).id;
     return await deps.call("vm.snapshot_list", { id });
   });
@@ -317,7 +317,7 @@ function snapshotRoutes(
     response: VmSnapshotSchema,
     errors: ERRORS,
   }, async ({ params, context }) => {
-    const who = await auth.authorise(context, "");
+    const who = await auth.authoriseRenter(context, "");
     const id = (await ownVm(params.task_id, who.account)).id;
     return await deps.call("vm.snapshot_get", { id, name: params.name });
   });
@@ -336,10 +336,10 @@ function snapshotRoutes(
     response: VmSnapshotSchema,
     errors: ERRORS,
   }, async ({ params, body, rawBody, context }) => {
-    const who = await auth.authorise(context, rawBody);
+    const who = await auth.authoriseRenter(context, rawBody);
     const id = (await ownVm(params.task_id, who.account)).id;
     return await deps.call("vm.snapshot_create", {
-      actor: who.account,
+      actor: who.actor,
       id,
       name: body.name,
       description: body.description,
@@ -357,11 +357,11 @@ function snapshotRoutes(
     response: VmSnapshotDeletedSchema,
     errors: ERRORS,
   }, async ({ params, rawBody, context }) => {
-    const who = await auth.authorise(context, rawBody);
+    const who = await auth.authoriseRenter(context, rawBody);
     const id = (await ownVm(params.task_id, who.account)).id;
     return await deps.call(
       "vm.snapshot_delete",
-      { actor: who.account, id, name: params.name },
+      { actor: who.actor, id, name: params.name },
       { timeoutMs: DISK_OPERATION_TIMEOUT_MS },
     );
   });
@@ -377,11 +377,11 @@ function snapshotRoutes(
     response: VmSchema,
     errors: ERRORS,
   }, async ({ params, rawBody, context }) => {
-    const who = await auth.authorise(context, rawBody);
+    const who = await auth.authoriseRenter(context, rawBody);
     const id = (await ownVm(params.task_id, who.account)).id;
     return await deps.call(
       "vm.snapshot_revert",
-      { actor: who.account, id, name: params.name },
+      { actor: who.actor, id, name: params.name },
       { timeoutMs: DISK_OPERATION_TIMEOUT_MS },
     );
   });
@@ -424,7 +424,7 @@ export function containerRoutes(
     successStatus: 202,
     errors: ERRORS,
   }, async ({ body, rawBody, context }) => {
-    const who = await auth.authorise(context, rawBody);
+    const who = await auth.authoriseRenter(context, rawBody);
     await requireRental(deps, who.account);
     const id = newId("ct");
     const operation = deps.operations.start(
@@ -432,7 +432,7 @@ export function containerRoutes(
       id,
       () =>
         deps.call("container.create", {
-          actor: who.account,
+          actor: who.actor,
           owner: who.account,
           id,
           image: body.image,
@@ -459,7 +459,7 @@ export function containerRoutes(
     response: z.object({ containers: z.array(ContainerSchema) }),
     errors: ERRORS,
   }, async ({ context }) => {
-    const who = await auth.authorise(context, "");
+    const who = await auth.authoriseRenter(context, "");
     const containers = await deps.call("container.list", {});
     return { containers: containers.filter((container) => container.owner === who.account) };
   });
@@ -475,7 +475,7 @@ export function containerRoutes(
     response: ContainerDetailSchema,
     errors: ERRORS,
   }, async ({ params, context }) => {
-    const who = await auth.authorise(context, "");
+    const who = await auth.authoriseRenter(context, "");
     return await ownContainer(params.container_id, who.account);
   });
 
@@ -493,9 +493,9 @@ export function containerRoutes(
       response: ContainerSchema,
       errors: ERRORS,
     }, async ({ params, body, rawBody, context }) => {
-      const who = await auth.authorise(context, rawBody);
+      const who = await auth.authoriseRenter(context, rawBody);
       const id = (await ownContainer(params.container_id, who.account)).id;
-      const target = { actor: who.account, id };
+      const target = { actor: who.actor, id };
       switch (action) {
         case "start":
           return await deps.call("container.start", target, { timeoutMs: 5 * 60_000 });
@@ -523,7 +523,7 @@ export function containerRoutes(
     response: ContainerLogsSchema,
     errors: ERRORS,
   }, async ({ params, query, context }) => {
-    const who = await auth.authorise(context, "");
+    const who = await auth.authoriseRenter(context, "");
     const id = (await ownContainer(params.container_id, who.account)).id;
     return await deps.call("container.logs", { id, from: query.flag, lines: query.line_num });
   });

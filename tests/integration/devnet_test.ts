@@ -369,6 +369,30 @@ Deno.test({
       assert.equal((await virsh("domstate", vm.domain)).stdout.trim(), "running");
       await booted();
       step("VM stop/start done");
+      // Alice delegates: a session made through client-1 lets its holder, who has no wallet,
+      // see her VM through client-2, until she revokes it.
+      const session = ok(
+        await api(client1, "POST", "/api/v1/sessions", {
+          signer: alice,
+          body: { peer_nodes_list: [gpu.nodeId], ttl_s: 600, label: "devnet" },
+        }),
+      );
+      const asHolder = () =>
+        fetch(`http://127.0.0.1:${client2.httpPort}/api/v1/tasks?node_id=${gpu.nodeId}`, {
+          headers: { "x-dbc-session": session.session_id },
+        }).then(async (response) => ({ status: response.status, body: await response.json() }));
+      assert.deepEqual(
+        ok(await asHolder()).tasks.map((task: { id: string }) => task.id),
+        [vmId],
+      );
+      ok(
+        await api(client2, "POST", `/api/v1/sessions/${session.prefix}/revoke`, {
+          signer: alice,
+          body: { peer_nodes_list: [gpu.nodeId] },
+        }),
+      );
+      assert.equal((await asHolder()).status, 401);
+      step("session delegated and revoked");
 
       // Alice creates a container on the GPU node through client-1 and follows its creation.
       const created = await api(client1, "POST", "/api/v1/containers/create", {
