@@ -115,8 +115,10 @@ export type VmCreateFields = {
   /** The host port forwarded to the guest's SSH (or RDP) port; the node picks one when absent. */
   ssh_port?: number;
   vnc_port?: number;
-  /** An OpenSSH public key to log in with. */
-  ssh_key?: string;
+  /** OpenSSH public key(s) the login user accepts (Linux). */
+  ssh_key?: string | string[];
+  /** The login user's password (Linux); the node makes one when absent (see the VM's detail). */
+  password?: string;
   [field: string]: unknown;
 };
 

@@ -223,6 +223,14 @@ export const CONFIG_FIELDS = {
     "30000-32767",
     "host ports the node picks from for a VM's login port (user-mode network) when the renter names none",
   ),
+  vm_login_user: field(
+    z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, {
+      message: "expected a Linux user name: a-z or '_', then a-z, 0-9, '_' or '-' (at most 32)",
+    }),
+    asText,
+    "dbc",
+    "the user a renter logs in to a Linux VM as (made by cloud-init with the renter's keys and password, sudo without password)",
+  ),
   image_download_hosts: field(
     z.array(
       z.string().refine(

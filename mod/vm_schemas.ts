@@ -5,7 +5,13 @@
  * service builds a single command line or XML element from them.
  */
 import { z } from "zod";
-import { ActorSchema, InstanceIdSchema, InstanceSummarySchema } from "./instance_schemas.ts";
+import {
+  ActorSchema,
+  InstanceIdSchema,
+  InstanceSummarySchema,
+  MAX_SSH_KEYS,
+  SshPublicKeySchema,
+} from "./instance_schemas.ts";
 
 /** Limits on what a renter may ask for; generous, but finite. */
 export const VM_LIMITS = {
@@ -71,6 +77,19 @@ export const DirectBootSchema = z.object({
   }).default(""),
 }).strict();
 
+/**
+ * A VM login key: an OpenSSH public key whose base64 body is a key of the
+ * type it names (as sshd would check), so a typo fails at once.
+ */
+export const VmSshKeySchema = SshPublicKeySchema.refine(keyBodyNamesItsType, {
+  message: "expected an OpenSSH public key whose base64 body is a key of the named type",
+});
+
+/** A VM login password: printable ASCII, so it can be typed at any console (VNC included). */
+export const VmPasswordSchema = z.string().min(8).max(128).regex(/^[\x20-\x7e]*$/, {
+  message: "expected 8 to 128 printable ASCII characters",
+});
+
 export const VmCreateParamsSchema = z.object({
   actor: ActorSchema,
   /** Chosen by the caller when it must know the id before the create finishes; new ids only. */
@@ -91,6 +110,13 @@ export const VmCreateParamsSchema = z.object({
   vnc_port: z.number().int().min(5900).max(65535).optional(),
   firmware: VmFirmwareSchema.default("bios"),
   direct_boot: DirectBootSchema.optional(),
+  /**
+   * Keys the login user accepts (Linux; cloud-init sets them up from the VM's seed disk);
+   * the login user itself is the node's choice (config `vm_login_user`).
+   */
+  ssh_keys: z.array(VmSshKeySchema).max(MAX_SSH_KEYS).default([]),
+  /** The login user's password (Linux); the node makes a strong one when absent. */
+  password: VmPasswordSchema.optional(),
   /** Define only, without starting, when false. */
   start: z.boolean().default(true),
 }).strict();
@@ -149,7 +175,25 @@ export const VmHypervisorViewSchema = z.discriminatedUnion("state", [
 ]);
 export type VmHypervisorView = z.infer<typeof VmHypervisorViewSchema>;
 
-export const VmDetailSchema = VmSchema.extend({ hypervisor: VmHypervisorViewSchema });
+/**
+ * How to log in to a Linux guest, as its seed disk told cloud-init at first
+ * boot (a change inside the guest is not seen here). Only in a VM's detail,
+ * which the renter routes show its owner alone: never in lists.
+ */
+export const VmCredentialsSchema = z.object({
+  user: z.string(),
+  password: z.string(),
+  /** Whether SSH takes the password too; when the renter gave keys and no password, keys only. */
+  password_ssh: z.boolean(),
+  ssh_keys: z.array(z.string()),
+});
+export type VmCredentials = z.infer<typeof VmCredentialsSchema>;
+
+export const VmDetailSchema = VmSchema.extend({
+  /** Null for Windows guests and for VMs made before the node wrote seed disks. */
+  credentials: VmCredentialsSchema.nullable(),
+  hypervisor: VmHypervisorViewSchema,
+});
 export type VmDetail = z.infer<typeof VmDetailSchema>;
 
 const VmTarget = { actor: ActorSchema, id: InstanceIdSchema };
@@ -280,6 +324,23 @@ export const GpuAllocationSchema = z.object({
 });
 
 export const VmListSchema = z.object({ vms: z.array(VmSchema) });
+
+/** `<type> <base64>`: true when the body decodes to a key blob that starts with `<type>`. */
+function keyBodyNamesItsType(key: string): boolean {
+  const [type, body] = key.split(" ");
+  if (type === undefined || body === undefined || body.length % 4 !== 0) return false;
+  let blob: string;
+  try {
+    blob = atob(body);
+  } catch {
+    return false;
+  }
+  // The blob opens with the type as an SSH string: a 32-bit big-endian length, then the bytes.
+  const length = ((blob.charCodeAt(0) << 24) | (blob.charCodeAt(1) << 16) |
+    (blob.charCodeAt(2) << 8) | blob.charCodeAt(3)) >>> 0;
+  return length === type.length && blob.slice(4, 4 + length) === type &&
+    blob.length > 4 + length;
+}
 export const VmImageListSchema = z.object({ images: z.array(VmImageSchema) });
 export const VmImageDeletedSchema = z.object({ name: z.string(), deleted: z.literal(true) });
 export const GpuAllocationListSchema = z.object({ allocations: z.array(GpuAllocationSchema) });

@@ -8,7 +8,10 @@
  * - the disk is a qcow2 overlay on the image, so the image is never written;
  * - the serial console goes to a file (appended across restarts), which is
  *   how the node shows a guest's own output;
- * - VNC with a password, on the port asked for or one libvirt finds free.
+ * - VNC with a password, on the port asked for or one libvirt finds free;
+ * - a Linux guest may get a seed disk (cloud-init NoCloud, nocloud_seed.ts)
+ *   as a second, read-only virtio disk; the system disk boots first
+ *   whatever the firmware finds on it.
  *
  * User-mode networking with port forwarding (SSH for Linux, RDP for Windows)
  * is written as QEMU arguments (`<qemu:commandline>`), because libvirt 9.0's
@@ -46,6 +49,8 @@ export type DomainSpec = {
   vcpus: number;
   memoryMib: number;
   diskPath: string;
+  /** The cloud-init seed image (raw vfat), attached read-only; Linux guests only. */
+  seedDiskPath?: string;
   directBoot?: { kernelPath: string; initrdPath?: string; cmdline: string };
   /** PCI bus ids as nvidia-smi reports them. */
   gpuBusIds: readonly string[];
@@ -92,9 +97,11 @@ function validate(spec: DomainSpec): PciAddress[] {
     spec.vnc.port === undefined || (isPort(spec.vnc.port) && spec.vnc.port >= 5900),
     `bad VNC port ${spec.vnc.port}`,
   );
-  for (const path of [spec.diskPath, spec.consoleLogPath]) {
+  for (const path of [spec.diskPath, spec.consoleLogPath, spec.seedDiskPath ?? "/"]) {
     check(path.startsWith("/"), `not an absolute path: ${JSON.stringify(path)}`);
   }
+  // Windows reads no NoCloud seed (cloudbase-init wants a config drive of its own).
+  check(spec.seedDiskPath === undefined || spec.os === "linux", "a seed disk is for Linux guests");
   const network = spec.network;
   switch (network.mode) {
     case "user":
@@ -136,8 +143,6 @@ export function buildDomainXml(spec: DomainSpec): string {
     if (spec.directBoot.cmdline !== "") {
       osChildren.push(el("cmdline", {}, [spec.directBoot.cmdline]));
     }
-  } else {
-    osChildren.push(el("boot", { dev: "hd" }));
   }
 
   const features: XmlNode[] = [el("acpi"), el("apic")];
@@ -166,6 +171,15 @@ export function buildDomainXml(spec: DomainSpec): string {
       windows
         ? el("target", { dev: "sda", bus: "sata" })
         : el("target", { dev: "vda", bus: "virtio" }),
+      // Per device rather than <os><boot dev="hd"/>, which would let the firmware try the
+      // seed disk first. A directly booted kernel needs no boot disk.
+      spec.directBoot ? undefined : el("boot", { order: 1 }),
+    ]),
+    spec.seedDiskPath === undefined ? undefined : el("disk", { type: "file", device: "disk" }, [
+      el("driver", { name: "qemu", type: "raw" }),
+      el("source", { file: spec.seedDiskPath }),
+      el("target", { dev: "vdb", bus: "virtio" }),
+      el("readonly"),
     ]),
     networkInterface(spec.network, spec.macAddress, windows),
     el("serial", { type: "file" }, [consoleSource, el("target", { port: 0 })]),

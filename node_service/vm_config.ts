@@ -21,6 +21,8 @@ export type VmSettings = {
   network: VmNetworkSetting;
   listenAddress: string;
   loginPorts: PortRange;
+  /** The user a renter logs in to a Linux guest as. */
+  loginUser: string;
 };
 
 /** `user`, `bridge:<interface>` or `network:<name>`. */
@@ -49,6 +51,7 @@ export function vmSettings(config: NodeConfig, paths: NodePaths): VmSettings {
     network,
     listenAddress: config.vm_listen_address,
     loginPorts,
+    loginUser: config.vm_login_user,
   };
 }
 

@@ -30,7 +30,11 @@ export const VM_FILES = {
   disk: "disk.qcow2",
   console: "console.log",
   domainXml: "domain.xml",
+  /** The cloud-init NoCloud seed (vfat, read-only to the guest); it holds the login password. */
+  seed: "seed.img",
 } as const;
+/** Characters of a password the node makes: about 116 bits from an alphabet without look-alikes. */
+export const GENERATED_PASSWORD_LENGTH = 20;
 /**
  * Mode of the VM and image directories: libvirt runs QEMU as its own user
  * (libvirt-qemu), which must traverse every directory above a disk.

@@ -81,6 +81,7 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
     network: settings.network,
     listenAddress: settings.listenAddress,
     loginPorts: settings.loginPorts,
+    loginUser: settings.loginUser,
     listeningPorts,
     domainPrefix: DEFAULT_DOMAIN_PREFIX,
     now,

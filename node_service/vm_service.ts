@@ -1,9 +1,10 @@
 /**
  * The VM service: turns typed requests into VMs and back. Create runs
- * validate request -> check images -> allocate GPUs -> qcow2 overlay ->
+ * validate request -> check images -> allocate GPUs -> seed disk (Linux:
+ * the login user, keys and password for cloud-init) -> qcow2 overlay ->
  * domain XML -> define (libvirt validates the XML against its schema) ->
  * start; a failure at any step undoes the steps before it. Every operation,
- * whatever its outcome, goes to the event log.
+ * whatever its outcome, goes to the event log (a password never does).
  *
  * Operations on one VM run one at a time (a per-VM queue), so a stop and a
  * delete of the same VM never interleave.
@@ -26,6 +27,7 @@ import {
   type Vm,
   VM_LIMITS,
   type VmCreateRequest,
+  type VmCredentials,
   type VmDetail,
   type VmHypervisorView,
   type VmModifyRequest,
@@ -41,12 +43,14 @@ import type { EventLog } from "./event_log.ts";
 import { GpuAllocationError, type GpuAllocator, type GpuWant } from "./gpu_allocation.ts";
 import { type DomainState, type Hypervisor, HypervisorError } from "./hypervisor.ts";
 import { ImageError, type ImageStore, type ReadyImage } from "./images.ts";
+import { buildSeedImage } from "./nocloud_seed.ts";
 import { reconcile, type ReconcileFinding } from "./reconcile.ts";
 import { pickFreePort, type PortKey, portKey, type PortRange } from "./host_ports.ts";
 import { domainNetwork, type VmNetworkSetting } from "./vm_config.ts";
 import {
   chmodIfOwned,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  GENERATED_PASSWORD_LENGTH,
   MAX_CONSOLE_READ_BYTES,
   VM_DIR_MODE,
   VM_FILES,
@@ -81,6 +85,8 @@ export type VmServiceOptions = {
   loginPorts: PortRange;
   /** Host ports in use now (the kernel's socket tables), so a taken one is never handed out. */
   listeningPorts: () => Promise<ReadonlySet<PortKey>>;
+  /** The user a renter logs in to a Linux guest as (cloud-init makes it, with sudo). */
+  loginUser: string;
   /** Prefix of every domain name this service makes; reconciliation looks only at these. */
   domainPrefix: string;
   now: () => number;
@@ -116,8 +122,18 @@ export class VmService implements InstanceDriver {
     const id = request.id ?? newVmId();
     if (this.store.get(id)) throw new RpcError("conflict", `a VM with id ${id} already exists`);
     const domain = `${this.#options.domainPrefix}${id}`;
-    return await this.#logged(request.actor, "vm.create", id, async () => {
+    return await this.#logged(request.actor, "vm.create", id, async (detail) => {
       const owner = request.owner ?? request.actor;
+      const guestLogin = this.#guestLogin(request);
+      // What was asked for, never the password itself.
+      if (guestLogin) {
+        detail.login = {
+          user: guestLogin.user,
+          ssh_keys: guestLogin.ssh_keys.length,
+          password: request.password === undefined ? "generated" : "given",
+          password_ssh: guestLogin.password_ssh,
+        };
+      }
       const base = this.#readyImage(request.image);
       // Checked now, before anything is written; the domain XML reads them again.
       if (request.direct_boot) this.#readyImage(request.direct_boot.kernel_image);
@@ -152,6 +168,7 @@ export class VmService implements InstanceDriver {
             cmdline: request.direct_boot.cmdline,
           }
           : null,
+        ...(guestLogin ? { guest_login: guestLogin } : {}),
       };
       // The record and its GPUs land together, or neither does.
       transaction(this.#options.db, () => {
@@ -176,6 +193,20 @@ export class VmService implements InstanceDriver {
       try {
         await Deno.mkdir(dir, { mode: VM_DIR_MODE });
         await Deno.chmod(dir, VM_DIR_MODE);
+        if (guestLogin) {
+          const seed = buildSeedImage({
+            instanceId: id,
+            hostname: id,
+            login: {
+              user: guestLogin.user,
+              password: guestLogin.password,
+              sshKeys: guestLogin.ssh_keys,
+              passwordSsh: guestLogin.password_ssh,
+            },
+          });
+          // Only the node's user reads it; libvirt hands it to QEMU's user when the guest starts.
+          await Deno.writeFile(`${dir}/${VM_FILES.seed}`, seed, { mode: 0o600 });
+        }
         await createOverlay(base, `${dir}/${VM_FILES.disk}`, diskBytes);
         const xml = this.#domainXml(this.store.get(id)!);
         await Deno.writeTextFile(`${dir}/${VM_FILES.domainXml}`, xml, { mode: 0o600 });
@@ -250,6 +281,11 @@ export class VmService implements InstanceDriver {
       }
       if (options.keepData) {
         detail.kept = this.#vmPath(record.id);
+        // The disk is kept for its data; the seed is of no use without the domain, and holds the
+        // password in clear.
+        await Deno.remove(`${this.#vmPath(record.id)}/${VM_FILES.seed}`).catch((error) => {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+        });
       } else {
         await Deno.remove(this.#vmPath(record.id), { recursive: true }).catch((error) => {
           if (!(error instanceof Deno.errors.NotFound)) throw error;
@@ -296,7 +332,8 @@ export class VmService implements InstanceDriver {
         hypervisor = { state: "unavailable", reason: (error as Error).message };
       }
     }
-    return { ...this.#view(this.#record(id)), hypervisor };
+    const fresh = this.#record(id);
+    return { ...this.#view(fresh), credentials: credentials(fresh), hypervisor };
   }
 
   /** Every VM; records are brought up to date with one `virsh list` first (when libvirt answers). */
@@ -637,6 +674,7 @@ export class VmService implements InstanceDriver {
       vcpus: spec.cpu_cores,
       memoryMib: spec.memory_mib,
       diskPath: `${dir}/${VM_FILES.disk}`,
+      seedDiskPath: spec.guest_login ? `${dir}/${VM_FILES.seed}` : undefined,
       directBoot: boot
         ? {
           kernelPath: this.#readyImage(boot.kernel_image).path,
@@ -665,6 +703,27 @@ export class VmService implements InstanceDriver {
       consoleLogPath: `${dir}/${VM_FILES.console}`,
       metadata: { instanceId: record.id, owner: record.owner },
     });
+  }
+
+  /** The login a Linux guest gets from its seed disk; Windows gets none (and may ask for none). */
+  #guestLogin(request: VmCreateRequest): VmSpec["guest_login"] {
+    if (request.os !== "linux") {
+      if (request.ssh_keys.length > 0 || request.password !== undefined) {
+        throw new RpcError(
+          "invalid_params",
+          "ssh_keys and password are for Linux VMs (cloud-init); a Windows image brings its own login",
+        );
+      }
+      return undefined;
+    }
+    return {
+      user: this.#options.loginUser,
+      password: request.password ?? randomPassword(),
+      // A renter who gave keys and no password logs in with the keys alone; the generated
+      // password then serves the console (VNC).
+      password_ssh: request.password !== undefined || request.ssh_keys.length === 0,
+      ssh_keys: [...request.ssh_keys],
+    };
   }
 
   #readyImage(name: string): ReadyImage {
@@ -901,6 +960,34 @@ export function newVmId(): string {
 function randomMac(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(3));
   return `52:54:00:${[...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join(":")}`;
+}
+
+/** The login details of a VM's detail view; null where the node set none up. */
+function credentials(record: VmRecord): VmCredentials | null {
+  const login = record.spec.guest_login;
+  if (!login) return null;
+  return {
+    user: login.user,
+    password: login.password,
+    password_ssh: login.password_ssh,
+    ssh_keys: login.ssh_keys,
+  };
+}
+
+/** A login password from an alphabet without look-alikes, each character unbiased. */
+function randomPassword(): string {
+  const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
+  // Bytes at or above the largest multiple of the alphabet's size would favour its first letters.
+  const limit = 256 - (256 % alphabet.length);
+  let password = "";
+  while (password.length < GENERATED_PASSWORD_LENGTH) {
+    for (const byte of crypto.getRandomValues(new Uint8Array(GENERATED_PASSWORD_LENGTH))) {
+      if (byte < limit && password.length < GENERATED_PASSWORD_LENGTH) {
+        password += alphabet[byte % alphabet.length];
+      }
+    }
+  }
+  return password;
 }
 
 function randomVncPassword(): string {

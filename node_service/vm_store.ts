@@ -20,6 +20,11 @@ export type VmSpec = {
   /** Host address the login port and VNC listen on. */
   listen_address: string;
   direct_boot: { kernel_image: string; initrd_image: string | null; cmdline: string } | null;
+  /**
+   * Who logs in to a Linux guest, as its seed disk (cloud-init) says; absent
+   * for Windows guests and for VMs made before seed disks.
+   */
+  guest_login?: { user: string; password: string; password_ssh: boolean; ssh_keys: string[] };
 };
 
 export type VmRecord = {

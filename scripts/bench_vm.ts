@@ -114,6 +114,7 @@ const service = new VmService({
   network: { mode: "user" },
   listenAddress: "127.0.0.1",
   loginPorts: { first: 30000, last: 32767 },
+  loginUser: "dbc",
   listeningPorts,
   domainPrefix: prefix,
   now: Date.now,

@@ -18,18 +18,21 @@ import {
   ContainerSchema,
   DirectBootSchema,
   InstanceIdSchema,
+  MAX_SSH_KEYS,
   PortRequestSchema,
   RpcError,
   SshPublicKeySchema,
   SshPublicKeysSchema,
   VmDetailSchema,
   VmLogsSchema,
+  VmPasswordSchema,
   VmSchema,
   VmSnapshotDeletedSchema,
   VmSnapshotDescriptionSchema,
   VmSnapshotListSchema,
   VmSnapshotNameSchema,
   VmSnapshotSchema,
+  VmSshKeySchema,
 } from "../../mod/mod.ts";
 import type { ApiRoutes } from "../api_route.ts";
 import type { AppDeps } from "../app.ts";
@@ -127,7 +130,9 @@ export function vmRoutes(
     method: "post",
     path: "/api/v1/tasks/start",
     summary: "Create and start a VM (answers at once; follow the operation)",
-    description: SIGNED,
+    description: `${SIGNED} A Linux guest's login user gets \`ssh_key\` and \`password\` through ` +
+      "cloud-init (a seed disk); without a password the node makes one. The VM's detail shows " +
+      "them to its owner.",
     tags: ["vms"],
     body: z.object({
       ...Target,
@@ -140,6 +145,10 @@ export function vmRoutes(
       ssh_port: SshPortSchema.optional(),
       vnc_port: z.number().int().min(5900).max(65_535).optional(),
       direct_boot: DirectBootSchema.optional(),
+      /** OpenSSH public key(s) of the login user (Linux); one, or a list. */
+      ssh_key: z.union([VmSshKeySchema, z.array(VmSshKeySchema).max(MAX_SSH_KEYS)]).optional(),
+      /** The login user's password (Linux); the node makes one when absent. */
+      password: VmPasswordSchema.optional(),
     }),
     response: CreatedSchema,
     successStatus: 202,
@@ -162,6 +171,8 @@ export function vmRoutes(
         login_port: body.ssh_port,
         vnc_port: body.vnc_port,
         direct_boot: body.direct_boot,
+        ssh_keys: typeof body.ssh_key === "string" ? [body.ssh_key] : body.ssh_key,
+        password: body.password,
       }, { timeoutMs: 15 * 60_000 }));
     return { task_id: id, operation_id: operation.operation_id, state: "creating" as const };
   });
@@ -184,7 +195,8 @@ export function vmRoutes(
   routes.add({
     method: "get",
     path: "/api/v1/tasks/:task_id",
-    summary: "One of the signer's VMs: state, login port, VNC, hypervisor view",
+    summary:
+      "One of the signer's VMs: state, login port and credentials (user, password), VNC, hypervisor view",
     description: SIGNED,
     tags: ["vms"],
     params: IdParams,

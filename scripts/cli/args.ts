@@ -30,6 +30,10 @@ export const FLAGS = {
   "memory-gib": { kind: "count", help: "memory, GiB" },
   "disk-gib": { kind: "count", help: "system disk, GiB (default: the image's size)" },
   "ssh-key": { kind: "string", help: "an OpenSSH public key to log in with" },
+  password: {
+    kind: "string",
+    help: "the VM login password (else the node makes one; `vm get` shows it)",
+  },
   "ssh-port": { kind: "count", help: "the host port forwarded to the VM's SSH (or RDP)" },
   description: { kind: "string", help: "a line saying what the snapshot is for" },
   cmd: { kind: "string", help: "the command to run, split on spaces (quotes group words)" },

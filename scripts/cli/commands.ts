@@ -203,7 +203,7 @@ export const COMMANDS: readonly Command[] = [
   {
     words: ["vm", "create"],
     args: [],
-    flags: ["node", "image", "gpus", "cpus", "memory-gib", "disk-gib", "ssh-key"],
+    flags: ["node", "image", "gpus", "cpus", "memory-gib", "disk-gib", "ssh-key", "password"],
     required: ["node", "image"],
     summary:
       `create a VM on a GPU node you rent (defaults: ${VM_DEFAULTS.gpus} GPUs, ${VM_DEFAULTS.cpus} CPU, ${VM_DEFAULTS.memoryGib} GiB); prints its task and operation ids`,
@@ -217,6 +217,7 @@ export const COMMANDS: readonly Command[] = [
         mem_size: (flags["memory-gib"] as number | undefined) ?? VM_DEFAULTS.memoryGib,
         disk_size: flags["disk-gib"] as number | undefined,
         ssh_key: flags["ssh-key"] as string | undefined,
+        password: flags.password as string | undefined,
       });
       context.print(accepted, keyValues);
     },

@@ -5,7 +5,8 @@
 #   initrd.img   busybox-static initramfs (cpio newc + gzip); its /init mounts
 #                proc/sys/dev, loads virtio + ACPI button modules, starts busybox
 #                acpid (ACPI power button -> poweroff -f, so `virsh shutdown`
-#                works), prints marker + facts to the console, then stays alive
+#                works), prints the cloud-init seed (a vfat disk labelled CIDATA) when
+#                it has one, then marker + facts to the console, then stays alive
 #   base.qcow2   small blank qcow2, meant as a backing file for per-test overlays
 #
 # Everything is cached OUTSIDE the repo in ${DBC_TEST_IMAGE_DIR:-/var/cache/dbc-test-images}
@@ -14,6 +15,11 @@
 # the libvirt-qemu user can read them.
 #
 # Console lines printed by the guest (kernel cmdline must contain console=ttyS0):
+#   DBC-TEST-SEED-FOUND dev=<name>                   (a disk labelled CIDATA, mounted read-only)
+#   DBC-TEST-SEED-FILE <name>                        (one per file on it, long names)
+#   DBC-TEST-SEED-META <line>                        (each line of its meta-data)
+#   DBC-TEST-SEED <line>                             (each line of its user-data)
+#   DBC-TEST-SEED-END                                (the five only with a seed disk)
 #   DBC-TEST-GUEST-BOOTED
 #   DBC-TEST-FACT nproc=<n>
 #   DBC-TEST-FACT memtotal_kb=<kB>
@@ -39,6 +45,9 @@ MODULES=(
   drivers/virtio/virtio_pci drivers/block/virtio_blk
   net/core/failover drivers/net/net_failover drivers/net/virtio_net
   drivers/input/evdev drivers/acpi/button
+  # the cloud-init seed disk: vfat with long names; codepage 437 and iocharset ascii are the
+  # kernel's defaults for vfat mounts
+  fs/fat/fat fs/fat/vfat fs/nls/nls_cp437 fs/nls/nls_ascii
 )
 
 log() { echo "[build_test_vm_image] $*" >&2; }
@@ -187,6 +196,16 @@ mount -t tmpfs tmpfs /tmp
 for m in $modlist; do insmod /lib/modules/\$m.ko 2>/dev/null; done
 # give virtio_blk a moment to register disks
 i=0; while [ \$i -lt 20 ] && ! grep -q ' vd[a-z]\$' /proc/partitions; do sleep 0.1; i=\$((i+1)); done
+# the seed first: tests count on READY coming right after the marker
+seed=\$(findfs LABEL=CIDATA 2>/dev/null)
+if [ -n "\$seed" ] && mkdir -p /seed && mount -t vfat -o ro "\$seed" /seed; then
+  echo "DBC-TEST-SEED-FOUND dev=\${seed##*/}"
+  for f in /seed/*; do echo "DBC-TEST-SEED-FILE \${f##*/}"; done
+  sed 's/^/DBC-TEST-SEED-META /' /seed/meta-data
+  sed 's/^/DBC-TEST-SEED /' /seed/user-data
+  echo "DBC-TEST-SEED-END"
+  umount /seed
+fi
 acpid -c /etc/acpi -l /tmp/acpid.log 2>/dev/null
 echo "$MARKER"
 echo "DBC-TEST-FACT kernel=\$(uname -r)"

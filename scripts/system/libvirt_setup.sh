@@ -23,6 +23,10 @@ PACKAGES=(
   cpio
   gzip
   libxml2-utils # xmllint, used by virt-xml-validate
+  # the tests of VM seed disks: fsck.fat, mtools, and the YAML parser cloud-init itself uses
+  dosfstools
+  mtools
+  python3-yaml
 )
 
 log() { echo "[libvirt_setup] $*" >&2; }

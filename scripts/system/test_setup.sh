@@ -2,6 +2,8 @@
 # Brings up what the system tests drive for real, idempotently (fast when all is already up):
 # libvirt + QEMU with a bootable test guest, and Podman serving the Docker Engine API with a test
 # image. Needs root (it installs Debian packages and starts daemons). `deno task test` runs it first.
+# The Debian packages, those the tests only read with (dosfstools, mtools, python3-yaml) included,
+# are listed in libvirt_setup.sh.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 if [ "$(id -u)" -ne 0 ]; then

@@ -22,6 +22,7 @@ import {
   TEST_NODE_ID,
   TEST_NODE_STATUS,
 } from "../fixtures/api_server.ts";
+import { ECDSA_KEY, ED25519_KEY } from "../fixtures/ssh_keys.ts";
 import { freePort } from "../helpers.ts";
 import { devWallets } from "../wallets.ts";
 
@@ -213,6 +214,8 @@ Deno.test("VMs and containers through the renter routes: signed over path and qu
       cpu_cores: 4,
       mem_size: 8,
       disk_size: undefined,
+      ssh_key: [ED25519_KEY, ECDSA_KEY],
+      password: "Correct Horse 9",
     });
     assert.equal(accepted.state, "creating");
     assert.match(accepted.task_id, /^vm-/);
@@ -222,10 +225,19 @@ Deno.test("VMs and containers through the renter routes: signed over path and qu
     assert.equal(created.owner, alice.address);
     assert.equal(created.memory_mib, 8192);
     assert.deepEqual(created.gpus, { count: 1 });
+    assert.deepEqual(created.ssh_keys, [ED25519_KEY, ECDSA_KEY]);
 
-    assert.deepEqual((await client.listVms(TEST_NODE_ID)).tasks.map((item) => item.id), [vm]);
+    const vmList = await client.listVms(TEST_NODE_ID);
+    assert.deepEqual(vmList.tasks.map((item) => item.id), [vm]);
+    assert.doesNotMatch(JSON.stringify(vmList), /Correct Horse/);
     const detail = await client.getVm(TEST_NODE_ID, vm);
     assert.deepEqual(detail.login, { protocol: "ssh", host: "127.0.0.1", port: 30_001 });
+    assert.deepEqual(detail.credentials, {
+      user: "dbc",
+      password: "Correct Horse 9",
+      password_ssh: true,
+      ssh_keys: [ED25519_KEY, ECDSA_KEY],
+    });
     assert.equal((await client.vmAction(TEST_NODE_ID, vm, "stop")).state, "stopped");
     assert.equal((await client.vmAction(TEST_NODE_ID, vm, "reset")).state, "running");
     const logs = await client.vmLogs(TEST_NODE_ID, vm, { from: "tail", lines: 20 });
@@ -272,6 +284,8 @@ Deno.test("VMs and containers through the renter routes: signed over path and qu
       gpu_count: 1,
       cpu_cores: 4,
       mem_size: 8,
+      ssh_key: [ED25519_KEY, ECDSA_KEY],
+      password: "Correct Horse 9",
     });
     assert.deepEqual(
       api.requests.find((request) => request.pathAndQuery.endsWith("/stop"))!.body,

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { type AppDeps, createApp } from "../../http/mod.ts";
 import { RpcError, silentLogger, type Vm, type VmSnapshot } from "../../mod/mod.ts";
+import { ECDSA_KEY, ED25519_KEY } from "../fixtures/ssh_keys.ts";
 import { devWallets, walletHeaders } from "../wallets.ts";
 
 /** A node service that keeps VMs in memory, answering with the shapes the real one does. */
@@ -58,8 +59,16 @@ function standInService() {
         return Promise.resolve({ vms: [...vms.values()] });
       case "vm.get": {
         const vm = vms.get(id);
+        const created = params["vm.create"] ?? {};
+        // The node service's detail: the login details beside the VM, which lists never carry.
+        const credentials = {
+          user: "dbc",
+          password: created.password ?? "generated-password-1",
+          password_ssh: true,
+          ssh_keys: created.ssh_keys ?? [],
+        };
         return vm
-          ? Promise.resolve({ ...vm, hypervisor: { state: "missing" } })
+          ? Promise.resolve({ ...vm, credentials, hypervisor: { state: "missing" } })
           : Promise.reject(new RpcError("not_found", `no VM ${id}`));
       }
       case "vm.stop":
@@ -140,31 +149,46 @@ Deno.test("a renter creates a VM (202 + operation), sees and stops it; another r
   const service = standInService();
   const app = createApp({ call: service.call, log: silentLogger });
 
+  const password = `Al1ce's "own" #pass`;
   const created = await request(app, "POST", "/api/v1/tasks/start", alice, {
     image_name: "debian-12",
     cpu_cores: 2,
     mem_size: 0.5,
+    ssh_key: ED25519_KEY,
+    password,
   });
   assert.equal(created.status, 202, JSON.stringify(created.body));
   const { task_id, operation_id } = created.body.data;
   assert.match(task_id, /^vm-/);
   const operation = await waitForOperation(app, operation_id);
   assert.equal(operation.state, "done");
+  assert.doesNotMatch(JSON.stringify(operation), /Al1ce/, "an operation never shows login details");
   assert.equal(service.vms.get(task_id)?.owner, alice.address);
   assert.equal(service.vms.get(task_id)?.memory_mib, 512);
+  // One key or a list; either way the node service gets a list.
+  assert.deepEqual(service.params["vm.create"]?.ssh_keys, [ED25519_KEY]);
+  assert.equal(service.params["vm.create"]?.password, password);
 
   const mine = await request(app, "GET", "/api/v1/tasks", alice);
   assert.equal(mine.status, 200, JSON.stringify(mine.body));
   assert.deepEqual(mine.body.data.tasks.map((vm: Vm) => vm.id), [task_id]);
+  assert.doesNotMatch(JSON.stringify(mine.body), /credentials|Al1ce/, "lists carry no password");
   const detail = await request(app, "GET", `/api/v1/tasks/${task_id}`, alice);
   assert.equal(detail.status, 200);
   assert.equal(detail.body.data.login.port, 30001);
+  assert.deepEqual(detail.body.data.credentials, {
+    user: "dbc",
+    password,
+    password_ssh: true,
+    ssh_keys: [ED25519_KEY],
+  });
 
   const theirs = await request(app, "GET", "/api/v1/tasks", bob);
   assert.deepEqual(theirs.body.data.tasks, []);
   const peek = await request(app, "GET", `/api/v1/tasks/${task_id}`, bob);
   assert.equal(peek.status, 404);
-  assert.doesNotMatch(JSON.stringify(peek.body), /30001|secret12/);
+  assert.doesNotMatch(JSON.stringify(peek.body), /30001|secret12|Al1ce/);
+  assert.doesNotMatch(JSON.stringify(theirs.body), /Al1ce/);
   const touch = await request(app, "POST", `/api/v1/tasks/${task_id}/stop`, bob, {});
   assert.equal(touch.status, 404);
   assert.equal(service.vms.get(task_id)?.state, "running");
@@ -229,6 +253,29 @@ Deno.test("unsigned, replayed, tampered and malformed renter requests get clear 
   });
   assert.equal(malformed.status, 400);
   assert.match(malformed.body.error_message, /cpu_cores/);
+
+  // Login details that could smuggle lines into the guest's cloud-init config never get that far.
+  const createVm = (fields: Record<string, unknown>) =>
+    request(app, "POST", "/api/v1/tasks/start", alice, {
+      image_name: "debian-12",
+      cpu_cores: 1,
+      mem_size: 1,
+      ...fields,
+    });
+  for (
+    const fields of [
+      { ssh_key: `${ED25519_KEY}\nssh_pwauth: true` },
+      { ssh_key: [ECDSA_KEY, "ssh-ed25519 AAAAC3Nza alice@laptop"] },
+      { ssh_key: Array(9).fill(ED25519_KEY) },
+      { password: "short" },
+      { password: "long enough\nruncmd: [reboot]" },
+    ]
+  ) {
+    const refused = await createVm(fields);
+    assert.equal(refused.status, 400, JSON.stringify(fields));
+    assert.match(refused.body.error_message, /ssh_key|password/);
+  }
+  assert.equal((await createVm({ ssh_key: [ED25519_KEY, ECDSA_KEY] })).status, 202);
 
   const notJson = await app.request("/api/v1/tasks/start", {
     method: "POST",

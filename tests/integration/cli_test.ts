@@ -17,6 +17,7 @@ import {
   TEST_NODE_STATUS,
   type TestApi,
 } from "../fixtures/api_server.ts";
+import { ED25519_KEY } from "../fixtures/ssh_keys.ts";
 import { DENO_BIN, REPO_ROOT } from "../helpers.ts";
 import { devWallets } from "../wallets.ts";
 
@@ -194,7 +195,9 @@ Deno.test("a renter's VM and container through the CLI: create, watch, list, sto
       "--memory-gib",
       "4",
       "--ssh-key",
-      "ssh-ed25519 AAAAC3Nza alice@laptop",
+      ED25519_KEY,
+      "--password",
+      "Correct Horse 9",
     ], env);
     assert.equal(create.code, 0, create.stderr);
     const accepted = JSON.parse(create.stdout);
@@ -213,6 +216,7 @@ Deno.test("a renter's VM and container through the CLI: create, watch, list, sto
     assert.equal(created.owner, ALICE);
     assert.equal(created.memory_mib, 4096);
     assert.deepEqual(created.gpus, { count: 1 });
+    assert.deepEqual(created.ssh_keys, [ED25519_KEY]);
 
     const list = await cli(["vm", "list", "--node", TEST_NODE_ID], env);
     assert.equal(list.code, 0, list.stderr);
@@ -254,7 +258,8 @@ Deno.test("a renter's VM and container through the CLI: create, watch, list, sto
         gpu_count: 1,
         cpu_cores: 2,
         mem_size: 4,
-        ssh_key: "ssh-ed25519 AAAAC3Nza alice@laptop",
+        ssh_key: ED25519_KEY,
+        password: "Correct Horse 9",
       }],
       [`GET /api/v1/tasks?node_id=${node}`, undefined],
       [`POST /api/v1/tasks/${vm}/stop`, { peer_nodes_list: [TEST_NODE_ID] }],

@@ -17,6 +17,7 @@ import { scratchDir } from "../helpers.ts";
 import { run } from "./libvirt_fixture.ts";
 
 const H100_BUS_IDS = ["00000000:18:00.0", "00000000:2A:00.0"];
+const SEED = "/var/lib/dbc/vms/vm-abcdefghij/seed.img";
 
 function spec(overrides: Partial<DomainSpec> = {}): DomainSpec {
   return {
@@ -56,13 +57,28 @@ function variants(): { label: string; spec: DomainSpec }[] {
         for (const domainType of ["kvm", "qemu"] as const) {
           all.push({
             label: `${os} ${gpuBusIds.length} GPU(s) ${network.mode} ${domainType}`,
-            spec: spec({ os, gpuBusIds, network, domainType }),
+            // Every Linux variant with a seed disk; those below without.
+            spec: spec({
+              os,
+              gpuBusIds,
+              network,
+              domainType,
+              seedDiskPath: os === "linux" ? SEED : undefined,
+            }),
           });
         }
       }
     }
   }
   all.push({ label: "uefi", spec: spec({ firmware: "uefi" }) });
+  all.push({
+    label: "uefi with a seed disk",
+    spec: spec({ firmware: "uefi", seedDiskPath: SEED }),
+  });
+  all.push({
+    label: "direct kernel boot with a seed disk",
+    spec: spec({ directBoot: { kernelPath: "/k", cmdline: "" }, seedDiskPath: SEED }),
+  });
   all.push({
     label: "fixed VNC port",
     spec: spec({ vnc: { listen: "127.0.0.1", password: "x", port: 5999 } }),
@@ -150,6 +166,25 @@ Deno.test("Linux and Windows guests differ where the guest OS needs it", () => {
   assert.match(windows, /hostfwd=tcp:0\.0\.0\.0:30001-:3389"/);
 });
 
+Deno.test("a Linux guest's seed disk is a read-only raw disk after the system disk, which boots first", () => {
+  const xml = buildDomainXml(spec({ seedDiskPath: SEED }));
+  const disks = [...xml.matchAll(/<disk [\s\S]*?<\/disk>/g)].map((match) => match[0]);
+  assert.equal(disks.length, 2);
+  assert.match(disks[0]!, /<target dev="vda" bus="virtio"\/>\s*<boot order="1"\/>/);
+  assert.doesNotMatch(disks[1]!, /<boot/);
+  assert.match(disks[1]!, /<driver name="qemu" type="raw"\/>/);
+  assert.match(disks[1]!, new RegExp(`<source file="${SEED}"/>`));
+  assert.match(disks[1]!, /<target dev="vdb" bus="virtio"\/>\s*<readonly\/>/);
+  // Boot order per device only: libvirt refuses it beside <os><boot dev=.../>.
+  assert.doesNotMatch(xml, /<boot dev=/);
+  assert.doesNotMatch(buildDomainXml(spec()), /seed\.img|<boot dev=/);
+  // A kernel booted directly needs no boot disk.
+  assert.doesNotMatch(
+    buildDomainXml(spec({ directBoot: { kernelPath: "/k", cmdline: "" }, seedDiskPath: SEED })),
+    /<boot /,
+  );
+});
+
 Deno.test("bridged and libvirt networks use an <interface>, and no QEMU arguments", () => {
   const bridged = buildDomainXml(spec({ network: { mode: "bridge", bridge: "br0" } }));
   assert.match(
@@ -204,6 +239,8 @@ Deno.test("bad values are refused before any XML is written", () => {
     [{ gpuBusIds: ["18:00.0"] }, /not a PCI bus id/],
     [{ gpuBusIds: ["00000000:18:00.0", "0000:18:00.0"] }, /passed through twice/],
     [{ diskPath: "relative.qcow2" }, /absolute path/],
+    [{ seedDiskPath: "seed.img" }, /absolute path/],
+    [{ os: "windows", seedDiskPath: SEED }, /seed disk is for Linux/],
   ];
   for (const [overrides, message] of cases) {
     assert.throws(() => buildDomainXml(spec(overrides)), (error: unknown) => {

@@ -65,6 +65,7 @@ export function openVmSetting(options: {
     network: { mode: "user" },
     listenAddress: "127.0.0.1",
     loginPorts: { first: 30000, last: 32767 },
+    loginUser: "dbc",
     listeningPorts,
     domainPrefix: options.prefix,
     now: Date.now,

@@ -4,12 +4,15 @@
  * marker on the serial console, is queried, stopped (ACPI), started,
  * rebooted, reset, expired and renewed (the lease loop's operations), forced
  * off and deleted; its overlay disk is gone and the base image unchanged. One VM is reused across the steps to keep boots few.
+ * The same VM carries the renter's SSH keys and password: the guest finds its
+ * cloud-init seed disk (vfat, CIDATA) and prints it, and only the VM's detail shows them.
  *
  * Fails (does not skip) when libvirt is not running.
  */
 import assert from "node:assert/strict";
 import { RpcError } from "../../mod/mod.ts";
 import { VM_FILES } from "../../node_service/vm_constants.ts";
+import { ECDSA_KEY, ED25519_KEY } from "../fixtures/ssh_keys.ts";
 import { freePort, waitFor } from "../helpers.ts";
 import {
   removeDomains,
@@ -26,6 +29,24 @@ import { addGuestImages, consoleCount, guestRequest, openVmSetting } from "./vm_
 
 /** Boots are emulated on a shared 2-core machine: be generous. */
 const BOOT_MS = 180_000;
+/** Odd for YAML and for the guest's shell, valid for the schema. */
+const PASSWORD = `pa55 "word" #1: {x} \\ 'y'`;
+
+/** What the guest printed of its seed disk at its first boot: file names, meta-data, user-data. */
+function seedOnConsole(text: string) {
+  const lines = text.split("\n").map((line) => line.replace(/\r$/, ""));
+  const end = lines.indexOf("DBC-TEST-SEED-END");
+  const printed = (prefix: string) =>
+    lines.slice(0, end).filter((line) => line.startsWith(prefix)).map((line) =>
+      line.slice(prefix.length)
+    );
+  return {
+    found: lines.some((line) => /^DBC-TEST-SEED-FOUND dev=vdb$/.test(line)),
+    files: printed("DBC-TEST-SEED-FILE "),
+    metaData: printed("DBC-TEST-SEED-META ").join("\n"),
+    userData: printed("DBC-TEST-SEED ").join("\n"),
+  };
+}
 
 Deno.test("a VM is created, boots, is queried, stopped, started, rebooted, reset and deleted", async (t) => {
   await requireLibvirt();
@@ -40,10 +61,17 @@ Deno.test("a VM is created, boots, is queried, stopped, started, rebooted, reset
     const loginPort = freePort();
 
     const vm = await service.create(
-      guestRequest(guest, { cpu_cores: 2, disk_gib: 1, login_port: loginPort }),
+      guestRequest(guest, {
+        cpu_cores: 2,
+        disk_gib: 1,
+        login_port: loginPort,
+        ssh_keys: [ED25519_KEY, ECDSA_KEY],
+        password: PASSWORD,
+      }),
     );
     const consoleLog = `${dir}/vms/${vm.id}/${VM_FILES.console}`;
     const overlay = `${dir}/vms/${vm.id}/${VM_FILES.disk}`;
+    const seed = `${dir}/vms/${vm.id}/${VM_FILES.seed}`;
     const marker = guest.marker;
     const boots = (count: number) =>
       waitFor(
@@ -82,6 +110,19 @@ Deno.test("a VM is created, boots, is queried, stopped, started, rebooted, reset
         assert.match(text, /DBC-TEST-FACT blockdev=vda size_kb=1048576\b/);
         const memory = Number(/DBC-TEST-FACT memtotal_kb=(\d+)/.exec(text)?.[1]);
         assert.ok(memory > 128 * 1024 && memory <= 256 * 1024, `guest memory ${memory} kB`);
+        const seedShown = seedOnConsole(text);
+        assert.ok(seedShown.found, "the guest found a vfat disk labelled CIDATA on vdb");
+        assert.deepEqual(seedShown.files, ["meta-data", "user-data"]);
+        assert.deepEqual(JSON.parse(seedShown.metaData), {
+          "instance-id": vm.id,
+          "local-hostname": vm.id,
+        });
+        assert.ok(seedShown.userData.startsWith("#cloud-config\n"), seedShown.userData);
+        const userData = JSON.parse(seedShown.userData.slice("#cloud-config\n".length));
+        assert.equal(userData.users[0].name, "dbc");
+        assert.equal(userData.users[0].plain_text_passwd, PASSWORD);
+        assert.deepEqual(userData.users[0].ssh_authorized_keys, [ED25519_KEY, ECDSA_KEY]);
+        assert.equal(userData.ssh_pwauth, true);
         const logs = await service.logs(vm.id, "tail", 20);
         assert.ok(logs.lines.includes("DBC-TEST-GUEST-READY"), logs.lines.join("\n"));
         assert.ok(logs.lines.length <= 20);
@@ -98,13 +139,42 @@ Deno.test("a VM is created, boots, is queried, stopped, started, rebooted, reset
       assert.equal(detail.hypervisor.status, "running");
       assert.equal(detail.hypervisor.vcpus, 2);
       assert.equal(detail.hypervisor.memory_kib, 256 * 1024);
-      assert.deepEqual(detail.hypervisor.disks, [{ target: "vda", source: overlay }]);
+      assert.deepEqual(detail.hypervisor.disks, [
+        { target: "vda", source: overlay },
+        { target: "vdb", source: seed },
+      ]);
       assert.ok(detail.hypervisor.vnc_port !== null && detail.hypervisor.vnc_port >= 5900);
       assert.ok(await tcpAccepts(detail.hypervisor.vnc_port!), "VNC listens");
       assert.deepEqual((await service.list({ includeDeleted: false })).map((listed) => listed.id), [
         vm.id,
       ]);
     });
+
+    await t.step(
+      "the login details are in the VM's detail only, and never in the event log",
+      async () => {
+        const detail = await service.get(vm.id);
+        assert.deepEqual(detail.credentials, {
+          user: "dbc",
+          password: PASSWORD,
+          password_ssh: true,
+          ssh_keys: [ED25519_KEY, ECDSA_KEY],
+        });
+        const password = JSON.stringify(PASSWORD).slice(1, -1);
+        assert.doesNotMatch(JSON.stringify(vm), /credentials/);
+        assert.ok(!JSON.stringify(vm).includes(password), "not in the create's answer");
+        const listed = JSON.stringify(await service.list({ includeDeleted: true }));
+        assert.ok(!listed.includes(password), "not in the list");
+        const created = events.list({ action: "vm.create", target: vm.id, limit: 1 })[0]!;
+        assert.deepEqual(created.detail.login, {
+          user: "dbc",
+          ssh_keys: 2,
+          password: "given",
+          password_ssh: true,
+        });
+        assert.ok(!JSON.stringify(events.list({ limit: 1000 })).includes(password));
+      },
+    );
 
     await t.step("the base image cannot be deleted while the VM uses it", () => {
       assert.throws(() => images.delete("base.qcow2"), /in use by VM/);
@@ -262,7 +332,19 @@ Deno.test("a create that fails after its record was written undoes its steps and
       (await setting.service.list({ includeDeleted: false })).map((listed) => listed.id),
       [vm.id],
     );
-    assert.equal((await setting.service.delete("operator", vm.id)).state, "deleted");
+    // No password asked for: the node made one, and SSH takes it (there is no key).
+    const { credentials } = await setting.service.get(vm.id);
+    assert.equal(credentials?.user, "dbc");
+    assert.match(credentials?.password ?? "", /^[A-Za-z0-9]{20}$/);
+    assert.equal(credentials?.password_ssh, true);
+    assert.deepEqual(credentials?.ssh_keys, []);
+    const vmDir = `${dir}/vms/${vm.id}`;
+    assert.ok((await Deno.stat(`${vmDir}/${VM_FILES.seed}`)).isFile);
+    // Data kept: the disk stays, the seed (the password in clear) goes with the domain.
+    const deleted = await setting.service.delete("operator", vm.id, { keepData: true });
+    assert.equal(deleted.state, "deleted");
+    assert.ok((await Deno.stat(`${vmDir}/${VM_FILES.disk}`)).isFile);
+    await assert.rejects(Deno.stat(`${vmDir}/${VM_FILES.seed}`), Deno.errors.NotFound);
   } finally {
     squatter.close();
     await removeDomains(prefix);
