@@ -36,13 +36,16 @@ export const ActorSchema = z.string().min(1).max(128);
 
 /**
  * One OpenSSH public key, as in `authorized_keys`: a known type, its base64
- * body, an optional comment. No options prefix and no line breaks, so a key
+ * body (which must decode to a key of that type, as sshd checks, so a typo
+ * fails at once), an optional comment. No options prefix and no line breaks, so a key
  * can never add lines (or `command=` options) to the file it is written to.
  */
 export const SshPublicKeySchema = z.string().max(16_384).regex(
   /^(?:ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}(?: [\x20-\x7e]{1,256})?$/,
   { message: "expected one OpenSSH public key: <type> <base64> [comment]" },
-);
+).refine(keyBodyNamesItsType, {
+  message: "expected an OpenSSH public key whose base64 body is a key of the named type",
+});
 /** The keys a renter may install on one instance. */
 export const MAX_SSH_KEYS = 8;
 export const SshPublicKeysSchema = z.array(SshPublicKeySchema).min(1).max(MAX_SSH_KEYS);
@@ -61,3 +64,20 @@ export const InstanceSummarySchema = z.object({
   last_error: z.string().nullable(),
 });
 export type InstanceSummary = z.infer<typeof InstanceSummarySchema>;
+
+/** `<type> <base64>`: true when the body decodes to a key blob that starts with `<type>`. */
+function keyBodyNamesItsType(key: string): boolean {
+  const [type, body] = key.split(" ");
+  if (type === undefined || body === undefined || body.length % 4 !== 0) return false;
+  let blob: string;
+  try {
+    blob = atob(body);
+  } catch {
+    return false;
+  }
+  // The blob opens with the type as an SSH string: a 32-bit big-endian length, then the bytes.
+  const length = ((blob.charCodeAt(0) << 24) | (blob.charCodeAt(1) << 16) |
+    (blob.charCodeAt(2) << 8) | blob.charCodeAt(3)) >>> 0;
+  return length === type.length && blob.slice(4, 4 + length) === type &&
+    blob.length > 4 + length;
+}

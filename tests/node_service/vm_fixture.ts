@@ -118,3 +118,19 @@ export async function consoleCount(path: string, text: string): Promise<number> 
     throw error;
   }
 }
+
+/**
+ * Whether the guest's current boot has finished starting (its last boot marker is followed by
+ * `ready`): counting `ready` lines is not enough, since a reset can cut a boot short before it.
+ */
+export async function bootFinished(path: string, marker: string, ready: string): Promise<boolean> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+  const lastMarker = text.lastIndexOf(marker);
+  return lastMarker !== -1 && text.indexOf(ready, lastMarker) !== -1;
+}

@@ -25,7 +25,13 @@ import {
   virsh,
   vmScratchDir,
 } from "./libvirt_fixture.ts";
-import { addGuestImages, consoleCount, guestRequest, openVmSetting } from "./vm_fixture.ts";
+import {
+  addGuestImages,
+  bootFinished,
+  consoleCount,
+  guestRequest,
+  openVmSetting,
+} from "./vm_fixture.ts";
 
 /** Boots are emulated on a shared 2-core machine: be generous. */
 const BOOT_MS = 180_000;
@@ -206,7 +212,7 @@ Deno.test("a VM is created, boots, is queried, stopped, started, rebooted, reset
     await t.step("rebooted (ACPI), then reset: two more boots", async () => {
       await waitFor(
         "acpid in the guest",
-        async () => (await consoleCount(consoleLog, "DBC-TEST-GUEST-READY")) >= 2 || undefined,
+        async () => (await bootFinished(consoleLog, marker, "DBC-TEST-GUEST-READY")) || undefined,
         BOOT_MS,
       );
       assert.equal((await service.restart("operator", vm.id)).state, "running");
@@ -218,7 +224,7 @@ Deno.test("a VM is created, boots, is queried, stopped, started, rebooted, reset
     await t.step("lease expired: powered off and kept; only a renewal brings it back", async () => {
       await waitFor(
         "acpid in the guest",
-        async () => (await consoleCount(consoleLog, "DBC-TEST-GUEST-READY")) >= 4 || undefined,
+        async () => (await bootFinished(consoleLog, marker, "DBC-TEST-GUEST-READY")) || undefined,
         BOOT_MS,
       );
       const expired = await service.expire("lease-loop", vm.id);
