@@ -22,6 +22,7 @@ import { ApiError } from "./errors.ts";
 import { ok } from "./envelope.ts";
 
 export type HttpMethod = "get" | "post" | "put" | "patch" | "delete";
+export type RouteAuth = "wallet" | "renter" | "operator";
 
 export type RouteSpec<
   P extends z.ZodType = z.ZodType,
@@ -44,6 +45,11 @@ export type RouteSpec<
   successStatus?: 200 | 201 | 202;
   /** Failures this route can answer with, for the document; validation and internal errors are implied. */
   errors?: readonly ApiErrorKind[];
+  /**
+   * Who may call it, for the document (the handler itself checks): a wallet signature; the renter
+   * by signature or delegated session; the local operator's token. Absent: anyone.
+   */
+  auth?: RouteAuth;
   /** The route answers with server-sent events (its handler returns the stream), each `data:` a `response`. */
   eventStream?: boolean;
 };

@@ -54,6 +54,39 @@ function envelope(data: JsonSchema): JsonSchema {
   };
 }
 
+/** The security requirements each kind of route has (alternatives: any one suffices). */
+const SECURITY: Record<NonNullable<RouteSpec["auth"]>, Array<Record<string, string[]>>> = {
+  wallet: [{ walletSignature: [] }],
+  renter: [{ walletSignature: [] }, { delegatedSession: [] }],
+  operator: [{ operatorToken: [] }],
+};
+
+const SECURITY_SCHEMES = {
+  walletSignature: {
+    type: "apiKey",
+    in: "header",
+    name: "X-DBC-Sign",
+    description:
+      "A Substrate wallet's signature (sr25519 or ed25519, hex; raw, or <Bytes>-wrapped " +
+      "as wallet extensions sign) of the canonical request `dbc-request-v1\\n<METHOD>\\n" +
+      "<path?query>\\n<account>\\n<sha256 of the canonical JSON body>\\n<timestamp ms>\\n<nonce>`, " +
+      "sent with X-DBC-Wallet, X-DBC-Nonce (used once) and X-DBC-Timestamp; a multisig account " +
+      "sends X-DBC-Multisig-Wallets, -Threshold and -Signs instead.",
+  },
+  delegatedSession: {
+    type: "apiKey",
+    in: "header",
+    name: "X-DBC-Session",
+    description: "A session the renter made on the machine (POST /api/v1/sessions); it operates " +
+      "the renter's instances there until it expires or is revoked.",
+  },
+  operatorToken: {
+    type: "http",
+    scheme: "bearer",
+    description: "The content of <data_dir>/operator.token; from the loopback interface only.",
+  },
+};
+
 function operationId(spec: RouteSpec): string {
   const words = `${spec.method} ${spec.path}`.replace(/[:{}]/g, "").split(/[^A-Za-z0-9]+/).filter(
     Boolean,
@@ -100,6 +133,7 @@ export function openApiDocument(routes: readonly RouteSpec[]): JsonSchema {
       summary: spec.summary,
       ...(spec.description ? { description: spec.description } : {}),
       tags: [...spec.tags],
+      ...(spec.auth ? { security: SECURITY[spec.auth] } : {}),
       parameters: [...parameters(spec.params, "path"), ...parameters(spec.query, "query")],
       ...(spec.body
         ? {
@@ -122,6 +156,7 @@ export function openApiDocument(routes: readonly RouteSpec[]): JsonSchema {
     },
     paths,
     components: {
+      securitySchemes: SECURITY_SCHEMES,
       schemas: {
         Failure: {
           type: "object",

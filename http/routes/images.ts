@@ -81,7 +81,8 @@ export function imageRoutes(
     method: "get",
     path: "/api/v1/images",
     summary: "The VM images and container images this node offers",
-    description: SIGNED,
+    auth: "renter",
+    description: `${SIGNED} A delegated session of a renter may read too.`,
     tags: ["images"],
     query: NodeQuery,
     response: z.object({
@@ -103,7 +104,8 @@ export function imageRoutes(
     method: "get",
     path: "/api/v1/images/:name",
     summary: "One VM image: state, and progress while it downloads",
-    description: SIGNED,
+    auth: "renter",
+    description: `${SIGNED} A delegated session of a renter may read too.`,
     tags: ["images"],
     params: z.object({ name: VmImageNameSchema }),
     query: NodeQuery,
@@ -119,6 +121,7 @@ export function imageRoutes(
     path: "/api/v1/images/add",
     summary: "Download a VM image from a URL onto the rented node (answers at once; follow " +
       "the operation)",
+    auth: "wallet",
     description: `${SIGNED} Only the machine's current renter; the SHA-256 is required, and the ` +
       `URL's host must be one the node may download from. At most ${MAX_IMAGES_PER_RENTER} ` +
       "images of one renter at once.",
@@ -176,6 +179,7 @@ export function imageRoutes(
     method: "post",
     path: "/api/v1/images/:name/delete",
     summary: "Delete a VM image the signer added and no VM uses",
+    auth: "wallet",
     description: SIGNED,
     tags: ["images"],
     params: z.object({ name: VmImageNameSchema }),

@@ -49,7 +49,8 @@ const ERRORS = [
   "timeout",
 ] as const;
 const SIGNED =
-  "Wallet-signed (see /api/v1/ledger routes for the headers and the signed message). " +
+  "Wallet-signed (see /api/v1/ledger routes for the headers and the signed message), or a " +
+  "delegated session of the renter (`X-DBC-Session`). " +
   "The target GPU node is `node_id` in the query or the original's `peer_nodes_list: [node_id]` in the body.";
 
 const NodeQuery = z.object({ node_id: z.string().optional() });
@@ -130,6 +131,7 @@ export function vmRoutes(
     method: "post",
     path: "/api/v1/tasks/start",
     summary: "Create and start a VM (answers at once; follow the operation)",
+    auth: "renter",
     description: `${SIGNED} A Linux guest's login user gets \`ssh_key\` and \`password\` through ` +
       "cloud-init (a seed disk); without a password the node makes one. The VM's detail shows " +
       "them to its owner.",
@@ -181,6 +183,7 @@ export function vmRoutes(
     method: "get",
     path: "/api/v1/tasks",
     summary: "The signer's VMs on this node",
+    auth: "renter",
     description: SIGNED,
     tags: ["vms"],
     query: NodeQuery,
@@ -197,6 +200,7 @@ export function vmRoutes(
     path: "/api/v1/tasks/:task_id",
     summary:
       "One of the signer's VMs: state, login port and credentials (user, password), VNC, hypervisor view",
+    auth: "renter",
     description: SIGNED,
     tags: ["vms"],
     params: IdParams,
@@ -213,6 +217,7 @@ export function vmRoutes(
       method: "post",
       path: `/api/v1/tasks/:task_id/${action}`,
       summary: `${action[0]!.toUpperCase()}${action.slice(1)} one of the signer's VMs`,
+      auth: "renter",
       description: SIGNED,
       tags: ["vms"],
       params: IdParams,
@@ -242,6 +247,7 @@ export function vmRoutes(
     method: "get",
     path: "/api/v1/tasks/:task_id/trace",
     summary: "The VM's console output, head or tail, at most 100 lines a request",
+    auth: "renter",
     description: SIGNED,
     tags: ["vms"],
     params: IdParams,
@@ -258,6 +264,7 @@ export function vmRoutes(
     method: "post",
     path: "/api/v1/tasks/:task_id/modify",
     summary: "Change a stopped VM's CPU cores, memory, disk size (grow only) or SSH port",
+    auth: "renter",
     description: `${SIGNED} The VM must be stopped (409 otherwise); a smaller disk is refused ` +
       "(400). What the body leaves out stays as it is.",
     tags: ["vms"],
@@ -306,6 +313,7 @@ function snapshotRoutes(
     method: "get",
     path: "/api/v1/snapshot/:task_id",
     summary: "The snapshots of one of the signer's VMs, oldest first",
+    auth: "renter",
     description: SIGNED,
     tags: ["snapshots"],
     params: IdParams,
@@ -322,6 +330,7 @@ function snapshotRoutes(
     method: "get",
     path: "/api/v1/snapshot/:task_id/:name",
     summary: "One snapshot of one of the signer's VMs",
+    auth: "renter",
     description: SIGNED,
     tags: ["snapshots"],
     params: SnapshotParams,
@@ -338,6 +347,7 @@ function snapshotRoutes(
     method: "post",
     path: "/api/v1/snapshot/:task_id/create",
     summary: "Take a snapshot of a stopped VM's disk",
+    auth: "renter",
     description: `${SIGNED}${STOPPED} Names are unique per VM; a VM holds a limited number.`,
     tags: ["snapshots"],
     params: IdParams,
@@ -362,6 +372,7 @@ function snapshotRoutes(
     method: "post",
     path: "/api/v1/snapshot/:task_id/:name/delete",
     summary: "Delete a snapshot of a stopped VM",
+    auth: "renter",
     description: `${SIGNED}${STOPPED}`,
     tags: ["snapshots"],
     params: SnapshotParams,
@@ -382,6 +393,7 @@ function snapshotRoutes(
     method: "post",
     path: "/api/v1/snapshot/:task_id/:name/restore",
     summary: "Put a stopped VM's disk back as the snapshot saw it",
+    auth: "renter",
     description: `${SIGNED}${STOPPED} The VM keeps its CPU cores, memory and disk size of now.`,
     tags: ["snapshots"],
     params: SnapshotParams,
@@ -412,6 +424,7 @@ export function containerRoutes(
     method: "post",
     path: "/api/v1/containers/create",
     summary: "Create and start a container (answers at once; follow the operation)",
+    auth: "renter",
     description: SIGNED,
     tags: ["containers"],
     body: z.object({
@@ -465,6 +478,7 @@ export function containerRoutes(
     method: "get",
     path: "/api/v1/containers",
     summary: "The signer's containers on this node",
+    auth: "renter",
     description: SIGNED,
     tags: ["containers"],
     query: NodeQuery,
@@ -480,6 +494,7 @@ export function containerRoutes(
     method: "get",
     path: "/api/v1/containers/:container_id",
     summary: "One of the signer's containers: state, ports, engine view",
+    auth: "renter",
     description: SIGNED,
     tags: ["containers"],
     params: IdParams,
@@ -496,6 +511,7 @@ export function containerRoutes(
       method: "post",
       path: `/api/v1/containers/:container_id/${action}`,
       summary: `${action[0]!.toUpperCase()}${action.slice(1)} one of the signer's containers`,
+      auth: "renter",
       description: SIGNED,
       tags: ["containers"],
       params: IdParams,
@@ -528,6 +544,7 @@ export function containerRoutes(
     method: "get",
     path: "/api/v1/containers/:container_id/logs",
     summary: "The container's output, head or tail, at most 100 lines a request",
+    auth: "renter",
     description: SIGNED,
     tags: ["containers"],
     params: IdParams,

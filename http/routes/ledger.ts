@@ -46,6 +46,7 @@ export function ledgerRoutes(routes: ApiRoutes, deps: AppDeps, auth: WalletAuthe
     method: "post",
     path: "/api/v1/ledger/machines",
     summary: "Register a machine (its owner signs); it starts unverified",
+    auth: "wallet",
     description: SIGNED,
     tags: ["ledger"],
     body: z.object({
@@ -86,6 +87,7 @@ export function ledgerRoutes(routes: ApiRoutes, deps: AppDeps, auth: WalletAuthe
     path: "/api/v1/ledger/machines/:machine_id/grab",
     summary:
       "A validator takes the order to verify a machine (at most 3); its time slots are in the answer",
+    auth: "wallet",
     description: SIGNED,
     tags: ["ledger"],
     params: MachineParams,
@@ -101,6 +103,7 @@ export function ledgerRoutes(routes: ApiRoutes, deps: AppDeps, auth: WalletAuthe
     method: "post",
     path: "/api/v1/ledger/machines/:machine_id/report",
     summary: "A validator reports what its check VM saw, within one of its time slots",
+    auth: "wallet",
     description: SIGNED,
     tags: ["ledger"],
     params: MachineParams,
@@ -120,6 +123,7 @@ export function ledgerRoutes(routes: ApiRoutes, deps: AppDeps, auth: WalletAuthe
     method: "post",
     path: "/api/v1/ledger/rentals",
     summary: "Rent an online machine for a number of seconds, hours or days",
+    auth: "wallet",
     description: SIGNED,
     tags: ["ledger"],
     body: z.object({ machine_id: MachineIdSchema, unit: RentUnitSchema, count: RentCountSchema }),
@@ -135,6 +139,7 @@ export function ledgerRoutes(routes: ApiRoutes, deps: AppDeps, auth: WalletAuthe
     method: "post",
     path: "/api/v1/ledger/rentals/:rental_id/renew",
     summary: "Renew a rental (by its renter), also within the retention period after its end",
+    auth: "wallet",
     description: SIGNED,
     tags: ["ledger"],
     params: RentalIdParams,
@@ -170,6 +175,7 @@ export function ledgerRoutes(routes: ApiRoutes, deps: AppDeps, auth: WalletAuthe
     method: "post",
     path: "/api/v1/ledger/multisig",
     summary: "Record a multisig account (signed by one of its signatories)",
+    auth: "wallet",
     description: SIGNED,
     tags: ["ledger"],
     body: z.object({

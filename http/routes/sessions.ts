@@ -46,6 +46,7 @@ export function sessionRoutes(
     path: "/api/v1/sessions",
     summary: "Make a session that operates the signer's instances on this machine; its id is " +
       "shown once",
+    auth: "wallet",
     description: `${SIGNED} Only the machine's current renter. The holder sends ` +
       "`X-DBC-Session: <session_id>` instead of signing; it may operate the renter's VMs and " +
       "containers on this machine until the session expires or is revoked.",
@@ -73,6 +74,7 @@ export function sessionRoutes(
     method: "get",
     path: "/api/v1/sessions",
     summary: "The signer's sessions on this machine (named by the start of their id)",
+    auth: "wallet",
     description: SIGNED,
     tags: ["sessions"],
     query: z.object({ node_id: z.string().optional() }),
@@ -87,6 +89,7 @@ export function sessionRoutes(
     method: "post",
     path: "/api/v1/sessions/:prefix/revoke",
     summary: "Revoke one of the signer's sessions: its holder is refused from now on",
+    auth: "wallet",
     description: SIGNED,
     tags: ["sessions"],
     params: z.object({ prefix: SessionPrefixSchema }),

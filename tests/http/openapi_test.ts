@@ -46,3 +46,32 @@ Deno.test("a route's document names its success envelope and its failures", asyn
   assert.ok(node.responses["504"]["x-error-codes"].includes(-32700));
   assert.ok(node.responses["429"]);
 });
+
+Deno.test("the document says who may call each route, consistently with its failures", async () => {
+  const { app, routes } = createAppWithRoutes(deps);
+  const document = await (await app.request("/openapi.json")).json();
+  assert.deepEqual(Object.keys(document.components.securitySchemes).sort(), [
+    "delegatedSession",
+    "operatorToken",
+    "walletSignature",
+  ]);
+  const security = (method: string, path: string) =>
+    document.paths[path][method].security as Array<Record<string, string[]>> | undefined;
+  assert.deepEqual(security("post", "/api/v1/tasks/start"), [
+    { walletSignature: [] },
+    { delegatedSession: [] },
+  ]);
+  assert.deepEqual(security("post", "/api/v1/ledger/rentals"), [{ walletSignature: [] }]);
+  assert.deepEqual(security("post", "/api/v1/sessions"), [{ walletSignature: [] }]);
+  assert.deepEqual(security("get", "/api/v1/operator/events"), [{ operatorToken: [] }]);
+  assert.equal(security("get", "/api/v1/node"), undefined);
+  // A route that can answer 401 names its credentials, and one that names them can answer 401.
+  for (const spec of routes.specs) {
+    const canRefuse = (spec.errors ?? []).includes("unauthorized");
+    assert.equal(
+      spec.auth !== undefined,
+      canRefuse,
+      `${spec.method} ${spec.path}: auth ${spec.auth}, 401 listed: ${canRefuse}`,
+    );
+  }
+});
