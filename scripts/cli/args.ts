@@ -36,6 +36,8 @@ export const FLAGS = {
   },
   "ssh-port": { kind: "count", help: "the host port forwarded to the VM's SSH (or RDP)" },
   description: { kind: "string", help: "a line saying what the snapshot is for" },
+  "ttl-s": { kind: "count", help: "how many seconds the session lasts (default a day)" },
+  label: { kind: "string", help: "a name for the session, for you" },
   cmd: { kind: "string", help: "the command to run, split on spaces (quotes group words)" },
   ssh: { kind: "boolean", help: "publish the container's SSH port (22/tcp) on a host port" },
   period: { kind: "count", help: "how many units of rent time" },

@@ -67,8 +67,11 @@ export type Command = {
   flags: readonly FlagName[];
   required?: readonly FlagName[];
   summary: string;
-  /** `required`: refuse to run without a wallet; `optional`: sign when there is one. */
-  wallet: "required" | "optional";
+  /**
+   * `required`: refuse to run without a wallet; `optional`: sign when there is one; `renter`:
+   * the wallet, or a delegated session (`DBC_SESSION`) of the renter, for instance operations.
+   */
+  wallet: "required" | "optional" | "renter";
   /** The exit status; `undefined` means success. */
   run(context: CommandContext): Promise<number | void>;
 };
@@ -207,7 +210,7 @@ export const COMMANDS: readonly Command[] = [
     required: ["node", "image"],
     summary:
       `create a VM on a GPU node you rent (defaults: ${VM_DEFAULTS.gpus} GPUs, ${VM_DEFAULTS.cpus} CPU, ${VM_DEFAULTS.memoryGib} GiB); prints its task and operation ids`,
-    wallet: "required",
+    wallet: "renter",
     async run(context) {
       const flags = context.flags;
       const accepted = await context.client.createVm(flags.node as string, {
@@ -222,6 +225,7 @@ export const COMMANDS: readonly Command[] = [
       context.print(accepted, keyValues);
     },
   },
+  ...sessionCommands(),
   ...instanceCommands("vm", VM_ACTIONS),
   {
     words: ["vm", "modify"],
@@ -229,7 +233,7 @@ export const COMMANDS: readonly Command[] = [
     flags: ["node", "cpus", "memory-gib", "disk-gib", "ssh-port"],
     required: ["node"],
     summary: "change a stopped VM's CPUs, memory, disk size (it only grows) or SSH port",
-    wallet: "required",
+    wallet: "renter",
     async run(context) {
       const flags = context.flags;
       const fields = {
@@ -256,7 +260,7 @@ export const COMMANDS: readonly Command[] = [
     flags: ["node", "image", "gpus", "cpus", "memory-gib", "cmd", "ssh"],
     required: ["node", "image"],
     summary: "create a container on a GPU node you rent; prints its id and operation id",
-    wallet: "required",
+    wallet: "renter",
     async run(context) {
       const flags = context.flags;
       let command: string[] | undefined;
@@ -348,7 +352,7 @@ function instanceCommands(
       flags: ["node"],
       required: ["node"],
       summary: `your ${what}s on a GPU node`,
-      wallet: "required",
+      wallet: "renter",
       async run(context) {
         context.print(await api.list(context.client, node(context)), formatInstances);
       },
@@ -359,7 +363,7 @@ function instanceCommands(
       flags: ["node"],
       required: ["node"],
       summary: `one ${what}: state, addresses, login details`,
-      wallet: "required",
+      wallet: "renter",
       async run(context) {
         const answer = await api.get(context.client, node(context), context.args[id]!);
         context.print(answer, keyValues);
@@ -371,7 +375,7 @@ function instanceCommands(
       flags: ["node"],
       required: ["node"],
       summary: `${action} a ${what}`,
-      wallet: "required",
+      wallet: "renter",
       async run(context) {
         const answer: JsonObject = await api.act(
           context.client,
@@ -389,7 +393,7 @@ function instanceCommands(
       required: ["node"],
       summary:
         `the last (--tail N, default ${MAX_LOG_LINES}) or first (--head N) lines of a ${what}'s log`,
-      wallet: "required",
+      wallet: "renter",
       async run(context) {
         const { tail, head } = context.flags;
         if (tail !== undefined && head !== undefined) {
@@ -414,7 +418,7 @@ function snapshotCommands(): Command[] {
       flags: ["node"],
       required: ["node"],
       summary: "a VM's snapshots, oldest first",
-      wallet: "required",
+      wallet: "renter",
       async run(context) {
         const answer = await context.client.listSnapshots(node(context), context.args.task_id!);
         context.print(answer, formatSnapshots);
@@ -426,7 +430,7 @@ function snapshotCommands(): Command[] {
       flags: ["node"],
       required: ["node"],
       summary: "one snapshot of a VM",
-      wallet: "required",
+      wallet: "renter",
       async run(context) {
         const answer = await context.client.getSnapshot(
           node(context),
@@ -442,7 +446,7 @@ function snapshotCommands(): Command[] {
       flags: ["node", "description"],
       required: ["node"],
       summary: "take a snapshot of a stopped VM's disk",
-      wallet: "required",
+      wallet: "renter",
       async run(context) {
         const answer = await context.client.createSnapshot(node(context), context.args.task_id!, {
           name: context.args.name!,
@@ -459,7 +463,7 @@ function snapshotCommands(): Command[] {
       summary: action === "restore"
         ? "put a stopped VM's disk back as the snapshot saw it"
         : "delete a snapshot of a stopped VM",
-      wallet: "required",
+      wallet: "renter",
       async run(context) {
         const answer = await context.client.snapshotAction(
           node(context),
@@ -506,6 +510,7 @@ export function helpText(command?: Command): string {
     "  DBC_WALLET_URI       the wallet as a secret URI, e.g. //Alice for a dev account",
     "  DBC_WALLET_MNEMONIC  the wallet as a BIP-39 mnemonic",
     "  DBC_WALLET_TYPE      sr25519 (default) or ed25519",
+    "  DBC_SESSION          a renter's delegated session, instead of a wallet, for vm/container commands",
   ];
   const options = [
     "Options of every command:",
@@ -538,4 +543,59 @@ export function helpText(command?: Command): string {
     "",
     "Exit status: 0 success, 1 the API or the network refused or failed, 2 a usage mistake.",
   ].join("\n");
+}
+
+/** `session create|list|revoke`: delegated sessions on a GPU node the wallet rents. */
+function sessionCommands(): Command[] {
+  const node = (context: CommandContext) => context.flags.node as string;
+  return [
+    {
+      words: ["session", "create"],
+      args: [],
+      flags: ["node", "ttl-s", "label"],
+      required: ["node"],
+      summary: "a session that operates your instances on a GPU node without the wallet; " +
+        "prints its id once (give it as DBC_SESSION)",
+      wallet: "required",
+      async run(context) {
+        const made = await context.client.createSession(node(context), {
+          ttl_s: context.flags["ttl-s"] as number | undefined,
+          label: context.flags.label as string | undefined,
+        });
+        context.print(made, keyValues);
+      },
+    },
+    {
+      words: ["session", "list"],
+      args: [],
+      flags: ["node"],
+      required: ["node"],
+      summary: "your sessions on a GPU node, named by the start of their id",
+      wallet: "required",
+      async run(context) {
+        const answer = await context.client.sessions(node(context));
+        context.print(
+          answer,
+          (data) =>
+            data.sessions.map((session) =>
+              `${session.prefix}  ${session.revoked_at ? "revoked" : "until"} ${
+                new Date(session.revoked_at ?? session.expires_at).toISOString()
+              }  ${session.label}`
+            ).join("\n") || "no sessions",
+        );
+      },
+    },
+    {
+      words: ["session", "revoke"],
+      args: ["prefix"],
+      flags: ["node"],
+      required: ["node"],
+      summary: "revoke a session: its holder is refused from now on",
+      wallet: "required",
+      async run(context) {
+        const answer = await context.client.revokeSession(node(context), context.args.prefix!);
+        context.print(answer, keyValues);
+      },
+    },
+  ];
 }

@@ -25,6 +25,7 @@ import { walletFromEnv } from "./wallet.ts";
 
 export const DEFAULT_API = "http://127.0.0.1:8080";
 export const API_ENV = "DBC_API";
+export const SESSION_ENV = "DBC_SESSION";
 
 export type CliIo = {
   env: (name: string) => string | undefined;
@@ -83,12 +84,24 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const baseUrl = (flags.api as string | undefined) ?? io.env(API_ENV) ?? DEFAULT_API;
   const wallet = await walletFromEnv(io.env);
   if (!wallet.ok) return setupError(io, wallet.message);
+  const session = io.env(SESSION_ENV)?.trim() || undefined;
+  if (session && wallet.value) {
+    return setupError(io, `set a wallet or ${SESSION_ENV}, not both`);
+  }
   if (command.wallet === "required" && !wallet.value) {
+    return setupError(
+      io,
+      `${command.words.join(" ")} needs a wallet${
+        session ? ` (a session cannot do this)` : ""
+      }: set DBC_WALLET_URI (e.g. //Alice) or DBC_WALLET_MNEMONIC`,
+    );
+  }
+  if (command.wallet === "renter" && !wallet.value && !session) {
     return setupError(
       io,
       `${
         command.words.join(" ")
-      } needs a wallet: set DBC_WALLET_URI (e.g. //Alice) or DBC_WALLET_MNEMONIC`,
+      } needs a wallet (DBC_WALLET_URI or DBC_WALLET_MNEMONIC) or a session (${SESSION_ENV})`,
     );
   }
   let client: ApiClient;
@@ -96,6 +109,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     client = new ApiClient({
       baseUrl,
       signer: wallet.value && walletSigner(wallet.value),
+      // A session stands in for the wallet only where the node takes one (instance operations).
+      session: command.wallet === "renter" ? session : undefined,
       fetch: io.fetch,
     });
   } catch {

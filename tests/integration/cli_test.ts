@@ -35,6 +35,7 @@ async function cli(args: string[], env: Record<string, string> = {}): Promise<Ru
       DBC_WALLET_URI: "",
       DBC_WALLET_MNEMONIC: "",
       DBC_WALLET_TYPE: "",
+      DBC_SESSION: "",
       ...env,
     },
     stdout: "piped",
@@ -389,6 +390,56 @@ Deno.test("watch ends with exit 1 when the operation failed or cannot be followe
     assert.equal(unknown.code, 1);
     assert.match(unknown.stdout, /^error no operation op-0+$/m);
     assert.match(unknown.stderr, /^error: the node cannot follow this operation/);
+  } finally {
+    await api.close();
+  }
+});
+
+Deno.test("a session made with the wallet operates VMs through the CLI without it, until revoked", async () => {
+  const api = startTestApi();
+  try {
+    const made = await cli([
+      "session",
+      "create",
+      "--node",
+      TEST_NODE_ID,
+      "--label",
+      "ci runner",
+      "--json",
+    ], aliceAt(api));
+    assert.equal(made.code, 0, made.stderr);
+    const session = JSON.parse(made.stdout);
+    assert.match(session.session_id, /^ses_/);
+    const holder = { DBC_API: api.url, DBC_SESSION: session.session_id };
+
+    // The holder lists Alice's VMs with the session alone.
+    const listed = await cli(["vm", "list", "--node", TEST_NODE_ID, "--json"], holder);
+    assert.equal(listed.code, 0, listed.stderr);
+    const listRequest = api.requests.findLast((request) =>
+      request.pathAndQuery.startsWith("/api/v1/tasks")
+    );
+    assert.ok(listRequest);
+    // Renting and making sessions need the wallet itself; and not both at once.
+    const rent = await cli(["rent", TEST_NODE_ID, "--unit", "hour", "--period", "1"], holder);
+    assert.equal(rent.code, 2);
+    assert.match(rent.stderr, /needs a wallet \(a session cannot do this\)/);
+    const both = await cli(["vm", "list", "--node", TEST_NODE_ID], {
+      ...aliceAt(api),
+      DBC_SESSION: session.session_id,
+    });
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /not both/);
+
+    const sessions = await cli(["session", "list", "--node", TEST_NODE_ID], aliceAt(api));
+    assert.match(sessions.stdout, new RegExp(`${session.prefix}  until .*  ci runner`));
+    const revoked = await cli(
+      ["session", "revoke", session.prefix, "--node", TEST_NODE_ID],
+      aliceAt(api),
+    );
+    assert.equal(revoked.code, 0, revoked.stderr);
+    const after = await cli(["vm", "list", "--node", TEST_NODE_ID], holder);
+    assert.equal(after.code, 1);
+    assert.match(after.stderr, /no live session/);
   } finally {
     await api.close();
   }
