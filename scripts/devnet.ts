@@ -131,9 +131,14 @@ async function main(args: string[]): Promise<number> {
     );
   }
   const client = layout.find((node) => node.role === "client")!;
+  const gpu = layout.find((node) => node.role === "gpu")!;
   lines.push(
     "",
     `Point the CLI at a client-end:  DBC_API=http://127.0.0.1:${client.httpPort} deno task cli machines`,
+    `Offer a VM image on ${gpu.name} (operator API, its token in its data directory):`,
+    `  curl -H "Authorization: Bearer $(cat ${gpu.dataDir}/operator.token)" ` +
+      `-H 'content-type: application/json' -d '{"name":"<name>","path":"${gpu.dataDir}/images/<file>"}' ` +
+      `http://127.0.0.1:${gpu.httpPort}/api/v1/operator/images/vm`,
   );
   console.log(lines.join("\n"));
   const exited = await Promise.race(
