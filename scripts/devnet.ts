@@ -57,6 +57,11 @@ export function nodeArgs(node: DevnetNode, seedP2pPort: number): string[] {
   return args;
 }
 
+/** The operator API takes absolute paths only. */
+function absolute(path: string): string {
+  return path.startsWith("/") ? path : `${Deno.cwd()}/${path.replace(/^\.\//, "")}`;
+}
+
 function flag(args: string[], name: string): string | undefined {
   const index = args.indexOf(name);
   return index === -1 ? undefined : args[index + 1];
@@ -137,7 +142,9 @@ async function main(args: string[]): Promise<number> {
     `Point the CLI at a client-end:  DBC_API=http://127.0.0.1:${client.httpPort} deno task cli machines`,
     `Offer a VM image on ${gpu.name} (operator API, its token in its data directory):`,
     `  curl -H "Authorization: Bearer $(cat ${gpu.dataDir}/operator.token)" ` +
-      `-H 'content-type: application/json' -d '{"name":"<name>","path":"${gpu.dataDir}/images/<file>"}' ` +
+      `-H 'content-type: application/json' -d '{"name":"<name>","path":"${
+        absolute(gpu.dataDir)
+      }/images/<file>"}' ` +
       `http://127.0.0.1:${gpu.httpPort}/api/v1/operator/images/vm`,
   );
   console.log(lines.join("\n"));
