@@ -19,6 +19,7 @@
  * which this libvirt build does not accept. The NIC then sits at a fixed PCI
  * slot ({@link USER_NIC_PCI_SLOT}) that libvirt leaves alone on q35.
  */
+import { createHash } from "node:crypto";
 import type { VmOs } from "../mod/mod.ts";
 import { libvirtPciAttributes, parsePciBusId, type PciAddress } from "./pci_address.ts";
 import { type XmlChild, xmlElement, type XmlNode } from "./xml_text.ts";
@@ -60,6 +61,38 @@ export type DomainSpec = {
   consoleLogPath: string;
   metadata: { instanceId: string; owner: string };
 };
+
+/**
+ * The attribute of `<dbc:instance>` that carries {@link domainSpecDigest}:
+ * libvirt keeps foreign metadata as written, so the definition it holds says
+ * which spec it was made from, and start-up reconciliation can tell a
+ * definition that a crash left ahead of (or behind) the VM's record.
+ */
+export const SPEC_DIGEST_ATTRIBUTE = "spec-sha256";
+
+/**
+ * SHA-256 (hex) of the spec, its keys in sorted order. The VNC password is
+ * left out: anyone who may read a domain's definition (a read-only libvirt
+ * connection included) sees the digest, and eight characters are few enough to
+ * find by trying. The node never changes that password after the create.
+ */
+export function domainSpecDigest(spec: DomainSpec): string {
+  const { password: _password, ...vnc } = spec.vnc;
+  return createHash("sha256").update(sortedJson({ ...spec, vnc })).digest("hex");
+}
+
+/** JSON with every object's keys sorted, so equal values give equal text whatever their order. */
+function sortedJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(sortedJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value).filter(([, field]) => field !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${
+      entries.map(([key, field]) => `${JSON.stringify(key)}:${sortedJson(field)}`).join(",")
+    }}`;
+  }
+  return JSON.stringify(value);
+}
 
 /** A spec that cannot become a domain; thrown before any XML is written. */
 export class DomainSpecError extends Error {
@@ -215,6 +248,7 @@ export function buildDomainXml(spec: DomainSpec): string {
         "xmlns:dbc": DBC_XML_NAMESPACE,
         id: spec.metadata.instanceId,
         owner: spec.metadata.owner,
+        [SPEC_DIGEST_ATTRIBUTE]: domainSpecDigest(spec),
       }),
     ]),
     el("memory", { unit: "MiB" }, [String(spec.memoryMib)]),

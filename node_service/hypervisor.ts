@@ -79,6 +79,11 @@ export interface Hypervisor {
   undefine(name: string): Promise<void>;
   /** The domain's state, or `undefined` when there is no such domain. */
   state(name: string): Promise<DomainState | undefined>;
+  /**
+   * The domain's persistent definition (what its next start uses, whatever runs now), as libvirt
+   * writes it back, secrets left out; `undefined` when there is no such domain.
+   */
+  definition(name: string): Promise<string | undefined>;
   /** The domain's details, or `undefined` when there is no such domain. */
   details(name: string): Promise<DomainDetails | undefined>;
   /** Every domain libvirt knows, running or not. */

@@ -134,6 +134,12 @@ export class LibvirtHypervisor implements Hypervisor {
     return state;
   }
 
+  async definition(name: string): Promise<string | undefined> {
+    // --inactive: the persistent definition, not the running one; without --security-info,
+    // so the VNC password stays out of it.
+    return await this.#virshOrMissing(["dumpxml", "--inactive", "--domain", checkName(name)]);
+  }
+
   async details(name: string): Promise<DomainDetails | undefined> {
     checkName(name);
     const [info, blocks] = await Promise.all([

@@ -2,7 +2,9 @@
  * Start-up reconciliation, pure part: compares the node's VM records with
  * the domains libvirt reports and says what differs. Nothing is dropped: a
  * VM whose domain vanished keeps its record (marked failed, GPUs still held
- * until it is deleted), and a domain nobody recorded is reported, not adopted.
+ * until it is deleted), and a domain nobody recorded is reported, not adopted
+ * (nor removed: no crash of this node leaves one, the record comes first).
+ * What each VM's definition and disk need is vm_repair.ts's part.
  */
 import type { InstanceState } from "../mod/mod.ts";
 import type { DomainState, DomainSummary } from "./hypervisor.ts";
@@ -24,7 +26,7 @@ export type ReconcileFinding =
     to: InstanceState;
     observed: DomainState;
   }
-  /** A creation that a node restart cut short. */
+  /** A creation that a node restart cut short; the VM service undoes it as a failed one. */
   | { kind: "interrupted"; id: string; domain: string; observed: DomainState | null };
 
 export function reconcile(

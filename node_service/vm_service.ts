@@ -15,7 +15,9 @@
  * then applied in the order that can be undone: the new definition (the old
  * one is put back when a later step fails), the disk grown (never shrunk),
  * and the record last, so a failure half-way leaves the VM as it was (but
- * for a disk already grown, which stays so).
+ * for a disk already grown, which stays so). A crash half-way through any
+ * of these (or a create) is set right at the next start: `reconcile` makes
+ * libvirt, the VM's files and its disk agree with the record (vm_repair.ts).
  */
 import {
   type DatabaseSync,
@@ -60,10 +62,18 @@ import {
   createDiskSnapshot,
   createOverlay,
   deleteDiskSnapshot,
+  type DiskInfo,
   diskInfo,
   growDisk,
 } from "./vm_disk.ts";
 import { ModifyRefused, planModify, stoppedOnlyRefusal } from "./vm_modify.ts";
+import {
+  planVmRepairs,
+  unownedDirectories,
+  type VmReconcileNote,
+  type VmRepair,
+  type VmRepairInput,
+} from "./vm_repair.ts";
 import { VmSnapshotStore } from "./vm_snapshot_store.ts";
 import { type InstanceDriver, type InstanceEvent, nextInstanceState } from "./instances.ts";
 import { observedVmState } from "./vm_state.ts";
@@ -95,6 +105,11 @@ export type VmServiceOptions = {
 
 export type StopOptions = { force: boolean; timeoutMs?: number };
 
+/** What start-up reconciliation found, repaired, or could not check. */
+export type ReconcileReport = ReconcileFinding | VmRepair | VmReconcileNote;
+
+const GIB = 2 ** 30;
+
 const ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
 
 /** The operations requested of a VM, as the event log names them (`vm.<operation>`). */
@@ -107,6 +122,8 @@ export class VmService implements InstanceDriver {
   #options: VmServiceOptions;
   #log: Logger;
   #queues = new Map<string, Promise<unknown>>();
+  /** VMs this service is creating now; a record in `creating` not among them was cut short. */
+  #creating = new Set<string>();
 
   constructor(options: VmServiceOptions) {
     this.#options = options;
@@ -138,7 +155,7 @@ export class VmService implements InstanceDriver {
       // Checked now, before anything is written; the domain XML reads them again.
       if (request.direct_boot) this.#readyImage(request.direct_boot.kernel_image);
       if (request.direct_boot?.initrd_image) this.#readyImage(request.direct_boot.initrd_image);
-      const diskBytes = request.disk_gib === undefined ? undefined : request.disk_gib * 2 ** 30;
+      const diskBytes = request.disk_gib === undefined ? undefined : request.disk_gib * GIB;
       if (diskBytes !== undefined && diskBytes < base.virtualSizeBytes) {
         throw new RpcError(
           "invalid_params",
@@ -190,6 +207,8 @@ export class VmService implements InstanceDriver {
 
       const dir = this.#vmPath(id);
       let defined = false;
+      // Reconciliation running meanwhile must not take this create for one a restart cut short.
+      this.#creating.add(id);
       try {
         await Deno.mkdir(dir, { mode: VM_DIR_MODE });
         await Deno.chmod(dir, VM_DIR_MODE);
@@ -216,6 +235,9 @@ export class VmService implements InstanceDriver {
       } catch (error) {
         await this.#undoCreate(id, domain, defined, error);
         throw error;
+      } finally {
+        // Nothing awaits between here and the record's new state.
+        this.#creating.delete(id);
       }
       const state = request.start ? "running" : "stopped";
       return this.#view(this.store.setState(id, state));
@@ -581,13 +603,17 @@ export class VmService implements InstanceDriver {
   }
 
   /**
-   * Compares records with libvirt and notes every difference in the records
-   * and the event log; run at start-up. Throws when libvirt does not answer.
+   * Start-up reconciliation: brings the records' states up to date with
+   * libvirt (reconcile.ts), undoes the creates a restart cut short, then makes
+   * each VM's definition, files and disk agree with its record (vm_repair.ts).
+   * Every finding and repair goes to the event log (`vm.reconcile`, actor
+   * `node`). Each VM is repaired in its own queue, so a request for it that
+   * arrives meanwhile waits. Throws when libvirt does not answer at all.
    */
-  async reconcile(): Promise<ReconcileFinding[]> {
+  async reconcile(): Promise<ReconcileReport[]> {
     const domains = await this.#options.hypervisor.list();
     const findings = reconcile(
-      this.store.list({ includeDeleted: false }),
+      this.store.list({ includeDeleted: false }).filter((record) => !this.#creating.has(record.id)),
       domains,
       this.#options.domainPrefix,
     );
@@ -604,10 +630,18 @@ export class VmService implements InstanceDriver {
           this.store.setState(finding.id, finding.to);
           break;
         case "interrupted":
-          this.store.setState(
+          // The renter never heard of this VM: it goes as a failed create goes, GPUs released.
+          await this.#queued(
             finding.id,
-            "failed",
-            "creation was interrupted by a node restart; delete the VM to clean up",
+            () =>
+              this.#undoCreate(
+                finding.id,
+                finding.domain,
+                finding.observed !== null,
+                new Error(
+                  "creation was interrupted by a node restart; what it had made is removed",
+                ),
+              ),
           );
           break;
         case "appeared":
@@ -621,12 +655,153 @@ export class VmService implements InstanceDriver {
         detail: { ...finding },
       });
     }
+    const report: ReconcileReport[] = [...findings];
+    for (const record of this.store.list({ includeDeleted: false })) {
+      if (record.state === "creating") continue;
+      report.push(...await this.#queued(record.id, () => this.#repairVm(record.id)));
+    }
+    for (const name of await this.#unownedDirectories()) {
+      const note: VmReconcileNote = { kind: "unowned_directory", path: this.#vmPath(name) };
+      report.push(note);
+      this.#reconcileEvent(note.path, "ok", note);
+    }
     this.#log.info("reconciled VMs with libvirt", {
       records: this.store.list({ includeDeleted: false }).length,
       domains: domains.length,
       findings: findings.length,
+      repairs_and_notes: report.length - findings.length,
     });
-    return findings;
+    return report;
+  }
+
+  /** Makes one VM's definition, files and disk agree with its record; returns what it did. */
+  async #repairVm(id: string): Promise<ReconcileReport[]> {
+    const record = this.store.get(id);
+    if (!record || record.state === "deleted" || record.state === "creating") return [];
+    const report: ReconcileReport[] = [];
+    const unchecked = (what: "domain" | "definition" | "disk", error: unknown) => {
+      const note: VmReconcileNote = { kind: "unchecked", id, what, error: errorText(error) };
+      report.push(note);
+      this.#reconcileEvent(id, "error", note);
+      this.#log.warn("cannot check a VM against its record", { id, what, error: note.error });
+    };
+    let domainState: DomainState | undefined;
+    let definedXml: string | undefined;
+    try {
+      domainState = await this.#options.hypervisor.state(record.domain);
+      if (domainState !== undefined) {
+        definedXml = await this.#options.hypervisor.definition(record.domain);
+      }
+    } catch (error) {
+      // Without the domain's state, not even the disk is known to be safe to write.
+      unchecked("domain", error);
+      return report;
+    }
+    let wantedXml: string | undefined;
+    try {
+      wantedXml = this.#domainXml(record);
+    } catch (error) {
+      unchecked("definition", error);
+    }
+    const repairs = planVmRepairs({
+      id,
+      domainState,
+      wantedXml,
+      definedXml,
+      files: await this.#vmFiles(id, (error) => unchecked("disk", error)),
+      recordDiskBytes: record.spec.disk_gib === null ? null : record.spec.disk_gib * GIB,
+      snapshotRecords: this.snapshots.list(id).map((snapshot) => snapshot.name),
+    });
+    for (const repair of repairs) {
+      try {
+        await this.#applyRepair(repair, wantedXml);
+        report.push(repair);
+        this.#reconcileEvent(id, "ok", repair);
+        this.#log.info("repaired a VM after a restart", { ...repair });
+      } catch (error) {
+        const note: VmReconcileNote = {
+          kind: "repair_failed",
+          id,
+          repair,
+          error: errorText(error),
+        };
+        report.push(note);
+        this.#reconcileEvent(id, "error", { ...repair, error: note.error });
+        this.#log.error("cannot repair a VM after a restart", { ...repair, error: note.error });
+      }
+    }
+    return report;
+  }
+
+  /** What is in a VM's directory; `undefined` when the directory is gone. */
+  async #vmFiles(
+    id: string,
+    diskUnreadable: (error: unknown) => void,
+  ): Promise<VmRepairInput["files"]> {
+    const xmlPath = `${this.#vmPath(id)}/${VM_FILES.domainXml}`;
+    if (!await pathExists(this.#vmPath(id))) return undefined;
+    const xmlCopy = await Deno.readTextFile(xmlPath).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    });
+    let disk: DiskInfo | undefined;
+    if (await pathExists(this.#diskPath(id))) {
+      try {
+        disk = await diskInfo(this.#diskPath(id));
+      } catch (error) {
+        diskUnreadable(error);
+      }
+    } else {
+      diskUnreadable(new Error(`${this.#diskPath(id)} is missing`));
+    }
+    return { xmlCopy, nextXml: await pathExists(`${xmlPath}.next`), disk };
+  }
+
+  async #applyRepair(repair: VmRepair, wantedXml: string | undefined): Promise<void> {
+    const xmlPath = `${this.#vmPath(repair.id)}/${VM_FILES.domainXml}`;
+    const wanted = () => {
+      if (wantedXml === undefined) throw new Error("no definition made from the record");
+      return wantedXml;
+    };
+    switch (repair.kind) {
+      case "definition_replaced":
+        // The copy first: a crash before the define leaves a copy that is right, and a
+        // definition that the next start still finds wrong.
+        await Deno.writeTextFile(xmlPath, wanted(), { mode: 0o600 });
+        await this.#options.hypervisor.define(xmlPath);
+        return;
+      case "xml_copy_rewritten":
+        await Deno.writeTextFile(xmlPath, wanted(), { mode: 0o600 });
+        return;
+      case "next_xml_removed":
+        await Deno.remove(`${xmlPath}.next`).catch((error) => {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+        });
+        return;
+      case "disk_regrown":
+        await growDisk(this.#diskPath(repair.id), repair.to_bytes);
+        return;
+      case "snapshot_record_dropped":
+        this.snapshots.delete(repair.id, repair.name);
+        return;
+      case "snapshot_orphan_deleted":
+        await deleteDiskSnapshot(this.#diskPath(repair.id), repair.name);
+        return;
+    }
+  }
+
+  /** Directories in the VM directory that no record owns. */
+  async #unownedDirectories(): Promise<string[]> {
+    const names: string[] = [];
+    for await (const entry of Deno.readDir(this.#options.vmDir)) {
+      if (entry.isDirectory) names.push(entry.name);
+    }
+    const ids = new Set(this.store.list({ includeDeleted: true }).map((record) => record.id));
+    return unownedDirectories(names, ids);
+  }
+
+  #reconcileEvent(target: string, result: "ok" | "error", detail: Record<string, unknown>): void {
+    this.#options.events.record({ actor: "node", action: "vm.reconcile", target, result, detail });
   }
 
   /** The directory holding one VM's disk, console log and domain XML. */
@@ -1000,6 +1175,16 @@ function randomVncPassword(): string {
 function cleanConsoleLine(line: string): string {
   // deno-lint-ignore no-control-regex
   return line.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "");
+}
+
+async function pathExists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
 }
 
 function errorText(error: unknown): string {
