@@ -195,6 +195,12 @@ export const CONFIG_FIELDS = {
     "",
     "where VM images live; empty: <data_dir>/images",
   ),
+  vm_min_free_disk_gib: field(
+    intBetween(0, 1_000_000),
+    asInteger,
+    10,
+    "free space kept on the VM and image volumes: a new VM, a bigger disk, a snapshot or an image download is refused below it",
+  ),
   vm_network: field(
     z.string().regex(
       /^(user|bridge:[A-Za-z0-9][A-Za-z0-9_.-]{0,14}|network:[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$/,

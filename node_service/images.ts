@@ -11,6 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import { type DatabaseSync, resolvePath, type VmImage } from "../mod/mod.ts";
+import type { DiskGuard } from "./disk_space.ts";
 import { runTool } from "./tools.ts";
 import {
   chmodIfOwned,
@@ -42,6 +43,8 @@ export type ImageStoreOptions = {
   usersOf: (name: string) => string[];
   /** Told when a background add ends, either way. */
   onAddDone?: (image: VmImage) => void;
+  /** Refuses an add that would eat into the volume's reserve of free space. */
+  diskGuard?: DiskGuard;
 };
 
 type ImageRow = {
@@ -68,6 +71,7 @@ export class ImageStore {
   #now: () => number;
   #usersOf: (name: string) => string[];
   #onAddDone: (image: VmImage) => void;
+  #diskGuard: DiskGuard | undefined;
   #progress = new Map<string, Progress>();
   #jobs = new Set<Promise<unknown>>();
   /** Aborted by {@link ImageStore.close}: every copy and download under way stops. */
@@ -79,6 +83,7 @@ export class ImageStore {
     this.#now = options.now;
     this.#usersOf = options.usersOf;
     this.#onAddDone = options.onAddDone ?? (() => {});
+    this.#diskGuard = options.diskGuard;
     Deno.mkdirSync(this.imageDir, { recursive: true, mode: IMAGE_DIR_MODE });
     chmodIfOwned(this.imageDir, IMAGE_DIR_MODE);
   }
@@ -241,13 +246,16 @@ export class ImageStore {
     const progress = this.#progress.get(name)!;
     const inPlace = source.kind === "path" && source.path === path;
     const target = inPlace ? path : this.#partPath(name);
+    // Asked once the size is known (0 when a server does not say), before a byte is written.
+    const room = (bytes: number) =>
+      this.#diskGuard?.require(this.imageDir, bytes, `image ${name}`) ?? Promise.resolve();
     let sha256: string;
     try {
       sha256 = inPlace
         ? await hashFile(path, progress, signal)
         : await (source.kind === "path"
-          ? copyFile(source.path, target, progress, signal)
-          : download(source.url, target, progress, signal));
+          ? copyFile(source.path, target, progress, signal, room)
+          : download(source.url, target, progress, signal, room));
       if (expectedSha256 !== undefined && sha256 !== expectedSha256) {
         throw new ImageError(
           "invalid",
@@ -306,6 +314,7 @@ async function copyFile(
   to: string,
   progress: Progress,
   signal: AbortSignal,
+  room: (bytes: number) => Promise<void>,
 ): Promise<string> {
   let file: Deno.FsFile;
   try {
@@ -328,6 +337,12 @@ async function copyFile(
     throw new ImageError("invalid", `not a regular file: ${from}`);
   }
   progress.total_bytes = info.size;
+  try {
+    await room(info.size);
+  } catch (error) {
+    file.close();
+    throw error;
+  }
   return await writeMetered(file.readable, to, progress, signal);
 }
 
@@ -336,6 +351,7 @@ async function download(
   to: string,
   progress: Progress,
   closing: AbortSignal,
+  room: (bytes: number) => Promise<void>,
 ): Promise<string> {
   const idle = new AbortController();
   const signal = AbortSignal.any([idle.signal, closing]);
@@ -363,6 +379,12 @@ async function download(
     }
     const length = Number(response.headers.get("content-length"));
     progress.total_bytes = Number.isSafeInteger(length) && length > 0 ? length : null;
+    try {
+      await room(progress.total_bytes ?? 0);
+    } catch (error) {
+      await response.body.cancel();
+      throw error;
+    }
     let lastTouch = 0;
     try {
       return await writeMetered(response.body, to, progress, signal, () => {

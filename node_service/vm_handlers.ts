@@ -17,6 +17,7 @@ import {
   VmModifyParamsSchema,
 } from "../mod/mod.ts";
 import type { EventLog } from "./event_log.ts";
+import { DiskGuard } from "./disk_space.ts";
 import { GpuAllocator } from "./gpu_allocation.ts";
 import { listeningPorts } from "./host_ports.ts";
 import { ImageStore } from "./images.ts";
@@ -55,7 +56,9 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
   const hypervisor = new LibvirtHypervisor({ uri: settings.libvirtUri });
   // The image store asks the VM records which VMs use an image.
   const records = new VmStore(deps.db, now);
+  const diskGuard = new DiskGuard(deps.config.vm_min_free_disk_gib * 2 ** 30);
   const images = new ImageStore({
+    diskGuard,
     db: deps.db,
     imageDir: settings.imageDir,
     now,
@@ -84,6 +87,7 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
     loginUser: settings.loginUser,
     listeningPorts,
     domainPrefix: DEFAULT_DOMAIN_PREFIX,
+    diskGuard,
     now,
     log: deps.log.child("vms"),
   });

@@ -42,6 +42,7 @@ import {
   LOGIN_GUEST_PORT,
 } from "./domain_xml.ts";
 import type { EventLog } from "./event_log.ts";
+import type { DiskGuard } from "./disk_space.ts";
 import { GpuAllocationError, type GpuAllocator, type GpuWant } from "./gpu_allocation.ts";
 import { type DomainState, type Hypervisor, HypervisorError } from "./hypervisor.ts";
 import { ImageError, type ImageStore, type ReadyImage } from "./images.ts";
@@ -99,6 +100,8 @@ export type VmServiceOptions = {
   loginUser: string;
   /** Prefix of every domain name this service makes; reconciliation looks only at these. */
   domainPrefix: string;
+  /** Refuses what would eat into the VM volume's reserve of free space (none: no check). */
+  diskGuard?: DiskGuard;
   now: () => number;
   log?: Logger;
 };
@@ -164,6 +167,7 @@ export class VmService implements InstanceDriver {
       }
       const want = gpuWant(request.gpus);
       const inventory = wantsGpus(want) ? await this.#gpuInventory() : [];
+      await this.#options.diskGuard?.require(this.#options.vmDir, 0, `a new VM (${id})`);
       const userNetwork = this.#options.network.mode === "user";
       const hostPorts = userNetwork ? await this.#options.listeningPorts() : new Set<PortKey>();
 
@@ -444,6 +448,9 @@ export class VmService implements InstanceDriver {
       );
       detail.changes = plan.changes;
       if (Object.keys(plan.changes).length === 0) return this.#view(record);
+      if (plan.growDiskTo !== undefined) {
+        await this.#options.diskGuard?.require(this.#options.vmDir, 0, `growing VM ${id}'s disk`);
+      }
 
       const xmlPath = `${this.#vmPath(id)}/${VM_FILES.domainXml}`;
       const nextXmlPath = `${xmlPath}.next`;
@@ -504,6 +511,7 @@ export class VmService implements InstanceDriver {
             `VM ${id} has ${count} snapshots, the most it may have; delete one first`,
           );
         }
+        await this.#options.diskGuard?.require(this.#options.vmDir, 0, `a snapshot of VM ${id}`);
         const disk = this.#diskPath(id);
         const info = await diskInfo(disk);
         // Left by a take that was interrupted before its record was written; qemu-img would

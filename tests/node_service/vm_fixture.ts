@@ -3,6 +3,7 @@
  * files, the way the worker builds it, plus the test guest's images added to
  * it. Closing and opening again over the same files is a node restart.
  */
+import type { DiskGuard } from "../../node_service/disk_space.ts";
 import {
   type DatabaseSync,
   type GpuReport,
@@ -40,6 +41,8 @@ export function openVmSetting(options: {
   uri?: string;
   /** Wraps the real hypervisor, e.g. to make something happen between two steps. */
   hypervisor?: (real: Hypervisor) => Hypervisor;
+  /** Free-space reserve for VM disks and images; none when absent. */
+  diskGuard?: DiskGuard;
 }): VmSetting {
   const db = openDatabase(`${options.dir}/node.db`, SERVICE_MIGRATIONS);
   const events = new EventLog(db, Date.now);
@@ -50,6 +53,7 @@ export function openVmSetting(options: {
     imageDir: `${options.dir}/images`,
     now: Date.now,
     usersOf: (name) => records.usersOfImage(name),
+    diskGuard: options.diskGuard,
   });
   const service = new VmService({
     db,
@@ -68,6 +72,7 @@ export function openVmSetting(options: {
     loginUser: "dbc",
     listeningPorts,
     domainPrefix: options.prefix,
+    diskGuard: options.diskGuard,
     now: Date.now,
     log: silentLogger,
   });
