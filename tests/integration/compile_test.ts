@@ -26,3 +26,17 @@ Deno.test("compile with DENORT_BIN naming no file says so before trying", async 
   assert.equal(code, 1);
   assert.match(stderr, /DENORT_BIN=\/nonexistent\/denort does not name a file/);
 });
+
+Deno.test("the seed executable embeds the program and its packages, not the Deno binary npm brought", async () => {
+  // A stand-in for the runtime: what the task embeds is the same whatever it is appended to, and
+  // the real one is a download this machine cannot make.
+  const stub = (await Deno.stat("/bin/true")).size;
+  const { code, stderr } = await compile({ DENORT_BIN: "/bin/true" });
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /built dist\/dbc-seed/);
+  const built = (await Deno.stat(`${REPO_ROOT}/dist/dbc-seed`)).size;
+  const denoBinary = (await Deno.stat(`${REPO_ROOT}/node_modules/deno/deno`)).size;
+  // With the Deno binary inside, the payload (program, workers, npm packages) would outweigh it.
+  assert.ok(built - stub < denoBinary, `payload ${built - stub} bytes`);
+  assert.match(stderr, /node_service/);
+});
