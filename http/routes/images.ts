@@ -22,6 +22,7 @@ import type { ApiRoutes } from "../api_route.ts";
 import type { WalletAuthenticator } from "../auth.ts";
 import { ApiError } from "../errors.ts";
 import { type InstanceRouteDeps, requireRental } from "./instances.ts";
+import { NodeQuery, TargetFields as Target } from "./common.ts";
 
 /** VM images one renter may keep on a node at once, so one renter cannot fill its disk. */
 export const MAX_IMAGES_PER_RENTER = 3;
@@ -32,8 +33,6 @@ const ADD_WATCH_LIMIT_MS = 6 * 60 * 60_000;
 
 const SIGNED = "Wallet-signed (see the ledger API).";
 const ERRORS = ["unauthorized", "forbidden", "not_found", "try_later", "timeout"] as const;
-const Target = { peer_nodes_list: z.array(z.string()).length(1).optional() };
-const NodeQuery = z.object({ node_id: z.string().optional() });
 
 export const RenterVmImageSchema = VmImageSchema.pick({
   name: true,

@@ -39,23 +39,14 @@ import type { AppDeps } from "../app.ts";
 import type { WalletAuthenticator } from "../auth.ts";
 import { ApiError } from "../errors.ts";
 import type { Operations } from "../operations.ts";
+import { NodeQuery, SIGNED_ROUTE_ERRORS, TargetBody, TargetFields as Target } from "./common.ts";
 
-const ERRORS = [
-  "unauthorized",
-  "forbidden",
-  "not_found",
-  "conflict",
-  "try_later",
-  "timeout",
-] as const;
+const ERRORS = SIGNED_ROUTE_ERRORS;
 const SIGNED =
   "Wallet-signed (see /api/v1/ledger routes for the headers and the signed message), or a " +
   "delegated session of the renter (`X-DBC-Session`). " +
   "The target GPU node is `node_id` in the query or the original's `peer_nodes_list: [node_id]` in the body.";
 
-const NodeQuery = z.object({ node_id: z.string().optional() });
-const Target = { peer_nodes_list: z.array(z.string()).length(1).optional() };
-const TargetBody = z.object(Target);
 const LogQuery = NodeQuery.extend({
   flag: z.enum(["head", "tail"]).default("tail"),
   line_num: z.coerce.number().int().min(1).max(100).default(100),

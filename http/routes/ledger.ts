@@ -24,15 +24,9 @@ import {
 import type { ApiRoutes } from "../api_route.ts";
 import type { AppDeps } from "../app.ts";
 import type { WalletAuthenticator } from "../auth.ts";
+import { SIGNED_ROUTE_ERRORS } from "./common.ts";
 
-const WRITE_ERRORS = [
-  "unauthorized",
-  "forbidden",
-  "not_found",
-  "conflict",
-  "try_later",
-  "timeout",
-] as const;
+const WRITE_ERRORS = SIGNED_ROUTE_ERRORS;
 const SIGNED =
   "Wallet-signed: X-DBC-Wallet, X-DBC-Nonce, X-DBC-Timestamp and X-DBC-Sign headers (or the original's " +
   "wallet, nonce, timestamp, sign body fields; multisig: X-DBC-Multisig-Wallets, -Threshold, -Signs), " +

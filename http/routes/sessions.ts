@@ -24,17 +24,10 @@ import {
 import type { ApiRoutes } from "../api_route.ts";
 import type { WalletAuthenticator } from "../auth.ts";
 import { type InstanceRouteDeps, requireRental } from "./instances.ts";
+import { NodeQuery, SIGNED_ROUTE_ERRORS, TargetFields as Target } from "./common.ts";
 
 const SIGNED = "Wallet-signed (see the ledger API); a session cannot stand in for the wallet here.";
-const ERRORS = [
-  "unauthorized",
-  "forbidden",
-  "not_found",
-  "conflict",
-  "try_later",
-  "timeout",
-] as const;
-const Target = { peer_nodes_list: z.array(z.string()).length(1).optional() };
+const ERRORS = SIGNED_ROUTE_ERRORS;
 
 export function sessionRoutes(
   routes: ApiRoutes,
@@ -77,7 +70,7 @@ export function sessionRoutes(
     auth: "wallet",
     description: SIGNED,
     tags: ["sessions"],
-    query: z.object({ node_id: z.string().optional() }),
+    query: NodeQuery,
     response: SessionListSchema,
     errors: ERRORS,
   }, async ({ context }) => {
