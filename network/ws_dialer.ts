@@ -58,6 +58,11 @@ export function webSocketsWithNoDelay(): (
   const factory = webSockets();
   return (components) => {
     const transport = factory(components);
+    // The dial step is the transport's own method; a version without it would quietly dial with
+    // the built-in client again, so say so at once instead.
+    if (typeof (transport as unknown as Partial<Connecting>)._connect !== "function") {
+      throw new Error("@libp2p/websockets has no _connect to replace: see network/ws_dialer.ts");
+    }
     (transport as unknown as Connecting)._connect = (ma, options) =>
       openWebSocket(multiaddrToUri(ma), options?.signal);
     return transport;
