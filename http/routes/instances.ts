@@ -47,6 +47,8 @@ const SIGNED =
   "delegated session of the renter (`X-DBC-Session`). " +
   "The target GPU node is `node_id` in the query or the original's `peer_nodes_list: [node_id]` in the body.";
 
+/** A hung guest ignores the shutdown request: the renter may power it off at once. */
+const StopBody = TargetBody.extend({ force: z.boolean().default(false) });
 const LogQuery = NodeQuery.extend({
   flag: z.enum(["head", "tail"]).default("tail"),
   line_num: z.coerce.number().int().min(1).max(100).default(100),
@@ -209,13 +211,16 @@ export function vmRoutes(
       path: `/api/v1/tasks/:task_id/${action}`,
       summary: `${action[0]!.toUpperCase()}${action.slice(1)} one of the signer's VMs`,
       auth: "renter",
-      description: SIGNED,
+      description: action === "stop"
+        ? `${SIGNED} The guest is asked to shut down (ACPI) and powered off when it has not ` +
+          "within the node's time-out; `force: true` powers it off at once."
+        : SIGNED,
       tags: ["vms"],
       params: IdParams,
-      body: TargetBody,
+      body: action === "stop" ? StopBody : TargetBody,
       response: VmSchema,
       errors: ERRORS,
-    }, async ({ params, rawBody, context }) => {
+    }, async ({ params, body, rawBody, context }) => {
       const who = await auth.authoriseRenter(context, rawBody);
       const id = (await ownVm(params.task_id, who.account)).id;
       const target = { actor: who.actor, id };
@@ -223,7 +228,10 @@ export function vmRoutes(
         case "start":
           return await deps.call("vm.start", target, { timeoutMs: 5 * 60_000 });
         case "stop":
-          return await deps.call("vm.stop", target, { timeoutMs: 5 * 60_000 });
+          return await deps.call("vm.stop", {
+            ...target,
+            force: (body as z.infer<typeof StopBody>).force,
+          }, { timeoutMs: 5 * 60_000 });
         case "restart":
           return await deps.call("vm.restart", target, { timeoutMs: 5 * 60_000 });
         case "reset":

@@ -196,6 +196,17 @@ Deno.test("a renter creates a VM (202 + operation), sees and stops it; another r
   const stopped = await request(app, "POST", `/api/v1/tasks/${task_id}/stop`, alice, {});
   assert.equal(stopped.status, 200);
   assert.equal(stopped.body.data.state, "stopped");
+  // Asked politely unless told otherwise; `force` powers off at once; nothing else is a boolean.
+  assert.equal(service.params["vm.stop"]?.force, false);
+  const forced = await request(app, "POST", `/api/v1/tasks/${task_id}/stop`, alice, {
+    force: true,
+  });
+  assert.equal(forced.status, 200, JSON.stringify(forced.body));
+  assert.equal(service.params["vm.stop"]?.force, true);
+  const garbled = await request(app, "POST", `/api/v1/tasks/${task_id}/stop`, alice, {
+    force: "yes",
+  });
+  assert.equal(garbled.status, 400);
 });
 
 Deno.test("unsigned, replayed, tampered and malformed renter requests get clear 4xx errors", async () => {
