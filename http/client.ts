@@ -408,9 +408,16 @@ export class ApiClient {
   }
 
   /** `POST /api/v1/tasks/:task_id/<action>`. */
-  vmAction(nodeId: string, taskId: string, action: VmAction): Promise<Vm> {
+  vmAction(
+    nodeId: string,
+    taskId: string,
+    action: VmAction,
+    options: { force?: boolean } = {},
+  ): Promise<Vm> {
+    // `force` belongs to stop alone: it powers the guest off without asking it first.
+    const force = action === "stop" && options.force ? { force: true } : {};
     return this.request("POST", `/api/v1/tasks/${segment(taskId)}/${action}`, {
-      body: { peer_nodes_list: [nodeId] },
+      body: { peer_nodes_list: [nodeId], ...force },
     });
   }
 

@@ -40,6 +40,7 @@ export const FLAGS = {
   label: { kind: "string", help: "a name for the session, for you" },
   cmd: { kind: "string", help: "the command to run, split on spaces (quotes group words)" },
   ssh: { kind: "boolean", help: "publish the container's SSH port (22/tcp) on a host port" },
+  force: { kind: "boolean", help: "power the VM off at once instead of asking the guest" },
   period: { kind: "count", help: "how many units of rent time" },
   unit: { kind: "string", help: "second, hour or day" },
   state: { kind: "string", help: "unverified, verifying, online, leased or failed" },

@@ -335,9 +335,15 @@ function instanceCommands(
       kind === "vm" ? client.listVms(node) : client.listContainers(node),
     get: (client: ApiClient, node: string, target: string) =>
       kind === "vm" ? client.getVm(node, target) : client.getContainer(node, target),
-    act: (client: ApiClient, node: string, target: string, action: VmAction | ContainerAction) =>
+    act: (
+      client: ApiClient,
+      node: string,
+      target: string,
+      action: VmAction | ContainerAction,
+      force: boolean,
+    ) =>
       kind === "vm"
-        ? client.vmAction(node, target, action)
+        ? client.vmAction(node, target, action, { force })
         : client.containerAction(node, target, action as ContainerAction),
     logs: (client: ApiClient, node: string, target: string, range: LogRange) =>
       kind === "vm"
@@ -372,7 +378,7 @@ function instanceCommands(
     ...actions.map((action): Command => ({
       words: [kind, action],
       args: [id],
-      flags: ["node"],
+      flags: kind === "vm" && action === "stop" ? ["node", "force"] : ["node"],
       required: ["node"],
       summary: `${action} a ${what}`,
       wallet: "renter",
@@ -382,6 +388,7 @@ function instanceCommands(
           node(context),
           context.args[id]!,
           action,
+          context.flags.force === true,
         );
         context.print(answer, keyValues);
       },

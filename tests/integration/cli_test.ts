@@ -227,9 +227,13 @@ Deno.test("a renter's VM and container through the CLI: create, watch, list, sto
       new RegExp(`^${vm} +running +ubuntu-22.04.qcow2 +2 +4096 +1 +ssh://127.0.0.1:30001$`, "m"),
     );
 
-    const stop = await cli(["vm", "stop", vm, "--node", TEST_NODE_ID], env);
+    const stop = await cli(["vm", "stop", vm, "--node", TEST_NODE_ID, "--force"], env);
     assert.equal(stop.code, 0, stop.stderr);
     assert.match(stop.stdout, /^state +stopped$/m);
+    const stopCall = api.calls.findLast((call) => call.method === "vm.stop");
+    assert.equal(stopCall?.params.force, true, "--force powers off at once");
+    const startForced = await cli(["vm", "start", vm, "--node", TEST_NODE_ID, "--force"], env);
+    assert.equal(startForced.code, 2, "only stop takes --force");
 
     const logs = await cli(["vm", "logs", vm, "--node", TEST_NODE_ID, "--tail", "5"], env);
     assert.equal(logs.code, 0, logs.stderr);
@@ -263,7 +267,7 @@ Deno.test("a renter's VM and container through the CLI: create, watch, list, sto
         password: "Correct Horse 9",
       }],
       [`GET /api/v1/tasks?node_id=${node}`, undefined],
-      [`POST /api/v1/tasks/${vm}/stop`, { peer_nodes_list: [TEST_NODE_ID] }],
+      [`POST /api/v1/tasks/${vm}/stop`, { peer_nodes_list: [TEST_NODE_ID], force: true }],
       [`GET /api/v1/tasks/${vm}/trace?node_id=${node}&flag=tail&line_num=5`, undefined],
       ["POST /api/v1/containers/create", {
         peer_nodes_list: [TEST_NODE_ID],
