@@ -59,7 +59,7 @@ import {
   newReplayGuards,
   verifyRequestAuth,
 } from "../mod/mod.ts";
-import { DENO_BIN, freePort, REPO_ROOT, scratchDir } from "../tests/helpers.ts";
+import { DENO_BIN, freePort, GiveUp, REPO_ROOT, scratchDir, waitFor } from "../tests/helpers.ts";
 import { type DevnetNode, nodeArgs } from "./devnet.ts";
 
 const { values } = parseArgs({
@@ -111,9 +111,6 @@ const progress = (what: string) => console.error(`[bench_api] ${what}`);
 // --- Node processes ------------------------------------------------------------------------------
 
 type Running = DevnetNode & { child: Deno.ChildProcess; log: Promise<string>; nodeId: string };
-
-/** A node process ended while the script waited for it: no point waiting longer. */
-class NodeExited extends Error {}
 
 const running: Running[] = [];
 let scratch: string | undefined;
@@ -179,8 +176,8 @@ async function startNode(
   running.push(entry);
   let exited = false;
   void child.status.then(() => (exited = true));
-  entry.nodeId = await until(`${node.name} to answer`, async () => {
-    if (exited) throw new NodeExited(`${node.name} exited:\n${await log}`);
+  entry.nodeId = await waitFor(`${node.name} to answer`, async () => {
+    if (exited) throw new GiveUp(`${node.name} exited:\n${await log}`);
     return (await api(node).node()).node_id;
   }, NODE_START_TIMEOUT_MS);
   return entry;
@@ -188,27 +185,6 @@ async function startNode(
 
 function api(node: DevnetNode, options: Omit<ApiClientOptions, "baseUrl"> = {}): ApiClient {
   return new ApiClient({ baseUrl: `http://127.0.0.1:${node.httpPort}`, ...options });
-}
-
-/** Polls `probe` until it gives a value; its errors count as "not yet" until the time is up. */
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      if (error instanceof NodeExited) throw error;
-      lastError = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`timed out waiting for ${what}${lastError ? `: ${lastError}` : ""}`);
 }
 
 // --- Topology ------------------------------------------------------------------------------------
@@ -506,7 +482,7 @@ async function main(): Promise<number> {
     startNode(node("client", "client"), seedNode.p2pPort, leaf),
   ]);
   const topology: Topology = { seed, gpu, client };
-  await until("the client-end and the GPU node linked to the seed", async () => {
+  await waitFor("the client-end and the GPU node linked to the seed", async () => {
     const [fromClient, fromGpu] = await Promise.all([activePeerIds(client), activePeerIds(gpu)]);
     return fromClient.includes(seed.nodeId) && fromGpu.includes(seed.nodeId) ? true : undefined;
   }, LINK_TIMEOUT_MS);

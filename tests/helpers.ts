@@ -22,7 +22,15 @@ export function freePort(): number {
   return port;
 }
 
-/** Polls `probe` until it returns a value other than `undefined`, or fails after `timeoutMs`. */
+/** Thrown by a probe that knows waiting longer is pointless (the process it waits for exited). */
+export class GiveUp extends Error {
+  override name = "GiveUp";
+}
+
+/**
+ * Polls `probe` until it returns a value other than `undefined`, or fails after `timeoutMs`. Its
+ * errors count as "not yet", except {@link GiveUp}, which ends the wait at once.
+ */
 export async function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined> | T | undefined,
@@ -35,6 +43,7 @@ export async function waitFor<T>(
       const value = await probe();
       if (value !== undefined) return value;
     } catch (error) {
+      if (error instanceof GiveUp) throw error;
       lastError = error;
     }
     await new Promise((resolve) => setTimeout(resolve, 100));

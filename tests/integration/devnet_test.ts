@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import type { KeyringPair } from "@polkadot/keyring/types";
 import { devnetLayout, type DevnetNode, nodeArgs } from "../../scripts/devnet.ts";
-import { DENO_BIN, REPO_ROOT, scratchDir, waitFor } from "../helpers.ts";
+import { DENO_BIN, GiveUp, REPO_ROOT, scratchDir, waitFor } from "../helpers.ts";
 import {
   removeDomains,
   requireLibvirt,
@@ -52,7 +52,7 @@ async function startNode(node: DevnetNode, seedP2pPort: number): Promise<Running
   let exited = false;
   void child.status.then(() => (exited = true));
   const nodeId = await waitFor(`${node.name} to answer`, async () => {
-    if (exited) throw new Error(`${node.name} exited: ${await log}`);
+    if (exited) throw new GiveUp(`${node.name} exited: ${await log}`);
     const response = await fetch(`http://127.0.0.1:${node.httpPort}/api/v1/node`);
     const body = await response.json();
     return response.ok ? body.data.node_id as string : undefined;

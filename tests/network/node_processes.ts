@@ -3,7 +3,7 @@
  * command line of `deno task node` but without the task runner in between, so
  * a signal (SIGKILL included) reaches the node itself.
  */
-import { DENO_BIN, freePort, REPO_ROOT, waitFor } from "../helpers.ts";
+import { DENO_BIN, freePort, GiveUp, REPO_ROOT, waitFor } from "../helpers.ts";
 
 export type NodeProcess = {
   name: string;
@@ -77,7 +77,7 @@ export async function startNode(options: StartOptions): Promise<NodeProcess> {
 /** Waits until the node's network worker answers, and learns its id. */
 export async function whenUp(node: NodeProcess, timeoutMs = 90_000): Promise<void> {
   const status = await waitFor(`${node.name} network worker`, async () => {
-    if (node.exited) throw new Error(`${node.name} exited: ${await node.log}`);
+    if (node.exited) throw new GiveUp(`${node.name} exited: ${await node.log}`);
     return await api<{ node_id?: string }>(node, "/api/v1/peers/status");
   }, timeoutMs);
   node.nodeId = status.node_id!;
