@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { type AppDeps, createApp } from "../../http/mod.ts";
 import { RpcError, silentLogger } from "../../mod/mod.ts";
-import { devWallets, walletHeaders } from "../wallets.ts";
+import { devWallets } from "../wallets.ts";
+import { appRequest } from "./app_request.ts";
 
 const KEY =
   "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb7n6cXq1B2Ht0qW8Qy7Vd0m3tO9qkOqg2rS6uYF5Zy me@home";
@@ -18,25 +19,11 @@ Deno.test("containers/create takes ssh_key (one or a list); bad keys are 400 bef
     return new Promise(() => {}); // The operation runs on; the answer is the 202.
   }) as unknown as AppDeps["call"];
   const app = createApp({ call, log: silentLogger });
-  const create = async (extra: Record<string, unknown>) => {
-    const body = { image: "localhost/dbc-test-busybox:latest", ...extra };
-    const headers = {
-      "content-type": "application/json",
-      ...walletHeaders(alice, {
-        method: "POST",
-        path: "/api/v1/containers/create",
-        body,
-        timestamp: Date.now(),
-      }),
-    };
-    const response = await app.request("/api/v1/containers/create", {
-      method: "POST",
-      headers,
-      body: JSON.stringify(body),
-    });
-    await response.body?.cancel();
-    return response.status;
-  };
+  const create = async (extra: Record<string, unknown>) =>
+    (await appRequest(app, "POST", "/api/v1/containers/create", { signer: alice }, {
+      image: "localhost/dbc-test-busybox:latest",
+      ...extra,
+    })).status;
   assert.equal(await create({ ssh_key: KEY }), 202);
   assert.equal(await create({ ssh_key: [KEY, KEY.replace("me@home", "laptop")] }), 202);
   assert.equal(await create({ ssh: true }), 202);

@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import { type AppDeps, createApp } from "../../http/mod.ts";
 import { MAX_IMAGES_PER_RENTER } from "../../http/routes/images.ts";
 import { RpcError, silentLogger, type VmImage } from "../../mod/mod.ts";
-import { devWallets, walletHeaders } from "../wallets.ts";
+import { devWallets } from "../wallets.ts";
+import { appRequest } from "./app_request.ts";
 
 const NODE = "12D3KooWLNDhWRc1VNwjKGS69Qbu2i4SVKh6aZW3HEc9T5pTGH5k";
 const SHA = "a".repeat(64);
@@ -88,23 +89,12 @@ async function setup() {
     log: silentLogger,
     node: { nodeId: NODE, role: "gpu", forwardTimeoutMs: 5_000 },
   });
-  const request = async (
+  const request = (
     method: string,
     path: string,
     signer: typeof alice | undefined,
     body?: unknown,
-  ) => {
-    const headers: Record<string, string> = { "content-type": "application/json" };
-    if (signer) {
-      Object.assign(headers, walletHeaders(signer, { method, path, body, timestamp: Date.now() }));
-    }
-    const response = await app.request(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: response.status, body: await response.json() };
-  };
+  ) => appRequest(app, method, path, { signer }, body);
   const operation = async (id: string) => {
     for (let attempt = 0; attempt < 200; attempt++) {
       const { body } = await request("GET", `/api/v1/operations/${id}?node_id=${NODE}`, undefined);

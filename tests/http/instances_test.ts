@@ -8,6 +8,7 @@ import { type AppDeps, createApp } from "../../http/mod.ts";
 import { RpcError, silentLogger, type Vm, type VmSnapshot } from "../../mod/mod.ts";
 import { ECDSA_KEY, ED25519_KEY } from "../fixtures/ssh_keys.ts";
 import { devWallets, walletHeaders } from "../wallets.ts";
+import { appRequest } from "./app_request.ts";
 
 /** A node service that keeps VMs in memory, answering with the shapes the real one does. */
 function standInService() {
@@ -119,20 +120,14 @@ function standInService() {
   return { call, calls, params, vms, snapshots };
 }
 
-async function request(
+function request(
   app: ReturnType<typeof createApp>,
   method: string,
   path: string,
   signer: Parameters<typeof walletHeaders>[0] | undefined,
   body?: unknown,
 ) {
-  const text = body === undefined ? undefined : JSON.stringify(body);
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (signer) {
-    Object.assign(headers, walletHeaders(signer, { method, path, body, timestamp: Date.now() }));
-  }
-  const response = await app.request(path, { method, headers, body: text });
-  return { status: response.status, body: await response.json() };
+  return appRequest(app, method, path, { signer }, body);
 }
 
 async function waitForOperation(app: ReturnType<typeof createApp>, id: string) {

@@ -11,7 +11,8 @@ import { EventLog } from "../../node_service/event_log.ts";
 import { SERVICE_MIGRATIONS } from "../../node_service/migrations.ts";
 import { sessionHandlers, SessionStore } from "../../node_service/sessions.ts";
 import { scratchDir } from "../helpers.ts";
-import { devWallets, walletHeaders } from "../wallets.ts";
+import { devWallets } from "../wallets.ts";
+import { appRequest, type Credentials } from "./app_request.ts";
 
 const NODE = "12D3KooWLNDhWRc1VNwjKGS69Qbu2i4SVKh6aZW3HEc9T5pTGH5k";
 const here = { peer_nodes_list: [NODE] };
@@ -62,27 +63,8 @@ Deno.test("a session operates the renter's VMs without the wallet, and nothing e
       log: silentLogger,
       node: { nodeId: NODE, role: "gpu", forwardTimeoutMs: 5_000 },
     });
-    const request = async (
-      method: string,
-      path: string,
-      auth: { signer?: typeof alice; session?: string } = {},
-      body?: unknown,
-    ) => {
-      const headers: Record<string, string> = { "content-type": "application/json" };
-      if (auth.signer) {
-        Object.assign(
-          headers,
-          walletHeaders(auth.signer, { method, path, body, timestamp: Date.now() }),
-        );
-      }
-      if (auth.session) headers["x-dbc-session"] = auth.session;
-      const response = await app.request(path, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: response.status, body: await response.json() };
-    };
+    const request = (method: string, path: string, auth: Credentials = {}, body?: unknown) =>
+      appRequest(app, method, path, auth, body);
 
     // Only the renter makes one; the id comes back once.
     assert.equal((await request("POST", "/api/v1/sessions", { signer: bob }, here)).status, 403);
