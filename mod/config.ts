@@ -229,6 +229,14 @@ export const CONFIG_FIELDS = {
     "30000-32767",
     "host ports the node picks from for a VM's login port (user-mode network) when the renter names none",
   ),
+  vm_domain_prefix: field(
+    z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}-$/, {
+      message: "expected 1-32 letters, digits, '_', '.' or '-', ending in '-' (e.g. dbc-)",
+    }),
+    asText,
+    "dbc-",
+    "prefix of the libvirt domains this node owns; two nodes sharing a libvirt must use different ones",
+  ),
   vm_login_user: field(
     z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, {
       message: "expected a Linux user name: a-z or '_', then a-z, 0-9, '_' or '-' (at most 32)",

@@ -23,6 +23,8 @@ export type VmSettings = {
   loginPorts: PortRange;
   /** The user a renter logs in to a Linux guest as. */
   loginUser: string;
+  /** Names of this node's libvirt domains start with it; reconciliation looks only at these. */
+  domainPrefix: string;
 };
 
 /** `user`, `bridge:<interface>` or `network:<name>`. */
@@ -52,6 +54,7 @@ export function vmSettings(config: NodeConfig, paths: NodePaths): VmSettings {
     listenAddress: config.vm_listen_address,
     loginPorts,
     loginUser: config.vm_login_user,
+    domainPrefix: config.vm_domain_prefix,
   };
 }
 

@@ -17,8 +17,6 @@ export const VM_STATE_POLL_MS = 250;
  * time-out (30 s), so a caller with default settings hears the outcome.
  */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 25_000;
-/** Prefix of the libvirt domains this node owns; reconciliation looks only at these. */
-export const DEFAULT_DOMAIN_PREFIX = "dbc-";
 /** The most bytes of a console log read to answer one logs request. */
 export const MAX_CONSOLE_READ_BYTES = 256 * 1024;
 /** How often an image download reports progress to its record. */

@@ -23,7 +23,6 @@ import { listeningPorts } from "./host_ports.ts";
 import { ImageStore } from "./images.ts";
 import { LibvirtHypervisor } from "./libvirt.ts";
 import { vmSettings } from "./vm_config.ts";
-import { DEFAULT_DOMAIN_PREFIX } from "./vm_constants.ts";
 import { VmStore } from "./vm_store.ts";
 import { toRpcError, VmService } from "./vm_service.ts";
 
@@ -86,7 +85,7 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
     loginPorts: settings.loginPorts,
     loginUser: settings.loginUser,
     listeningPorts,
-    domainPrefix: DEFAULT_DOMAIN_PREFIX,
+    domainPrefix: settings.domainPrefix,
     diskGuard,
     now,
     log: deps.log.child("vms"),

@@ -471,6 +471,7 @@ async function main(): Promise<number> {
     httpPort: freePort(),
     p2pPort: freePort(),
     dataDir: `${scratch}/${name}`,
+    domainPrefix: `dbcbench-${name}-`,
   });
   // The leaves refuse every inbound link and keep one outbound: the seed, the only one they know.
   const leaf = ["--p2p-max-inbound", "0", "--p2p-target-outbound", "1"];

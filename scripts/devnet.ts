@@ -16,12 +16,17 @@ export type DevnetNode = {
   httpPort: number;
   p2pPort: number;
   dataDir: string;
+  /**
+   * Its libvirt domains' prefix: the GPU nodes share the host's libvirt, and each must see only
+   * its own domains (neither the other's, nor a production node's `dbc-` ones).
+   */
+  domainPrefix: string;
 };
 
 export const DEVNET_NETWORK_ID = "dbc-devnet";
 
-/** The five nodes of the devnet, their roles and ports. */
-export function devnetLayout(basePort: number, dir: string): DevnetNode[] {
+/** The five nodes of the devnet, their roles and ports; `domainRoot` starts every domain prefix. */
+export function devnetLayout(basePort: number, dir: string, domainRoot = "dbcdev-"): DevnetNode[] {
   const roles: Array<[string, DevnetNode["role"]]> = [
     ["seed", "seed"],
     ["gpu-1", "gpu"],
@@ -35,6 +40,7 @@ export function devnetLayout(basePort: number, dir: string): DevnetNode[] {
     httpPort: basePort + index,
     p2pPort: basePort + 1000 + index,
     dataDir: `${dir}/${name}`,
+    domainPrefix: `${domainRoot}${name}-`,
   }));
 }
 
@@ -52,6 +58,8 @@ export function nodeArgs(node: DevnetNode, seedP2pPort: number): string[] {
     String(node.p2pPort),
     "--network-id",
     DEVNET_NETWORK_ID,
+    "--vm-domain-prefix",
+    node.domainPrefix,
   ];
   if (node.role !== "seed") args.push("--seeds", `127.0.0.1:${seedP2pPort}`);
   return args;

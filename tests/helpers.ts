@@ -4,14 +4,22 @@ export const REPO_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, 
 export const DENO_BIN = `${REPO_ROOT}/node_modules/deno/deno`;
 
 /**
- * A scratch directory inside the repository (`.test-tmp/`, git-ignored): the
- * `deno task node` line grants file access to the project directory, so nodes
- * started the way operators start them can use it.
+ * Where scratch directories go: outside the checkout, because the checkout may sit below a
+ * directory libvirt's QEMU user cannot traverse (a `mktemp -d`, /root), and VM disks live in
+ * scratch directories. `scripts/system/test_setup.sh` empties it before a run.
+ */
+export const SCRATCH_ROOT = Deno.env.get("DBC_TEST_SCRATCH") ?? "/var/tmp/dbc-test";
+
+/**
+ * A fresh scratch directory under {@link SCRATCH_ROOT}, traversable but not listable by others
+ * (0711) like the root itself, so QEMU reaches the VM disks below it wherever the checkout is.
  */
 export async function scratchDir(prefix: string): Promise<string> {
-  const base = `${REPO_ROOT}/.test-tmp`;
-  await Deno.mkdir(base, { recursive: true });
-  return await Deno.makeTempDir({ dir: base, prefix: `${prefix}-` });
+  await Deno.mkdir(SCRATCH_ROOT, { recursive: true });
+  await Deno.chmod(SCRATCH_ROOT, 0o711);
+  const dir = await Deno.makeTempDir({ dir: SCRATCH_ROOT, prefix: `${prefix}-` });
+  await Deno.chmod(dir, 0o711);
+  return dir;
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */

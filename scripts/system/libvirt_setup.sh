@@ -75,6 +75,29 @@ for b in virsh libvirtd virtlogd qemu-img qemu-system-x86_64; do
   command -v "$b" >/dev/null || die "$b not found after install"
 done
 
+# -------------------------------------------------------------- /dev/kvm
+# udev's rules give /dev/kvm group kvm and mode 0660 on an ordinary host; without udev it can
+# stay 0600 root:root. libvirt then probes QEMU as root (KVM usable), finds KVM unusable for
+# its QEMU user, throws the capability cache away and probes again on every call: each
+# `virsh define` takes tens of seconds. Do what udev would, before libvirtd starts.
+if [[ -c /dev/kvm ]]; then
+  getent group kvm >/dev/null || groupadd --system kvm
+  if [[ "$(stat -c '%G %a' /dev/kvm)" != "kvm 660" ]]; then
+    log "/dev/kvm was $(stat -c '%U:%G %a' /dev/kvm); making it root:kvm 0660 as udev does"
+    chgrp kvm /dev/kvm
+    chmod 0660 /dev/kvm
+    kvm_changed=1
+  fi
+  qemu_user="$(sed -nE 's/^[[:space:]]*user[[:space:]]*=[[:space:]]*"([^"]+)".*/\1/p' \
+    /etc/libvirt/qemu.conf 2>/dev/null | tail -n 1)"
+  qemu_user="${qemu_user:-libvirt-qemu}"
+  if id "$qemu_user" >/dev/null 2>&1 && ! id -nG "$qemu_user" | tr ' ' '\n' | grep -qx kvm; then
+    log "adding $qemu_user to group kvm"
+    usermod -a -G kvm "$qemu_user"
+    kvm_changed=1
+  fi
+fi
+
 # ----------------------------------------------------------------- daemons
 # Runtime dirs normally created by systemd-tmpfiles / the unit files.
 mkdir -p /run/libvirt /var/lib/libvirt/qemu /var/log/libvirt/qemu /var/cache/libvirt/qemu
@@ -108,6 +131,16 @@ start_daemon() { # $1 = name, $2 = pidfile, $3 = socket to wait for
   die "$name did not come up within ${WAIT_SECS}s (no socket $sock)"
 }
 
+# A libvirtd started before /dev/kvm was fixed keeps the stale view (and its capability cache).
+if [[ "${kvm_changed:-0}" -eq 1 ]] && daemon_running libvirtd /run/libvirtd.pid; then
+  log "restarting libvirtd so it sees the new /dev/kvm"
+  kill "$(cat /run/libvirtd.pid)"
+  for ((i = 0; i < WAIT_SECS * 10; i++)); do
+    daemon_running libvirtd /run/libvirtd.pid || break
+    sleep 0.1
+  done
+  rm -rf /var/cache/libvirt/qemu/capabilities
+fi
 start_daemon virtlogd /run/virtlogd.pid /run/libvirt/virtlogd-sock
 start_daemon libvirtd /run/libvirtd.pid /run/libvirt/libvirt-sock
 
@@ -145,5 +178,5 @@ virsh -c "$URI" pool-autostart default >/dev/null 2>&1 || true
 virsh -c "$URI" pool-refresh default >/dev/null || die "pool-refresh default failed"
 
 kvm="no (TCG only: use <domain type='qemu'>)"
-[[ -c /dev/kvm ]] && kvm="yes (/dev/kvm present)"
+[[ -c /dev/kvm ]] && kvm="yes (/dev/kvm $(stat -c '%U:%G %a' /dev/kvm))"
 log "ready: $URI answers; pool 'default' -> $POOL_DIR; kvm: $kvm"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Brings up what the system tests drive for real, idempotently (fast when all is already up):
-# libvirt + QEMU with a bootable test guest, and Podman serving the Docker Engine API with a test
-# image. Needs root (it installs Debian packages and starts daemons). `deno task test` runs it first.
+# libvirt + QEMU with a bootable test guest, Podman serving the Docker Engine API with a test
+# image; then it clears what an interrupted earlier run left (test_leftovers.sh). Needs root (it
+# installs Debian packages and starts daemons). `deno task test` runs it first.
 # The Debian packages, those the tests only read with (dosfstools, mtools, python3-yaml) included,
 # are listed in libvirt_setup.sh.
 set -euo pipefail
@@ -14,4 +15,5 @@ fi
 "$here/build_test_vm_image.sh" >/dev/null
 "$here/podman_setup.sh" >/dev/null
 "$here/podman_test_image.sh" >/dev/null
+"$here/test_leftovers.sh"
 echo "[test_setup] libvirt and the Docker Engine API are up" >&2

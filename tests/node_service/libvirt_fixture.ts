@@ -89,16 +89,21 @@ export function testGuest(): Promise<TestGuest> {
   return guest;
 }
 
-/** A fresh domain-name prefix, so parallel test files never touch each other's domains. */
+/**
+ * Every libvirt domain a test makes starts with this, and no node's default prefix (`dbc-`) does:
+ * a node under test never sees another test's domains, nor a production node a test's.
+ * `scripts/system/test_setup.sh` removes what an earlier, interrupted run left with it.
+ */
+export const TEST_DOMAIN_ROOT = "dbct-";
+
+/** A fresh domain-name prefix, so parallel test files (and their nodes) never touch each other's domains. */
 export function testPrefix(): string {
-  return `dbc-test-${crypto.randomUUID().slice(0, 6)}-`;
+  return `${TEST_DOMAIN_ROOT}${crypto.randomUUID().slice(0, 8)}-`;
 }
 
-/** A scratch directory that libvirt's QEMU user can traverse. */
-export async function vmScratchDir(name: string): Promise<string> {
-  const dir = await scratchDir(name);
-  await Deno.chmod(dir, 0o711);
-  return dir;
+/** A scratch directory that libvirt's QEMU user can traverse (every scratch directory is). */
+export function vmScratchDir(name: string): Promise<string> {
+  return scratchDir(name);
 }
 
 /** Powers off and undefines every domain whose name starts with `prefix`. */
