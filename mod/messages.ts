@@ -32,6 +32,7 @@ import {
   ImagePullStatusSchema,
 } from "./container_schemas.ts";
 import { EventListParamsSchema, EventListSchema } from "./event_schemas.ts";
+import { HostCheckParamsSchema, HostCheckReportSchema } from "./host_schemas.ts";
 import {
   SessionCreatedSchema,
   SessionCreateParamsSchema,
@@ -223,6 +224,12 @@ export const METHODS = {
     result: GpuReportSchema,
   },
   "network.status": { to: "network", params: EmptyParams, result: NetworkStatusSchema },
+  /** What the node needs of its host (QEMU's user, /dev/kvm, the VM directories, the engine). */
+  "host.checks": {
+    to: "node_service",
+    params: HostCheckParamsSchema,
+    result: HostCheckReportSchema,
+  },
   "container.engine_status": {
     to: "node_service",
     params: EmptyParams,

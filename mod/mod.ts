@@ -42,6 +42,7 @@ export * from "./instance_schemas.ts";
 export * from "./container_schemas.ts";
 export * from "./vm_schemas.ts";
 export * from "./event_schemas.ts";
+export * from "./host_schemas.ts";
 export * from "./session_schemas.ts";
 export { loadOrCreateOperatorToken, OperatorTokenError, tokensEqual } from "./operator_token.ts";
 export { type NodePaths, nodePaths, vmStorageDirs } from "./paths.ts";
@@ -144,3 +145,4 @@ export {
   withoutAuthFields,
 } from "./wallet_auth.ts";
 export { chainRpcHosts } from "./permissions.ts";
+export { QEMU_CONF_FILE } from "./permissions.ts";

@@ -12,9 +12,12 @@ import { type NodePaths, vmStorageDirs } from "./paths.ts";
 /**
  * `ss` (iproute2) lists the host's listening sockets, so the node never
  * publishes a container on a port in use: Deno refuses a worker the
- * `/proc/net` tables unless it holds every permission.
+ * `/proc/net` tables unless it holds every permission. `stat` and `id`
+ * (coreutils) tell the host checks (node_service/host_facts.ts) the modes of
+ * /dev/kvm and of every directory above the VM directories, and QEMU's
+ * user's groups, without read grants of whole trees.
  */
-export const SERVICE_PROGRAMS = ["virsh", "nvidia-smi", "qemu-img", "ss"] as const;
+export const SERVICE_PROGRAMS = ["virsh", "nvidia-smi", "qemu-img", "ss", "stat", "id"] as const;
 export type ServiceProgram = typeof SERVICE_PROGRAMS[number];
 
 /**
@@ -44,6 +47,9 @@ export function engineSocketPermissions(socketPath: string): {
  * permission, so these narrow `sys` grants replace them.
  */
 export const SERVICE_SYS = ["cpus", "systemMemoryInfo", "statfs"] as const;
+
+/** libvirt's QEMU settings; the node service reads which user QEMU runs as. */
+export const QEMU_CONF_FILE = "/etc/libvirt/qemu.conf";
 
 export type WorkerPermissions = {
   read: string[] | false;
@@ -91,6 +97,8 @@ export function workerPermissions(worker: WorkerName, inputs: PermissionInputs):
           ...inputs.programPaths,
           ...engineSocketPermissions(config.docker_socket).read,
           ...vmStoragePaths(config, paths),
+          // The user libvirt runs QEMU as (its `user` setting), for the host checks.
+          QEMU_CONF_FILE,
         ],
         write: [
           paths.serviceDir,

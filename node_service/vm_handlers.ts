@@ -35,6 +35,8 @@ export type VmHandlerDeps = {
   db: DatabaseSync;
   events: EventLog;
   gpuReport: () => Promise<GpuReport>;
+  /** Why this host cannot run VMs now (host_facts.ts), asked before every create. */
+  hostRefusal?: () => Promise<string | undefined>;
   clock: Clock;
   log: Logger;
 };
@@ -87,6 +89,7 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
     listeningPorts,
     domainPrefix: settings.domainPrefix,
     diskGuard,
+    hostRefusal: deps.hostRefusal,
     now,
     log: deps.log.child("vms"),
   });

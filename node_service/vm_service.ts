@@ -102,6 +102,12 @@ export type VmServiceOptions = {
   domainPrefix: string;
   /** Refuses what would eat into the VM volume's reserve of free space (none: no check). */
   diskGuard?: DiskGuard;
+  /**
+   * Why this host cannot run VMs now (a VM or image directory QEMU cannot
+   * reach, KVM unusable for kvm domains: host_facts.ts), asked before a
+   * create writes anything; none: no check.
+   */
+  hostRefusal?: () => Promise<string | undefined>;
   now: () => number;
   log?: Logger;
 };
@@ -143,6 +149,9 @@ export class VmService implements InstanceDriver {
     if (this.store.get(id)) throw new RpcError("conflict", `a VM with id ${id} already exists`);
     const domain = `${this.#options.domainPrefix}${id}`;
     return await this.#logged(request.actor, "vm.create", id, async (detail) => {
+      // Before anything is written: libvirt would otherwise fail half-way through.
+      const refusal = await this.#options.hostRefusal?.();
+      if (refusal !== undefined) throw new RpcError("unavailable", refusal);
       const owner = request.owner ?? request.actor;
       const guestLogin = this.#guestLogin(request);
       // What was asked for, never the password itself.

@@ -7,6 +7,7 @@ import { openDatabase, runWorker, vmStorageDirs } from "../mod/mod.ts";
 import { startContainers } from "./container_handlers.ts";
 import { eventHandlers, EventLog } from "./event_log.ts";
 import { GpuInventory } from "./gpu_inventory.ts";
+import { DEFAULT_HOST_CHECK_MAX_AGE_MS, HostChecker } from "./host_facts.ts";
 import { SERVICE_MIGRATIONS } from "./migrations.ts";
 import { startVms } from "./vm_handlers.ts";
 import { startLedger } from "./ledger_handlers.ts";
@@ -40,15 +41,31 @@ runWorker("node_service", ({ init, log, clock, call }) => {
     clock,
     log,
   });
+  const storage = vmStorageDirs(init.config, init.paths);
+  const host = new HostChecker({
+    libvirtUri: init.config.libvirt_uri,
+    domainType: init.config.vm_domain_type,
+    vmDir: storage.vmDir,
+    imageDir: storage.imageDir,
+    engineStatus: () => containers.service.engineStatus(init.config.docker_socket),
+    engineSocket: init.config.docker_socket,
+    now: () => clock.now(),
+    log: log.child("host"),
+  });
   const vms = startVms({
     config: init.config,
     paths: init.paths,
     db,
     events,
     gpuReport: () => gpus.report(DEFAULT_GPU_MAX_AGE_MS),
+    hostRefusal: () => host.vmCreateRefusal(),
     clock,
     log,
   });
+  // After startVms, which makes the VM and image directories. Not awaited: nothing waits on it.
+  host.logAtStart({ problemsAtWarn: init.config.role === "gpu" }).catch((error) =>
+    log.error("cannot check the host", { error: (error as Error).message })
+  );
   const ledger = startLedger({ config: init.config, paths: init.paths, events, clock, log });
   // A seed answers other nodes' ledger reads; every other node reads a seed's ledger through the network.
   const ledgerServer = ledger.ledger
@@ -83,12 +100,13 @@ runWorker("node_service", ({ init, log, clock, call }) => {
     log: log.child("market"),
     gpuReport: () => gpus.report(DEFAULT_GPU_MAX_AGE_MS),
     verification: "missing" in verification ? undefined : verification,
-    diskPaths: [vmStorageDirs(init.config, init.paths).vmDir, init.paths.serviceDir],
+    diskPaths: [storage.vmDir, init.paths.serviceDir],
   });
   log.info("node service ready", { database: init.paths.serviceDb });
   return {
     handlers: {
       "gpu.inventory": (params) => gpus.report(params.max_age_ms ?? DEFAULT_GPU_MAX_AGE_MS),
+      "host.checks": (params) => host.report(params.max_age_ms ?? DEFAULT_HOST_CHECK_MAX_AGE_MS),
       ...containers.handlers,
       ...vms.handlers,
       ...ledger.handlers,

@@ -15,10 +15,10 @@ const TARGET = "x86_64-unknown-linux-gnu";
 const PERMISSIONS = [
   "--unstable-worker-options",
   "--allow-env=DBC_*,PATH,_ISEXE_TEST_PLATFORM_,NODE_V8_COVERAGE",
-  "--allow-read=.,/etc/dbc,/var/lib/dbc,/usr/bin,/usr/sbin,/usr/local/bin,/bin,/sbin,/var/run/docker.sock,/run/dbc-podman/podman.sock",
+  "--allow-read=.,/etc/dbc,/var/lib/dbc,/usr/bin,/usr/sbin,/usr/local/bin,/bin,/sbin,/var/run/docker.sock,/run/dbc-podman/podman.sock,/etc/libvirt/qemu.conf",
   "--allow-write=.,/var/lib/dbc,/var/run/docker.sock,/run/dbc-podman/podman.sock",
   "--allow-net",
-  "--allow-run=virsh,nvidia-smi,qemu-img,ss",
+  "--allow-run=virsh,nvidia-smi,qemu-img,ss,stat,id",
   "--allow-sys=cpus,systemMemoryInfo,statfs",
 ];
 /**

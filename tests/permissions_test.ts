@@ -148,3 +148,19 @@ Deno.test("the node service may run its programs and use its directory, but no o
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the node service may run stat and id and read qemu.conf for its host checks, and no other file there", async () => {
+  const { dir, permissionsOf } = await setting();
+  try {
+    const outcomes = await probe(permissionsOf("node_service"), [
+      { op: "run", program: "stat" },
+      { op: "run", program: "id" },
+      { op: "read", path: "/etc/libvirt/qemu.conf" },
+      { op: "read", path: "/etc/libvirt/libvirtd.conf" },
+      { op: "read", path: "/etc/passwd" },
+    ]);
+    assert.deepEqual(outcomes, ["allowed", "allowed", "allowed", "denied", "denied"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

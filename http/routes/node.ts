@@ -1,10 +1,12 @@
-/** `GET /api/v1/node`: who this node is, how its workers are, which GPUs it has. */
+/** `GET /api/v1/node`: who this node is, how its workers are, which GPUs it has, how its host is. */
 import { z } from "zod";
 import {
   type ContainerEngineStatus,
   ContainerEngineStatusSchema,
   type GpuReport,
   GpuSchema,
+  type HostCheckReport,
+  HostCheckReportSchema,
   NodeStatusSchema,
   type RpcError,
 } from "../../mod/mod.ts";
@@ -15,6 +17,15 @@ import type { AppDeps } from "../app.ts";
 const GPU_QUERY_TIMEOUT_MS = 20_000;
 /** The engine answers its ping in milliseconds when it is up. */
 const ENGINE_QUERY_TIMEOUT_MS = 10_000;
+/** The host checks run stat and id, and ask the engine: quick, and cached by the node service. */
+const HOST_QUERY_TIMEOUT_MS = 15_000;
+
+/** The host checks, or why the node service could not give them. */
+export const NodeHostSchema = z.discriminatedUnion("state", [
+  HostCheckReportSchema,
+  z.object({ state: z.literal("unavailable"), reason: z.string() }),
+]);
+export type NodeHost = z.infer<typeof NodeHostSchema>;
 
 export const NodeInfoSchema = NodeStatusSchema.extend({
   gpus: z.array(GpuSchema),
@@ -24,18 +35,24 @@ export const NodeInfoSchema = NodeStatusSchema.extend({
   ]),
   /** The container engine (Docker Engine API); `unavailable` with the reason when it cannot be reached. */
   container_engine: ContainerEngineStatusSchema,
+  /**
+   * What the node needs of its host, one entry a check (`ok`, `problem` with
+   * its fix, `unknown` with the reason): QEMU's user, /dev/kvm, the VM and
+   * image directories, the container engine.
+   */
+  host: NodeHostSchema,
 });
 
 export function nodeRoutes(routes: ApiRoutes, deps: AppDeps): void {
   routes.add({
     method: "get",
     path: "/api/v1/node",
-    summary: "This node: id, role, version, uptime, workers' states and GPUs",
+    summary: "This node: id, role, version, uptime, workers' states, GPUs and host checks",
     tags: ["node"],
     response: NodeInfoSchema,
     errors: ["try_later", "timeout"],
   }, async () => {
-    const [status, gpu, engine] = await Promise.all([
+    const [status, gpu, engine, host] = await Promise.all([
       deps.call("node.status", {}),
       deps.call("gpu.inventory", {}, { timeoutMs: GPU_QUERY_TIMEOUT_MS }).catch((
         error: RpcError,
@@ -52,6 +69,13 @@ export function nodeRoutes(routes: ApiRoutes, deps: AppDeps): void {
         socket: "",
         reason: `node service unavailable: ${error.message}`,
       })),
+      deps.call("host.checks", {}, { timeoutMs: HOST_QUERY_TIMEOUT_MS }).then(
+        (report: HostCheckReport): NodeHost => report,
+        (error: RpcError): NodeHost => ({
+          state: "unavailable",
+          reason: `node service unavailable: ${error.message}`,
+        }),
+      ),
     ]);
     return {
       ...status,
@@ -60,6 +84,7 @@ export function nodeRoutes(routes: ApiRoutes, deps: AppDeps): void {
         ? { state: gpu.state, count: gpu.gpus.length }
         : { state: gpu.state, count: 0 as const, reason: gpu.reason },
       container_engine: engine,
+      host,
     };
   });
 }

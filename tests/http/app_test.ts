@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { type AppDeps, createApp, MAX_BODY_BYTES } from "../../http/mod.ts";
 import {
   type GpuReport,
+  type HostCheckReport,
   type Method,
   type NodeStatus,
   RpcError,
@@ -92,6 +93,28 @@ Deno.test("node info still answers when the node service is down, saying why GPU
   const body = await response.json();
   assert.equal(body.data.gpu_status.state, "error");
   assert.match(body.data.gpu_status.reason, /GPU inventory unavailable/);
+});
+
+Deno.test("node info carries the host checks, or why they are unavailable", async () => {
+  const report: HostCheckReport = {
+    state: "checked",
+    checked_at: 1,
+    problems: 1,
+    checks: [{
+      check: "kvm",
+      device: "/dev/kvm",
+      state: "problem",
+      detail: "KVM is not usable by libvirt-qemu: /dev/kvm is root:root 0600",
+      fix: "chgrp kvm /dev/kvm && chmod 0660 /dev/kvm (what udev does)",
+    }],
+  };
+  const app = appWith({ "node.status": () => status, "host.checks": () => report });
+  const body = await (await app.request("/api/v1/node")).json();
+  assert.deepEqual(body.data.host, report);
+  const down = await (await appWith({ "node.status": () => status }).request("/api/v1/node"))
+    .json();
+  assert.equal(down.data.host.state, "unavailable");
+  assert.match(down.data.host.reason, /node service unavailable/);
 });
 
 Deno.test("failures between workers map to fitting HTTP statuses and non-zero error codes", async () => {

@@ -43,6 +43,10 @@ export function openVmSetting(options: {
   hypervisor?: (real: Hypervisor) => Hypervisor;
   /** Free-space reserve for VM disks and images; none when absent. */
   diskGuard?: DiskGuard;
+  /** Where VM disks go; `<dir>/vms` when absent. */
+  vmDir?: string;
+  /** Why the host cannot run VMs (host_facts.ts); no host check when absent. */
+  hostRefusal?: () => Promise<string | undefined>;
 }): VmSetting {
   const db = openDatabase(`${options.dir}/node.db`, SERVICE_MIGRATIONS);
   const events = new EventLog(db, Date.now);
@@ -64,7 +68,7 @@ export function openVmSetting(options: {
     images,
     gpus,
     gpuReport: () => Promise.resolve(options.gpuReport ?? NO_GPUS),
-    vmDir: `${options.dir}/vms`,
+    vmDir: options.vmDir ?? `${options.dir}/vms`,
     domainType: TEST_DOMAIN_TYPE,
     network: { mode: "user" },
     listenAddress: "127.0.0.1",
@@ -73,6 +77,7 @@ export function openVmSetting(options: {
     listeningPorts,
     domainPrefix: options.prefix,
     diskGuard: options.diskGuard,
+    hostRefusal: options.hostRefusal,
     now: Date.now,
     log: silentLogger,
   });

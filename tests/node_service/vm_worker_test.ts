@@ -74,6 +74,12 @@ Deno.test("the node-service worker creates, shows and deletes a VM through typed
     }, 180_000).catch((error) => {
       throw new Error(`${error.message}; last status ${JSON.stringify(lastStatus)}`);
     });
+    // The host checks, with the worker's narrow permissions (stat, id, qemu.conf): all reachable.
+    const host = await call("host.checks", { max_age_ms: 0 });
+    for (const name of ["qemu_user", "vm_dir", "image_dir"]) {
+      const check = host.checks.find((candidate) => candidate.check === name);
+      assert.equal(check?.state, "ok", JSON.stringify(check ?? host));
+    }
     for (const name of ["base.qcow2", "vmlinuz", "initrd.img"]) {
       const added = await call("vm_image.add", {
         actor: ACTOR,
