@@ -27,9 +27,8 @@ import {
   nodePaths,
   OperatorTokenError,
   parseCommandLine,
-  resolveProgram,
   RpcPeer,
-  SERVICE_PROGRAMS,
+  serviceProgramPaths,
   Supervisor,
   systemClock,
   VERSION,
@@ -211,9 +210,7 @@ export function workerSpecs(options: {
   searchPath: string | undefined;
 }): WorkerSpec[] {
   const { config, paths, keys, startedAt } = options;
-  const programPaths = SERVICE_PROGRAMS.flatMap((name) =>
-    resolveProgram(name, options.searchPath) ?? []
-  );
+  const programPaths = serviceProgramPaths(options.searchPath);
   return WORKER_NAMES.map((name) => ({
     name,
     url: WORKER_URLS[name],
@@ -262,27 +259,49 @@ function readDbcEnv(): Record<string, string | undefined> {
   return Object.fromEntries(names.map((name) => [name, Deno.env.get(name)]));
 }
 
-/** Says which permission flag is missing for the configured paths and address, if any. */
+/**
+ * Says which permission flag is missing for the configured paths and address, if any. `deno task
+ * node` (scripts/node.sh) grants exactly what the configuration names, so this speaks to whoever
+ * starts main.ts with a `deno run` line of their own, or runs an executable compiled with fixed
+ * grants (scripts/compile.ts).
+ */
 function missingPermission(config: NodeConfig, paths: NodePaths): string | undefined {
   const granted = (descriptor: Deno.PermissionDescriptor) =>
     Deno.permissions.querySync(descriptor).state === "granted";
   for (const name of ["read", "write"] as const) {
     if (!granted({ name, path: paths.dataDir })) {
-      return `data_dir ${paths.dataDir} is outside this process's --allow-${name}; add --allow-${name}=${paths.dataDir} to the deno run line (deno task node grants the project directory and /var/lib/dbc)`;
+      return `data_dir ${paths.dataDir} is outside this process's --allow-${name}; ${
+        howToGrant(`--allow-read=${paths.dataDir} --allow-write=${paths.dataDir}`)
+      }`;
     }
   }
   const address = listenAddress(config.http_host, config.http_port);
   if (!granted({ name: "net", host: address })) {
-    return `the HTTP address ${address} is outside this process's --allow-net`;
+    return `the HTTP address ${address} is outside this process's --allow-net; ${
+      howToGrant("--allow-net")
+    }`;
   }
   // A worker cannot be given more than the process holds: without this the node service could not start.
   for (const name of ["read", "write"] as const) {
     if (!granted({ name, path: config.docker_socket })) {
-      return `docker_socket ${config.docker_socket} is outside this process's --allow-${name}; add --allow-${name}=${config.docker_socket} to the deno run line (deno task node grants /var/run/docker.sock and /run/dbc-podman/podman.sock)`;
+      return `docker_socket ${config.docker_socket} is outside this process's --allow-${name}; ${
+        howToGrant(`--allow-read=${config.docker_socket} --allow-write=${config.docker_socket}`)
+      }`;
     }
   }
   return undefined;
 }
+
+/** How to get the grants `flags` name: from `deno task node`, or when compiling an executable. */
+function howToGrant(flags: string): string {
+  const compiled = !/(^|\/)deno$/.test(Deno.execPath());
+  return compiled
+    ? `this executable holds the grants it was compiled with (scripts/compile.ts PERMISSIONS: the directory it starts in, ${COMPILED_DATA_HOME}); start it from a directory holding the data directory, use one under ${COMPILED_DATA_HOME}, or add ${flags} to PERMISSIONS in scripts/compile.ts and compile again`
+    : `start the node with deno task node (it grants exactly what the configuration names), or add ${flags} to the deno run line`;
+}
+
+/** Where the compiled seed executable may keep its data besides its working directory. */
+const COMPILED_DATA_HOME = "/var/lib/dbc";
 
 function prepareDataDir(paths: NodePaths): void {
   // The data directory itself is traversable (0711, not listable) because QEMU runs as its own

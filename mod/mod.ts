@@ -47,11 +47,18 @@ export * from "./session_schemas.ts";
 export { loadOrCreateOperatorToken, OperatorTokenError, tokensEqual } from "./operator_token.ts";
 export { type NodePaths, nodePaths, vmStorageDirs } from "./paths.ts";
 export {
+  CONFIG_DIR,
   engineSocketPermissions,
   listenAddress,
+  nodeProcessPermissions,
+  permissionFlags,
+  type ProcessPermissionInputs,
+  type ProcessPermissions,
   SERVICE_ENV,
   SERVICE_PROGRAMS,
+  SERVICE_SYS,
   type ServiceProgram,
+  serviceProgramPaths,
   type WorkerPermissions,
   workerPermissions,
 } from "./permissions.ts";

@@ -1,12 +1,14 @@
 /**
  * The narrowest Deno permissions each worker needs, derived from the
- * configuration. A worker can only narrow what the process holds, so the
- * `deno task node` line grants the union and each worker receives its slice.
+ * configuration. A worker can only narrow what the process holds, so
+ * `deno task node` (scripts/node.sh) grants the process the union
+ * ({@link nodeProcessPermissions}) and each worker receives its slice.
  * Tests start probe workers with these exact sets to prove what is refused.
  */
-import type { NodeConfig } from "./config.ts";
-import type { WorkerName } from "./messages.ts";
+import { ConfigError, type ConfigKey, type ConfigSource, type NodeConfig } from "./config.ts";
+import { WORKER_NAMES, type WorkerName } from "./messages.ts";
 import { type NodePaths, vmStorageDirs } from "./paths.ts";
+import { resolveProgram } from "./programs.ts";
 
 /** The programs the node service may run, and nothing else. */
 /**
@@ -139,4 +141,130 @@ export function chainRpcHosts(
   const url = new URL(config.substrate_rpc_url);
   const port = url.port || (url.protocol === "wss:" ? "443" : "80");
   return [`${url.hostname}:${port}`];
+}
+
+/** Where the service programs are on `searchPath` (PATH): the files the node service may stat. */
+export function serviceProgramPaths(searchPath: string | undefined): string[] {
+  return SERVICE_PROGRAMS.flatMap((name) => resolveProgram(name, searchPath) ?? []);
+}
+
+/** What the node reads its configuration from besides flags and `DBC_*` variables. */
+export const CONFIG_DIR = "/etc/dbc";
+
+/** The grants of the whole node process: what main.ts needs, and every worker's slice. */
+export type ProcessPermissions = {
+  read: string[];
+  write: string[];
+  /** `true`: any host (peers live at arbitrary addresses). */
+  net: string[] | true;
+  env: string[];
+  run: string[];
+  sys: string[];
+};
+
+export type ProcessPermissionInputs = PermissionInputs & {
+  /** The checkout the node's code is loaded from; its files are read at run time. */
+  projectRoot: string;
+  /** The config file the configuration was read from, if any. */
+  configFile?: string;
+  /** Where each setting came from, so a refusal names it as a bad value does. */
+  sources?: Partial<Record<ConfigKey, ConfigSource>>;
+};
+
+/**
+ * The process-level grants `deno task node` starts the node with: the union of
+ * the three workers' {@link workerPermissions}, plus what the main thread
+ * itself needs: read and write of the data directory (key, lock, token, the
+ * workers' directories), read of the config file and of `/etc/dbc`, read of
+ * the project (the code), the `DBC_*` variables. Paths are exactly those the
+ * configuration names, wherever they are; a path below another granted one
+ * is left out, the grant covers it. Throws a {@link ConfigError} naming the
+ * setting for a path Deno's flags cannot carry (a `,` separates entries).
+ */
+export function nodeProcessPermissions(inputs: ProcessPermissionInputs): ProcessPermissions {
+  const { config, paths } = inputs;
+  const named: Array<[string, string, ConfigSource | undefined]> = [
+    ["data_dir", paths.dataDir, inputs.sources?.data_dir],
+    ["docker_socket", config.docker_socket, inputs.sources?.docker_socket],
+    ["vm_dir", vmStorageDirs(config, paths).vmDir, inputs.sources?.vm_dir],
+    ["image_dir", vmStorageDirs(config, paths).imageDir, inputs.sources?.image_dir],
+    ["the project directory", inputs.projectRoot, undefined],
+    ...(inputs.configFile === undefined ? [] : [[
+      "config",
+      inputs.configFile,
+      { kind: "flag", flag: "--config" },
+    ] as [string, string, ConfigSource]]),
+    ...inputs.programPaths.map((path) =>
+      ["PATH", path, { kind: "env", variable: "PATH" }] as [string, string, ConfigSource]
+    ),
+  ];
+  for (const [field, path, source] of named) {
+    if (/[,\n\r\0]/.test(path)) {
+      throw new ConfigError(
+        field,
+        source,
+        `${
+          JSON.stringify(path)
+        } contains a ',' (or a line break), which Deno's permission flags cannot carry (they separate paths with ','); choose a path without one`,
+      );
+    }
+  }
+  const workers = WORKER_NAMES.map((name) => workerPermissions(name, inputs));
+  const list = (pick: (permissions: WorkerPermissions) => string[] | boolean) =>
+    workers.flatMap((permissions) => {
+      const value = pick(permissions);
+      return Array.isArray(value) ? value : [];
+    });
+  const anyNet = workers.some((permissions) => permissions.net === true);
+  return {
+    read: coveringPaths([
+      inputs.projectRoot,
+      CONFIG_DIR,
+      ...(inputs.configFile === undefined ? [] : [inputs.configFile]),
+      paths.dataDir,
+      ...list((permissions) => permissions.read),
+    ]),
+    write: coveringPaths([paths.dataDir, ...list((permissions) => permissions.write)]),
+    net: anyNet ? true : unique(list((permissions) => permissions.net)),
+    env: unique(["DBC_*", ...list((permissions) => permissions.env)]),
+    run: unique(list((permissions) => permissions.run)),
+    sys: unique(list((permissions) => permissions.sys)),
+  };
+}
+
+/**
+ * The `deno run` flags for `permissions`, one flag an element
+ * (`--allow-read=/a,/b`); an empty list becomes no flag, so nothing is granted.
+ */
+export function permissionFlags(permissions: ProcessPermissions): string[] {
+  const flag = (name: string, values: string[] | true): string[] => {
+    if (values === true) return [`--allow-${name}`];
+    if (values.length === 0) return [];
+    for (const value of values) {
+      if (value === "" || /[,\n\r\0]/.test(value)) {
+        throw new Error(`cannot grant --allow-${name} of ${JSON.stringify(value)}`);
+      }
+    }
+    return [`--allow-${name}=${values.join(",")}`];
+  };
+  return [
+    ...flag("read", permissions.read),
+    ...flag("write", permissions.write),
+    ...flag("net", permissions.net),
+    ...flag("env", permissions.env),
+    ...flag("run", permissions.run),
+    ...flag("sys", permissions.sys),
+  ];
+}
+
+function unique(values: string[]): string[] {
+  return [...new Set(values)];
+}
+
+/** The paths, without repeats and without those inside another one (its grant covers them). */
+function coveringPaths(paths: string[]): string[] {
+  const all = unique(paths.map((path) => path.length > 1 ? path.replace(/\/+$/, "") : path));
+  return all.filter((path) =>
+    !all.some((other) => other !== path && (other === "/" || path.startsWith(`${other}/`)))
+  );
 }

@@ -59,7 +59,7 @@ import {
   newReplayGuards,
   verifyRequestAuth,
 } from "../mod/mod.ts";
-import { DENO_BIN, freePort, GiveUp, REPO_ROOT, scratchDir, waitFor } from "../tests/helpers.ts";
+import { freePort, GiveUp, REPO_ROOT, scratchDir, waitFor } from "../tests/helpers.ts";
 import { type DevnetNode, nodeArgs } from "./devnet.ts";
 
 const { values } = parseArgs({
@@ -144,7 +144,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(signal, () => void stopAll().then(() => Deno.exit(130)));
 }
 
-/** The `deno task node` command line, so the nodes run with exactly the operators' permissions. */
+/**
+ * The `deno task node` command line (`bash scripts/node.sh`, which execs the node), as argv for
+ * bash in the project directory, so the nodes run with exactly the operators' permissions.
+ */
 async function nodeCommand(): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`));
   return (config.tasks.node as string).split(/\s+/).slice(1);
@@ -155,7 +158,7 @@ async function startNode(
   seedP2pPort: number,
   extraArgs: string[],
 ): Promise<Running> {
-  const child = new Deno.Command(DENO_BIN, {
+  const child = new Deno.Command("bash", {
     args: [...await nodeCommand(), ...nodeArgs(node, seedP2pPort), ...extraArgs],
     cwd: REPO_ROOT,
     env: {

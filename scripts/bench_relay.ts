@@ -40,7 +40,6 @@ const RUNS = Number(values.runs);
 const PINGS = Number(values.pings);
 const NETWORK = "bench-relay";
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-const DENO = `${REPO}/node_modules/deno/deno`;
 
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -69,7 +68,8 @@ async function startNode(dataDir: string, seeds: string[]): Promise<Node> {
   const config = JSON.parse(await Deno.readTextFile(`${REPO}/deno.json`));
   const http = freePort();
   const p2p = freePort();
-  const child = new Deno.Command(DENO, {
+  // `deno task node` is `bash scripts/node.sh`, which execs the node with the grants it needs.
+  const child = new Deno.Command("bash", {
     args: [
       ...(config.tasks.node as string).split(/\s+/).slice(1),
       "--data-dir",

@@ -11,7 +11,13 @@ import { VERSION } from "../mod/mod.ts";
 
 const OUTPUT = "dist/dbc-seed";
 const TARGET = "x86_64-unknown-linux-gnu";
-/** The same grants as `deno task node`, baked into the executable; --unstable-worker-options lets workers narrow them. */
+/**
+ * Fixed grants, baked into the executable (it has no launcher to compute them from the
+ * configuration, as `deno task node` does): data under the directory it starts in or
+ * /var/lib/dbc. For a data directory (or VM directory, engine socket) elsewhere, add it to the
+ * --allow-read and --allow-write lists here and compile again; the executable names the flags
+ * when it refuses one. --unstable-worker-options lets workers narrow them.
+ */
 const PERMISSIONS = [
   "--unstable-worker-options",
   "--allow-env=DBC_*,PATH,_ISEXE_TEST_PLATFORM_,NODE_V8_COVERAGE",

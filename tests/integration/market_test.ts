@@ -17,7 +17,7 @@
  *   before its announcement would have expired.
  */
 import assert from "node:assert/strict";
-import { DENO_BIN, freePort, REPO_ROOT, scratchDir, waitFor, writeScript } from "../helpers.ts";
+import { freePort, REPO_ROOT, scratchDir, waitFor, writeScript } from "../helpers.ts";
 import { mustGet, type NodeProcess, stopAll, whenUp } from "../network/node_processes.ts";
 import { devWallets, walletHeaders } from "../wallets.ts";
 
@@ -49,6 +49,7 @@ type MarketNode = {
 
 type LeaseCheck = { renting: boolean; lease: { state: string }; verification: string };
 
+/** The `deno task node` line (`bash scripts/node.sh`), as argv for bash in the project directory. */
 async function taskLine(): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`));
   return (config.tasks.node as string).split(/\s+/).slice(1);
@@ -64,7 +65,7 @@ async function launch(
 ): Promise<NodeProcess> {
   const httpPort = freePort();
   const p2pPort = freePort();
-  const child = new Deno.Command(DENO_BIN, {
+  const child = new Deno.Command("bash", {
     args: [
       ...await taskLine(),
       "--data-dir",

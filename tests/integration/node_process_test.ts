@@ -187,10 +187,11 @@ Deno.test("bad configuration stops the node at once with the field's name and so
         /role \(from environment variable DBC_ROLE\): expected one of gpu, seed, client/,
       ],
       [["--seeds", "nowhere"], {}, /seeds \(from flag --seeds\): \[0\] expected host:port/],
+      // Refused by the launcher: Deno's permission flags separate paths with ','.
       [
-        ["--data-dir", "/opt/elsewhere"],
+        ["--data-dir", `${dir}/a,b`],
         {},
-        /data_dir \/opt\/elsewhere is outside this process's --allow-read/,
+        /data_dir \(from flag --data-dir\): ".*\/a,b" contains a ','/,
       ],
     ];
     for (const [args, env, expected] of cases) {
@@ -202,5 +203,124 @@ Deno.test("bad configuration stops the node at once with the field's name and so
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** The process ids below `pid`, deepest first. */
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim().split(/\s+/)
+      .filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+  return children.flatMap((child) => [...descendants(child), child]);
+}
+
+/** The argv of the node process under `deno task` (the one running main.ts). */
+function nodeArgv(taskPid: number): string[] {
+  for (const pid of descendants(taskPid)) {
+    const argv = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").filter(Boolean);
+    if (argv.includes(`${REPO_ROOT}/main.ts`)) return argv;
+  }
+  throw new Error(`no main.ts process below ${taskPid}`);
+}
+
+Deno.test("main.ts run by hand says which grant a data directory lacks; deno task node grants one anywhere, and only it", async () => {
+  // By hand, with grants that leave the data directory out: the node names the flags to add.
+  const byHand = await new Deno.Command(DENO_BIN, {
+    args: [
+      "run",
+      "--unstable-worker-options",
+      `--allow-read=${REPO_ROOT}`,
+      `--allow-write=${REPO_ROOT}`,
+      "--allow-env=DBC_*,PATH,_ISEXE_TEST_PLATFORM_,NODE_V8_COVERAGE",
+      "--allow-net",
+      `${REPO_ROOT}/main.ts`,
+      "--data-dir",
+      "/opt/elsewhere",
+      "--http-port",
+      String(freePort()),
+    ],
+    cwd: REPO_ROOT,
+    clearEnv: true,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const refusal = new TextDecoder().decode(byHand.stderr);
+  assert.equal(byHand.code, 2, refusal);
+  assert.match(
+    refusal,
+    /data_dir \/opt\/elsewhere is outside this process's --allow-read; start the node with deno task node \(it grants exactly what the configuration names\), or add --allow-read=\/opt\/elsewhere --allow-write=\/opt\/elsewhere/,
+  );
+
+  // Through the launcher: a data directory outside the checkout, below a directory only we may enter.
+  const outsideDir = await Deno.makeTempDir({ prefix: "dbc-node-anywhere-" });
+  assert.ok(!outsideDir.startsWith(`${REPO_ROOT}/`));
+  assert.equal((await Deno.stat(outsideDir)).mode! & 0o777, 0o700);
+  const dataDir = `${outsideDir}/data`;
+  const secret = `${outsideDir}/not-the-node's.img`;
+  await Deno.writeTextFile(secret, "outside every grant of the node");
+  const node = startNode(["--data-dir", dataDir]);
+  try {
+    const info = await waitFor("GET /api/v1/node", () => nodeInfo(node.httpPort), 60_000);
+    assert.match(info.data.node_id, /^12D3KooW/);
+    assert.equal((await Deno.stat(`${dataDir}/node.key`)).mode! & 0o777, 0o600);
+
+    // The node process holds the data directory, and nothing else outside the checkout's reach.
+    const argv = nodeArgv(node.child.pid);
+    const grant = (kind: string) => {
+      const flag = argv.find((arg) =>
+        arg === `--allow-${kind}` || arg.startsWith(`--allow-${kind}=`)
+      );
+      assert.ok(flag, `no --allow-${kind} in ${argv.join(" ")}`);
+      assert.notEqual(flag, `--allow-${kind}`, `--allow-${kind} unscoped`);
+      return flag.slice(`--allow-${kind}=`.length).split(",");
+    };
+    assert.ok(!argv.some((arg) => arg === "-A" || arg === "--allow-all"), argv.join(" "));
+    const covers = (grants: string[], path: string) =>
+      grants.some((entry) => path === entry || path.startsWith(`${entry}/`));
+    for (const kind of ["read", "write"]) {
+      assert.ok(covers(grant(kind), dataDir), `${kind} ${dataDir}`);
+      assert.ok(!covers(grant(kind), secret), `${kind} ${secret}`);
+      assert.ok(!covers(grant(kind), "/etc/passwd"), `${kind} /etc/passwd`);
+    }
+    assert.ok(!covers(grant("write"), `${REPO_ROOT}/main.ts`), "the code is not writable");
+    for (const kind of ["env", "run", "sys"]) grant(kind);
+
+    // And it really is refused: the node service may not read a file beside the data directory.
+    const token = (await Deno.readTextFile(`${dataDir}/operator.token`)).trim();
+    const operator = async (method: string, path: string, body?: unknown) => {
+      const response = await fetch(`http://127.0.0.1:${node.httpPort}/api/v1/operator/${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return await response.json();
+    };
+    const added = await operator("POST", "images/vm", { name: "outside.img", path: secret });
+    assert.equal(added.error_code, 0, JSON.stringify(added));
+    const failed = await waitFor("the refused image", async () => {
+      const images = (await operator("GET", "images")).data.vm as Array<
+        { name: string; state: string; error?: string }
+      >;
+      const image = images.find((candidate) => candidate.name === "outside.img");
+      return image?.state === "failed" ? image : undefined;
+    });
+    assert.match(failed.error!, /may not read/);
+
+    node.child.kill("SIGTERM");
+    assert.equal((await node.child.status).code, 0, await node.log);
+  } finally {
+    try {
+      // To the task runner, which passes it on to the node.
+      node.child.kill("SIGTERM");
+    } catch {
+      // Stopped already.
+    }
+    await node.child.status;
+    await node.log;
+    await Deno.remove(outsideDir, { recursive: true });
   }
 });

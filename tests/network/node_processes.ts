@@ -1,9 +1,10 @@
 /**
  * Real node processes for the peer-to-peer tests, started with exactly the
- * command line of `deno task node` but without the task runner in between, so
- * a signal (SIGKILL included) reaches the node itself.
+ * command line of `deno task node` (`bash scripts/node.sh`, which execs the
+ * node) but without the task runner in between, so a signal (SIGKILL
+ * included) reaches the node itself.
  */
-import { DENO_BIN, freePort, GiveUp, REPO_ROOT, waitFor } from "../helpers.ts";
+import { freePort, GiveUp, REPO_ROOT, waitFor } from "../helpers.ts";
 
 export type NodeProcess = {
   name: string;
@@ -18,11 +19,11 @@ export type NodeProcess = {
   exited: boolean;
 };
 
-/** The `deno task node` command line, as argv for the Deno binary. */
+/** The `deno task node` command line, as argv for bash (run in the project directory). */
 async function nodeCommand(): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`));
   const words = (config.tasks.node as string).split(/\s+/);
-  if (!words[0]!.endsWith("deno")) throw new Error(`unexpected task line: ${config.tasks.node}`);
+  if (words[0] !== "bash") throw new Error(`unexpected task line: ${config.tasks.node}`);
   return words.slice(1);
 }
 
@@ -37,7 +38,7 @@ export type StartOptions = {
 export async function startNode(options: StartOptions): Promise<NodeProcess> {
   const httpPort = freePort();
   const p2pPort = freePort();
-  const child = new Deno.Command(DENO_BIN, {
+  const child = new Deno.Command("bash", {
     args: [
       ...await nodeCommand(),
       "--data-dir",
