@@ -18,6 +18,7 @@
  */
 import assert from "node:assert/strict";
 import { freePort, REPO_ROOT, scratchDir, waitFor, writeScript } from "../helpers.ts";
+import { testPrefix } from "../node_service/libvirt_fixture.ts";
 import { mustGet, type NodeProcess, stopAll, whenUp } from "../network/node_processes.ts";
 import { devWallets, walletHeaders } from "../wallets.ts";
 
@@ -84,6 +85,8 @@ async function launch(
       "2000",
       "--announce-interval-s",
       String(ANNOUNCE_INTERVAL_S),
+      "--vm-domain-prefix",
+      testPrefix(),
       ...args,
     ],
     cwd: REPO_ROOT,

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { DENO_BIN, freePort, REPO_ROOT, scratchDir, waitFor, writeScript } from "../helpers.ts";
+import { testPrefix } from "../node_service/libvirt_fixture.ts";
 
 const RECORDED_GPUS = `${REPO_ROOT}/tests/fixtures/nvidia-smi/two_h100.csv`;
 
@@ -29,6 +30,9 @@ function startNode(args: string[], env: Record<string, string> = {}): NodeProces
       "127.0.0.1",
       "--p2p-port",
       String(freePort()),
+      // Its own libvirt domains only: what other tests (or an earlier run) left is not its business.
+      "--vm-domain-prefix",
+      testPrefix(),
       ...args,
     ],
     cwd: REPO_ROOT,

@@ -5,6 +5,7 @@
  * included) reaches the node itself.
  */
 import { freePort, GiveUp, REPO_ROOT, waitFor } from "../helpers.ts";
+import { testPrefix } from "../node_service/libvirt_fixture.ts";
 
 export type NodeProcess = {
   name: string;
@@ -51,6 +52,8 @@ export async function startNode(options: StartOptions): Promise<NodeProcess> {
       "127.0.0.1",
       "--p2p-port",
       String(p2pPort),
+      "--vm-domain-prefix",
+      testPrefix(),
       ...(options.seeds?.length ? ["--seeds", options.seeds.join(",")] : []),
       ...(options.args ?? []),
     ],
