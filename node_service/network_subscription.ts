@@ -15,13 +15,16 @@ import {
   type ResultOf,
   RpcError,
 } from "../mod/mod.ts";
-import {
-  RECEIVE_BATCH,
-  RECEIVE_CALL_MARGIN_MS,
-  RECEIVE_WAIT_MS,
-  SUBSCRIPTION_RETRY_MAX_MS,
-  SUBSCRIPTION_RETRY_MIN_MS,
-} from "./market_constants.ts";
+
+/** How long one long poll of `network.receive` waits for a first message. */
+export const RECEIVE_WAIT_MS = 20_000;
+/** Margin over the long poll for the worker call that carries it. */
+export const RECEIVE_CALL_MARGIN_MS = 10_000;
+/** Messages taken per poll. */
+export const RECEIVE_BATCH = 128;
+/** Back-off between failed polls (network worker starting or restarting): from, to. */
+export const SUBSCRIPTION_RETRY_MIN_MS = 500;
+export const SUBSCRIPTION_RETRY_MAX_MS = 10_000;
 
 /** The worker `call`: requests to other parties of the node. */
 export type WorkerCall = <M extends Method>(

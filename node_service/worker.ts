@@ -4,17 +4,15 @@
  * virsh, nvidia-smi and qemu-img and to touch only its own directory.
  */
 import { openDatabase, runWorker, vmStorageDirs } from "../mod/mod.ts";
-import { startContainers } from "./container_handlers.ts";
+import { startContainers } from "./container/mod.ts";
 import { eventHandlers, EventLog } from "./event_log.ts";
-import { GpuInventory } from "./gpu_inventory.ts";
-import { DEFAULT_HOST_CHECK_MAX_AGE_MS, HostChecker } from "./host_facts.ts";
+import { GpuInventory } from "./gpu/mod.ts";
+import { DEFAULT_HOST_CHECK_MAX_AGE_MS, HostChecker } from "./host/mod.ts";
 import { SERVICE_MIGRATIONS } from "./migrations.ts";
-import { startVms } from "./vm_handlers.ts";
-import { startLedger } from "./ledger_handlers.ts";
-import { startLeases, verificationServiceFor } from "./lease_service.ts";
-import { leaseCheckHandlers } from "./lease_check.ts";
-import { networkLedgerTransport, serveLedgerRpc } from "./ledger_rpc.ts";
-import { startMarket } from "./market_service.ts";
+import { startVms } from "./vm/mod.ts";
+import { networkLedgerTransport, serveLedgerRpc, startLedger } from "./ledger/mod.ts";
+import { leaseCheckHandlers, startLeases, verificationServiceFor } from "./lease/mod.ts";
+import { startMarket } from "./market/mod.ts";
 import { sessionHandlers, SessionStore } from "./sessions.ts";
 
 /** How stale a GPU inventory may be when the caller does not say. */

@@ -24,14 +24,16 @@ import {
   silentLogger,
   systemClock,
 } from "../mod/mod.ts";
-import { ContainerService } from "../node_service/container_service.ts";
-import { ContainerStore } from "../node_service/container_store.ts";
-import { DockerEngine } from "../node_service/docker_engine.ts";
-import { containerCreateBody } from "../node_service/docker_wire.ts";
-import { EventLog } from "../node_service/event_log.ts";
-import { GpuAllocator } from "../node_service/gpu_allocation.ts";
-import { listeningPorts } from "../node_service/host_ports.ts";
-import { SERVICE_MIGRATIONS } from "../node_service/mod.ts";
+import {
+  containerCreateBody,
+  ContainerService,
+  ContainerStore,
+  DockerEngine,
+  EventLog,
+  GpuAllocator,
+  listeningPorts,
+  SERVICE_MIGRATIONS,
+} from "../node_service/mod.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -20,16 +20,18 @@
  *   deno run --allow-all scripts/bench_vm.ts [--runs 5] [--domain-type qemu|kvm]
  */
 import { openDatabase, silentLogger, VmCreateParamsSchema } from "../mod/mod.ts";
-import { buildDomainXml } from "../node_service/domain_xml.ts";
-import { EventLog } from "../node_service/event_log.ts";
-import { GpuAllocator } from "../node_service/gpu_allocation.ts";
-import { listeningPorts } from "../node_service/host_ports.ts";
-import { ImageStore } from "../node_service/images.ts";
-import { LibvirtHypervisor } from "../node_service/libvirt.ts";
-import { SERVICE_MIGRATIONS } from "../node_service/migrations.ts";
-import { VM_FILES } from "../node_service/vm_constants.ts";
-import { VmService } from "../node_service/vm_service.ts";
-import { VmStore } from "../node_service/vm_store.ts";
+import {
+  buildDomainXml,
+  EventLog,
+  GpuAllocator,
+  ImageStore,
+  LibvirtHypervisor,
+  listeningPorts,
+  SERVICE_MIGRATIONS,
+  VM_FILES,
+  VmService,
+  VmStore,
+} from "../node_service/mod.ts";
 
 const URI = "qemu:///system";
 const MARKER = "DBC-TEST-GUEST-BOOTED";

@@ -16,3 +16,17 @@ export const MIN_REPORTS_FOR_VERDICT = 2;
 export const OBSERVED_CAPACITY_TOLERANCE = 0.95;
 /** The longest a rental may run ahead of now, renewals included (the original chain: 60 days). */
 export const MAX_RENTAL_AHEAD_MS = 60 * 86_400_000;
+
+// The bridge to the seeds' ledger over the network (rpc.ts).
+
+/** How long one seed has to answer a ledger read before the next seed is tried. */
+export const LEDGER_RPC_ATTEMPT_TIMEOUT_MS = 8_000;
+/** Seeds tried for one ledger read; three attempts stay within the default 30 s request time-out. */
+export const LEDGER_RPC_MAX_ATTEMPTS = 3;
+/**
+ * The largest ledger answer a seed sends over the network; a sealed reply
+ * must fit the network's 160 KiB frame with its envelope.
+ */
+export const MAX_LEDGER_RPC_REPLY_BYTES = 128 * 1024;
+/** Margin over a network request's own time-out for the worker call that carries it. */
+export const NETWORK_CALL_MARGIN_MS = 2_000;

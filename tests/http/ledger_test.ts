@@ -18,7 +18,7 @@ import {
   silentLogger,
 } from "../../mod/mod.ts";
 import { EventLog } from "../../node_service/event_log.ts";
-import { startLedger } from "../../node_service/ledger_handlers.ts";
+import { startLedger } from "../../node_service/ledger/handlers.ts";
 import { SERVICE_MIGRATIONS } from "../../node_service/migrations.ts";
 import { scratchDir } from "../helpers.ts";
 import { devWallets, freshNonce, multisigHeaders, signFor, walletHeaders } from "../wallets.ts";

@@ -18,7 +18,7 @@ import {
   testGuest,
   testPrefix,
   virsh,
-} from "../node_service/libvirt_fixture.ts";
+} from "../node_service/vm/libvirt_fixture.ts";
 import { devWallets, walletHeaders } from "../wallets.ts";
 
 const TEST_IMAGE = "localhost/dbc-test-busybox:latest";

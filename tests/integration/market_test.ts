@@ -18,7 +18,7 @@
  */
 import assert from "node:assert/strict";
 import { freePort, REPO_ROOT, scratchDir, waitFor, writeScript } from "../helpers.ts";
-import { testPrefix } from "../node_service/libvirt_fixture.ts";
+import { testPrefix } from "../node_service/vm/libvirt_fixture.ts";
 import { mustGet, type NodeProcess, stopAll, whenUp } from "../network/node_processes.ts";
 import { devWallets, walletHeaders } from "../wallets.ts";
 

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { DENO_BIN, freePort, REPO_ROOT, scratchDir, waitFor, writeScript } from "../helpers.ts";
-import { testPrefix } from "../node_service/libvirt_fixture.ts";
+import { testPrefix } from "../node_service/vm/libvirt_fixture.ts";
 
 const RECORDED_GPUS = `${REPO_ROOT}/tests/fixtures/nvidia-smi/two_h100.csv`;
 

@@ -5,7 +5,7 @@
  * included) reaches the node itself.
  */
 import { freePort, GiveUp, REPO_ROOT, waitFor } from "../helpers.ts";
-import { testPrefix } from "../node_service/libvirt_fixture.ts";
+import { testPrefix } from "../node_service/vm/libvirt_fixture.ts";
 
 export type NodeProcess = {
   name: string;

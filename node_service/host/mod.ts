@@ -1,0 +1,13 @@
+/** The public face of node_service/host/: what the rest of the node may use. */
+export { DiskGuard } from "./disk_space.ts";
+export { DEFAULT_HOST_CHECK_MAX_AGE_MS, HostChecker } from "./facts.ts";
+export {
+  HostPortsUnknownError,
+  listeningPorts,
+  parsePortRange,
+  pickFreePort,
+  type PortKey,
+  portKey,
+  type PortProtocol,
+  type PortRange,
+} from "./ports.ts";

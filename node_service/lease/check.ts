@@ -1,0 +1,64 @@
+/**
+ * `lease.check`: whether an account (a wallet, or the multisig account it
+ * acts for) rents a machine now, as the verification service this node uses
+ * says: the embedded ledger on a seed, a seed's ledger through the network
+ * elsewhere, or the chain when configured. The HTTP API asks it before it
+ * lets a renter operate a machine's instances.
+ */
+import {
+  type Clock,
+  type Handlers,
+  type LeaseCheckResult,
+  type LeaseStatus,
+  RpcError,
+} from "../../mod/mod.ts";
+import type { VerificationService } from "../verification/mod.ts";
+
+export type LeaseCheckHandlers = Pick<Handlers<"node_service">, "lease.check">;
+
+/** Renting means an active rental whose end is still ahead (the ledger may not have marked it ended yet). */
+export function leaseCheckResult(
+  lease: LeaseStatus,
+  verification: VerificationService["kind"],
+  now: number,
+): LeaseCheckResult {
+  const renting = lease.state === "active" && lease.ends_at > now;
+  return {
+    renting,
+    lease,
+    ...(renting && lease.state === "active"
+      ? { rental: { rental_id: lease.rental_id, ends_at: lease.ends_at } }
+      : {}),
+    verification,
+    checked_at: now,
+  };
+}
+
+export function leaseCheckHandlers(
+  verification: VerificationService | { missing: string },
+  clock: Clock,
+): LeaseCheckHandlers {
+  return {
+    "lease.check": async (params) => {
+      if ("missing" in verification) {
+        throw new RpcError("unavailable", `cannot check leases: ${verification.missing}`);
+      }
+      let lease: LeaseStatus;
+      try {
+        lease = await verification.leaseStatus({
+          machineId: params.machine_id,
+          renter: params.account,
+        });
+      } catch (error) {
+        if (error instanceof RpcError) throw error;
+        throw new RpcError(
+          "unavailable",
+          `the verification service (${verification.kind}) did not answer: ${
+            (error as Error)?.message ?? String(error)
+          }`,
+        );
+      }
+      return leaseCheckResult(lease, verification.kind, clock.now());
+    },
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * The `ledger.*` methods of the node service. A seed keeps the embedded
+ * ledger (`<data_dir>/node_service/ledger.db`, its own file and migrations)
+ * and answers them; any other node answers each with a `not_found` error
+ * that says where the ledger lives, so a caller learns at once that it asked
+ * the wrong node. Every write goes to the event log under the signing
+ * account.
+ */
+import {
+  type Clock,
+  type Handlers,
+  type Logger,
+  type Method,
+  type NodeConfig,
+  type NodePaths,
+  RpcError,
+} from "../../mod/mod.ts";
+import type { EventLog } from "../event_log.ts";
+import { Ledger } from "./ledger.ts";
+
+type LedgerMethod = Extract<Method, `ledger.${string}`>;
+export type LedgerHandlers = Pick<Handlers<"node_service">, LedgerMethod>;
+
+/** The ledger's file inside the node service's directory. */
+export function ledgerPath(paths: Pick<NodePaths, "serviceDir">): string {
+  return `${paths.serviceDir}/ledger.db`;
+}
+
+export type LedgerDeps = {
+  config: NodeConfig;
+  paths: NodePaths;
+  events: EventLog;
+  clock: Clock;
+  log: Logger;
+};
+
+export type StartedLedger = {
+  handlers: LedgerHandlers;
+  /** The ledger itself on a seed; `undefined` elsewhere. */
+  ledger: Ledger | undefined;
+  stop(): void;
+};
+
+export function startLedger(deps: LedgerDeps): StartedLedger {
+  if (deps.config.role !== "seed") {
+    const refuse = () => {
+      throw new RpcError(
+        "not_found",
+        `this node keeps no ledger: it is a ${deps.config.role} node, and the ledger is kept by seed nodes`,
+      );
+    };
+    const handlers: LedgerHandlers = {
+      "ledger.machine_register": refuse,
+      "ledger.machine_list": refuse,
+      "ledger.machine_get": refuse,
+      "ledger.order_grab": refuse,
+      "ledger.order_report": refuse,
+      "ledger.rent": refuse,
+      "ledger.renew": refuse,
+      "ledger.rental_get": refuse,
+      "ledger.lease_status": refuse,
+      "ledger.multisig_register": refuse,
+      "ledger.multisig_get": refuse,
+    };
+    return { handlers, ledger: undefined, stop: () => {} };
+  }
+
+  const ledger = Ledger.open(ledgerPath(deps.paths), {
+    now: () => deps.clock.now(),
+    verificationWindowMs: deps.config.ledger_verification_window_s * 1_000,
+    validators: deps.config.ledger_validators,
+    renewalGraceMs: deps.config.lease_retention_days * 86_400_000,
+  });
+  deps.log.info("ledger open", { database: ledgerPath(deps.paths) });
+
+  /** Runs a write and logs it, success or refusal, under the account that signed it. */
+  const logged = <T>(
+    action: LedgerMethod,
+    actor: string,
+    target: string,
+    work: () => T,
+    detail: (result: T) => Record<string, unknown> = () => ({}),
+  ): T => {
+    try {
+      const result = work();
+      deps.events.record({ actor, action, target, result: "ok", detail: detail(result) });
+      return result;
+    } catch (error) {
+      deps.events.record({
+        actor,
+        action,
+        target,
+        result: "error",
+        detail: { error: (error as Error).message },
+      });
+      throw error;
+    }
+  };
+
+  const handlers: LedgerHandlers = {
+    "ledger.machine_register": (params) =>
+      logged(
+        "ledger.machine_register",
+        params.signed_by.account,
+        params.machine_id,
+        () => ledger.registerMachine(params.signed_by, params),
+        (machine) => ({ status: machine.status, round: machine.validation.round }),
+      ),
+    "ledger.machine_list": (params) => ({ machines: ledger.listMachines(params) }),
+    "ledger.machine_get": (params) => ledger.getMachine(params.machine_id),
+    "ledger.order_grab": (params) =>
+      logged(
+        "ledger.order_grab",
+        params.signed_by.account,
+        params.machine_id,
+        () => ledger.grabOrder(params.signed_by, params.machine_id),
+        (machine) => ({ status: machine.status, validators: machine.validation.validators.length }),
+      ),
+    "ledger.order_report": (params) =>
+      logged(
+        "ledger.order_report",
+        params.signed_by.account,
+        params.machine_id,
+        () => ledger.reportOrder(params.signed_by, params.machine_id, params.report),
+        (machine) => ({ status: machine.status }),
+      ),
+    "ledger.rent": (params) =>
+      logged(
+        "ledger.rent",
+        params.signed_by.account,
+        params.machine_id,
+        () => ledger.rent(params.signed_by, params),
+        (rental) => ({
+          rental_id: rental.rental_id,
+          ends_at: rental.ends_at,
+          amount: rental.total_amount,
+        }),
+      ),
+    "ledger.renew": (params) =>
+      logged(
+        "ledger.renew",
+        params.signed_by.account,
+        `rental-${params.rental_id}`,
+        () => ledger.renew(params.signed_by, params),
+        (rental) => ({ ends_at: rental.ends_at, amount: rental.total_amount }),
+      ),
+    "ledger.rental_get": (params) => ledger.getRental(params.rental_id),
+    "ledger.lease_status": (params) => ledger.leaseStatus(params.machine_id, params.renter),
+    "ledger.multisig_register": (params) =>
+      logged(
+        "ledger.multisig_register",
+        params.signed_by.account,
+        `threshold-${params.threshold}`,
+        () => ledger.registerMultisig(params.signed_by, params),
+        (account) => ({ address: account.address }),
+      ),
+    "ledger.multisig_get": (params) => ledger.getMultisig(params.address),
+  };
+  return { handlers, ledger, stop: () => ledger.close() };
+}

@@ -1,0 +1,18 @@
+/** The public face of node_service/vm/libvirt/: what the rest of the node may use. */
+export { type DomainFacts, readDomainFacts } from "./domain_facts.ts";
+export {
+  buildDomainXml,
+  type DomainNetwork,
+  type DomainSpec,
+  DomainSpecError,
+  type DomainType,
+  LOGIN_GUEST_PORT,
+} from "./domain_xml.ts";
+export {
+  type DomainState,
+  type DomainSummary,
+  type Hypervisor,
+  HypervisorError,
+  isActive,
+} from "./hypervisor.ts";
+export { LibvirtHypervisor } from "./libvirt.ts";

@@ -1,0 +1,13 @@
+/** The public face of node_service/vm/: what the rest of the node may use. */
+export { VM_FILES } from "./constants.ts";
+export { ImageStore } from "./images/mod.ts";
+export { startVms } from "./handlers.ts";
+export {
+  buildDomainXml,
+  type DomainSpec,
+  DomainSpecError,
+  LibvirtHypervisor,
+} from "./libvirt/mod.ts";
+export { reconcile, type ReconcileFinding } from "./reconcile.ts";
+export { VmService } from "./service.ts";
+export { VmStore } from "./store.ts";

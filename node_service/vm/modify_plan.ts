@@ -1,0 +1,128 @@
+/**
+ * What may be done to a VM's definition and disk only while it is off, and
+ * what a modify request makes of a VM's record (pure: the VM service reads
+ * the disk and the ports in use, and applies the plan).
+ *
+ * Why only while off: QEMU fixes CPUs and memory at start, a running guest's
+ * disk is open (and qemu-img cannot touch it), and a snapshot of a disk a
+ * guest is writing to would catch its file systems half-way.
+ */
+import type { InstanceState, VmModifyRequest } from "../../mod/mod.ts";
+import { type PortKey, portKey } from "../host/mod.ts";
+import { startRefusal } from "../instances.ts";
+import type { VmSpec } from "./store.ts";
+
+const GIB = 2 ** 30;
+
+/** Why an operation that needs a stopped VM is refused in `state`; `undefined` when it may go on. */
+export function stoppedOnlyRefusal(state: InstanceState): string | undefined {
+  switch (state) {
+    case "stopped":
+      return undefined;
+    case "running":
+      return "it is running; stop it first (modify and snapshots need a stopped VM)";
+    default:
+      return startRefusal(state);
+  }
+}
+
+/** Why a modify request cannot be applied; `invalid` is the request's fault, `conflict` the VM's state or a taken port. */
+export class ModifyRefused extends Error {
+  constructor(readonly kind: "invalid" | "conflict", message: string) {
+    super(message);
+    this.name = "ModifyRefused";
+  }
+}
+
+export type ModifyCurrent = {
+  state: InstanceState;
+  spec: VmSpec;
+  loginPort: number | null;
+  /** The disk's size now, as qemu-img reads it (it may not be a whole number of GiB). */
+  diskBytes: number;
+};
+
+export type ModifyPorts = {
+  /** Login ports held by other VMs that are not deleted. */
+  otherVms: ReadonlySet<number>;
+  /** Ports something on this host listens on now. */
+  host: ReadonlySet<PortKey>;
+};
+
+export type ModifyPlan = {
+  spec: VmSpec;
+  loginPort: number | null;
+  /** Grow the disk to this many bytes; `undefined` leaves it as it is. */
+  growDiskTo: number | undefined;
+  /** What changes, `from` and `to`, for the event log and the caller; empty when nothing does. */
+  changes: Record<string, { from: number | null; to: number }>;
+};
+
+/**
+ * The record a modify request makes of `current`, or the reason it is
+ * refused. A value equal to today's is no change; a smaller disk is refused
+ * (shrinking would cut off whatever the guest keeps at its end).
+ */
+export function planModify(
+  current: ModifyCurrent,
+  request: Omit<VmModifyRequest, "actor" | "id">,
+  ports: ModifyPorts,
+): ModifyPlan {
+  const refusal = stoppedOnlyRefusal(current.state);
+  if (refusal) throw new ModifyRefused("conflict", `cannot modify the VM: ${refusal}`);
+  const spec: VmSpec = { ...current.spec };
+  const changes: ModifyPlan["changes"] = {};
+  if (request.cpu_cores !== undefined && request.cpu_cores !== spec.cpu_cores) {
+    changes.cpu_cores = { from: spec.cpu_cores, to: request.cpu_cores };
+    spec.cpu_cores = request.cpu_cores;
+  }
+  if (request.memory_mib !== undefined && request.memory_mib !== spec.memory_mib) {
+    changes.memory_mib = { from: spec.memory_mib, to: request.memory_mib };
+    spec.memory_mib = request.memory_mib;
+  }
+  let growDiskTo: number | undefined;
+  if (request.disk_gib !== undefined) {
+    const bytes = request.disk_gib * GIB;
+    if (bytes < current.diskBytes) {
+      throw new ModifyRefused(
+        "invalid",
+        `the disk cannot shrink: it is ${formatGib(current.diskBytes)} GiB, ` +
+          `disk_gib ${request.disk_gib} is smaller`,
+      );
+    }
+    if (bytes > current.diskBytes) {
+      growDiskTo = bytes;
+      changes.disk_gib = { from: current.spec.disk_gib, to: request.disk_gib };
+      spec.disk_gib = request.disk_gib;
+    }
+  }
+  let loginPort = current.loginPort;
+  if (request.login_port !== undefined && request.login_port !== current.loginPort) {
+    if (current.loginPort === null) {
+      throw new ModifyRefused(
+        "invalid",
+        `the VM has no forwarded login port (its network is ${current.spec.network.mode}, ` +
+          "where the guest has its own address)",
+      );
+    }
+    if (ports.otherVms.has(request.login_port)) {
+      throw new ModifyRefused(
+        "conflict",
+        `login port ${request.login_port} is taken by another VM`,
+      );
+    }
+    if (ports.host.has(portKey("tcp", request.login_port))) {
+      throw new ModifyRefused(
+        "conflict",
+        `login port ${request.login_port} is in use on this host`,
+      );
+    }
+    changes.login_port = { from: current.loginPort, to: request.login_port };
+    loginPort = request.login_port;
+  }
+  return { spec, loginPort, growDiskTo, changes };
+}
+
+function formatGib(bytes: number): string {
+  return String(Math.round((bytes / GIB) * 100) / 100);
+}
