@@ -16,7 +16,7 @@
  */
 import { z } from "zod";
 import { LOG_FORMATS, LOG_LEVELS } from "./log.ts";
-import { decodeSs58 } from "./ss58.ts";
+import { decodeSs58 } from "./wallet/mod.ts";
 
 export const ROLES = ["gpu", "seed", "client"] as const;
 export type Role = typeof ROLES[number];

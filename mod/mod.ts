@@ -37,16 +37,12 @@ export {
   type LogLevel,
   silentLogger,
 } from "./log.ts";
-export * from "./messages.ts";
-export * from "./instance_schemas.ts";
-export * from "./container_schemas.ts";
-export * from "./vm_schemas.ts";
-export * from "./event_schemas.ts";
-export * from "./host_schemas.ts";
-export * from "./session_schemas.ts";
+export * from "./schemas/mod.ts";
+export * from "./wallet/mod.ts";
 export { loadOrCreateOperatorToken, OperatorTokenError, tokensEqual } from "./operator_token.ts";
 export { type NodePaths, nodePaths, vmStorageDirs } from "./paths.ts";
 export {
+  chainRpcHosts,
   CONFIG_DIR,
   engineSocketPermissions,
   listenAddress,
@@ -54,6 +50,7 @@ export {
   permissionFlags,
   type ProcessPermissionInputs,
   type ProcessPermissions,
+  QEMU_CONF_FILE,
   SERVICE_ENV,
   SERVICE_PROGRAMS,
   SERVICE_SYS,
@@ -101,55 +98,3 @@ export {
   x25519PublicKeyFromEd25519,
   x25519SecretFromEd25519,
 } from "./crypto.ts";
-export * from "./network_schemas.ts";
-export * from "./ledger_schemas.ts";
-export * from "./market_schemas.ts";
-export * from "./ledger_rpc_schemas.ts";
-export {
-  type DecodedAddress,
-  decodeSs58,
-  encodeSs58,
-  GENERIC_SS58_PREFIX,
-  normalizeAccount,
-} from "./ss58.ts";
-export {
-  type MultisigAccount as DerivedMultisigAccount,
-  multisigAccount,
-  multisigAccountId,
-} from "./multisig.ts";
-export { ReplayGuard, type ReplayVerdict } from "./replay_guard.ts";
-export {
-  bodyDigest,
-  canonicalJson,
-  canonicalRequestMessage,
-  legacyNonceMessage,
-  type RequestToSign,
-  SIGNED_REQUEST_VERSION,
-} from "./signed_request.ts";
-export {
-  parseWalletSignature,
-  type SignatureCheck,
-  verifyWalletSignature,
-  type WalletScheme,
-  type WalletSignature,
-} from "./wallet_signature.ts";
-export {
-  AUTH_BODY_FIELDS,
-  AUTH_HEADERS,
-  type AuthFields,
-  authFieldsFromBody,
-  authFieldsFromHeaders,
-  type AuthFieldsSource,
-  type AuthorisedAccount,
-  type AuthOutcome,
-  type AuthRefusal,
-  newReplayGuards,
-  nonceExpiresAt,
-  type ReplayGuards,
-  verifyRequestAuth,
-  WALLET_AUTH_LIMITS,
-  type WalletAuthConfig,
-  withoutAuthFields,
-} from "./wallet_auth.ts";
-export { chainRpcHosts } from "./permissions.ts";
-export { QEMU_CONF_FILE } from "./permissions.ts";

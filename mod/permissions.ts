@@ -6,7 +6,7 @@
  * Tests start probe workers with these exact sets to prove what is refused.
  */
 import { ConfigError, type ConfigKey, type ConfigSource, type NodeConfig } from "./config.ts";
-import { WORKER_NAMES, type WorkerName } from "./messages.ts";
+import { WORKER_NAMES, type WorkerName } from "./schemas/mod.ts";
 import { type NodePaths, vmStorageDirs } from "./paths.ts";
 import { resolveProgram } from "./programs.ts";
 

@@ -21,7 +21,7 @@ import {
   type RpcMessage,
   type RpcRequest,
   type RpcResponse,
-} from "./messages.ts";
+} from "./schemas/mod.ts";
 
 export type RequestContext = { from: Party };
 export type Handler<M extends Method> = (

@@ -17,7 +17,7 @@ import {
   type WorkerName,
   type WorkerStatus,
   WorkerToMainSchema,
-} from "./messages.ts";
+} from "./schemas/mod.ts";
 import type { WorkerPermissions } from "./permissions.ts";
 
 export type WorkerSpec = {

@@ -21,7 +21,7 @@ import {
   type WorkerInit,
   type WorkerName,
   type WorkerToMain,
-} from "./messages.ts";
+} from "./schemas/mod.ts";
 import { type Handlers, RpcPeer } from "./rpc.ts";
 
 export type WorkerContext<W extends WorkerName> = {

@@ -8,7 +8,7 @@ import { Keyring } from "@polkadot/keyring";
 import type { KeyringPair } from "@polkadot/keyring/types";
 import { u8aToHex, u8aWrapBytes } from "@polkadot/util";
 import { cryptoWaitReady, encodeMultiAddress } from "@polkadot/util-crypto";
-import { canonicalRequestMessage } from "../mod/signed_request.ts";
+import { canonicalRequestMessage } from "../mod/wallet/signed_request.ts";
 
 export type Wallets = {
   alice: KeyringPair;

@@ -34,11 +34,7 @@ import { multisigAccount } from "./multisig.ts";
 import { ReplayGuard } from "./replay_guard.ts";
 import { canonicalRequestMessage, legacyNonceMessage } from "./signed_request.ts";
 import { decodeSs58, normalizeAccount } from "./ss58.ts";
-import {
-  parseWalletSignature,
-  verifyWalletSignature,
-  type WalletScheme,
-} from "./wallet_signature.ts";
+import { parseWalletSignature, verifyWalletSignature, type WalletScheme } from "./signature.ts";
 
 /** Limits of wallet authorisation, in one place. */
 export const WALLET_AUTH_LIMITS = {

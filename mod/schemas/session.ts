@@ -6,7 +6,7 @@
  * never beyond the instances (no renting, no new sessions, no images).
  */
 import { z } from "zod";
-import { AccountSchema } from "./ledger_schemas.ts";
+import { AccountSchema } from "./ledger.ts";
 
 /** The longest a session may last: whoever holds it acts for the renter. */
 export const MAX_SESSION_TTL_S = 30 * 24 * 3600;

@@ -9,8 +9,8 @@
  * `node_id` of a summary is also the `machine_id` to rent.
  */
 import { z } from "zod";
-import { AmountSchema, MACHINE_STATUSES } from "./ledger_schemas.ts";
-import { NodeIdTextSchema } from "./network_schemas.ts";
+import { AmountSchema, MACHINE_STATUSES } from "./ledger.ts";
+import { NodeIdTextSchema } from "./network.ts";
 
 /** The broadcast topic GPU nodes announce their machine on. */
 export const SERVICE_SUMMARY_TOPIC = "service.summary";

@@ -8,8 +8,8 @@
  * The main thread is the hub: workers post to it and it forwards by `to`.
  */
 import { z } from "zod";
-import { CONFIG_FIELDS, type ConfigKey, type NodeConfig } from "./config.ts";
-import type { NodePaths } from "./paths.ts";
+import { CONFIG_FIELDS, type ConfigKey, type NodeConfig } from "../config.ts";
+import type { NodePaths } from "../paths.ts";
 import {
   ContainerCreateParamsSchema,
   ContainerDeleteParamsSchema,
@@ -30,9 +30,9 @@ import {
   ImagePullParamsSchema,
   ImagePullStatusParamsSchema,
   ImagePullStatusSchema,
-} from "./container_schemas.ts";
-import { EventListParamsSchema, EventListSchema } from "./event_schemas.ts";
-import { HostCheckParamsSchema, HostCheckReportSchema } from "./host_schemas.ts";
+} from "./container.ts";
+import { EventListParamsSchema, EventListSchema } from "./event.ts";
+import { HostCheckParamsSchema, HostCheckReportSchema } from "./host.ts";
 import {
   SessionCreatedSchema,
   SessionCreateParamsSchema,
@@ -42,7 +42,7 @@ import {
   SessionResolveParamsSchema,
   SessionRevokeParamsSchema,
   SessionSchema,
-} from "./session_schemas.ts";
+} from "./session.ts";
 import {
   GpuAllocationListSchema,
   VmCreateParamsSchema,
@@ -68,7 +68,7 @@ import {
   VmSnapshotTargetSchema,
   VmStopParamsSchema,
   VmTargetSchema,
-} from "./vm_schemas.ts";
+} from "./vm.ts";
 import {
   ActivePeerListSchema,
   GlobalPeerListSchema,
@@ -83,7 +83,7 @@ import {
   NetworkSubscribeParamsSchema,
   NetworkSubscriptionSchema,
   NetworkUnsubscribeParamsSchema,
-} from "./network_schemas.ts";
+} from "./network.ts";
 import {
   LeaseStatusSchema,
   LedgerLeaseStatusParams,
@@ -101,14 +101,14 @@ import {
   MachineSchema,
   MultisigAccountSchema,
   RentalSchema,
-} from "./ledger_schemas.ts";
+} from "./ledger.ts";
 import {
   MarketNodeListSchema,
   MarketNodeParamsSchema,
   MarketNodeSchema,
   MarketNodesParamsSchema,
-} from "./market_schemas.ts";
-import { LeaseCheckParamsSchema, LeaseCheckResultSchema } from "./ledger_rpc_schemas.ts";
+} from "./market.ts";
+import { LeaseCheckParamsSchema, LeaseCheckResultSchema } from "./ledger_rpc.ts";
 
 export const WORKER_NAMES = ["network", "node_service", "http"] as const;
 export type WorkerName = typeof WORKER_NAMES[number];

@@ -6,7 +6,7 @@
  * exact beyond 2^53.
  */
 import { z } from "zod";
-import { normalizeAccount } from "./ss58.ts";
+import { normalizeAccount } from "../wallet/mod.ts";
 
 /** An SS58 account address (any prefix); the ledger stores its generic-prefix form. */
 export const AccountSchema = z.string().max(64).refine(

@@ -13,8 +13,8 @@
  * HTTP API.
  */
 import { z } from "zod";
-import { AccountSchema, LeaseStatusSchema, MachineIdSchema } from "./ledger_schemas.ts";
-import { NETWORK_ERROR_CODES } from "./network_schemas.ts";
+import { AccountSchema, LeaseStatusSchema, MachineIdSchema } from "./ledger.ts";
+import { NETWORK_ERROR_CODES } from "./network.ts";
 
 export const LEDGER_RPC_TOPIC = "ledger.rpc";
 

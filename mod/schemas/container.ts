@@ -9,7 +9,7 @@ import {
   InstanceIdSchema,
   InstanceSummarySchema,
   SshPublicKeysSchema,
-} from "./instance_schemas.ts";
+} from "./instance.ts";
 
 /** Limits on what a renter may ask for; generous, but finite. */
 export const CONTAINER_LIMITS = {

@@ -11,7 +11,7 @@ import {
   InstanceSummarySchema,
   MAX_SSH_KEYS,
   SshPublicKeySchema,
-} from "./instance_schemas.ts";
+} from "./instance.ts";
 
 /** Limits on what a renter may ask for; generous, but finite. */
 export const VM_LIMITS = {

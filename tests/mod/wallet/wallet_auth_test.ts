@@ -2,10 +2,14 @@
 import assert from "node:assert/strict";
 import { u8aToHex, u8aWrapBytes } from "@polkadot/util";
 import { decodeAddress, encodeAddress, encodeMultiAddress } from "@polkadot/util-crypto";
-import { multisigAccount, multisigAccountId } from "../../mod/multisig.ts";
-import { ReplayGuard } from "../../mod/replay_guard.ts";
-import { bodyDigest, canonicalJson, canonicalRequestMessage } from "../../mod/signed_request.ts";
-import { decodeSs58, encodeSs58, normalizeAccount } from "../../mod/ss58.ts";
+import { multisigAccount, multisigAccountId } from "../../../mod/wallet/multisig.ts";
+import { ReplayGuard } from "../../../mod/wallet/replay_guard.ts";
+import {
+  bodyDigest,
+  canonicalJson,
+  canonicalRequestMessage,
+} from "../../../mod/wallet/signed_request.ts";
+import { decodeSs58, encodeSs58, normalizeAccount } from "../../../mod/wallet/ss58.ts";
 import {
   authFieldsFromBody,
   authFieldsFromHeaders,
@@ -13,9 +17,9 @@ import {
   newReplayGuards,
   verifyRequestAuth,
   type WalletAuthConfig,
-} from "../../mod/wallet_auth.ts";
-import { parseWalletSignature, verifyWalletSignature } from "../../mod/wallet_signature.ts";
-import { devWallets, freshNonce, multisigHeaders, signFor, walletHeaders } from "../wallets.ts";
+} from "../../../mod/wallet/auth.ts";
+import { parseWalletSignature, verifyWalletSignature } from "../../../mod/wallet/signature.ts";
+import { devWallets, freshNonce, multisigHeaders, signFor, walletHeaders } from "../../wallets.ts";
 
 const NOW = 1_750_000_000_000;
 const CONFIG: WalletAuthConfig = { timestampWindowMs: 300_000, allowLegacyNonce: false };
