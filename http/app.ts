@@ -4,20 +4,10 @@
  * stand-in `call`. Routes are declared in `routes/*.ts` with their schemas
  * (`api_route.ts`); the same declarations produce `/openapi.json`.
  */
-import { type Context, Hono } from "hono";
+import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import {
-  AUTH_HEADERS,
-  type CallOptions,
-  type Logger,
-  type Method,
-  type ParamsOf,
-  type ResultOf,
-  type Role,
-  RpcError,
-  type WalletAuthConfig,
-} from "../mod/mod.ts";
+import { AUTH_HEADERS, RpcError } from "../mod/mod.ts";
 import { ApiRoutes } from "./api_route.ts";
 import { ApiError, apiErrorKindFor } from "./errors.ts";
 import { failure } from "./envelope.ts";
@@ -36,29 +26,9 @@ import { operatorRoutes } from "./routes/operator.ts";
 import { imageRoutes } from "./routes/images.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
 import { isRemoteEnv } from "./remote.ts";
+import type { AppDeps } from "./app_deps.ts";
 
-export type AppDeps = {
-  call: <M extends Method>(
-    method: M,
-    params: ParamsOf<M>,
-    options?: CallOptions,
-  ) => Promise<ResultOf<M>>;
-  log: Logger;
-  /** Requests per second and burst allowed to one client address; unlimited when absent. */
-  rateLimit?: { perSecond: number; burst: number };
-  /** The address a request came from; the socket's peer address in the worker. */
-  clientAddress?: (c: Context) => string;
-  now?: () => number;
-  /** How wallet signatures of writes are checked (time window, legacy nonce signing). */
-  walletAuth?: WalletAuthConfig;
-  /**
-   * This node, so requests for other nodes are forwarded through the network;
-   * without it (tools, unit tests) every request is answered here.
-   */
-  node?: { nodeId: string; role: Role; forwardTimeoutMs: number };
-  /** Guards `/api/v1/operator/*`; without it those endpoints refuse every request. */
-  operatorToken?: string;
-};
+export type { AppDeps };
 
 /** The largest request body accepted, in bytes. */
 export const MAX_BODY_BYTES = 1024 * 1024;

@@ -7,7 +7,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { Role } from "../mod/mod.ts";
-import type { AppDeps } from "./app.ts";
+import type { AppDeps } from "./app_deps.ts";
 import { ApiError } from "./errors.ts";
 import { forwardedHeaders, forwardToNode, isRemoteEnv } from "./remote.ts";
 

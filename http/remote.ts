@@ -10,7 +10,7 @@
 import type { Hono } from "hono";
 import { z } from "zod";
 import { type InboundNetworkMessage, type Logger, RpcError } from "../mod/mod.ts";
-import type { AppDeps } from "./app.ts";
+import type { AppDeps } from "./app_deps.ts";
 import { ApiError } from "./errors.ts";
 
 /** The network topic that carries API requests between nodes. */

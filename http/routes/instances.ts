@@ -35,7 +35,7 @@ import {
   VmSshKeySchema,
 } from "../../mod/mod.ts";
 import type { ApiRoutes } from "../api_route.ts";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../app_deps.ts";
 import type { WalletAuthenticator } from "../auth.ts";
 import { ApiError } from "../errors.ts";
 import type { Operations } from "../operations.ts";

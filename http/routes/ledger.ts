@@ -22,7 +22,7 @@ import {
   ValidatorReportSchema,
 } from "../../mod/mod.ts";
 import type { ApiRoutes } from "../api_route.ts";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../app_deps.ts";
 import type { WalletAuthenticator } from "../auth.ts";
 import { SIGNED_ROUTE_ERRORS } from "./common.ts";
 

@@ -17,7 +17,7 @@ import {
 } from "../../mod/mod.ts";
 import { z } from "zod";
 import type { ApiRoutes } from "../api_route.ts";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../app_deps.ts";
 
 const ANNOUNCED =
   "GPU nodes announce their machine every announce_interval_s (30 s by default); a node silent for " +

@@ -11,7 +11,7 @@ import {
   type RpcError,
 } from "../../mod/mod.ts";
 import type { ApiRoutes } from "../api_route.ts";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../app_deps.ts";
 
 /** nvidia-smi can be slow on a busy machine; the node status should not wait for long. */
 const GPU_QUERY_TIMEOUT_MS = 20_000;

@@ -8,7 +8,7 @@
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { ApiRoutes } from "../api_route.ts";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../app_deps.ts";
 import { ApiError } from "../errors.ts";
 import { type Operation, type Operations, OperationSchema } from "../operations.ts";
 import { forwardToNode } from "../remote.ts";

@@ -30,7 +30,7 @@ import {
   VmListSchema,
 } from "../../mod/mod.ts";
 import type { ApiRoutes } from "../api_route.ts";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../app_deps.ts";
 import { ApiError } from "../errors.ts";
 import { type OperatorAccess, requireOperator } from "../operator_auth.ts";
 

@@ -13,7 +13,7 @@ import {
   NodeIdTextSchema,
 } from "../../mod/mod.ts";
 import type { ApiRoutes } from "../api_route.ts";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../app_deps.ts";
 
 /** How long a ping waits for the node's answer. */
 const PING_TIMEOUT_MS = 10_000;
