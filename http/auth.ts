@@ -1,6 +1,6 @@
 /**
  * Wallet authorisation of API writes: checks the request's signature(s) with
- * `mod/wallet_auth.ts` (fields in `X-DBC-*` headers or in the JSON body; the
+ * `mod/wallet/auth.ts` (fields in `X-DBC-*` headers or in the JSON body; the
  * signed message binds method, path and query, body, time and nonce) and
  * answers 401 `unauthorized` with the reason when they do not hold. One
  * {@link WalletAuthenticator} per app: its replay guards remember the nonces

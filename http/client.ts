@@ -1,7 +1,7 @@
 /**
  * A typed client for the node's HTTP API, for the renter CLI, tests and
  * benchmarks alike: it signs each request with the wallet (or multisig
- * account) it was given, exactly as `mod/wallet_auth.ts` checks it, unwraps
+ * account) it was given, exactly as `mod/wallet/auth.ts` checks it, unwraps
  * the `{error_code, error_message, data}` envelope and throws an
  * {@link ApiClientError} for anything but success. It knows nothing of
  * terminals or arguments.

@@ -1,7 +1,7 @@
 /**
  * How an API client signs a request: the one canonical message of
- * `mod/signed_request.ts`, carried in the `X-DBC-*` headers that
- * `mod/wallet_auth.ts` reads. A {@link Signer} is anything that has an SS58
+ * `mod/wallet/signed_request.ts`, carried in the `X-DBC-*` headers that
+ * `mod/wallet/auth.ts` reads. A {@link Signer} is anything that has an SS58
  * address and signs bytes with its key (a polkadot-js `KeyringPair` is one as
  * it is, a browser extension or a hardware wallet can be wrapped into one); a
  * {@link MultisigSigner} makes a multisig account act through several of them.

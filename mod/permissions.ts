@@ -15,7 +15,7 @@ import { resolveProgram } from "./programs.ts";
  * `ss` (iproute2) lists the host's listening sockets, so the node never
  * publishes a container on a port in use: Deno refuses a worker the
  * `/proc/net` tables unless it holds every permission. `stat` and `id`
- * (coreutils) tell the host checks (node_service/host_facts.ts) the modes of
+ * (coreutils) tell the host checks (node_service/host/facts.ts) the modes of
  * /dev/kvm and of every directory above the VM directories, and QEMU's
  * user's groups, without read grants of whole trees.
  */
@@ -43,7 +43,7 @@ export function engineSocketPermissions(socketPath: string): {
 
 /**
  * What the node service asks the system about its machine for the GPU-node
- * announcement (`node_service/machine_summary.ts`): CPU model and count,
+ * announcement (`node_service/market/machine_summary.ts`): CPU model and count,
  * total memory, and the size of the disk that holds VMs. Deno refuses a
  * worker `/proc/cpuinfo` and `/proc/meminfo` unless it holds every
  * permission, so these narrow `sys` grants replace them.

@@ -3,7 +3,7 @@
  * same states and the same transitions, in one pure function, so the HTTP
  * API and the lease loop can drive either kind through {@link InstanceDriver}
  * without knowing which it is. The schemas (kinds, states, summary) live in
- * `mod/instance_schemas.ts` because they cross worker boundaries.
+ * `mod/schemas/instance.ts` because they cross worker boundaries.
  */
 import type { InstanceKind, InstanceState, InstanceSummary } from "../mod/mod.ts";
 

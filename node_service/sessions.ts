@@ -1,5 +1,5 @@
 /**
- * Delegated sessions on this machine (see mod/session_schemas.ts): made by
+ * Delegated sessions on this machine (see mod/schemas/session.ts): made by
  * the renter, resolved on every delegated request, listed and revoked by the
  * renter. Only the SHA-256 of each id is stored, so reading the database does
  * not let anyone act; the id is shown once, when made.

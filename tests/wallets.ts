@@ -1,7 +1,7 @@
 /**
  * Wallets made by the real wallet library (polkadot-js keyring, the `//Alice`
  * style dev accounts) and a signer that builds requests exactly as a client
- * would: the canonical message from `mod/signed_request.ts`, signed raw or
+ * would: the canonical message from `mod/wallet/signed_request.ts`, signed raw or
  * `<Bytes>`-wrapped as a browser extension does.
  */
 import { Keyring } from "@polkadot/keyring";

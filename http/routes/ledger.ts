@@ -31,7 +31,7 @@ const SIGNED =
   "Wallet-signed: X-DBC-Wallet, X-DBC-Nonce, X-DBC-Timestamp and X-DBC-Sign headers (or the original's " +
   "wallet, nonce, timestamp, sign body fields; multisig: X-DBC-Multisig-Wallets, -Threshold, -Signs), " +
   "signing `dbc-request-v1\\n<METHOD>\\n<path?query>\\n<account>\\n<sha256 of the canonical body>\\n" +
-  "<timestamp ms>\\n<nonce>` (see mod/signed_request.ts).";
+  "<timestamp ms>\\n<nonce>` (see mod/wallet/signed_request.ts).";
 const RentalIdParams = z.object({ rental_id: z.coerce.number().int().min(1) });
 const MachineParams = z.object({ machine_id: MachineIdSchema });
 

@@ -1,5 +1,5 @@
 /**
- * The node's checks of what it needs of its host (node_service/host_check.ts):
+ * The node's checks of what it needs of its host (node_service/host/check.ts):
  * one entry per check, each `ok`, `problem` (with the fix) or `unknown` (with
  * the reason it could not be told), in plain sentences an operator can act on.
  */

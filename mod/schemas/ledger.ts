@@ -148,7 +148,7 @@ export const MultisigAccountSchema = z.object({
 export type MultisigAccount = z.infer<typeof MultisigAccountSchema>;
 
 /**
- * Who signed a write, as checked by `mod/wallet_auth.ts` where the request
+ * Who signed a write, as checked by `mod/wallet/auth.ts` where the request
  * came in. The ledger records (account, nonce) until `nonce_expires_at`, in
  * the same transaction as the write, so a replay is refused even after a
  * restart.

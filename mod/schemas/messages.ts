@@ -333,7 +333,7 @@ export const METHODS = {
     params: VmImageDeleteParamsSchema,
     result: VmImageDeletedSchema,
   },
-  // Delegated access to this machine (see mod/session_schemas.ts).
+  // Delegated access to this machine (see mod/schemas/session.ts).
   "session.create": {
     to: "node_service",
     params: SessionCreateParamsSchema,
@@ -433,7 +433,7 @@ export const METHODS = {
     params: LedgerMultisigGetParams,
     result: MultisigAccountSchema,
   },
-  // The market of GPU nodes, from their `service.summary` announcements (node_service/market_table.ts).
+  // The market of GPU nodes, from their `service.summary` announcements (node_service/market/table.ts).
   "market.nodes": {
     to: "node_service",
     params: MarketNodesParamsSchema,

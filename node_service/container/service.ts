@@ -55,7 +55,7 @@ export type ContainerServiceDeps = {
   events: EventLog;
   /** The GPU inventory now (only asked when GPUs are wanted). */
   gpuReport: () => Promise<GpuReport>;
-  /** Host ports in use on the machine now (see `host_ports.ts`). */
+  /** Host ports in use on the machine now (see `host/ports.ts`). */
   listeningPorts: () => Promise<Set<PortKey>>;
   /** Host ports held by other kinds of instance (VM login ports), if any. */
   otherHeldPorts?: () => Set<PortKey>;

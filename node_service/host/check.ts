@@ -1,6 +1,6 @@
 /**
  * What the node needs of its host, judged from facts gathered elsewhere
- * (host_facts.ts): pure, so every verdict is tested with given stat results.
+ * (facts.ts): pure, so every verdict is tested with given stat results.
  *
  * libvirt runs QEMU as its own user (Debian: `libvirt-qemu`, qemu.conf's
  * `user`). That user must open /dev/kvm for reading and writing, or VMs run

@@ -1,5 +1,5 @@
 /**
- * Gathers what host_check.ts judges, and keeps the node's host checks: at
+ * Gathers what check.ts judges, and keeps the node's host checks: at
  * node-service start (each problem logged with its fix), on demand through
  * `host.checks` (cached a short while), and before every VM create.
  *

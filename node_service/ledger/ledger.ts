@@ -9,7 +9,7 @@
  * is always current without a timer of its own.
  *
  * Every write names who signed it ({@link SignedBy}, checked by
- * `mod/wallet_auth.ts` where the request came in); the (account, nonce) pair
+ * `mod/wallet/auth.ts` where the request came in); the (account, nonce) pair
  * is recorded in the same transaction, so a replay is refused even after a
  * restart, and a refused write uses up nothing.
  *

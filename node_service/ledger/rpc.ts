@@ -1,6 +1,6 @@
 /**
  * The seeds' ledger for nodes that do not keep it, over the network topic
- * `ledger.rpc` (wire shapes in `mod/ledger_rpc_schemas.ts`):
+ * `ledger.rpc` (wire shapes in `mod/schemas/ledger_rpc.ts`):
  *
  * - {@link answerLedgerRpc} / {@link serveLedgerRpc}: a seed answers the
  *   read-only methods in `LEDGER_RPC_METHODS` with its own ledger handlers and

@@ -5,7 +5,7 @@
  * node's key and each receiver checks that signature against the origin's
  * node id before delivering it, so the summary needs no signature of its
  * own (the node service holds no private key); receivers only check that a
- * summary describes its origin (`market_table.ts`).
+ * summary describes its origin (`table.ts`).
  *
  * While announcements reach no neighbour (the node is still joining), the
  * next comes sooner: {@link ANNOUNCE_RETRY_MS}, doubling up to the interval,

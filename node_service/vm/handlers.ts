@@ -34,7 +34,7 @@ export type VmHandlerDeps = {
   db: DatabaseSync;
   events: EventLog;
   gpuReport: () => Promise<GpuReport>;
-  /** Why this host cannot run VMs now (host_facts.ts), asked before every create. */
+  /** Why this host cannot run VMs now (host/facts.ts), asked before every create. */
   hostRefusal?: () => Promise<string | undefined>;
   clock: Clock;
   log: Logger;

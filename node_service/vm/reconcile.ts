@@ -4,7 +4,7 @@
  * VM whose domain vanished keeps its record (marked failed, GPUs still held
  * until it is deleted), and a domain nobody recorded is reported, not adopted
  * (nor removed: no crash of this node leaves one, the record comes first).
- * What each VM's definition and disk need is vm_repair.ts's part.
+ * What each VM's definition and disk need is repair_plan.ts's part.
  */
 import type { InstanceState } from "../../mod/mod.ts";
 import type { DomainState, DomainSummary } from "./libvirt/mod.ts";

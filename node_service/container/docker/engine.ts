@@ -1,7 +1,7 @@
 /**
  * {@link ContainerEngine} over the Docker Engine API (Docker, or Podman's
  * compatible service) on a unix socket. Thin: each method is one or two API
- * calls; shapes are built and read by the pure functions of `docker_wire.ts`.
+ * calls; shapes are built and read by the pure functions of `wire.ts`.
  *
  * @example
  * ```ts

@@ -45,7 +45,7 @@ export function openVmSetting(options: {
   diskGuard?: DiskGuard;
   /** Where VM disks go; `<dir>/vms` when absent. */
   vmDir?: string;
-  /** Why the host cannot run VMs (host_facts.ts); no host check when absent. */
+  /** Why the host cannot run VMs (node_service/host/facts.ts); no host check when absent. */
   hostRefusal?: () => Promise<string | undefined>;
 }): VmSetting {
   const db = openDatabase(`${options.dir}/node.db`, SERVICE_MIGRATIONS);
