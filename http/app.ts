@@ -34,6 +34,8 @@ export type { AppDeps };
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** Client addresses whose request rate is tracked at once; beyond it the least recent are forgotten. */
 const RATE_LIMIT_MAX_CLIENTS = 100_000;
+/** A client-end's budget for all it tunnels in, in clients' budgets (it serves many renters). */
+export const REMOTE_NODE_RATE_FACTOR = 8;
 
 export type App = { app: Hono; routes: ApiRoutes };
 
@@ -51,19 +53,29 @@ export function createAppWithRoutes(deps: AppDeps): App {
       maxClients: RATE_LIMIT_MAX_CLIENTS,
       now: deps.now ?? Date.now,
     });
+    // All that a client-end tunnels in shares one budget, a multiple of one client's.
+    const nodeLimiter = new RateLimiter({
+      ratePerSecond: deps.rateLimit.perSecond * REMOTE_NODE_RATE_FACTOR,
+      burst: deps.rateLimit.burst * REMOTE_NODE_RATE_FACTOR,
+      maxClients: RATE_LIMIT_MAX_CLIENTS,
+      now: deps.now ?? Date.now,
+    });
+    // The socket's peer address (http/worker.ts: getConnInfo), never a header the client chose.
     const clientAddress = deps.clientAddress ?? (() => "unknown");
     app.use("*", async (c, next) => {
-      // Requests tunnelled from another node count against that node and the wallet they name,
-      // not the local socket: one client-end serves many renters, and each gets its own rate.
-      // (A client-end inventing wallets gains nothing: its link has a message budget too.)
-      const decision = limiter.take(
-        isRemoteEnv(c.env)
-          ? `node:${c.env.remoteNode}:${
-            c.req.header(AUTH_HEADERS.wallet) ?? c.req.header(AUTH_HEADERS.multisigWallets) ??
-              ""
-          }`
-          : clientAddress(c),
-      );
+      // Requests tunnelled from another node count against that node's budget, and within it
+      // against the wallet they name, so one renter behind a client-end does not use up the
+      // others' rate. The wallet header is the sender's to choose: it only splits the node's
+      // budget (a client-end inventing wallets still gets no more than the node's), and only
+      // its first 64 characters are kept.
+      let decision = isRemoteEnv(c.env)
+        ? nodeLimiter.take(`node:${c.env.remoteNode}`)
+        : limiter.take(clientAddress(c));
+      if (decision.allowed && isRemoteEnv(c.env)) {
+        const wallet = c.req.header(AUTH_HEADERS.wallet) ??
+          c.req.header(AUTH_HEADERS.multisigWallets) ?? "";
+        decision = limiter.take(`node:${c.env.remoteNode}:${wallet.slice(0, 64)}`);
+      }
       if (!decision.allowed) {
         c.header("Retry-After", String(decision.retryAfterSeconds));
         throw new ApiError(

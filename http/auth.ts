@@ -129,7 +129,11 @@ export class WalletAuthenticator {
       guards: this.#guards,
       config: this.config,
     });
-    if (!outcome.ok) throw new ApiError("unauthorized", `${outcome.reason}: ${outcome.message}`);
+    if (!outcome.ok) {
+      // A full replay memory is no fault of the signer's: it may try again later (503).
+      const kind = outcome.reason === "busy" ? "try_later" : "unauthorized";
+      throw new ApiError(kind, `${outcome.reason}: ${outcome.message}`);
+    }
     return outcome;
   }
 

@@ -40,10 +40,25 @@ import { parseWalletSignature, verifyWalletSignature, type WalletScheme } from "
 export const WALLET_AUTH_LIMITS = {
   /** Longest nonce accepted. */
   maxNonceChars: 128,
-  /** Requests remembered for replay refusal (signed requests, within the time window). */
-  replayEntries: 200_000,
-  /** Legacy nonces remembered (the original kept a filter of 1,000,000). */
-  legacyReplayEntries: 200_000,
+  /**
+   * Replay memory, per account: nonces remembered for each account (when one
+   * account is full only its own oldest go, and only its own floor rises) and
+   * accounts remembered at once (when full of live accounts, a new account is
+   * told to try later: nobody's memory is pushed out).
+   */
+  replayPerAccount: 64,
+  replayAccounts: 50_000,
+  /** Legacy nonces (the original kept a filter of 1,000,000): per signer, and signers (the least recent forgotten). */
+  legacyReplayPerAccount: 64,
+  legacyReplayAccounts: 50_000,
+  /**
+   * Signatories of a multisig account that signs a request. The chain allows
+   * more (DeepBrainChain's runtime sets pallet-multisig's `MaxSignatories` to
+   * 100, as Polkadot does), but each one may cost a signature check, so the
+   * API takes at most 16; the bound and the threshold are checked before any
+   * signature is.
+   */
+  maxRequestSignatories: 16,
   /** How long a ledger keeps a used legacy nonce on disk (it carries no time of its own). */
   legacyNonceRetentionMs: 30 * 86_400_000,
 } as const;
@@ -165,7 +180,9 @@ export type AuthRefusal =
   | "replayed"
   /** A bare-nonce signature while legacy signing is off. */
   | "legacy_refused"
-  | "threshold_not_met";
+  | "threshold_not_met"
+  /** The replay memory is full of live accounts: a new account must try later. */
+  | "busy";
 
 /** Who acts, once the signatures hold. */
 export type AuthorisedAccount = {
@@ -198,13 +215,17 @@ export type ReplayGuards = { signed: ReplayGuard; legacy: ReplayGuard };
 export function newReplayGuards(timestampWindowMs: number): ReplayGuards {
   return {
     signed: new ReplayGuard({
-      maxEntries: WALLET_AUTH_LIMITS.replayEntries,
+      maxAccounts: WALLET_AUTH_LIMITS.replayAccounts,
+      maxPerAccount: WALLET_AUTH_LIMITS.replayPerAccount,
       windowMs: 2 * timestampWindowMs,
+      whenFull: "refuse",
     }),
-    // Legacy requests carry no time, so nothing expires by age: only the size bound applies.
+    // Legacy requests carry no time, so nothing expires by age: only the size bounds apply.
     legacy: new ReplayGuard({
-      maxEntries: WALLET_AUTH_LIMITS.legacyReplayEntries,
+      maxAccounts: WALLET_AUTH_LIMITS.legacyReplayAccounts,
+      maxPerAccount: WALLET_AUTH_LIMITS.legacyReplayPerAccount,
       windowMs: Number.POSITIVE_INFINITY,
+      whenFull: "forget_least_recent",
     }),
   };
 }
@@ -257,6 +278,16 @@ export async function verifyRequestAuth(input: AuthInput): Promise<AuthOutcome> 
   let threshold = 1;
   let multisig: AuthorisedAccount["multisig"];
   if (isMultisig) {
+    // Bounded before anything else is done with the list, and long before any signature is checked.
+    const listed = fields.multisig_wallets!.length;
+    const signed = fields.multisig_signs?.length ?? 0;
+    const bound = WALLET_AUTH_LIMITS.maxRequestSignatories;
+    if (listed > bound || signed > bound) {
+      return refuse(
+        "malformed",
+        `a multisig account signing a request has at most ${bound} signatories (${listed} listed, ${signed} signatures)`,
+      );
+    }
     const derived = multisigAccount(fields.multisig_wallets!, fields.multisig_threshold ?? 0);
     if (!derived.ok) return refuse("malformed", `multisig account: ${derived.reason}`);
     account = derived.address;
@@ -336,13 +367,15 @@ export async function verifyRequestAuth(input: AuthInput): Promise<AuthOutcome> 
   // Only a request whose signatures hold may use up a nonce.
   if (legacy) {
     for (const [index, signer] of signers.entries()) {
-      const verdict = guards.legacy.claim(`${signer.address}\n${usedNonces[index]}`, now, now);
+      const verdict = guards.legacy.claim(signer.address, usedNonces[index]!, now, now);
+      if (verdict === "busy") return refuse("busy", "too many accounts signing at once; try later");
       if (verdict !== "fresh") {
         return refuse("replayed", `nonce ${usedNonces[index]} was already used`);
       }
     }
   } else {
-    const verdict = guards.signed.claim(`${account}\n${fields.nonce}`, fields.timestamp!, now);
+    const verdict = guards.signed.claim(account, fields.nonce!, fields.timestamp!, now);
+    if (verdict === "busy") return refuse("busy", "too many accounts signing at once; try later");
     if (verdict === "replayed") return refuse("replayed", `nonce ${fields.nonce} was already used`);
     if (verdict === "too_old") {
       return refuse(

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createApp, RateLimiter } from "../../http/mod.ts";
+import { REMOTE_NODE_RATE_FACTOR } from "../../http/app.ts";
 import { RpcError, silentLogger } from "../../mod/mod.ts";
 
 Deno.test("a client may burst, then is held to its average rate; others are unaffected", () => {
@@ -66,4 +67,57 @@ Deno.test("requests tunnelled from a client-end are limited per client-end and w
   // Another renter behind the same client-end, and the same renter through another one, go on.
   assert.deepEqual(await statuses("node-a", "5Bob"), [404, 404, 429]);
   assert.deepEqual(await statuses("node-b", "5Alice"), [404, 404, 429]);
+});
+
+Deno.test("wallets a client-end invents share its one budget: the wallet header only splits it", async () => {
+  const app = createApp({
+    call: (() => Promise.reject(new RpcError("unavailable", "x"))) as Parameters<
+      typeof createApp
+    >[0]["call"],
+    log: silentLogger,
+    rateLimit: { perSecond: 1, burst: 2 },
+    clientAddress: () => "127.0.0.1",
+    now: () => 0,
+  });
+  let allowed = 0;
+  for (let index = 0; index < 100; index++) {
+    const response = await app.fetch(
+      new Request("http://node/api/v1/nothing", {
+        headers: { "x-dbc-wallet": `5Invented${index}` },
+      }),
+      { remoteNode: "node-a" },
+    );
+    if (response.status !== 429) allowed++;
+  }
+  assert.equal(
+    allowed,
+    2 * REMOTE_NODE_RATE_FACTOR,
+    "the client-end's budget, not 2 per invented wallet",
+  );
+  const other = await app.fetch(new Request("http://node/api/v1/nothing"), {
+    remoteNode: "node-b",
+  });
+  assert.equal(other.status, 404, "another client-end has its own budget");
+  const local = await app.request("/api/v1/nothing", {
+    headers: { "x-forwarded-for": "198.51.100.1" },
+  });
+  assert.equal(local.status, 404);
+});
+
+Deno.test("a local client is known by its socket address, whatever forwarding header it sends", async () => {
+  const app = createApp({
+    call: (() => Promise.reject(new RpcError("unavailable", "x"))) as Parameters<
+      typeof createApp
+    >[0]["call"],
+    log: silentLogger,
+    rateLimit: { perSecond: 1, burst: 2 },
+    clientAddress: () => "192.0.2.9",
+    now: () => 0,
+  });
+  const statuses = [];
+  for (let index = 0; index < 3; index++) {
+    const headers = { "x-forwarded-for": `198.51.100.${index}`, "x-real-ip": `203.0.113.${index}` };
+    statuses.push((await app.request("/api/v1/nothing", { headers })).status);
+  }
+  assert.deepEqual(statuses, [404, 404, 429]);
 });

@@ -348,19 +348,114 @@ Deno.test("signing the bare nonce works only with legacy signing on, and only on
   assert.ok(multi.ok, JSON.stringify(multi));
 });
 
-Deno.test("the replay guard stays bounded and never lets a forgotten request through", () => {
-  const guard = new ReplayGuard({ maxEntries: 3, windowMs: 1_000 });
-  assert.equal(guard.claim("a", 100, 100), "fresh");
-  assert.equal(guard.claim("b", 200, 200), "fresh");
-  assert.equal(guard.claim("c", 300, 300), "fresh");
-  assert.equal(guard.claim("a", 100, 300), "replayed");
-  // Full: "a" (signed at 100) is pushed out, so anything signed at or before 100 is now too old.
-  assert.equal(guard.claim("d", 400, 400), "fresh");
-  assert.equal(guard.size, 3);
-  assert.equal(guard.claim("a", 100, 400), "too_old");
-  assert.equal(guard.claim("e", 90, 400), "too_old");
+Deno.test("the replay guard stays bounded per account and never lets a forgotten request through", () => {
+  const guard = new ReplayGuard({ maxAccounts: 10, maxPerAccount: 3, windowMs: 1_000 });
+  assert.equal(guard.claim("alice", "a", 100, 100), "fresh");
+  assert.equal(guard.claim("alice", "b", 200, 200), "fresh");
+  assert.equal(guard.claim("alice", "c", 300, 300), "fresh");
+  assert.equal(guard.claim("alice", "a", 100, 300), "replayed");
+  assert.equal(guard.claim("bob", "a", 100, 300), "fresh", "nonces are per account");
+  // Alice is full: her "a" (signed at 100) is pushed out, so anything she signed at or before 100 is too old.
+  assert.equal(guard.claim("alice", "d", 400, 400), "fresh");
+  assert.equal(guard.size, 4);
+  assert.equal(guard.claim("alice", "a", 100, 400), "too_old");
+  assert.equal(guard.claim("alice", "e", 90, 400), "too_old");
+  assert.equal(guard.claim("bob", "e", 90, 400), "fresh", "Alice's floor is hers alone");
   // Entries past the window are forgotten first, without raising the floor.
-  assert.equal(guard.claim("f", 1_350, 1_350), "fresh");
-  assert.equal(guard.size, 2, "b and c (signed before 350) were forgotten, d and f stay");
-  assert.equal(guard.claim("g", 250, 1_350), "fresh", "250 is above the floor of 100");
+  assert.equal(guard.claim("alice", "f", 1_350, 1_350), "fresh");
+  assert.equal(guard.claim("alice", "g", 250, 1_350), "fresh", "250 is above her floor of 100");
+});
+
+Deno.test("one account flooding with future times locks out only itself", () => {
+  const guard = new ReplayGuard({ maxAccounts: 10, maxPerAccount: 64, windowMs: 600_000 });
+  const now = 1_000_000;
+  for (let index = 0; index < 10_000; index++) {
+    guard.claim("mallory", `n-${index}`, now + 300_000, now);
+  }
+  assert.ok(guard.size <= 64, "bounded per account");
+  assert.equal(guard.claim("alice", "honest", now, now), "fresh");
+  assert.equal(guard.claim("mallory", "late", now, now), "too_old", "its own floor rose");
+});
+
+Deno.test("a replay guard full of live accounts asks new ones to wait and pushes nobody out", () => {
+  const guard = new ReplayGuard({ maxAccounts: 3, maxPerAccount: 4, windowMs: 1_000 });
+  assert.equal(guard.claim("alice", "a", 100, 100), "fresh");
+  assert.equal(guard.claim("m1", "x", 1_100, 100), "fresh");
+  assert.equal(guard.claim("m2", "x", 1_100, 100), "fresh");
+  assert.equal(guard.claim("m3", "x", 1_100, 100), "busy");
+  assert.equal(guard.claim("alice", "a", 100, 200), "replayed", "Alice is still remembered");
+  assert.equal(guard.claim("alice", "b", 1_500, 200), "fresh", "known accounts go on");
+  // Once every entry of an account lies past the window, the account is forgotten and room is made.
+  assert.equal(guard.claim("m3", "x", 2_200, 2_201), "fresh");
+  assert.equal(guard.accounts, 2, "m1 and m2 were forgotten, Alice (signed at 1 500) stays");
+  assert.equal(guard.claim("alice", "b", 1_500, 2_201), "replayed");
+  // The legacy guard (no times) forgets the least recently seen account instead.
+  const legacy = new ReplayGuard({
+    maxAccounts: 2,
+    maxPerAccount: 4,
+    windowMs: Number.POSITIVE_INFINITY,
+    whenFull: "forget_least_recent",
+  });
+  legacy.claim("a", "1", 0, 0);
+  legacy.claim("b", "1", 0, 0);
+  legacy.claim("a", "2", 0, 0);
+  assert.equal(legacy.claim("c", "1", 0, 0), "fresh");
+  assert.equal(legacy.claim("a", "1", 0, 0), "replayed", "a was seen last, b was forgotten");
+  assert.equal(legacy.accounts, 2);
+});
+
+Deno.test("200k requests signed 300 s ahead by one account do not make anyone else's too old", async () => {
+  const { alice } = await devWallets();
+  const guards = newReplayGuards(CONFIG.timestampWindowMs);
+  // What a flood of valid requests leaves in the replay memory (their signatures held).
+  for (let index = 0; index < 200_000; index++) {
+    guards.signed.claim("5Mallory", `flood-${index}`, NOW + 300_000, NOW);
+  }
+  const honest = await check(walletHeaders(alice, {
+    method: "POST",
+    path: PATH,
+    body: BODY,
+    timestamp: NOW,
+  }));
+  assert.ok(honest.ok, JSON.stringify(honest));
+});
+
+Deno.test("multisig signatories are bounded, and the bound and threshold are checked before any signature", async () => {
+  const { alice, bob } = await devWallets();
+  const many = Array.from({ length: 100 }, (_, index) => {
+    const id = new Uint8Array(32);
+    id[0] = 1;
+    id[31] = index;
+    return encodeSs58(id, 42);
+  });
+  const badSign = "0x" + "11".repeat(64);
+  const fields = (wallets: string[], threshold: number, signers: string[]) =>
+    authFieldsFromHeaders(
+      new Headers({
+        "x-dbc-nonce": freshNonce(),
+        "x-dbc-timestamp": String(NOW),
+        "x-dbc-multisig-wallets": wallets.join(","),
+        "x-dbc-multisig-threshold": String(threshold),
+        "x-dbc-multisig-signs": signers.map((wallet) => `${wallet}:${badSign}`).join(","),
+      }),
+    );
+  // Bad signatures everywhere: a refusal other than bad_signature shows none was checked.
+  const hundred = await check({}, { fields: fields(many, 100, many) });
+  assert.equal(!hundred.ok && hundred.reason, "malformed");
+  assert.match(!hundred.ok ? hundred.message : "", /at most 16 signatories/);
+  const seventeen = await check({}, { fields: fields(many.slice(0, 17), 2, many.slice(0, 2)) });
+  assert.equal(!seventeen.ok && seventeen.reason, "malformed");
+  const short = await check({}, { fields: fields(many.slice(0, 16), 10, many.slice(0, 9)) });
+  assert.equal(!short.ok && short.reason, "threshold_not_met");
+  const sixteen = await check({}, { fields: fields(many.slice(0, 16), 2, many.slice(0, 2)) });
+  assert.equal(!sixteen.ok && sixteen.reason, "bad_signature", "16 are allowed and checked");
+  // A real 2-of-16 still acts.
+  const signatories = [alice, bob];
+  const ok = await check(multisigHeaders(signatories, 2, [alice, bob], {
+    method: "POST",
+    path: PATH,
+    body: BODY,
+    timestamp: NOW,
+  }));
+  assert.ok(ok.ok, JSON.stringify(ok));
 });
