@@ -32,7 +32,13 @@ export type AppDeps = {
    * This node, so requests for other nodes are forwarded through the network;
    * without it (tools, unit tests) every request is answered here.
    */
-  node?: { nodeId: string; role: Role; forwardTimeoutMs: number };
+  node?: {
+    nodeId: string;
+    role: Role;
+    forwardTimeoutMs: number;
+    /** `ledger_authority`: the node ledger requests go to; empty: a lone seed keeps it. */
+    ledgerAuthority?: string;
+  };
   /** Guards `/api/v1/operator/*`; without it those endpoints refuse every request. */
   operatorToken?: string;
 };

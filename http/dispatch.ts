@@ -1,12 +1,12 @@
 /**
  * Decides where a request is answered. Renter operations name their GPU node
  * (`node_id` in the query, or the original's `peer_nodes_list` in the body);
- * ledger requests belong to a seed. A request for this node runs here; any
+ * ledger requests belong to the ledger authority, and go to no other node. A request for this node runs here; any
  * other is forwarded through the network (`remote.ts`). A request that came
  * through the network is never forwarded again, so there are no loops.
  */
 import type { Context, MiddlewareHandler } from "hono";
-import type { Role } from "../mod/mod.ts";
+import { ledgerPlace, type Role } from "../mod/mod.ts";
 import type { AppDeps } from "./app_deps.ts";
 import { ApiError } from "./errors.ts";
 import { forwardedHeaders, forwardToNode, isRemoteEnv } from "./remote.ts";
@@ -20,13 +20,15 @@ export const NODE_TARGETED_PREFIXES = [
   "/api/v1/sessions",
   "/api/v1/operations",
 ];
-/** Paths answered by a seed, which keeps the embedded ledger. */
+/** Paths answered by the ledger authority (`ledger_authority`), the seed that keeps the embedded ledger. */
 export const SEED_TARGETED_PREFIXES = ["/api/v1/ledger"];
 
 export type DispatchDeps = Pick<AppDeps, "call"> & {
   nodeId: string;
   role: Role;
   forwardTimeoutMs: number;
+  /** `ledger_authority`; empty or absent: a seed keeps the ledger itself. */
+  ledgerAuthority?: string;
 };
 
 function under(path: string, prefixes: readonly string[]): boolean {
@@ -54,13 +56,25 @@ export async function targetNode(c: Context): Promise<string | undefined> {
   return undefined;
 }
 
-async function anySeed(deps: DispatchDeps): Promise<string> {
-  const { peers } = await deps.call("network.peers.active", {});
-  const seeds = peers.filter((peer) => peer.node_type === "seed");
-  if (seeds.length === 0) {
-    throw new ApiError("try_later", "no seed node is connected; the ledger cannot be reached");
+/** The node that keeps the ledger, or `undefined` when that is this one. */
+function ledgerTarget(deps: DispatchDeps, remote: boolean): string | undefined {
+  const place = ledgerPlace(
+    { role: deps.role, ledger_authority: deps.ledgerAuthority ?? "" },
+    deps.nodeId,
+  );
+  if (place.kind === "here") return undefined;
+  if (remote) {
+    throw new ApiError(
+      "not_found",
+      place.kind === "authority"
+        ? `this node keeps no ledger; ask the ledger authority, node ${place.authority}`
+        : "this node keeps no ledger",
+    );
   }
-  return seeds[Math.floor(Math.random() * seeds.length)]!.id;
+  if (place.kind === "unset") {
+    throw new ApiError("try_later", `the ledger cannot be reached: ${place.reason}`);
+  }
+  return place.authority;
 }
 
 export function dispatch(deps: DispatchDeps): MiddlewareHandler {
@@ -75,11 +89,8 @@ export function dispatch(deps: DispatchDeps): MiddlewareHandler {
           "name the GPU node: node_id in the query, or peer_nodes_list in the body",
         );
       }
-    } else if (under(path, SEED_TARGETED_PREFIXES) && deps.role !== "seed") {
-      if (isRemoteEnv(c.env)) {
-        throw new ApiError("not_found", "this node keeps no ledger; ask a seed node");
-      }
-      target = await anySeed(deps);
+    } else if (under(path, SEED_TARGETED_PREFIXES)) {
+      target = ledgerTarget(deps, isRemoteEnv(c.env));
     }
     if (target === undefined || target === deps.nodeId) return await next();
     if (isRemoteEnv(c.env)) {

@@ -24,6 +24,7 @@ runWorker("http", ({ init, log, call }) => {
       nodeId: init.node_id,
       role: init.config.role,
       forwardTimeoutMs: init.config.request_timeout_ms,
+      ledgerAuthority: init.config.ledger_authority,
     },
     operatorToken: init.operator_token,
   });

@@ -360,6 +360,14 @@ export const CONFIG_FIELDS = {
     [] as string[],
     "wallets (SS58, comma-separated) that may validate machines in a seed's ledger; empty: any but the owner",
   ),
+  ledger_authority: field(
+    z.string().regex(/^(12D3KooW[1-9A-HJ-NP-Za-km-z]{44})?$/, {
+      message: "expected a node id (12D3KooW followed by 44 base58 characters), or empty",
+    }),
+    asText,
+    "",
+    "node id of the one seed that keeps the network's ledger; every other node asks only it; empty: only a lone seed keeps its own",
+  ),
   ledger_verification_window_s: field(
     intBetween(90, 30 * 86_400),
     asInteger,

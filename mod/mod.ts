@@ -20,6 +20,7 @@ export {
   ROLES,
 } from "./config.ts";
 export { type DataDirLock, DataDirLockedError, lockDataDir } from "./data_lock.ts";
+export { LEDGER_AUTHORITY_SETTING, type LedgerPlace, ledgerPlace } from "./ledger_authority.ts";
 export {
   generateNodeKeys,
   KeyFileError,

@@ -3,7 +3,7 @@
  * issues) VMs, containers and leases. Runs with permission to execute only
  * virsh, nvidia-smi and qemu-img and to touch only its own directory.
  */
-import { openDatabase, runWorker, vmStorageDirs } from "../mod/mod.ts";
+import { ledgerPlace, openDatabase, runWorker, vmStorageDirs } from "../mod/mod.ts";
 import { startContainers } from "./container/mod.ts";
 import { eventHandlers, EventLog } from "./event_log.ts";
 import { GpuInventory } from "./gpu/mod.ts";
@@ -64,14 +64,30 @@ runWorker("node_service", ({ init, log, clock, call }) => {
   host.logAtStart({ problemsAtWarn: init.config.role === "gpu" }).catch((error) =>
     log.error("cannot check the host", { error: (error as Error).message })
   );
-  const ledger = startLedger({ config: init.config, paths: init.paths, events, clock, log });
-  // A seed answers other nodes' ledger reads; every other node reads a seed's ledger through the network.
+  const ledger = startLedger({
+    config: init.config,
+    paths: init.paths,
+    events,
+    clock,
+    log,
+    nodeId: init.node_id,
+  });
+  // The ledger authority answers other nodes' ledger reads; every other node asks only it.
+  const ledgerPlaceHere = ledgerPlace(init.config, init.node_id);
+  if (ledgerPlaceHere.kind === "unset" && init.config.verification_service === "ledger") {
+    log.warn("no ledger authority: ledger reads and lease checks are refused", {
+      reason: ledgerPlaceHere.reason,
+    });
+  }
   const ledgerServer = ledger.ledger
     ? serveLedgerRpc({ call, clock, log: log.child("ledger_rpc"), handlers: ledger.handlers })
     : undefined;
-  const ledgerTransport = ledger.ledger
-    ? undefined
-    : networkLedgerTransport({ call, log: log.child("ledger_rpc") });
+  const ledgerTransport = ledger.ledger ? undefined : networkLedgerTransport({
+    call,
+    log: log.child("ledger_rpc"),
+    authority: ledgerPlaceHere.kind === "authority" ? ledgerPlaceHere.authority : undefined,
+    unsetReason: ledgerPlaceHere.kind === "unset" ? ledgerPlaceHere.reason : undefined,
+  });
   const leases = startLeases({
     config: init.config,
     nodeId: init.node_id,

@@ -481,9 +481,11 @@ async function main(): Promise<number> {
   const seedNode = node("seed", "seed");
   progress(`starting a seed, a GPU node and a client-end in ${scratch}`);
   const seed = await startNode(seedNode, seedNode.p2pPort, []);
+  // The seed is the ledger authority of the other two.
+  const authority = ["--ledger-authority", seed.nodeId];
   const [gpu, client] = await Promise.all([
-    startNode(node("gpu", "gpu"), seedNode.p2pPort, leaf),
-    startNode(node("client", "client"), seedNode.p2pPort, leaf),
+    startNode(node("gpu", "gpu"), seedNode.p2pPort, [...leaf, ...authority]),
+    startNode(node("client", "client"), seedNode.p2pPort, [...leaf, ...authority]),
   ]);
   const topology: Topology = { seed, gpu, client };
   await waitFor("the client-end and the GPU node linked to the seed", async () => {

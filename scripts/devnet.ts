@@ -1,6 +1,6 @@
 /**
  * `deno task devnet`: a whole network on loopback — one seed (with the
- * embedded ledger), two GPU nodes and two client-ends — each a real node
+ * embedded ledger, every other node's `ledger_authority`), two GPU nodes and two client-ends — each a real node
  * process started the way operators start one (`deno task node`), with its
  * own data directory and ports. Prints where to point the CLI; Ctrl-C stops
  * them all.
@@ -44,7 +44,11 @@ export function devnetLayout(basePort: number, dir: string, domainRoot = "dbcdev
   }));
 }
 
-export function nodeArgs(node: DevnetNode, seedP2pPort: number): string[] {
+/**
+ * A node's flags. Every node but the seed joins through the seed and asks the seed's ledger only:
+ * `seedId` (known once the seed is up) is its `ledger_authority`.
+ */
+export function nodeArgs(node: DevnetNode, seedP2pPort: number, seedId?: string): string[] {
   const args = [
     "--role",
     node.role,
@@ -62,6 +66,7 @@ export function nodeArgs(node: DevnetNode, seedP2pPort: number): string[] {
     node.domainPrefix,
   ];
   if (node.role !== "seed") args.push("--seeds", `127.0.0.1:${seedP2pPort}`);
+  if (node.role !== "seed" && seedId) args.push("--ledger-authority", seedId);
   return args;
 }
 
@@ -122,7 +127,8 @@ async function main(args: string[]): Promise<number> {
   const ids = new Map<string, string>();
   for (const node of layout) {
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["task", "-q", "node", ...nodeArgs(node, seed.p2pPort)],
+      // The seed comes up first; its id is every other node's ledger authority.
+      args: ["task", "-q", "node", ...nodeArgs(node, seed.p2pPort, ids.get(seed.name))],
       stdout: "inherit",
       stderr: "inherit",
     }).spawn();

@@ -19,10 +19,8 @@ export const MAX_RENTAL_AHEAD_MS = 60 * 86_400_000;
 
 // The bridge to the seeds' ledger over the network (rpc.ts).
 
-/** How long one seed has to answer a ledger read before the next seed is tried. */
+/** How long the ledger authority has to answer one ledger read. */
 export const LEDGER_RPC_ATTEMPT_TIMEOUT_MS = 8_000;
-/** Seeds tried for one ledger read; three attempts stay within the default 30 s request time-out. */
-export const LEDGER_RPC_MAX_ATTEMPTS = 3;
 /**
  * The largest ledger answer a seed sends over the network; a sealed reply
  * must fit the network's 160 KiB frame with its envelope.

@@ -9,6 +9,7 @@
 import {
   type Clock,
   type Handlers,
+  ledgerPlace,
   type Logger,
   type Method,
   type NodeConfig,
@@ -32,6 +33,8 @@ export type LedgerDeps = {
   events: EventLog;
   clock: Clock;
   log: Logger;
+  /** This node's id, to tell whether it is the `ledger_authority`. */
+  nodeId?: string;
 };
 
 export type StartedLedger = {
@@ -42,11 +45,14 @@ export type StartedLedger = {
 };
 
 export function startLedger(deps: LedgerDeps): StartedLedger {
-  if (deps.config.role !== "seed") {
+  const place = ledgerPlace(deps.config, deps.nodeId ?? "");
+  if (place.kind !== "here") {
     const refuse = () => {
       throw new RpcError(
         "not_found",
-        `this node keeps no ledger: it is a ${deps.config.role} node, and the ledger is kept by seed nodes`,
+        place.kind === "authority"
+          ? `this node keeps no ledger: the ledger authority is node ${place.authority}`
+          : `this node keeps no ledger: ${place.reason}`,
       );
     };
     const handlers: LedgerHandlers = {

@@ -6,10 +6,10 @@
  *   read-only methods in `LEDGER_RPC_METHODS` with its own ledger handlers and
  *   refuses everything else (writes are wallet-signed and go to a seed's HTTP
  *   API, never through another node);
- * - {@link networkLedgerTransport}: a GPU or client node sends such a read to
- *   a seed (connected seeds first, then seeds from the address book), and
- *   tries another seed when one cannot be reached; the ledger's own answers,
- *   refusals included, are final.
+ * - {@link networkLedgerTransport}: every node that does not keep the ledger
+ *   sends such a read to the ledger authority (`ledger_authority`) only, and
+ *   believes only its answer; the ledger's own answers, refusals included,
+ *   are final, anything else counts as "unavailable".
  */
 import {
   type Clock,
@@ -30,7 +30,6 @@ import {
 import type { LedgerHandlers } from "./handlers.ts";
 import {
   LEDGER_RPC_ATTEMPT_TIMEOUT_MS,
-  LEDGER_RPC_MAX_ATTEMPTS,
   MAX_LEDGER_RPC_REPLY_BYTES,
   NETWORK_CALL_MARGIN_MS,
 } from "./constants.ts";
@@ -147,83 +146,68 @@ export type NetworkLedgerTransport = <M extends LedgerRpcMethod>(
 export type TransportDeps = {
   call: WorkerCall;
   log: Logger;
-  /** Per seed; defaults to {@link LEDGER_RPC_ATTEMPT_TIMEOUT_MS}. */
+  /**
+   * The node that keeps the ledger (`ledger_authority`): the only one asked,
+   * the only one believed. `undefined`: none is known, and every read is
+   * refused with `unsetReason`.
+   */
+  authority: string | undefined;
+  unsetReason?: string;
+  /** Defaults to {@link LEDGER_RPC_ATTEMPT_TIMEOUT_MS}. */
   attemptTimeoutMs?: number;
-  maxAttempts?: number;
-  random?: () => number;
 };
 
 /**
- * Reads the ledger of a seed: connected seeds first (in random order, the one
- * that answered last before them), then seeds known from the address book.
+ * Reads the ledger of the authority, through a request sealed to its id.
+ * Whatever does not come from the authority is no answer: the read fails
+ * with `unavailable` (the lease loop then changes nothing). Any other node
+ * that calls itself a seed is never asked.
  */
 export function networkLedgerTransport(deps: TransportDeps): NetworkLedgerTransport {
-  const { call, log } = deps;
+  const { call, log, authority } = deps;
   const attemptTimeoutMs = deps.attemptTimeoutMs ?? LEDGER_RPC_ATTEMPT_TIMEOUT_MS;
-  const maxAttempts = deps.maxAttempts ?? LEDGER_RPC_MAX_ATTEMPTS;
-  const random = deps.random ?? Math.random;
-  let lastGood: string | undefined;
-
-  const candidates = async (): Promise<string[]> => {
-    const [active, known] = await Promise.all([
-      call("network.peers.active", {}).then((list) => list.peers).catch(() => []),
-      call("network.peers.global", {}).then((list) => list.peers).catch(() => []),
-    ]);
-    const linked = shuffle(
-      active.filter((peer) => peer.node_type === "seed").map((peer) => peer.id),
-      random,
-    );
-    const booked = known
-      .filter((peer) => peer.node_type === "seed" && !linked.includes(peer.id))
-      .sort((a, b) => Number(a.state === "unreachable") - Number(b.state === "unreachable"))
-      .map((peer) => peer.id);
-    const ordered = [...linked, ...booked];
-    if (lastGood !== undefined && ordered.includes(lastGood)) {
-      return [lastGood, ...ordered.filter((id) => id !== lastGood)];
-    }
-    return ordered;
-  };
 
   return async <M extends LedgerRpcMethod>(method: M, params: ParamsOf<M>) => {
-    const seeds = (await candidates()).slice(0, maxAttempts);
-    if (seeds.length === 0) {
-      throw new RpcError("unavailable", "no seed node is known yet, so the ledger cannot be read");
+    if (authority === undefined) {
+      throw new RpcError(
+        "unavailable",
+        `cannot read the ledger: ${deps.unsetReason ?? "no ledger authority is configured"}`,
+      );
     }
-    const failures: string[] = [];
-    for (const seed of seeds) {
-      let answer: LedgerRpcReply;
-      try {
-        const sent = await call("network.send", {
-          to: seed,
-          payload: { type: "app", topic: LEDGER_RPC_TOPIC, body: { method, params } },
-          timeout_ms: attemptTimeoutMs,
-        }, { timeoutMs: attemptTimeoutMs + NETWORK_CALL_MARGIN_MS });
-        if (sent.reply.type !== "app") throw new Error(`answered with ${sent.reply.type}`);
-        const parsed = LedgerRpcReplySchema.safeParse(sent.reply.body);
-        if (!parsed.success) throw new Error("answered something that is not a ledger reply");
-        answer = parsed.data;
-      } catch (error) {
-        failures.push(`${seed}: ${(error as Error).message}`);
-        log.debug("seed did not answer a ledger read", { seed, method, error: String(error) });
-        if (lastGood === seed) lastGood = undefined;
-        continue;
+    let answer: LedgerRpcReply;
+    try {
+      const sent = await call("network.send", {
+        to: authority,
+        payload: { type: "app", topic: LEDGER_RPC_TOPIC, body: { method, params } },
+        timeout_ms: attemptTimeoutMs,
+      }, { timeoutMs: attemptTimeoutMs + NETWORK_CALL_MARGIN_MS });
+      // The network opens a sealed reply only from the node it was sent to; this keeps it so.
+      if (sent.from !== authority) {
+        throw new Error(`the answer came from ${sent.from}, not from the ledger authority`);
       }
-      lastGood = seed;
-      if (answer.outcome === "error") throw new RpcError(answer.code, answer.message);
-      const result = METHODS[method].result.safeParse(answer.result);
-      if (!result.success) {
-        throw new RpcError("internal", `seed ${seed} answered ${method} with a malformed result`);
-      }
-      return result.data as ResultOf<M>;
+      if (sent.reply.type !== "app") throw new Error(`answered with ${sent.reply.type}`);
+      const parsed = LedgerRpcReplySchema.safeParse(sent.reply.body);
+      if (!parsed.success) throw new Error("answered something that is not a ledger reply");
+      answer = parsed.data;
+    } catch (error) {
+      log.debug("the ledger authority did not answer a ledger read", {
+        authority,
+        method,
+        error: String(error),
+      });
+      throw new RpcError(
+        "unavailable",
+        `the ledger authority ${authority} did not answer ${method}: ${(error as Error).message}`,
+      );
     }
-    throw new RpcError("unavailable", `no seed answered ${method}: ${failures.join("; ")}`);
+    if (answer.outcome === "error") throw new RpcError(answer.code, answer.message);
+    const result = METHODS[method].result.safeParse(answer.result);
+    if (!result.success) {
+      throw new RpcError(
+        "internal",
+        `the ledger authority ${authority} answered ${method} with a malformed result`,
+      );
+    }
+    return result.data as ResultOf<M>;
   };
-}
-
-function shuffle<T>(items: T[], random: () => number): T[] {
-  for (let index = items.length - 1; index > 0; index--) {
-    const other = Math.floor(random() * (index + 1));
-    [items[index], items[other]] = [items[other]!, items[index]!];
-  }
-  return items;
 }

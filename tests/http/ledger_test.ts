@@ -8,6 +8,7 @@ import { u8aToHex, u8aWrapBytes } from "@polkadot/util";
 import { encodeMultiAddress } from "@polkadot/util-crypto";
 import { type AppDeps, createApp } from "../../http/mod.ts";
 import {
+  generateNodeKeys,
   loadConfig,
   type MachineConfig,
   ManualClock,
@@ -344,8 +345,84 @@ Deno.test("a node that keeps no ledger says so", async () => {
   try {
     const answer = await send(node.app, "GET", "/api/v1/ledger/machines");
     assert.equal(answer.status, 404);
-    assert.match(answer.body.error_message, /kept by seed nodes/);
+    assert.match(answer.body.error_message, /keeps no ledger: ledger_authority .* is not set/);
   } finally {
     node.close();
   }
+});
+
+Deno.test("ledger requests at a client-end or another seed go to the ledger authority only", async () => {
+  const authority = generateNodeKeys().nodeId;
+  const self = generateNodeKeys().nodeId;
+  const sent: Array<{ to: string; topic: string; path: string }> = [];
+  const call = ((method: Method, params: unknown) => {
+    if (method === "network.send") {
+      const send = params as {
+        to: string;
+        payload: { type: "app"; topic: string; body: { path: string } };
+      };
+      sent.push({ to: send.to, topic: send.payload.topic, path: send.payload.body.path });
+      return Promise.resolve({
+        from: send.to,
+        reply: {
+          type: "app",
+          topic: "api.http",
+          body: { status: 200, body: JSON.stringify({ error_code: 0, data: { machines: [] } }) },
+        },
+        rtt_ms: 1,
+        hops: 1,
+        route: "direct",
+      });
+    }
+    // Connected peers that call themselves seeds are not consulted at all.
+    if (method === "network.peers.active") throw new Error("peers are not asked");
+    return Promise.reject(new Error(`unexpected call ${method}`));
+  }) as AppDeps["call"];
+  for (const role of ["client", "seed", "gpu"] as const) {
+    const app = createApp({
+      call,
+      log: silentLogger,
+      node: { nodeId: self, role, forwardTimeoutMs: 1_000, ledgerAuthority: authority },
+    });
+    const answer = await send(app, "GET", "/api/v1/ledger/machines?status=online");
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const write = await send(app, "POST", "/api/v1/ledger/rentals", {
+      machine_id: "m-1",
+      unit: "hour",
+      count: 1,
+    });
+    assert.equal(write.status, 200, JSON.stringify(write.body));
+  }
+  assert.deepEqual(
+    sent,
+    ["client", "seed", "gpu"].flatMap(() => [
+      { to: authority, topic: "api.http", path: "/api/v1/ledger/machines?status=online" },
+      { to: authority, topic: "api.http", path: "/api/v1/ledger/rentals" },
+    ]),
+  );
+
+  // Without ledger_authority a client-end refuses, naming the setting; nothing is sent.
+  sent.length = 0;
+  const unset = createApp({
+    call,
+    log: silentLogger,
+    node: { nodeId: self, role: "client", forwardTimeoutMs: 1_000 },
+  });
+  const refused = await send(unset, "GET", "/api/v1/ledger/machines");
+  assert.equal(refused.status, 503);
+  assert.match(refused.body.error_message, /ledger_authority \(--ledger-authority/);
+  assert.deepEqual(sent, []);
+
+  // A ledger request that reached a non-authority seed through the network is not passed on.
+  const other = createApp({
+    call,
+    log: silentLogger,
+    node: { nodeId: self, role: "seed", forwardTimeoutMs: 1_000, ledgerAuthority: authority },
+  });
+  const tunnelled = await other.fetch(new Request(`${BASE}/api/v1/ledger/machines`), {
+    remoteNode: generateNodeKeys().nodeId,
+  });
+  assert.equal(tunnelled.status, 404);
+  assert.match((await tunnelled.json()).error_message, new RegExp(authority));
+  assert.deepEqual(sent, []);
 });

@@ -35,9 +35,13 @@ const step = (what: string) => console.error(`[devnet test ${new Date().toISOStr
 
 type Running = DevnetNode & { child: Deno.ChildProcess; log: Promise<string>; nodeId: string };
 
-async function startNode(node: DevnetNode, seedP2pPort: number): Promise<Running> {
+async function startNode(
+  node: DevnetNode,
+  seedP2pPort: number,
+  seedId?: string,
+): Promise<Running> {
   const child = new Deno.Command(DENO_BIN, {
-    args: ["task", "-q", "node", ...nodeArgs(node, seedP2pPort)],
+    args: ["task", "-q", "node", ...nodeArgs(node, seedP2pPort, seedId)],
     cwd: REPO_ROOT,
     env: {
       DBC_LOG_LEVEL: "warn",
@@ -176,10 +180,12 @@ Deno.test({
     ];
     const running: Running[] = [];
     try {
-      running.push(await startNode(seedNode, seedNode.p2pPort));
+      const seedRunning = await startNode(seedNode, seedNode.p2pPort);
+      running.push(seedRunning);
+      // The seed is the ledger authority of every other node.
       const started = await Promise.all(
         [gpuNode, gpu2Node, client1Node, client2Node].map((node) =>
-          startNode(node, seedNode.p2pPort)
+          startNode(node, seedNode.p2pPort, seedRunning.nodeId)
         ),
       );
       running.push(...started);

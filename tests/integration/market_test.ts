@@ -1,15 +1,19 @@
 /**
  * The market and the ledger bridge between real node processes on loopback:
- * a seed (with the embedded ledger), a GPU node (a stand-in nvidia-smi on
- * PATH replaying a recorded two-H100 machine) and a client-end, each started
- * with the `deno task node` command line.
+ * a seed (with the embedded ledger: the `ledger_authority` of the others), a
+ * second seed, a self-styled seed that keeps a ledger of its own, a GPU node
+ * (a stand-in nvidia-smi on PATH replaying a recorded two-H100 machine) and a
+ * client-end, each started with the `deno task node` command line.
  *
  * - The GPU node announces its machine; the client lists it at
  *   `GET /api/v1/mining_nodes` with its GPUs, and with the state the GPU node
  *   learned from the seed's ledger through `ledger.rpc`.
  * - An owner registers the machine under the GPU node's id and three
  *   validators put it online, and a renter rents it, all signed by
- *   polkadot-js wallets on the seed's HTTP API; then the GPU node's and the
+ *   polkadot-js wallets, at the authority, the second seed and the client-end
+ *   in turn (the last two forward to the authority); every one of them then
+ *   reads the same machines and rental, and the self-styled seed was never
+ *   asked anything; then the GPU node's and the
  *   client's `lease.check` (reaching the seed's ledger over the network) say
  *   the renter rents it and another account does not, and the announced
  *   state becomes `leased`.
@@ -128,7 +132,7 @@ async function request(node: NodeProcess, method: string, path: string, init: Re
   return { status: response.status, body: await response.json() };
 }
 
-Deno.test("a client lists the GPU node's announced machine, and lease checks reach the seed's ledger", async () => {
+Deno.test("one ledger, at the authority: every seed and client-end reads the same machines and rentals, a self-styled seed is never asked, lease checks reach the authority", async () => {
   const { alice, bob, charlie, dave, eve, ferdie } = await devWallets();
   const dir = await scratchDir("market");
   const path = Deno.env.get("PATH") ?? "";
@@ -137,7 +141,14 @@ Deno.test("a client lists the GPU node's announced machine, and lease checks rea
     const seed = await launch("seed", dir, "seed", ["--ledger-verification-window-s", "90"], path);
     nodes.push(seed);
     await whenUp(seed);
-    const seeds = ["--seeds", seed.address];
+    // The seed is the ledger authority; a second seed names it too, and forwards to it.
+    const seeds = ["--seeds", seed.address, "--ledger-authority", seed.nodeId];
+    const seed2 = await launch("seed-2", dir, "seed", seeds, path);
+    // A third node calls itself a seed and keeps a ledger of its own (no ledger_authority):
+    // it is connected, but nobody is to ask it.
+    const rogue = await launch("rogue", dir, "seed", ["--seeds", seed.address], path);
+    nodes.push(seed2, rogue);
+    await Promise.all([whenUp(seed2), whenUp(rogue)]);
     const gpu = await launch(
       "gpu",
       dir,
@@ -171,19 +182,25 @@ Deno.test("a client lists the GPU node's announced machine, and lease checks rea
     assert.equal(one.node_id, gpu.nodeId);
     const unknown = await request(client, "GET", `/api/v1/mining_nodes/${seed.nodeId}`);
     assert.equal(unknown.status, 404);
-    const { nodes: seedMarket } = await mustGet<{ nodes: MarketNode[] }>(
-      seed,
-      "/api/v1/mining_nodes",
-    );
+    const seedMarket = await waitFor("the GPU node in the seed's market", async () => {
+      const { nodes: market } = await mustGet<{ nodes: MarketNode[] }>(
+        seed,
+        "/api/v1/mining_nodes",
+      );
+      return market.length > 0 ? market : undefined;
+    }, 90_000);
     assert.deepEqual(
       seedMarket.map((node) => node.node_id),
       [gpu.nodeId],
       "only GPU nodes announce",
     );
 
-    // 2. Onboarding and rental on the seed's ledger, under the GPU node's id as machine id.
+    // 2. Onboarding and rental on the authority's ledger, under the GPU node's id as machine id;
+    // the writes arrive at the authority, at the other seed and at the client-end alike.
+    const writeAt = [seed, seed2, client];
+    let writes = 0;
     const signed = (pair: typeof alice, method: string, path: string, body?: unknown) =>
-      request(seed, method, path, {
+      request(writeAt[writes++ % writeAt.length]!, method, path, {
         headers: {
           "content-type": "application/json",
           ...walletHeaders(pair, { method, path, body, timestamp: Date.now() }),
@@ -221,6 +238,21 @@ Deno.test("a client lists the GPU node's announced machine, and lease checks rea
     });
     assert.equal(rented.status, 201, JSON.stringify(rented.body));
 
+    // Whatever seed (or client-end) a read meets, it sees the same machines and rentals.
+    const rentalPath = `/api/v1/ledger/rentals/${rented.body.data.rental_id}`;
+    const machines = await mustGet<{ machines: unknown[] }>(seed, "/api/v1/ledger/machines");
+    const rental = await mustGet<Record<string, unknown>>(seed, rentalPath);
+    for (const node of [seed2, client, gpu]) {
+      assert.deepEqual(
+        await mustGet<{ machines: unknown[] }>(node, "/api/v1/ledger/machines"),
+        machines,
+        node.name,
+      );
+      assert.deepEqual(await mustGet(node, rentalPath), rental, node.name);
+      assert.equal((await mustGet<{ status: string }>(node, machinePath)).status, "leased");
+    }
+    assert.equal(machines.machines.length, 1);
+
     // 3. lease.check: locally on the seed, through the network on the GPU node and the client.
     const leasePath = (account: string) =>
       `/api/v1/mining_nodes/${gpu.nodeId}/lease?account=${account}`;
@@ -241,6 +273,21 @@ Deno.test("a client lists the GPU node's announced machine, and lease checks rea
     }
     const badAccount = await request(gpu, "GET", leasePath("not-an-address"));
     assert.equal(badAccount.status, 400);
+
+    // The self-styled seed was never asked: its own ledger holds nothing, and no sealed
+    // request was delivered to it (the GPU node's lease reads went to the authority).
+    const rogueMachines = await mustGet<{ machines: unknown[] }>(rogue, "/api/v1/ledger/machines");
+    assert.deepEqual(rogueMachines.machines, []);
+    const rogueStatus = await mustGet<{ counters: Record<string, number> }>(
+      rogue,
+      "/api/v1/peers/status",
+    );
+    assert.equal(rogueStatus.counters.sealed_delivered, 0, JSON.stringify(rogueStatus.counters));
+    const authorityStatus = await mustGet<{ counters: Record<string, number> }>(
+      seed,
+      "/api/v1/peers/status",
+    );
+    assert.ok(authorityStatus.counters.sealed_delivered! > 0);
 
     // 4. The next announcement carries the ledger's new state.
     await waitFor("the leased state in the client's market", async () => {

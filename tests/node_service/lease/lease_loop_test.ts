@@ -5,12 +5,17 @@
  */
 import assert from "node:assert/strict";
 import {
+  generateNodeKeys,
   type InstanceState,
   type MachineConfig,
   ManualClock,
+  type Method,
   openDatabase,
   type SignedBy,
+  silentLogger,
 } from "../../../mod/mod.ts";
+import { networkLedgerTransport } from "../../../node_service/ledger/rpc.ts";
+import type { WorkerCall } from "../../../node_service/network_subscription.ts";
 import { EventLog } from "../../../node_service/event_log.ts";
 import { nextInstanceState } from "../../../node_service/instances.ts";
 import { Ledger } from "../../../node_service/ledger/ledger.ts";
@@ -23,6 +28,7 @@ import { nextLease } from "../../../node_service/lease/state.ts";
 import { SERVICE_MIGRATIONS } from "../../../node_service/migrations.ts";
 import {
   LocalLedgerVerification,
+  RemoteLedgerVerification,
   type VerificationService,
 } from "../../../node_service/verification/verification_service.ts";
 import { scratchDir } from "../../helpers.ts";
@@ -373,6 +379,65 @@ Deno.test("an instance deleted by someone else is no longer followed; a failed o
     assert.deepEqual(expiry.expired.sort(), ["vm-eve-1", "vm-eve-failed"]);
     assert.equal(instances.state("vm-eve-failed"), "failed", "nothing to stop");
     assert.ok(!instances.calls.includes("expire vm-eve-failed"));
+  } finally {
+    node.db.close();
+    ledger.close();
+  }
+});
+
+Deno.test("a rogue 'seed' answering lease reads changes nothing: its answers are not the authority's", async () => {
+  const { clock, ledger, instances, eve, open } = await setUp();
+  const node = open();
+  const authority = generateNodeKeys().nodeId;
+  const rogue = generateNodeKeys().nodeId;
+  const asked: string[] = [];
+  // The rogue is connected and calls itself a seed; whatever is asked, it hands back
+  // "ended long ago", and this network plays it as though the answer came from the rogue.
+  const call = ((method: Method, params: unknown) =>
+    Promise.resolve().then(() => {
+      if (method === "network.peers.active") {
+        return { peers: [{ id: rogue, node_type: "seed" }] };
+      }
+      if (method === "network.peers.global") return { peers: [] };
+      if (method !== "network.send") throw new Error(`unexpected call ${method}`);
+      asked.push((params as { to: string }).to);
+      return {
+        from: rogue,
+        reply: {
+          type: "app",
+          topic: "ledger.rpc",
+          body: { outcome: "ok", result: { state: "ended", rental_id: "1", ended_at: 1 } },
+        },
+        rtt_ms: 1,
+        hops: 1,
+        route: "direct",
+      };
+    })) as WorkerCall;
+  const loop = new LeaseLoop({
+    db: node.db,
+    events: node.events,
+    clock,
+    verification: new RemoteLedgerVerification(
+      networkLedgerTransport({ call, log: silentLogger, authority }),
+    ),
+    targets: instances,
+    machineId: MACHINE,
+    intervalMs: INTERVAL,
+    retentionMs: RETENTION,
+  });
+  try {
+    for (let day = 0; day < 30; day++) {
+      const pass = await loop.pass();
+      assert.equal(pass.unreachable, true, "an answer not from the authority is no answer");
+      assert.deepEqual(pass.deleted, []);
+      clock.advance(DAY);
+    }
+    assert.deepEqual(instances.calls, [], "nothing stopped, nothing deleted");
+    assert.equal(instances.state("vm-eve-1"), "running");
+    assert.equal(instances.state("ct-eve-1"), "stopped");
+    assert.ok(asked.length > 0 && asked.every((to) => to === authority), "only the authority");
+    assert.equal(node.events.list({ action: "lease.delete", limit: 10 }).length, 0);
+    assert.ok(eve.address);
   } finally {
     node.db.close();
     ledger.close();

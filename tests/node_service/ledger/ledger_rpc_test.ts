@@ -1,7 +1,7 @@
 /**
  * The ledger over the network, both ends without the network: a seed's
  * answers from a real embedded ledger (reads served, writes refused), and
- * the reading node's choice of seeds, driven through the worker-call seam
+ * the reading node asking the ledger authority only, driven through the worker-call seam
  * the network worker sits behind. The real path, node processes and all, is
  * in tests/integration/market_test.ts.
  */
@@ -10,6 +10,7 @@ import {
   type ActivePeer,
   generateNodeKeys,
   type GlobalPeer,
+  ledgerPlace,
   type LedgerRpcReply,
   loadConfig,
   ManualClock,
@@ -156,17 +157,23 @@ Deno.test("a seed answers the whitelisted reads from its ledger and refuses ever
 
 type SendParams = ParamsOf<"network.send">;
 
-/** The network worker's answers as a reading node sees them: which seeds exist, and each one's reply. */
+/**
+ * The network worker's answers as a reading node sees them: which peers are
+ * connected (some calling themselves seeds), and what each send returns.
+ * `from` lets a test play a network that hands over an answer from another
+ * node than the one asked (the real router never does).
+ */
 function scriptedNetwork(options: {
-  active: Array<Pick<ActivePeer, "id" | "node_type">>;
+  active?: Array<Pick<ActivePeer, "id" | "node_type">>;
   known?: Array<Pick<GlobalPeer, "id" | "node_type" | "state">>;
   answer: (to: string, params: SendParams) => LedgerRpcReply | RpcError;
+  from?: (to: string) => string;
 }) {
   const sentTo: string[] = [];
   const answer = (method: Method, params: unknown) => {
     switch (method) {
       case "network.peers.active":
-        return { peers: options.active };
+        return { peers: options.active ?? [] };
       case "network.peers.global":
         return { peers: options.known ?? [] };
       case "network.send": {
@@ -175,7 +182,7 @@ function scriptedNetwork(options: {
         const outcome = options.answer(send.to, send);
         if (outcome instanceof RpcError) throw outcome;
         return {
-          from: send.to,
+          from: options.from?.(send.to) ?? send.to,
           reply: { type: "app", topic: "ledger.rpc", body: outcome },
           rtt_ms: 1,
           hops: 1,
@@ -192,99 +199,164 @@ function scriptedNetwork(options: {
   return { call, sentTo };
 }
 
-Deno.test("a ledger read goes to a connected seed, moves on when one cannot be reached, and sticks to the one that answered", async () => {
-  const [gpu, seedA, seedB, seedC] = Array.from({ length: 4 }, () => generateNodeKeys().nodeId);
+Deno.test("a ledger read goes to the ledger authority only, never to another node that calls itself a seed", async () => {
+  const [gpu, authority, rogueA, rogueB] = Array.from(
+    { length: 4 },
+    () => generateNodeKeys().nodeId,
+  );
   const network = scriptedNetwork({
     active: [
       { id: gpu!, node_type: "gpu" },
-      { id: seedA!, node_type: "seed" },
-      { id: seedB!, node_type: "seed" },
+      { id: rogueA!, node_type: "seed" },
+      { id: authority!, node_type: "seed" },
     ],
-    known: [{ id: seedC!, node_type: "seed", state: "available" }],
-    answer: (to, params) => {
+    known: [{ id: rogueB!, node_type: "seed", state: "available" }],
+    answer: (to, params): LedgerRpcReply => {
       assert.deepEqual(params.payload, {
         type: "app",
         topic: "ledger.rpc",
         body: { method: "ledger.lease_status", params: { machine_id: "m-1", renter: "x" } },
       });
-      return to === seedA
-        ? new RpcError("timeout", "no answer in time")
-        : { outcome: "ok", result: { state: "active", rental_id: "7", ends_at: T0 } };
+      return to === authority
+        ? { outcome: "ok", result: { state: "active", rental_id: "7", ends_at: T0 } }
+        : { outcome: "ok", result: { state: "ended", rental_id: "7", ended_at: 0 } };
     },
   });
-  // random() = 0 keeps the connected seeds in reverse order: B first, then A.
-  const reversed = networkLedgerTransport({
-    call: network.call,
-    log: silentLogger,
-    random: () => 0,
-  });
-  const status = await reversed("ledger.lease_status", { machine_id: "m-1", renter: "x" });
-  assert.deepEqual(status, { state: "active", rental_id: "7", ends_at: T0 });
-  assert.deepEqual(network.sentTo, [seedB]);
+  const transport = networkLedgerTransport({ call: network.call, log: silentLogger, authority });
+  for (let round = 0; round < 5; round++) {
+    const status = await transport("ledger.lease_status", { machine_id: "m-1", renter: "x" });
+    assert.deepEqual(status, { state: "active", rental_id: "7", ends_at: T0 });
+  }
+  assert.deepEqual(network.sentTo, Array(5).fill(authority), "no other seed is ever asked");
 
-  network.sentTo.length = 0;
-  const transport = networkLedgerTransport({
-    call: network.call,
-    log: silentLogger,
-    random: () => 0.99,
+  // The authority does not answer: unavailable, and still no other seed is asked.
+  const down = scriptedNetwork({
+    active: [{ id: rogueA!, node_type: "seed" }],
+    answer: (to) =>
+      to === authority
+        ? new RpcError("timeout", "no answer in time")
+        : { outcome: "ok", result: { state: "none" } },
   });
-  await transport("ledger.lease_status", { machine_id: "m-1", renter: "x" });
-  assert.deepEqual(network.sentTo, [seedA, seedB], "A timed out, so B was asked");
-  network.sentTo.length = 0;
-  await transport("ledger.lease_status", { machine_id: "m-1", renter: "x" });
-  assert.deepEqual(network.sentTo, [seedB], "B answered last time, so it is asked first");
+  await assert.rejects(
+    networkLedgerTransport({ call: down.call, log: silentLogger, authority })(
+      "ledger.lease_status",
+      { machine_id: "m-1", renter: "x" },
+    ),
+    (error: RpcError) =>
+      error.code === "unavailable" && error.message.includes(`ledger authority ${authority}`),
+  );
+  assert.deepEqual(down.sentTo, [authority]);
 });
 
-Deno.test("the ledger's refusal is final; no seed at all, or none answering, is 'unavailable'", async () => {
-  const [seedA, seedB] = Array.from({ length: 2 }, () => generateNodeKeys().nodeId);
+Deno.test("an answer that does not come from the ledger authority is no answer", async () => {
+  const [authority, rogue] = Array.from({ length: 2 }, () => generateNodeKeys().nodeId);
+  const network = scriptedNetwork({
+    active: [{ id: rogue!, node_type: "seed" }],
+    answer: () => ({ outcome: "ok", result: { state: "ended", rental_id: "7", ended_at: 0 } }),
+    from: () => rogue!,
+  });
+  const transport = networkLedgerTransport({ call: network.call, log: silentLogger, authority });
+  await assert.rejects(
+    transport("ledger.lease_status", { machine_id: "m-1", renter: "x" }),
+    (error: RpcError) =>
+      error.code === "unavailable" && error.message.includes(`came from ${rogue}`),
+  );
+});
+
+Deno.test("without ledger_authority every read is refused, naming the setting; the authority's refusal is final", async () => {
+  const [authority, seed] = Array.from({ length: 2 }, () => generateNodeKeys().nodeId);
+  const everywhere = scriptedNetwork({
+    active: [{ id: seed!, node_type: "seed" }],
+    answer: () => ({ outcome: "ok", result: { state: "none" } }),
+  });
+  const { config } = loadConfig({ args: ["--role", "gpu"], env: {}, cwd: "/tmp" });
+  const place = ledgerPlace(config, generateNodeKeys().nodeId);
+  assert.equal(place.kind, "unset");
+  const unset = networkLedgerTransport({
+    call: everywhere.call,
+    log: silentLogger,
+    authority: undefined,
+    unsetReason: place.kind === "unset" ? place.reason : "",
+  });
+  await assert.rejects(
+    unset("ledger.lease_status", { machine_id: "m-1", renter: "x" }),
+    (error: RpcError) =>
+      error.code === "unavailable" && /ledger_authority/.test(error.message) &&
+      /--ledger-authority/.test(error.message),
+  );
+  assert.deepEqual(everywhere.sentTo, [], "no seed is asked at all");
+
   const refusing = scriptedNetwork({
-    active: [{ id: seedA!, node_type: "seed" }, { id: seedB!, node_type: "seed" }],
     answer: () => ({ outcome: "error", code: "not_found", message: "no machine m-9" }),
   });
-  const transport = networkLedgerTransport({ call: refusing.call, log: silentLogger });
+  const transport = networkLedgerTransport({ call: refusing.call, log: silentLogger, authority });
   await assert.rejects(
     transport("ledger.machine_get", { machine_id: "m-9" }),
     (error: RpcError) => error.code === "not_found" && /no machine m-9/.test(error.message),
   );
-  assert.equal(refusing.sentTo.length, 1, "a seed's answer is not second-guessed");
-
-  const lonely = networkLedgerTransport({
-    call: scriptedNetwork({ active: [], answer: () => ({ outcome: "ok", result: {} }) }).call,
-    log: silentLogger,
-  });
-  await assert.rejects(
-    lonely("ledger.machine_get", { machine_id: "m-9" }),
-    (error: RpcError) =>
-      error.code === "unavailable" && /no seed node is known/.test(error.message),
-  );
-
-  const down = scriptedNetwork({
-    active: [],
-    known: [
-      { id: seedA!, node_type: "seed", state: "unreachable" },
-      { id: seedB!, node_type: "seed", state: "available" },
-    ],
-    answer: (to) => new RpcError("not_found", `node ${to} has left`),
-  });
-  await assert.rejects(
-    networkLedgerTransport({ call: down.call, log: silentLogger })("ledger.machine_get", {
-      machine_id: "m-9",
-    }),
-    (error: RpcError) => error.code === "unavailable" && /no seed answered/.test(error.message),
-  );
-  assert.deepEqual(down.sentTo, [seedB, seedA], "seeds from the address book, reachable first");
+  assert.equal(refusing.sentTo.length, 1);
 
   const garbled = scriptedNetwork({
-    active: [{ id: seedA!, node_type: "seed" }],
     answer: () => ({ outcome: "ok", result: { state: "maybe" } }),
   });
   await assert.rejects(
-    networkLedgerTransport({ call: garbled.call, log: silentLogger })("ledger.lease_status", {
-      machine_id: "m-9",
-      renter: "x",
-    }),
+    networkLedgerTransport({ call: garbled.call, log: silentLogger, authority })(
+      "ledger.lease_status",
+      { machine_id: "m-9", renter: "x" },
+    ),
     (error: RpcError) => error.code === "internal" && /malformed/.test(error.message),
   );
+});
+
+Deno.test("where the ledger is: the authority seed, a lone seed without the setting, nowhere else", () => {
+  const [self, other] = Array.from({ length: 2 }, () => generateNodeKeys().nodeId);
+  const at = (role: string, authority: string) =>
+    ledgerPlace(
+      loadConfig({
+        args: ["--role", role, ...(authority ? ["--ledger-authority", authority] : [])],
+        env: {},
+        cwd: "/tmp",
+      }).config,
+      self!,
+    ).kind;
+  assert.equal(at("seed", ""), "here");
+  assert.equal(at("seed", self!), "here");
+  assert.equal(at("seed", other!), "authority");
+  assert.equal(at("gpu", other!), "authority");
+  assert.equal(at("client", other!), "authority");
+  assert.equal(at("gpu", ""), "unset");
+  assert.equal(at("client", ""), "unset");
+  assert.equal(at("gpu", self!), "unset", "only a seed keeps the ledger");
+  assert.throws(
+    () => loadConfig({ args: ["--ledger-authority", "seed-1"], env: {}, cwd: "/tmp" }),
+    /ledger_authority \(from flag --ledger-authority\): expected a node id/,
+  );
+});
+
+Deno.test("a non-authority seed keeps no ledger and names the authority", async () => {
+  const dir = await scratchDir("ledger-rpc-other-seed");
+  const paths = nodePaths(dir);
+  await Deno.mkdir(paths.serviceDir, { recursive: true });
+  const [self, authority] = Array.from({ length: 2 }, () => generateNodeKeys().nodeId);
+  const { config } = loadConfig({
+    args: ["--role", "seed", "--ledger-authority", authority!],
+    env: {},
+    cwd: dir,
+  });
+  const clock = new ManualClock(T0);
+  const db = openDatabase(paths.serviceDb, SERVICE_MIGRATIONS, { now: () => clock.now() });
+  try {
+    const events = new EventLog(db, () => clock.now());
+    const started = startLedger({ config, paths, events, clock, log: silentLogger, nodeId: self });
+    assert.equal(started.ledger, undefined);
+    assert.throws(
+      () => started.handlers["ledger.machine_list"]({}, { from: "http" }),
+      (error: RpcError) => error.code === "not_found" && error.message.includes(authority!),
+    );
+    started.stop();
+  } finally {
+    db.close();
+  }
 });
 
 Deno.test("an answer too large for one network reply is refused with a hint to narrow it", async () => {
