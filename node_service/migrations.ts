@@ -157,4 +157,14 @@ export const SERVICE_MIGRATIONS: readonly Migration[] = [
     );
     CREATE INDEX sessions_by_account ON sessions (account, prefix);`,
   },
+  {
+    version: 8,
+    name: "renter images private, named per owner",
+    // A renter's image is stored under a key of its own (`name`) and known to its owner by
+    // `label`: names are per owner, so nobody takes another's name, nor an operator's.
+    sql: `ALTER TABLE vm_images ADD COLUMN label TEXT;
+    UPDATE vm_images SET label = name WHERE added_by IS NOT NULL;
+    CREATE UNIQUE INDEX vm_images_by_owner ON vm_images (added_by, label)
+      WHERE added_by IS NOT NULL;`,
+  },
 ];

@@ -3,8 +3,9 @@
  * by any client-end like the VM paths): the VM images and container images
  * they can create from, and VM images they add themselves from a URL. Adding
  * is a long operation (a download) that answers at once with an operation to
- * follow. A renter may delete only an image it added; the operator's own
- * endpoints manage the rest.
+ * follow. A renter's image is its own: no other renter sees, boots or deletes
+ * it, and its name is the renter's alone (it takes no operator's name). The
+ * operator's images are shared; the operator's own endpoints manage them.
  *
  * What a renter sees of an image leaves out where it came from and which VMs
  * use it: those belong to the operator and to the other renters.
@@ -69,8 +70,8 @@ export function imageRoutes(
   deps: InstanceRouteDeps,
   auth: WalletAuthenticator,
 ): void {
-  const vmImage = async (name: string): Promise<VmImage> => {
-    const { images } = await deps.call("vm_image.list", {});
+  const vmImage = async (name: string, owner: string): Promise<VmImage> => {
+    const { images } = await deps.call("vm_image.list", { owner });
     const image = images.find((candidate) => candidate.name === name);
     if (!image) throw new ApiError("not_found", `no VM image ${name} on this node`);
     return image;
@@ -92,7 +93,7 @@ export function imageRoutes(
   }, async ({ context }) => {
     const who = await auth.authoriseRenter(context, "");
     const [vm, container] = await Promise.all([
-      deps.call("vm_image.list", {}),
+      deps.call("vm_image.list", { owner: who.account }),
       // A node without a container engine still lists its VM images.
       deps.call("container_image.list", {}).catch(() => []),
     ]);
@@ -112,7 +113,7 @@ export function imageRoutes(
     errors: ERRORS,
   }, async ({ params, context }) => {
     const who = await auth.authoriseRenter(context, "");
-    return renterView(await vmImage(params.name), who.account);
+    return renterView(await vmImage(params.name, who.account), who.account);
   });
 
   routes.add({
@@ -141,26 +142,20 @@ export function imageRoutes(
   }, async ({ body, rawBody, context }) => {
     const who = await auth.authorise(context, rawBody);
     await requireRental(deps, who.account);
-    const { images } = await deps.call("vm_image.list", {});
-    const held = images.filter((image) => image.added_by === who.account).length;
-    if (held >= MAX_IMAGES_PER_RENTER) {
-      throw new ApiError(
-        "conflict",
-        `you already keep ${held} images on this node (at most ${MAX_IMAGES_PER_RENTER}); delete one first`,
-      );
-    }
-    // Refused at once (a name taken, a host not allowed) rather than inside the operation.
+    // Refused at once (a name taken, the cap reached, a host not allowed) rather than inside the
+    // operation; the cap is checked in the same transaction as the insert.
     await deps.call("vm_image.add", {
       actor: who.account,
       name: body.name,
       source: { kind: "url", url: body.url },
       sha256: body.sha256,
       added_by: who.account,
+      max_per_owner: MAX_IMAGES_PER_RENTER,
     });
     const operation = deps.operations.start("vm_image.add", body.name, async () => {
       const until = Date.now() + ADD_WATCH_LIMIT_MS;
       while (Date.now() < until) {
-        const image = await vmImage(body.name);
+        const image = await vmImage(body.name, who.account);
         if (image.state === "ready") return;
         if (image.state === "failed") throw new Error(image.error ?? "the download failed");
         await new Promise((resolve) => setTimeout(resolve, ADD_POLL_MS));
@@ -187,10 +182,14 @@ export function imageRoutes(
     errors: [...ERRORS, "conflict"],
   }, async ({ params, rawBody, context }) => {
     const who = await auth.authorise(context, rawBody);
-    const image = await vmImage(params.name);
+    const image = await vmImage(params.name, who.account);
     if (image.added_by !== who.account) {
       throw new ApiError("forbidden", `image ${params.name} was not added by you`);
     }
-    return await deps.call("vm_image.delete", { actor: who.account, name: params.name });
+    return await deps.call("vm_image.delete", {
+      actor: who.account,
+      owner: who.account,
+      name: params.name,
+    });
   });
 }

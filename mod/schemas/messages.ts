@@ -51,6 +51,7 @@ import {
   VmImageAddParamsSchema,
   VmImageDeletedSchema,
   VmImageDeleteParamsSchema,
+  VmImageListParamsSchema,
   VmImageListSchema,
   VmImageSchema,
   VmListParamsSchema,
@@ -326,7 +327,11 @@ export const METHODS = {
   },
   /** Puts the disk back as the snapshot saw it; the VM keeps its resources of now. */
   "vm.snapshot_revert": { to: "node_service", params: VmSnapshotTargetSchema, result: VmSchema },
-  "vm_image.list": { to: "node_service", params: EmptyParams, result: VmImageListSchema },
+  "vm_image.list": {
+    to: "node_service",
+    params: VmImageListParamsSchema,
+    result: VmImageListSchema,
+  },
   "vm_image.add": { to: "node_service", params: VmImageAddParamsSchema, result: VmImageSchema },
   "vm_image.delete": {
     to: "node_service",

@@ -301,13 +301,22 @@ export const VmImageAddParamsSchema = z.object({
   ]),
   /** The expected SHA-256; the image is refused (and removed) when it differs. */
   sha256: Sha256Schema.optional(),
-  /** The renter adding it for itself (who alone may delete it); absent for the operator's images. */
+  /**
+   * The renter adding it for itself: it alone sees, boots and deletes it, under a name of its own
+   * (no operator image's name is taken); absent for the operator's images.
+   */
   added_by: ActorSchema.optional(),
+  /** How many images `added_by` may keep at once, checked in the same transaction as the insert. */
+  max_per_owner: z.number().int().min(1).optional(),
 }).strict();
 export const VmImageDeleteParamsSchema = z.object({
   actor: ActorSchema,
   name: VmImageNameSchema,
+  /** Deletes the image `owner` added under `name` (a renter's own), not the operator's. */
+  owner: ActorSchema.optional(),
 }).strict();
+/** With `owner`: what that renter may see and boot (the operator's images and its own, by its names). */
+export const VmImageListParamsSchema = z.object({ owner: ActorSchema.optional() }).strict();
 
 export const GpuAllocationSchema = z.object({
   gpu_uuid: z.string(),

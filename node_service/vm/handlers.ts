@@ -142,7 +142,33 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
 
   const handlers: VmHandlers = {
     // Parsed again for the defaults' sake: handlers are typed with the schema's input.
-    "vm.create": (params) => vms.create(VmCreateParamsSchema.parse(params)),
+    "vm.create": (params) => {
+      // The images are resolved for the VM's owner here, before the service sees them: a
+      // renter boots the operator's images and its own, never another renter's.
+      const request = VmCreateParamsSchema.parse(params);
+      const owner = request.owner ?? request.actor;
+      let resolved;
+      try {
+        resolved = {
+          ...request,
+          image: images.resolveFor(owner, request.image),
+          ...(request.direct_boot
+            ? {
+              direct_boot: {
+                ...request.direct_boot,
+                kernel_image: images.resolveFor(owner, request.direct_boot.kernel_image),
+                ...(request.direct_boot.initrd_image === undefined ? {} : {
+                  initrd_image: images.resolveFor(owner, request.direct_boot.initrd_image),
+                }),
+              },
+            }
+            : {}),
+        };
+      } catch (error) {
+        throw toRpcError(error);
+      }
+      return vms.create(resolved);
+    },
     "vm.list": async (params) => ({
       vms: await vms.list({ includeDeleted: params.include_deleted ?? false }),
     }),
@@ -164,15 +190,24 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
     "vm.snapshot_get": (params) => vms.snapshotGet(params.id, params.name),
     "vm.snapshot_delete": (params) => vms.snapshotDelete(params.actor, params.id, params.name),
     "vm.snapshot_revert": (params) => vms.snapshotRevert(params.actor, params.id, params.name),
-    "vm_image.list": () => ({ images: images.list() }),
+    "vm_image.list": (params) => ({
+      images: params.owner === undefined ? images.list() : images.listFor(params.owner),
+    }),
     "vm_image.add": (params) =>
       imageOperation(params.actor, "vm_image.add", params.name, () => {
-        const { image } = images.add(params.name, params.source, params.sha256, params.added_by);
+        const { image } = images.add(
+          params.name,
+          params.source,
+          params.sha256,
+          params.added_by,
+          params.max_per_owner,
+        );
         return { result: image, detail: { source: image.source } };
       }),
     "vm_image.delete": (params) =>
       imageOperation(params.actor, "vm_image.delete", params.name, () => {
-        images.delete(params.name);
+        if (params.owner === undefined) images.delete(params.name);
+        else images.deleteFor(params.owner, params.name);
         return { result: { name: params.name, deleted: true as const } };
       }),
     "gpu.allocations": () => ({ allocations: gpus.list() }),

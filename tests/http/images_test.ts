@@ -51,13 +51,24 @@ async function setup() {
         });
       }
       case "vm_image.list":
-        return Promise.resolve({ images: [...images.values()] });
+        return Promise.resolve({
+          images: [...images.values()].filter((candidate) =>
+            params.owner === undefined || candidate.added_by === null ||
+            candidate.added_by === params.owner
+          ),
+        });
       case "container_image.list":
         return Promise.reject(new RpcError("unavailable", "no engine"));
       case "vm_image.add": {
         const name = params.name as string;
         if (images.has(name)) {
           return Promise.reject(new RpcError("conflict", `image ${name} already exists`));
+        }
+        const held = [...images.values()].filter((one) => one.added_by === params.added_by);
+        if (held.length >= (params.max_per_owner as number)) {
+          return Promise.reject(
+            new RpcError("conflict", `you already keep ${held.length} (at most 3)`),
+          );
         }
         const added = image(name, {
           state: "adding",
@@ -132,6 +143,7 @@ Deno.test("a renter lists images without their source or users, and adds one by 
     source: { kind: "url", url: "https://images.example/focal.qcow2" },
     sha256: SHA,
     added_by: alice.address,
+    max_per_owner: MAX_IMAGES_PER_RENTER,
   });
   const done = await operation(added.body.data.operation_id);
   assert.equal(done.state, "done");
@@ -177,7 +189,8 @@ Deno.test("a renter deletes only an image it added", async () => {
   const { alice, bob, images, request } = await setup();
   images.set("alices", image("alices", { added_by: alice.address }));
   const target = { peer_nodes_list: [NODE] };
-  assert.equal((await request("POST", "/api/v1/images/alices/delete", bob, target)).status, 403);
+  // Bob does not even see Alice's image.
+  assert.equal((await request("POST", "/api/v1/images/alices/delete", bob, target)).status, 404);
   assert.equal((await request("POST", "/api/v1/images/ubuntu/delete", alice, target)).status, 403);
   assert.equal((await request("POST", "/api/v1/images/nothing/delete", alice, target)).status, 404);
   const deleted = await request("POST", "/api/v1/images/alices/delete", alice, target);

@@ -5,12 +5,18 @@
  * its name only once it is complete and checked. An image some VM uses
  * cannot be deleted.
  *
+ * Operator images are shared by every renter. A renter's image belongs to the
+ * renter who added it: only it lists, boots and deletes it, under the name it
+ * gave (`label`), stored under a key of its own (`r-<owner hash>-<name>`), so
+ * names are per owner and nobody takes an operator's name or another's. The
+ * per-renter cap is checked in the insert's own transaction.
+ *
  * Images are checked with `qemu-img info`: one that names a backing file or
  * an external data file is refused, since QEMU would open that host file
  * for the guest.
  */
 import { createHash } from "node:crypto";
-import { type DatabaseSync, resolvePath, type VmImage } from "../../../mod/mod.ts";
+import { type DatabaseSync, resolvePath, transaction, type VmImage } from "../../../mod/mod.ts";
 import type { DiskGuard } from "../../host/mod.ts";
 import { runTool } from "../../tools.ts";
 import {
@@ -59,11 +65,18 @@ type ImageRow = {
   added_at: number;
   updated_at: number;
   added_by: string | null;
+  label: string | null;
 };
 
 type Progress = { done_bytes: number; total_bytes: number | null };
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** A stored image's key: an operator's name, or a renter's name behind its owner's tag. */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,159}$/;
+
+/** The key a renter's image `name` is stored under. */
+export function renterImageKey(owner: string, name: string): string {
+  return `r-${createHash("sha256").update(owner).digest("hex").slice(0, 16)}-${name}`;
+}
 
 export class ImageStore {
   readonly imageDir: string;
@@ -108,6 +121,43 @@ export class ImageStore {
     return rows.map((row) => this.#view(row));
   }
 
+  /** What `owner` may see and boot: the operator's images and its own, named as it named them. */
+  listFor(owner: string): VmImage[] {
+    const rows = this.#db.prepare(
+      "SELECT * FROM vm_images WHERE added_by IS NULL OR added_by = ? ORDER BY coalesce(label, name)",
+    ).all(owner) as ImageRow[];
+    // Its own image of a name stands in for the operator's of that name (as when booting).
+    const own = new Set(rows.filter((row) => row.added_by !== null).map((row) => row.label));
+    return rows.filter((row) => row.added_by !== null || !own.has(row.name))
+      .map((row) => ({ ...this.#view(row), name: row.label ?? row.name }));
+  }
+
+  /** Image `name` as `owner` sees it: its own of that name, else the operator's; or undefined. */
+  getFor(owner: string, name: string): VmImage | undefined {
+    const row = this.#rowFor(owner, name);
+    return row ? { ...this.#view(row), name: row.label ?? row.name } : undefined;
+  }
+
+  /** The stored key of image `name` as `owner` may use it; `not_found` for anyone else's. */
+  resolveFor(owner: string, name: string): string {
+    const row = this.#rowFor(owner, name);
+    if (!row) throw new ImageError("not_found", `no image ${name} on this node`);
+    return row.name;
+  }
+
+  /** The image `owner` may boot under `name` (its own, else the operator's), ready for use. */
+  readyImageFor(owner: string, name: string): ReadyImage {
+    return this.ready(this.resolveFor(owner, name));
+  }
+
+  /** Deletes `owner`'s own image `name`; never the operator's nor another renter's. */
+  deleteFor(owner: string, name: string): void {
+    const row = this.#db.prepare("SELECT * FROM vm_images WHERE added_by = ? AND label = ?")
+      .get(owner, name) as ImageRow | undefined;
+    if (!row) throw new ImageError("not_found", `you have no image ${name} on this node`);
+    this.delete(row.name);
+  }
+
   get(name: string): VmImage | undefined {
     const row = this.#row(name);
     return row ? this.#view(row) : undefined;
@@ -148,20 +198,37 @@ export class ImageStore {
     source: ImageSource,
     expectedSha256?: string,
     addedBy?: string,
+    maxPerOwner?: number,
   ): { image: VmImage; done: Promise<VmImage> } {
+    const label = name;
+    if (addedBy !== undefined) name = renterImageKey(addedBy, label);
     const path = this.pathOf(name);
     if (source.kind === "path") source = { kind: "path", path: resolvePath("/", source.path) };
-    const existing = this.#row(name);
-    if (existing && existing.state !== "failed") {
-      throw new ImageError("conflict", `image ${name} already exists (${existing.state})`);
-    }
-    if (existing) this.#db.prepare("DELETE FROM vm_images WHERE name = ?").run(name);
     const sourceText = source.kind === "path" ? source.path : redactUrl(source.url);
     const at = this.#now();
-    this.#db.prepare(
-      `INSERT INTO vm_images (name, state, source, added_at, updated_at, added_by)
-       VALUES (?, 'adding', ?, ?, ?, ?)`,
-    ).run(name, sourceText, at, at, addedBy ?? null);
+    // One transaction: the name check, the cap and the insert (parallel adds cannot overrun it).
+    transaction(this.#db, () => {
+      const existing = this.#row(name);
+      if (existing && existing.state !== "failed") {
+        throw new ImageError("conflict", `image ${label} already exists (${existing.state})`);
+      }
+      if (existing) this.#db.prepare("DELETE FROM vm_images WHERE name = ?").run(name);
+      if (addedBy !== undefined && maxPerOwner !== undefined) {
+        const { held } = this.#db.prepare(
+          "SELECT count(*) AS held FROM vm_images WHERE added_by = ?",
+        ).get(addedBy) as { held: number };
+        if (held >= maxPerOwner) {
+          throw new ImageError(
+            "conflict",
+            `you already keep ${held} images on this node (at most ${maxPerOwner}); delete one first`,
+          );
+        }
+      }
+      this.#db.prepare(
+        `INSERT INTO vm_images (name, state, source, added_at, updated_at, added_by, label)
+         VALUES (?, 'adding', ?, ?, ?, ?, ?)`,
+      ).run(name, sourceText, at, at, addedBy ?? null, addedBy === undefined ? null : label);
+    });
     this.#progress.set(name, { done_bytes: 0, total_bytes: null });
     const done = this.#fill(name, path, source, expectedSha256, this.#closing.signal)
       .then(
@@ -211,13 +278,21 @@ export class ImageStore {
     await this.settle();
   }
 
+  #rowFor(owner: string, name: string): ImageRow | undefined {
+    const own = this.#db.prepare("SELECT * FROM vm_images WHERE added_by = ? AND label = ?")
+      .get(owner, name) as ImageRow | undefined;
+    if (own) return own;
+    return this.#db.prepare("SELECT * FROM vm_images WHERE name = ? AND added_by IS NULL")
+      .get(name) as ImageRow | undefined;
+  }
+
   #row(name: string): ImageRow | undefined {
     return this.#db.prepare("SELECT * FROM vm_images WHERE name = ?").get(name) as
       | ImageRow
       | undefined;
   }
 
-  #view(row: ImageRow): VmImage {
+  #view({ label: _label, ...row }: ImageRow): VmImage {
     return {
       ...row,
       progress: row.state === "adding" ? (this.#progress.get(row.name) ?? null) : null,

@@ -6,7 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { type DatabaseSync, openDatabase, type VmImage } from "../../../../mod/mod.ts";
-import { ImageError, ImageStore } from "../../../../node_service/vm/images/image_store.ts";
+import {
+  ImageError,
+  ImageStore,
+  renterImageKey,
+} from "../../../../node_service/vm/images/image_store.ts";
 import { SERVICE_MIGRATIONS } from "../../../../node_service/migrations.ts";
 import { scratchDir, waitFor } from "../../../helpers.ts";
 import { run, sha256File } from "../libvirt_fixture.ts";
@@ -54,6 +58,9 @@ Deno.test("an image copied from a local path is checked, hashed and ready", asyn
   await withStore(async ({ dir, store }) => {
     await qcow2(`${dir}/source.qcow2`, "64M");
     const expected = await sha256File(`${dir}/source.qcow2`);
+    const owner = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+    // A renter's image is stored under a key of its own; the renter knows it by its name.
+    const key = renterImageKey(owner, "ubuntu.qcow2");
     const { image, done } = store.add(
       "ubuntu.qcow2",
       { kind: "path", path: `${dir}/source.qcow2` },
@@ -70,19 +77,20 @@ Deno.test("an image copied from a local path is checked, hashed and ready", asyn
     assert.equal(ready.sha256, expected);
     assert.equal(ready.size_bytes, (await Deno.stat(`${dir}/source.qcow2`)).size);
     assert.equal(ready.progress, null);
-    const info = await Deno.stat(`${dir}/images/ubuntu.qcow2`);
+    const info = await Deno.stat(`${dir}/images/${key}`);
     // QEMU runs as libvirt's user: it must be able to read the image, and traverse the directory.
     assert.equal(info.mode! & 0o777, 0o644);
     assert.equal((await Deno.stat(`${dir}/images`)).mode! & 0o777, 0o755);
-    assert.equal(await exists(`${dir}/images/ubuntu.qcow2.part`), false);
-    assert.deepEqual(store.ready("ubuntu.qcow2"), {
-      name: "ubuntu.qcow2",
-      path: `${dir}/images/ubuntu.qcow2`,
+    assert.equal(await exists(`${dir}/images/${key}.part`), false);
+    assert.deepEqual(store.readyImageFor(owner, "ubuntu.qcow2"), {
+      name: key,
+      path: `${dir}/images/${key}`,
       format: "qcow2",
       virtualSizeBytes: 64 * 2 ** 20,
     });
     assert.throws(
-      () => store.add("ubuntu.qcow2", { kind: "path", path: `${dir}/source.qcow2` }),
+      () =>
+        store.add("ubuntu.qcow2", { kind: "path", path: `${dir}/source.qcow2` }, undefined, owner),
       /already exists/,
     );
   });
