@@ -123,6 +123,7 @@ export function createAppWithRoutes(deps: AppDeps): App {
     operations,
     nodeId: node.nodeId,
     forwardTimeoutMs: node.forwardTimeoutMs,
+    auth,
   });
   operatorRoutes(routes, deps, { token: deps.operatorToken, clientAddress: deps.clientAddress });
   routes.mount(app);

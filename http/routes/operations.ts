@@ -3,12 +3,16 @@
  * node running the operation) and `GET /api/v1/operations/:id/events`, a
  * server-sent event stream served by whichever node the renter talks to: it
  * watches a local operation directly and polls a remote one through the
- * network, sending an event on each change until the operation ends.
+ * network, sending an event on each change until the operation ends. A
+ * remote operation is followed only for a caller whose wallet signature (or
+ * session) holds here: nobody makes this node poll another for 30 minutes
+ * anonymously.
  */
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { ApiRoutes } from "../api_route.ts";
 import type { AppDeps } from "../app_deps.ts";
+import type { WalletAuthenticator } from "../auth.ts";
 import { ApiError } from "../errors.ts";
 import { type Operation, type Operations, OperationSchema } from "../operations.ts";
 import { forwardToNode } from "../remote.ts";
@@ -26,6 +30,8 @@ export type OperationRouteDeps = AppDeps & {
   operations: Operations;
   nodeId: string;
   forwardTimeoutMs: number;
+  /** Who may have a remote operation followed; without it, remote follows are refused. */
+  auth?: WalletAuthenticator;
 };
 
 export function operationRoutes(routes: ApiRoutes, deps: OperationRouteDeps): void {
@@ -56,11 +62,15 @@ export function operationRoutes(routes: ApiRoutes, deps: OperationRouteDeps): vo
     query: NodeQuery,
     response: OperationSchema,
     eventStream: true,
-    errors: ["not_found", "try_later", "timeout"],
-  }, ({ params, query, context }) => {
+    errors: ["unauthorized", "not_found", "try_later", "timeout"],
+  }, async ({ params, query, context }) => {
     const remote = query.node_id !== undefined && query.node_id !== deps.nodeId
       ? query.node_id
       : undefined;
+    if (remote) {
+      if (!deps.auth) throw new ApiError("unauthorized", "this node follows no remote operation");
+      await deps.auth.authoriseRenter(context, "");
+    }
     const read = remote
       ? () => readRemote(deps, remote, params.operation_id)
       : () => Promise.resolve(deps.operations.get(params.operation_id));
