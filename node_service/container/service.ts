@@ -511,6 +511,14 @@ export class ContainerService implements InstanceDriver {
     // Named host ports first, so an automatic pick never takes one a later entry names.
     for (const port of wanted) {
       if (port.host_port === undefined) continue;
+      // Only the operator's range (container_host_ports): never the host's own services' ports.
+      const range = this.#deps.hostPortRange;
+      if (port.host_port < range.first || port.host_port > range.last) {
+        throw new RpcError(
+          "invalid_params",
+          `host port ${port.host_port} is outside this node's container ports ${range.first}-${range.last}`,
+        );
+      }
       const key = portKey(port.protocol, port.host_port);
       if (claimed.has(key)) {
         throw new RpcError("conflict", `host port ${port.host_port}/${port.protocol} is in use`);

@@ -13,6 +13,7 @@ import {
   type Method,
   type NodeConfig,
   type NodePaths,
+  RpcError,
   VmCreateParamsSchema,
   VmModifyParamsSchema,
 } from "../../mod/mod.ts";
@@ -146,6 +147,7 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
       // The images are resolved for the VM's owner here, before the service sees them: a
       // renter boots the operator's images and its own, never another renter's.
       const request = VmCreateParamsSchema.parse(params);
+      requireLoginPortInRange(request.login_port, settings.loginPorts);
       const owner = request.owner ?? request.actor;
       let resolved;
       try {
@@ -183,7 +185,11 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
     "vm.reset": (params) => vms.reset(params.actor, params.id),
     "vm.delete": (params) => vms.delete(params.actor, params.id),
     "vm.logs": (params) => vms.logs(params.id, params.from ?? "tail", params.lines ?? 100),
-    "vm.modify": (params) => vms.modify(VmModifyParamsSchema.parse(params)),
+    "vm.modify": (params) => {
+      const request = VmModifyParamsSchema.parse(params);
+      requireLoginPortInRange(request.login_port, settings.loginPorts);
+      return vms.modify(request);
+    },
     "vm.snapshot_create": (params) =>
       vms.snapshotCreate(params.actor, params.id, params.name, params.description ?? ""),
     "vm.snapshot_list": (params) => ({ snapshots: vms.snapshotList(params.id) }),
@@ -223,4 +229,16 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
       await images.close();
     },
   };
+}
+
+/** A login port a renter names must lie in the operator's range (`vm_port_range`). */
+export function requireLoginPortInRange(
+  port: number | undefined,
+  range: { first: number; last: number },
+): void {
+  if (port === undefined || (port >= range.first && port <= range.last)) return;
+  throw new RpcError(
+    "invalid_params",
+    `login port ${port} is outside this node's VM ports ${range.first}-${range.last}`,
+  );
 }

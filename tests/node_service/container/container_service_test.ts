@@ -319,9 +319,20 @@ Deno.test({
   fn: () =>
     withService("ports", async ({ service: makeService, proxy }) => {
       const service = makeService();
-      const squatter = Deno.listen({ hostname: "0.0.0.0", port: 0 });
+      const squatter = listenInRange(20000, 29999);
       const taken = (squatter.addr as Deno.NetAddr).port;
       try {
+        // Only the node's range (container_host_ports) may be named, never a host service's port.
+        for (const outside of [22, 8080, 19999, 30000]) {
+          await assert.rejects(
+            service.create(createParams({ ssh: { host_port: outside } })),
+            rpcCode("invalid_params", /outside this node's container ports 20000-29999/),
+          );
+          await assert.rejects(
+            service.create(createParams({ ports: [{ container_port: 80, host_port: outside }] })),
+            rpcCode("invalid_params", /outside this node's container ports/),
+          );
+        }
         await assert.rejects(
           service.create(createParams({ ssh: { host_port: taken } })),
           rpcCode("conflict", new RegExp(`host port ${taken}/tcp is in use`)),
@@ -488,3 +499,15 @@ Deno.test({
       },
     ),
 });
+
+/** A listener on some free port from `first` to `last`. */
+function listenInRange(first: number, last: number): Deno.Listener {
+  for (let port = first + Math.floor(Math.random() * 1000); port <= last; port++) {
+    try {
+      return Deno.listen({ hostname: "0.0.0.0", port });
+    } catch {
+      // Taken: the next one.
+    }
+  }
+  throw new Error(`no free port from ${first} to ${last}`);
+}
