@@ -1,0 +1,243 @@
+/**
+ * Creating a VM: validate request -> check images -> allocate GPUs -> seed
+ * disk (Linux: the login user, keys and password for cloud-init) -> qcow2
+ * overlay -> domain XML -> define (libvirt validates the XML against its
+ * schema) -> start; a failure at any step undoes the steps before it.
+ */
+import { RpcError, transaction, type Vm, type VmCreateRequest } from "../../mod/mod.ts";
+import type { GpuWant } from "../gpu/mod.ts";
+import { buildSeedImage } from "./cloud_init/mod.ts";
+import { pickFreePort, type PortKey, portKey } from "../host/mod.ts";
+import type { VmNetworkSetting } from "./config.ts";
+import { GENERATED_PASSWORD_LENGTH, VM_DIR_MODE, VM_FILES } from "./constants.ts";
+import { createOverlay } from "./disk.ts";
+import type { VmSpec } from "./store.ts";
+import type { VmCore } from "./vm_core.ts";
+import { GIB } from "./vm_helpers.ts";
+
+const ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
+
+/** Creates (and by default starts) a VM; resolves once libvirt reports it running. */
+export async function create(core: VmCore, request: VmCreateRequest): Promise<Vm> {
+  const id = request.id ?? newVmId();
+  if (core.store.get(id)) throw new RpcError("conflict", `a VM with id ${id} already exists`);
+  const domain = `${core.options.domainPrefix}${id}`;
+  return await core.logged(request.actor, "vm.create", id, async (detail) => {
+    // Before anything is written: libvirt would otherwise fail half-way through.
+    const refusal = await core.options.hostRefusal?.();
+    if (refusal !== undefined) throw new RpcError("unavailable", refusal);
+    const owner = request.owner ?? request.actor;
+    const guestLogin = guestLoginFor(core, request);
+    // What was asked for, never the password itself.
+    if (guestLogin) {
+      detail.login = {
+        user: guestLogin.user,
+        ssh_keys: guestLogin.ssh_keys.length,
+        password: request.password === undefined ? "generated" : "given",
+        password_ssh: guestLogin.password_ssh,
+      };
+    }
+    const base = core.readyImage(request.image);
+    // Checked now, before anything is written; the domain XML reads them again.
+    if (request.direct_boot) core.readyImage(request.direct_boot.kernel_image);
+    if (request.direct_boot?.initrd_image) core.readyImage(request.direct_boot.initrd_image);
+    const diskBytes = request.disk_gib === undefined ? undefined : request.disk_gib * GIB;
+    if (diskBytes !== undefined && diskBytes < base.virtualSizeBytes) {
+      throw new RpcError(
+        "invalid_params",
+        `disk_gib ${request.disk_gib} is smaller than image ${base.name} (${base.virtualSizeBytes} bytes)`,
+      );
+    }
+    const want = gpuWant(request.gpus);
+    const inventory = wantsGpus(want) ? await gpuInventory(core) : [];
+    await core.options.diskGuard?.require(core.options.vmDir, 0, `a new VM (${id})`);
+    const userNetwork = core.options.network.mode === "user";
+    const hostPorts = userNetwork ? await core.options.listeningPorts() : new Set<PortKey>();
+
+    // From here to the allocation nothing awaits, so two creates cannot pick the same port.
+    const loginPort = userNetwork ? pickLoginPort(core, request.login_port, hostPorts) : null;
+    const spec: VmSpec = {
+      uuid: crypto.randomUUID(),
+      cpu_cores: request.cpu_cores,
+      memory_mib: request.memory_mib,
+      disk_gib: request.disk_gib ?? null,
+      firmware: request.firmware,
+      mac_address: randomMac(),
+      network: networkView(core.options.network),
+      listen_address: core.options.listenAddress,
+      direct_boot: request.direct_boot
+        ? {
+          kernel_image: request.direct_boot.kernel_image,
+          initrd_image: request.direct_boot.initrd_image ?? null,
+          cmdline: request.direct_boot.cmdline,
+        }
+        : null,
+      ...(guestLogin ? { guest_login: guestLogin } : {}),
+    };
+    // The record and its GPUs land together, or neither does.
+    transaction(core.options.db, () => {
+      core.store.insert({
+        id,
+        domain,
+        owner,
+        state: "creating",
+        os: request.os,
+        image: request.image,
+        loginPort,
+        vncPort: request.vnc_port ?? null,
+        vncPassword: randomVncPassword(),
+        spec,
+        lastError: null,
+      });
+      return core.options.gpus.allocateGpus(id, "vm", want, inventory);
+    });
+
+    const dir = core.vmPath(id);
+    let defined = false;
+    // Reconciliation running meanwhile must not take this create for one a restart cut short.
+    core.creating.add(id);
+    try {
+      await Deno.mkdir(dir, { mode: VM_DIR_MODE });
+      await Deno.chmod(dir, VM_DIR_MODE);
+      if (guestLogin) {
+        const seed = buildSeedImage({
+          instanceId: id,
+          hostname: id,
+          login: {
+            user: guestLogin.user,
+            password: guestLogin.password,
+            sshKeys: guestLogin.ssh_keys,
+            passwordSsh: guestLogin.password_ssh,
+          },
+        });
+        // Only the node's user reads it; libvirt hands it to QEMU's user when the guest starts.
+        await Deno.writeFile(`${dir}/${VM_FILES.seed}`, seed, { mode: 0o600 });
+      }
+      await createOverlay(base, `${dir}/${VM_FILES.disk}`, diskBytes);
+      const xml = core.domainXml(core.store.get(id)!);
+      await Deno.writeTextFile(`${dir}/${VM_FILES.domainXml}`, xml, { mode: 0o600 });
+      await core.options.hypervisor.define(`${dir}/${VM_FILES.domainXml}`);
+      defined = true;
+      if (request.start) await core.options.hypervisor.start(domain);
+    } catch (error) {
+      await core.undoCreate(id, domain, defined, error);
+      throw error;
+    } finally {
+      // Nothing awaits between here and the record's new state.
+      core.creating.delete(id);
+    }
+    const state = request.start ? "running" : "stopped";
+    return core.view(core.store.setState(id, state));
+  }, { image: request.image, cpu_cores: request.cpu_cores, memory_mib: request.memory_mib });
+}
+
+/** The login a Linux guest gets from its seed disk; Windows gets none (and may ask for none). */
+function guestLoginFor(core: VmCore, request: VmCreateRequest): VmSpec["guest_login"] {
+  if (request.os !== "linux") {
+    if (request.ssh_keys.length > 0 || request.password !== undefined) {
+      throw new RpcError(
+        "invalid_params",
+        "ssh_keys and password are for Linux VMs (cloud-init); a Windows image brings its own login",
+      );
+    }
+    return undefined;
+  }
+  return {
+    user: core.options.loginUser,
+    password: request.password ?? randomPassword(),
+    // A renter who gave keys and no password logs in with the keys alone; the generated
+    // password then serves the console (VNC).
+    password_ssh: request.password !== undefined || request.ssh_keys.length === 0,
+    ssh_keys: [...request.ssh_keys],
+  };
+}
+
+async function gpuInventory(core: VmCore) {
+  const report = await core.options.gpuReport();
+  if (report.state !== "present") {
+    throw new RpcError(
+      "not_found",
+      `GPUs asked for, but this node has none usable: ${report.reason}`,
+    );
+  }
+  return report.gpus;
+}
+
+function pickLoginPort(
+  core: VmCore,
+  asked: number | undefined,
+  hostPorts: ReadonlySet<PortKey>,
+): number {
+  const byVms = core.store.loginPortsInUse();
+  if (asked !== undefined) {
+    if (byVms.has(asked)) {
+      throw new RpcError("conflict", `login port ${asked} is taken by another VM`);
+    }
+    if (hostPorts.has(portKey("tcp", asked))) {
+      throw new RpcError("conflict", `login port ${asked} is in use on this host`);
+    }
+    return asked;
+  }
+  const taken = new Set([...hostPorts, ...[...byVms].map((port) => portKey("tcp", port))]);
+  const port = pickFreePort(core.options.loginPorts, "tcp", taken);
+  if (port === undefined) {
+    const { first, last } = core.options.loginPorts;
+    throw new RpcError("conflict", `no free login port in ${first}-${last}`);
+  }
+  return port;
+}
+
+function gpuWant(request: VmCreateRequest["gpus"]): GpuWant {
+  if ("count" in request) return { count: request.count };
+  if ("indexes" in request) return { indexes: request.indexes };
+  return { uuids: request.uuids };
+}
+
+function wantsGpus(want: GpuWant): boolean {
+  if ("count" in want) return want.count > 0;
+  return ("indexes" in want ? want.indexes : want.uuids).length > 0;
+}
+
+function networkView(setting: VmNetworkSetting): VmSpec["network"] {
+  switch (setting.mode) {
+    case "user":
+      return { mode: "user", source: null };
+    case "bridge":
+      return { mode: "bridge", source: setting.bridge };
+    case "network":
+      return { mode: "network", source: setting.network };
+  }
+}
+
+/** `vm-` and 10 random base-32 characters. */
+export function newVmId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(10));
+  return `vm-${[...bytes].map((byte) => ID_ALPHABET[byte % 32]).join("")}`;
+}
+
+function randomMac(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(3));
+  return `52:54:00:${[...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join(":")}`;
+}
+
+/** A login password from an alphabet without look-alikes, each character unbiased. */
+function randomPassword(): string {
+  const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
+  // Bytes at or above the largest multiple of the alphabet's size would favour its first letters.
+  const limit = 256 - (256 % alphabet.length);
+  let password = "";
+  while (password.length < GENERATED_PASSWORD_LENGTH) {
+    for (const byte of crypto.getRandomValues(new Uint8Array(GENERATED_PASSWORD_LENGTH))) {
+      if (byte < limit && password.length < GENERATED_PASSWORD_LENGTH) {
+        password += alphabet[byte % alphabet.length];
+      }
+    }
+  }
+  return password;
+}
+
+function randomVncPassword(): string {
+  const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return [...bytes].map((byte) => alphabet[byte % alphabet.length]).join("");
+}
