@@ -39,7 +39,7 @@ import {
 } from "./mod/mod.ts";
 import { HTTP_WORKER_URL } from "./http/mod.ts";
 import { NETWORK_WORKER_URL } from "./network/mod.ts";
-import { NODE_SERVICE_WORKER_URL } from "./node_service/mod.ts";
+import { ledgerStartRefusal, NODE_SERVICE_WORKER_URL } from "./node_service/mod.ts";
 
 const WORKER_URLS: Record<WorkerName, URL> = {
   network: NETWORK_WORKER_URL,
@@ -94,6 +94,12 @@ export async function main(args: readonly string[]): Promise<number> {
       });
     }
     operatorToken = loadOrCreateOperatorToken(paths.operatorTokenFile);
+    const refusal = ledgerStartRefusal(config, keys.nodeId);
+    if (refusal) {
+      log.error(`invalid configuration: ${refusal}`);
+      lock.release();
+      return 2;
+    }
   } catch (error) {
     if (
       error instanceof DataDirLockedError || error instanceof KeyFileError ||

@@ -358,7 +358,15 @@ export const CONFIG_FIELDS = {
     ),
     asList,
     [] as string[],
-    "wallets (SS58, comma-separated) that may validate machines in a seed's ledger; empty: any but the owner",
+    "wallets (SS58, comma-separated) that may validate machines in a seed's ledger; empty: refused at start unless ledger_open_validation",
+  ),
+  ledger_open_validation: field(
+    z.boolean({ message: "expected true or false" }),
+    (
+      text,
+    ) => (/^(true|1|yes|on)$/i.test(text) ? true : /^(false|0|no|off)$/i.test(text) ? false : text),
+    false,
+    "devnets and tests only: a ledger with empty ledger_validators lets any wallet but the owner validate; otherwise such a ledger refuses to start",
   ),
   ledger_authority: field(
     z.string().regex(/^(12D3KooW[1-9A-HJ-NP-Za-km-z]{44})?$/, {

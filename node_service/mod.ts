@@ -34,6 +34,7 @@ export {
   LEDGER_MIGRATIONS,
   type LedgerOptions,
   ledgerPath,
+  ledgerStartRefusal,
   type MachineEvent,
   type MachineState,
   networkLedgerTransport,

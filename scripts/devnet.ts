@@ -65,6 +65,7 @@ export function nodeArgs(node: DevnetNode, seedP2pPort: number, seedId?: string)
     "--vm-domain-prefix",
     node.domainPrefix,
   ];
+  if (node.role === "seed") args.push("--ledger-open-validation", "true");
   if (node.role !== "seed") args.push("--seeds", `127.0.0.1:${seedP2pPort}`);
   if (node.role !== "seed" && seedId) args.push("--ledger-authority", seedId);
   return args;

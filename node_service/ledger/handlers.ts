@@ -44,8 +44,28 @@ export type StartedLedger = {
   stop(): void;
 };
 
+/**
+ * Why this node's ledger may not start, or `undefined`: a ledger this node
+ * keeps with an empty `ledger_validators` would let any wallet validate, which
+ * only `ledger_open_validation` (devnets, tests) allows.
+ */
+export function ledgerStartRefusal(
+  config: Pick<
+    NodeConfig,
+    "role" | "ledger_authority" | "ledger_validators" | "ledger_open_validation"
+  >,
+  nodeId: string,
+): string | undefined {
+  if (ledgerPlace(config, nodeId).kind !== "here") return undefined;
+  if (config.ledger_validators.length > 0 || config.ledger_open_validation) return undefined;
+  return "this seed keeps the ledger but ledger_validators (--ledger-validators, DBC_LEDGER_VALIDATORS) is empty: " +
+    "name the validators' wallets, or set ledger_open_validation=true (devnets and tests only) to let any wallet validate";
+}
+
 export function startLedger(deps: LedgerDeps): StartedLedger {
   const place = ledgerPlace(deps.config, deps.nodeId ?? "");
+  const refusal = ledgerStartRefusal(deps.config, deps.nodeId ?? "");
+  if (refusal) throw new Error(refusal);
   if (place.kind !== "here") {
     const refuse = () => {
       throw new RpcError(

@@ -41,7 +41,14 @@ async function seed(options: { role?: "seed" | "gpu"; legacy?: boolean } = {}) {
   const paths = nodePaths(dir);
   await Deno.mkdir(paths.serviceDir, { recursive: true });
   const { config } = loadConfig({
-    args: ["--role", options.role ?? "seed", "--ledger-verification-window-s", String(9 * 3_600)],
+    args: [
+      "--role",
+      options.role ?? "seed",
+      "--ledger-verification-window-s",
+      String(9 * 3_600),
+      "--ledger-open-validation",
+      "true",
+    ],
     env: {},
     cwd: dir,
   });

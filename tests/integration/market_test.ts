@@ -94,7 +94,7 @@ async function launch(
       ...args,
     ],
     cwd: REPO_ROOT,
-    env: { PATH: path },
+    env: { PATH: path, DBC_LEDGER_OPEN_VALIDATION: "true" },
     clearEnv: true,
     stdout: "null",
     stderr: "piped",

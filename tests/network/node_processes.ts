@@ -58,7 +58,7 @@ export async function startNode(options: StartOptions): Promise<NodeProcess> {
       ...(options.args ?? []),
     ],
     cwd: REPO_ROOT,
-    env: { PATH: Deno.env.get("PATH") ?? "" },
+    env: { PATH: Deno.env.get("PATH") ?? "", DBC_LEDGER_OPEN_VALIDATION: "true" },
     clearEnv: true,
     stdout: "null",
     stderr: "piped",

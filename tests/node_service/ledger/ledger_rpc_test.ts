@@ -43,7 +43,11 @@ async function seedLedger() {
   const dir = await scratchDir("ledger-rpc");
   const paths = nodePaths(dir);
   await Deno.mkdir(paths.serviceDir, { recursive: true });
-  const { config } = loadConfig({ args: ["--role", "seed"], env: {}, cwd: dir });
+  const { config } = loadConfig({
+    args: ["--role", "seed", "--ledger-open-validation", "true"],
+    env: {},
+    cwd: dir,
+  });
   const clock = new ManualClock(T0);
   const db = openDatabase(paths.serviceDb, SERVICE_MIGRATIONS, { now: () => clock.now() });
   const events = new EventLog(db, () => clock.now());
@@ -339,7 +343,7 @@ Deno.test("a non-authority seed keeps no ledger and names the authority", async 
   await Deno.mkdir(paths.serviceDir, { recursive: true });
   const [self, authority] = Array.from({ length: 2 }, () => generateNodeKeys().nodeId);
   const { config } = loadConfig({
-    args: ["--role", "seed", "--ledger-authority", authority!],
+    args: ["--role", "seed", "--ledger-authority", authority!, "--ledger-open-validation", "true"],
     env: {},
     cwd: dir,
   });
