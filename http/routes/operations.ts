@@ -62,6 +62,8 @@ export function operationRoutes(routes: ApiRoutes, deps: OperationRouteDeps): vo
     query: NodeQuery,
     response: OperationSchema,
     eventStream: true,
+    // Following another node's operation needs the renter's credentials; a local one does not.
+    auth: "renter",
     errors: ["unauthorized", "not_found", "try_later", "timeout"],
   }, async ({ params, query, context }) => {
     const remote = query.node_id !== undefined && query.node_id !== deps.nodeId

@@ -143,10 +143,13 @@ async function followOperation(
   node: DevnetNode,
   operationId: string,
   target: string,
+  signer: KeyringPair,
 ): Promise<string[]> {
-  const response = await fetch(
-    `http://127.0.0.1:${node.httpPort}/api/v1/operations/${operationId}/events?node_id=${target}`,
-  );
+  // Following another node's operation takes the renter's signature, like any renter request.
+  const path = `/api/v1/operations/${operationId}/events?node_id=${target}`;
+  const response = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, {
+    headers: walletHeaders(signer, { method: "GET", path, timestamp: Date.now() }),
+  });
   assert.equal(response.headers.get("content-type")?.split(";")[0], "text/event-stream");
   const states: string[] = [];
   const text = await response.text(); // The stream ends with the operation.
@@ -317,7 +320,12 @@ Deno.test({
       });
       assert.equal(vmCreated.status, 202, JSON.stringify(vmCreated.body));
       const vmId: string = vmCreated.body.data.task_id;
-      const vmStates = await followOperation(client1, vmCreated.body.data.operation_id, gpu.nodeId);
+      const vmStates = await followOperation(
+        client1,
+        vmCreated.body.data.operation_id,
+        gpu.nodeId,
+        alice,
+      );
       assert.equal(vmStates.at(-1), "done", `operation states: ${vmStates.join(", ")}`);
       step("VM created");
       // Queried through client-2: running in libvirt, with its login port and VNC password.
@@ -418,7 +426,7 @@ Deno.test({
       assert.equal(created.status, 202, JSON.stringify(created.body));
       const { task_id: containerId, operation_id: operationId } = created.body.data;
       step("create accepted");
-      const states = await followOperation(client1, operationId, gpu.nodeId);
+      const states = await followOperation(client1, operationId, gpu.nodeId, alice);
       assert.equal(states.at(-1), "done", `operation states: ${states.join(", ")}`);
 
       step("created");

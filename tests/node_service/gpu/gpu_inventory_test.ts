@@ -64,7 +64,7 @@ Deno.test("the inventory runs nvidia-smi from PATH and reports what it printed",
       `echo "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver." ; exit 9`,
     );
     const probe = `
-      import { GpuInventory } from "${REPO_ROOT}/node_service/gpu_inventory.ts";
+      import { GpuInventory } from "${REPO_ROOT}/node_service/gpu/inventory.ts";
       console.log(JSON.stringify(await new GpuInventory(() => 1).report(0)));`;
     const report = async (bin: string) => {
       const output = await new Deno.Command(DENO_BIN, {
