@@ -11,6 +11,7 @@ import { pickFreePort, type PortKey, portKey } from "../host/mod.ts";
 import type { VmNetworkSetting } from "./config.ts";
 import { GENERATED_PASSWORD_LENGTH, VM_DIR_MODE, VM_FILES } from "./constants.ts";
 import { createOverlay } from "./disk.ts";
+import { requireLoginPortInRange } from "./modify_plan.ts";
 import type { VmSpec } from "./store.ts";
 import type { VmCore } from "./vm_core.ts";
 import { GIB } from "./vm_helpers.ts";
@@ -19,6 +20,8 @@ const ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
 
 /** Creates (and by default starts) a VM; resolves once libvirt reports it running. */
 export async function create(core: VmCore, request: VmCreateRequest): Promise<Vm> {
+  // The operator's range only (vm_port_range), never the host's own services' ports.
+  requireLoginPortInRange(request.login_port, core.options.loginPorts);
   const id = request.id ?? newVmId();
   if (core.store.get(id)) throw new RpcError("conflict", `a VM with id ${id} already exists`);
   const domain = `${core.options.domainPrefix}${id}`;
@@ -37,10 +40,17 @@ export async function create(core: VmCore, request: VmCreateRequest): Promise<Vm
         password_ssh: guestLogin.password_ssh,
       };
     }
-    const base = core.readyImage(request.image);
-    // Checked now, before anything is written; the domain XML reads them again.
-    if (request.direct_boot) core.readyImage(request.direct_boot.kernel_image);
-    if (request.direct_boot?.initrd_image) core.readyImage(request.direct_boot.initrd_image);
+    // The images as this owner may boot them (its own of a name, else the operator's; never
+    // another renter's), checked now, before anything is written. The record keeps the stored
+    // keys, so the domain XML always finds the very images the VM was made from.
+    const images = core.options.images;
+    const base = images.readyImageFor(owner, request.image);
+    const kernel = request.direct_boot
+      ? images.readyImageFor(owner, request.direct_boot.kernel_image).name
+      : undefined;
+    const initrd = request.direct_boot?.initrd_image === undefined
+      ? null
+      : images.readyImageFor(owner, request.direct_boot.initrd_image).name;
     const diskBytes = request.disk_gib === undefined ? undefined : request.disk_gib * GIB;
     if (diskBytes !== undefined && diskBytes < base.virtualSizeBytes) {
       throw new RpcError(
@@ -65,12 +75,8 @@ export async function create(core: VmCore, request: VmCreateRequest): Promise<Vm
       mac_address: randomMac(),
       network: networkView(core.options.network),
       listen_address: core.options.listenAddress,
-      direct_boot: request.direct_boot
-        ? {
-          kernel_image: request.direct_boot.kernel_image,
-          initrd_image: request.direct_boot.initrd_image ?? null,
-          cmdline: request.direct_boot.cmdline,
-        }
+      direct_boot: request.direct_boot && kernel !== undefined
+        ? { kernel_image: kernel, initrd_image: initrd, cmdline: request.direct_boot.cmdline }
         : null,
       ...(guestLogin ? { guest_login: guestLogin } : {}),
     };
@@ -82,7 +88,7 @@ export async function create(core: VmCore, request: VmCreateRequest): Promise<Vm
         owner,
         state: "creating",
         os: request.os,
-        image: request.image,
+        image: base.name,
         loginPort,
         vncPort: request.vnc_port ?? null,
         vncPassword: randomVncPassword(),

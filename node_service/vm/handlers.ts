@@ -13,7 +13,6 @@ import {
   type Method,
   type NodeConfig,
   type NodePaths,
-  RpcError,
   VmCreateParamsSchema,
   VmModifyParamsSchema,
 } from "../../mod/mod.ts";
@@ -143,34 +142,7 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
 
   const handlers: VmHandlers = {
     // Parsed again for the defaults' sake: handlers are typed with the schema's input.
-    "vm.create": (params) => {
-      // The images are resolved for the VM's owner here, before the service sees them: a
-      // renter boots the operator's images and its own, never another renter's.
-      const request = VmCreateParamsSchema.parse(params);
-      requireLoginPortInRange(request.login_port, settings.loginPorts);
-      const owner = request.owner ?? request.actor;
-      let resolved;
-      try {
-        resolved = {
-          ...request,
-          image: images.resolveFor(owner, request.image),
-          ...(request.direct_boot
-            ? {
-              direct_boot: {
-                ...request.direct_boot,
-                kernel_image: images.resolveFor(owner, request.direct_boot.kernel_image),
-                ...(request.direct_boot.initrd_image === undefined ? {} : {
-                  initrd_image: images.resolveFor(owner, request.direct_boot.initrd_image),
-                }),
-              },
-            }
-            : {}),
-        };
-      } catch (error) {
-        throw toRpcError(error);
-      }
-      return vms.create(resolved);
-    },
+    "vm.create": (params) => vms.create(VmCreateParamsSchema.parse(params)),
     "vm.list": async (params) => ({
       vms: await vms.list({ includeDeleted: params.include_deleted ?? false }),
     }),
@@ -185,11 +157,7 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
     "vm.reset": (params) => vms.reset(params.actor, params.id),
     "vm.delete": (params) => vms.delete(params.actor, params.id),
     "vm.logs": (params) => vms.logs(params.id, params.from ?? "tail", params.lines ?? 100),
-    "vm.modify": (params) => {
-      const request = VmModifyParamsSchema.parse(params);
-      requireLoginPortInRange(request.login_port, settings.loginPorts);
-      return vms.modify(request);
-    },
+    "vm.modify": (params) => vms.modify(VmModifyParamsSchema.parse(params)),
     "vm.snapshot_create": (params) =>
       vms.snapshotCreate(params.actor, params.id, params.name, params.description ?? ""),
     "vm.snapshot_list": (params) => ({ snapshots: vms.snapshotList(params.id) }),
@@ -229,16 +197,4 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
       await images.close();
     },
   };
-}
-
-/** A login port a renter names must lie in the operator's range (`vm_port_range`). */
-export function requireLoginPortInRange(
-  port: number | undefined,
-  range: { first: number; last: number },
-): void {
-  if (port === undefined || (port >= range.first && port <= range.last)) return;
-  throw new RpcError(
-    "invalid_params",
-    `login port ${port} is outside this node's VM ports ${range.first}-${range.last}`,
-  );
 }

@@ -10,7 +10,7 @@ import type { Vm, VmModifyRequest } from "../../mod/mod.ts";
 import type { PortKey } from "../host/mod.ts";
 import { VM_FILES } from "./constants.ts";
 import { diskInfo, growDisk } from "./disk.ts";
-import { planModify } from "./modify_plan.ts";
+import { planModify, requireLoginPortInRange } from "./modify_plan.ts";
 import type { VmRecord } from "./store.ts";
 import type { VmCore } from "./vm_core.ts";
 import { errorText } from "./vm_helpers.ts";
@@ -22,6 +22,7 @@ import { errorText } from "./vm_helpers.ts";
  */
 export async function modify(core: VmCore, request: VmModifyRequest): Promise<Vm> {
   const { actor, id, ...wanted } = request;
+  requireLoginPortInRange(wanted.login_port, core.options.loginPorts);
   return await core.whileStopped(actor, "vm.modify", id, "modify", async (record, detail) => {
     const disk = core.diskPath(id);
     const { virtualSizeBytes } = await diskInfo(disk);

@@ -7,7 +7,7 @@
  * disk is open (and qemu-img cannot touch it), and a snapshot of a disk a
  * guest is writing to would catch its file systems half-way.
  */
-import type { InstanceState, VmModifyRequest } from "../../mod/mod.ts";
+import { type InstanceState, RpcError, type VmModifyRequest } from "../../mod/mod.ts";
 import { type PortKey, portKey } from "../host/mod.ts";
 import { startRefusal } from "../instances.ts";
 import type { VmSpec } from "./store.ts";
@@ -125,4 +125,16 @@ export function planModify(
 
 function formatGib(bytes: number): string {
   return String(Math.round((bytes / GIB) * 100) / 100);
+}
+
+/** A login port a renter names must lie in the operator's range (`vm_port_range`). */
+export function requireLoginPortInRange(
+  port: number | undefined,
+  range: { first: number; last: number },
+): void {
+  if (port === undefined || (port >= range.first && port <= range.last)) return;
+  throw new RpcError(
+    "invalid_params",
+    `login port ${port} is outside this node's VM ports ${range.first}-${range.last}`,
+  );
 }

@@ -1,7 +1,7 @@
 /** A renter names a VM's login port only inside the operator's `vm_port_range`. */
 import assert from "node:assert/strict";
 import { RpcError } from "../../../mod/mod.ts";
-import { requireLoginPortInRange } from "../../../node_service/vm/handlers.ts";
+import { requireLoginPortInRange } from "../../../node_service/vm/modify_plan.ts";
 
 Deno.test("a named login port outside vm_port_range is refused; inside, or none, passes", () => {
   const range = { first: 20000, last: 20999 };

@@ -72,7 +72,8 @@ export function openVmSetting(options: {
     domainType: TEST_DOMAIN_TYPE,
     network: { mode: "user" },
     listenAddress: "127.0.0.1",
-    loginPorts: { first: 30000, last: 32767 },
+    // The tests name login ports the kernel just handed out (freePort): any unprivileged one.
+    loginPorts: { first: 1024, last: 65535 },
     loginUser: "dbc",
     listeningPorts,
     domainPrefix: options.prefix,
