@@ -1,8 +1,8 @@
 /**
  * Decides where a request is answered. Renter operations name their GPU node
  * (`node_id` in the query, or the original's `peer_nodes_list` in the body);
- * ledger requests belong to the ledger authority, and go to no other node. A request for this node runs here; any
- * other is forwarded through the network (`remote.ts`). A request that came
+ * ledger requests belong to the ledger authority, and go to no other node. A
+ * request for this node runs here; any other is forwarded through the network (`remote.ts`). A request that came
  * through the network is never forwarded again, so there are no loops.
  */
 import type { Context, MiddlewareHandler } from "hono";
@@ -21,7 +21,7 @@ export const NODE_TARGETED_PREFIXES = [
   "/api/v1/operations",
 ];
 /** Paths answered by the ledger authority (`ledger_authority`), the seed that keeps the embedded ledger. */
-export const SEED_TARGETED_PREFIXES = ["/api/v1/ledger"];
+export const LEDGER_TARGETED_PREFIXES = ["/api/v1/ledger"];
 
 export type DispatchDeps = Pick<AppDeps, "call"> & {
   nodeId: string;
@@ -89,7 +89,7 @@ export function dispatch(deps: DispatchDeps): MiddlewareHandler {
           "name the GPU node: node_id in the query, or peer_nodes_list in the body",
         );
       }
-    } else if (under(path, SEED_TARGETED_PREFIXES)) {
+    } else if (under(path, LEDGER_TARGETED_PREFIXES)) {
       target = ledgerTarget(deps, isRemoteEnv(c.env));
     }
     if (target === undefined || target === deps.nodeId) return await next();
