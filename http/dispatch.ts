@@ -2,8 +2,9 @@
  * Decides where a request is answered. Renter operations name their GPU node
  * (`node_id` in the query, or the original's `peer_nodes_list` in the body);
  * ledger requests belong to the ledger authority, and go to no other node. A
- * request for this node runs here; any other is forwarded through the network (`remote.ts`). A request that came
- * through the network is never forwarded again, so there are no loops.
+ * request for this node runs here; any other is forwarded through the network
+ * (`remote.ts`). A request that came through the network is never forwarded
+ * again, so there are no loops.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { ledgerPlace, type Role } from "../mod/mod.ts";
