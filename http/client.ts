@@ -22,6 +22,7 @@
  */
 import type { z } from "zod";
 import type {
+  AccountBalance,
   ActivePeerListSchema,
   Container,
   ContainerDetail,
@@ -31,6 +32,7 @@ import type {
   LedgerMachineListSchema,
   Machine,
   MachineConfig,
+  MachineRegistration,
   MachineStatus,
   MarketNode,
   MarketNodeList,
@@ -361,11 +363,36 @@ export class ApiClient {
     return this.request("GET", `/api/v1/ledger/machines/${segment(machineId)}`);
   }
 
-  /** `POST /api/v1/ledger/machines` (signed by the owner). */
-  registerMachine(
-    fields: { machine_id: string; config: MachineConfig; prices: RentPrices },
-  ): Promise<Machine> {
+  /** `POST /api/v1/ledger/machines` (signed by the owner; the body comes from {@link operatorRegistration}). */
+  registerMachine(fields: MachineRegistration): Promise<Machine> {
     return this.request("POST", "/api/v1/ledger/machines", { body: fields });
+  }
+
+  /**
+   * `POST /api/v1/operator/registration` on the GPU node itself (loopback, operator token):
+   * the registration its node key agrees to, for its owner to sign.
+   */
+  operatorRegistration(
+    token: string,
+    fields: { prices?: RentPrices; config?: Partial<MachineConfig> } = {},
+  ): Promise<{ owner: string; registration: MachineRegistration }> {
+    return this.request("POST", "/api/v1/operator/registration", {
+      body: fields,
+      sign: false,
+      headers: { authorization: `Bearer ${token}` },
+    });
+  }
+
+  /** `POST /api/v1/ledger/accounts/:account/fund` (signed by a ledger admin). */
+  fund(account: string, amount: string): Promise<AccountBalance> {
+    return this.request("POST", `/api/v1/ledger/accounts/${segment(account)}/fund`, {
+      body: { amount },
+    });
+  }
+
+  /** `GET /api/v1/ledger/accounts/:account`: balance and latest changes. */
+  balance(account: string): Promise<AccountBalance> {
+    return this.request("GET", `/api/v1/ledger/accounts/${segment(account)}`, { sign: false });
   }
 
   /** `POST /api/v1/ledger/rentals` (signed by the renter). */

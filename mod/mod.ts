@@ -99,3 +99,9 @@ export {
   x25519PublicKeyFromEd25519,
   x25519SecretFromEd25519,
 } from "./crypto.ts";
+export {
+  checkNodeStatement,
+  NODE_STATEMENT_MAX_SKEW_MS,
+  nodeStatementBytes,
+  type StatementCheck,
+} from "./node_statement.ts";

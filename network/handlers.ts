@@ -3,7 +3,14 @@
  * to a node by id, broadcast, and the subscription inbox. Protocol failures
  * become typed RPC errors with messages a client-end can show as they are.
  */
-import { type Handlers, type NetworkSendResult, type NodeConfig, RpcError } from "../mod/mod.ts";
+import { base64 } from "@scure/base";
+import {
+  type Handlers,
+  type NetworkSendResult,
+  type NodeConfig,
+  nodeStatementBytes,
+  RpcError,
+} from "../mod/mod.ts";
 import { MAX_BROADCAST_BODY_BYTES, MAX_SEALED_CIPHERTEXT_BYTES } from "./constants.ts";
 import type { Inbox } from "./inbox.ts";
 import type { PeerNode } from "./peer_node.ts";
@@ -14,6 +21,9 @@ export type HandlerDeps = {
   inbox: Inbox;
   config: NodeConfig;
   listening: () => string[];
+  /** This node's id: the only one it signs statements about. */
+  nodeId: string;
+  sign: (message: Uint8Array) => Uint8Array | Promise<Uint8Array>;
 };
 
 /** Leaves room for the seal's envelope inside the largest frame. */
@@ -105,6 +115,15 @@ export function networkHandlers(deps: HandlerDeps): Handlers<"network"> {
     "network.unsubscribe": (params) => {
       inbox.unsubscribe(params.subscription_id);
       return {};
+    },
+    "network.sign_statement": async ({ statement }) => {
+      if (statement.machine_id !== deps.nodeId) {
+        throw new RpcError(
+          "forbidden",
+          `this node signs statements about itself (${deps.nodeId}) only, not about ${statement.machine_id}`,
+        );
+      }
+      return { signature: base64.encode(await deps.sign(nodeStatementBytes(statement))) };
     },
   };
 }

@@ -45,6 +45,7 @@ runWorker("network", async ({ init, log, clock }) => {
     );
   }
   const inbox = new Inbox({ clock, nodeId: init.node_id });
+  const auth = nodeAuthenticator(init.private_key);
   const running = new PeerNode({
     networkId: config.network_id,
     role: config.role,
@@ -61,7 +62,7 @@ runWorker("network", async ({ init, log, clock }) => {
   }, {
     selfId: init.node_id,
     transport,
-    auth: nodeAuthenticator(init.private_key),
+    auth,
     clock,
     log,
     version: VERSION,
@@ -99,6 +100,8 @@ runWorker("network", async ({ init, log, clock }) => {
       inbox,
       config,
       listening: () => transport.listening(),
+      nodeId: init.node_id,
+      sign: (message) => auth.sign(message),
     }),
     async stop() {
       clock.clearTimeout(saveTimer);

@@ -11,6 +11,7 @@ import { DEFAULT_HOST_CHECK_MAX_AGE_MS, HostChecker } from "./host/mod.ts";
 import { SERVICE_MIGRATIONS } from "./migrations.ts";
 import { startVms } from "./vm/mod.ts";
 import { networkLedgerTransport, serveLedgerRpc, startLedger } from "./ledger/mod.ts";
+import { startMachine } from "./machine/mod.ts";
 import { leaseCheckHandlers, startLeases, verificationServiceFor } from "./lease/mod.ts";
 import { startMarket } from "./market/mod.ts";
 import { sessionHandlers, SessionStore } from "./sessions.ts";
@@ -116,6 +117,16 @@ runWorker("node_service", ({ init, log, clock, call }) => {
     verification: "missing" in verification ? undefined : verification,
     diskPaths: [storage.vmDir, init.paths.serviceDir],
   });
+  const machine = startMachine({
+    config: init.config,
+    nodeId: init.node_id,
+    call,
+    clock,
+    log: log.child("machine"),
+    gpuReport: () => gpus.report(DEFAULT_GPU_MAX_AGE_MS),
+    diskPaths: [storage.vmDir, init.paths.serviceDir],
+    ledgerTransport,
+  });
   log.info("node service ready", { database: init.paths.serviceDb });
   return {
     handlers: {
@@ -125,11 +136,13 @@ runWorker("node_service", ({ init, log, clock, call }) => {
       ...vms.handlers,
       ...ledger.handlers,
       ...market.handlers,
+      ...machine.handlers,
       ...leaseCheckHandlers(verification, clock),
       ...eventHandlers(events),
       ...sessionHandlers(new SessionStore(db, () => clock.now()), events),
     },
     async stop() {
+      await machine.stop();
       await market.stop();
       await ledgerServer?.stop();
       if (!("missing" in verification)) verification.close();

@@ -7,17 +7,18 @@
  */
 import { z } from "zod";
 import {
+  AccountBalanceSchema,
   AccountSchema,
+  AmountSchema,
   LeaseStatusSchema,
   LedgerMachineListSchema,
-  MachineConfigSchema,
   MachineIdSchema,
+  MachineRegistrationSchema,
   MachineSchema,
   MachineStatusSchema,
   MultisigAccountSchema,
   RentalSchema,
   RentCountSchema,
-  RentPricesSchema,
   RentUnitSchema,
   ValidatorReportSchema,
 } from "../../mod/mod.ts";
@@ -39,15 +40,16 @@ export function ledgerRoutes(routes: ApiRoutes, deps: AppDeps, auth: WalletAuthe
   routes.add({
     method: "post",
     path: "/api/v1/ledger/machines",
-    summary: "Register a machine (its owner signs); it starts unverified",
+    summary:
+      "Register a machine: its owner signs the request, the machine's node key signs node_proof; it starts unverified",
     auth: "wallet",
-    description: SIGNED,
+    description: `${SIGNED} The body comes from the GPU node's own operator API ` +
+      "(`POST /api/v1/operator/registration`, or `deno task cli machine register`): `node_proof` is " +
+      "the node key's signature of the machine id, the owner (this request's signer, the node's " +
+      "`owner_wallet`), the configuration, the prices and the time; without it, or for another " +
+      "owner, the registration is refused.",
     tags: ["ledger"],
-    body: z.object({
-      machine_id: MachineIdSchema,
-      config: MachineConfigSchema,
-      prices: RentPricesSchema,
-    }),
+    body: MachineRegistrationSchema,
     response: MachineSchema,
     successStatus: 201,
     errors: WRITE_ERRORS,
@@ -164,6 +166,38 @@ export function ledgerRoutes(routes: ApiRoutes, deps: AppDeps, auth: WalletAuthe
     response: LeaseStatusSchema,
     errors: ["not_found", "try_later", "timeout"],
   }, ({ query }) => deps.call("ledger.lease_status", query));
+
+  routes.add({
+    method: "post",
+    path: "/api/v1/ledger/accounts/:account/fund",
+    summary: "Credit an account (a ledger admin, ledger_admins, signs)",
+    auth: "wallet",
+    description: SIGNED,
+    tags: ["ledger"],
+    params: z.object({ account: AccountSchema }),
+    body: z.object({
+      amount: AmountSchema.refine((text) => text !== "0", { message: "fund a positive amount" }),
+    }),
+    response: AccountBalanceSchema,
+    errors: WRITE_ERRORS,
+  }, async ({ params, body, rawBody, context }) => {
+    const who = await auth.authorise(context, rawBody);
+    return deps.call("ledger.fund", {
+      signed_by: auth.signedBy(who),
+      account: params.account,
+      amount: body.amount,
+    });
+  });
+
+  routes.add({
+    method: "get",
+    path: "/api/v1/ledger/accounts/:account",
+    summary: "An account's balance and its latest changes (rent paid, rent earned, funds)",
+    tags: ["ledger"],
+    params: z.object({ account: AccountSchema }),
+    response: AccountBalanceSchema,
+    errors: ["not_found", "try_later", "timeout"],
+  }, ({ params }) => deps.call("ledger.balance", params));
 
   routes.add({
     method: "post",

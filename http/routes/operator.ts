@@ -19,9 +19,12 @@ import {
   ImageReferenceSchema,
   INSTANCE_STATES,
   type InstanceState,
+  MachineConfigSchema,
+  MachineRegistrationSchema,
   MAX_EVENT_PAGE,
   NetworkStatusSchema,
   NodeStatusSchema,
+  RentPricesSchema,
   Sha256Schema,
   VmImageDeletedSchema,
   VmImageListSchema,
@@ -129,6 +132,29 @@ export function operatorRoutes(routes: ApiRoutes, deps: AppDeps, access: Operato
       throw new ApiError("invalid_params", "since must be earlier than until");
     }
     return deps.call("events.list", query);
+  });
+
+  routes.add({
+    method: "post",
+    path: "/api/v1/operator/registration",
+    summary:
+      "This machine's registration for its owner to sign: what it declares, with its node key's proof",
+    auth: "operator",
+    description: `${OPERATOR} The answer's \`registration\` is the body of ` +
+      "`POST /api/v1/ledger/machines`, which the owner (`owner`, this node's `owner_wallet`) signs " +
+      "with its wallet within five minutes. The configuration is measured (GPUs, CPU, memory, the " +
+      "VM volume's free space less the reserve); `config` replaces any field of it. Without " +
+      "`prices`, `rent_price_per_hour` is the hourly price.",
+    tags: ["operator"],
+    body: z.object({
+      prices: RentPricesSchema.optional(),
+      config: MachineConfigSchema.partial().optional(),
+    }),
+    response: z.object({ owner: z.string(), registration: MachineRegistrationSchema }),
+    errors: [...ERRORS, "invalid_params", "conflict"],
+  }, ({ body, context }) => {
+    requireOperator(context, access);
+    return deps.call("machine.registration", body);
   });
 
   routes.add({

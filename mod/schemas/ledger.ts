@@ -95,6 +95,11 @@ export const MachineSchema = z.object({
   /** The rental holding the machine while it is leased. */
   rental_id: z.number().int().nullable(),
   registered_at: z.number(),
+  /** The machine's heartbeats as the ledger saw them; `down_since` set while it is silent. */
+  liveness: z.object({
+    last_seen_at: z.number().nullable(),
+    down_since: z.number().nullable(),
+  }),
   validation: z.object({
     round: z.number().int(),
     started_at: z.number().nullable(),
@@ -126,6 +131,16 @@ export const RentalSchema = z.object({
   state: z.enum(["active", "ended"]),
   total_amount: AmountSchema,
   payments: z.array(RentalPaymentSchema),
+  /**
+   * Times the machine was down during the rental; each one's length was added
+   * to `ends_at`, so the renter pays nothing for it. An ongoing outage has
+   * `up_at` null and already counts in `ends_at`.
+   */
+  outages: z.array(z.object({
+    down_since: z.number(),
+    up_at: z.number().nullable(),
+    credited_ms: z.number(),
+  })),
 });
 export type Rental = z.infer<typeof RentalSchema>;
 
@@ -160,12 +175,77 @@ export const SignedBySchema = z.object({
 }).strict();
 export type SignedBy = z.infer<typeof SignedBySchema>;
 
-export const LedgerMachineRegisterParams = z.object({
-  signed_by: SignedBySchema,
+/** A base64 Ed25519 signature (64 bytes) by a node key. */
+export const NodeSignatureSchema = z.string().regex(/^[A-Za-z0-9+/]{86}==$/, {
+  message: "expected a base64 Ed25519 signature",
+});
+
+/**
+ * The machine's own consent to a registration: its node key's signature of
+ * the `machine_registration` statement (`mod/node_statement.ts`) naming the
+ * owner who signs the request, the configuration and the prices.
+ */
+export const NodeProofSchema = z.object({
+  signed_at: z.number().int().min(0),
+  signature: NodeSignatureSchema,
+}).strict();
+export type NodeProof = z.infer<typeof NodeProofSchema>;
+
+/** The body of a machine registration: what the GPU node's operator API hands its owner to sign. */
+export const MachineRegistrationSchema = z.object({
   machine_id: MachineIdSchema,
   config: MachineConfigSchema,
   prices: RentPricesSchema,
+  node_proof: NodeProofSchema,
 }).strict();
+export type MachineRegistration = z.infer<typeof MachineRegistrationSchema>;
+
+export const LedgerMachineRegisterParams = MachineRegistrationSchema.extend({
+  signed_by: SignedBySchema,
+}).strict();
+
+/** A GPU node's "I am alive", signed by its node key; the ledger marks a silent machine down. */
+export const LedgerHeartbeatParams = z.object({
+  machine_id: MachineIdSchema,
+  signed_at: z.number().int().min(0),
+  signature: NodeSignatureSchema,
+}).strict();
+export const HeartbeatResultSchema = z.object({
+  machine_id: MachineIdSchema,
+  status: MachineStatusSchema,
+  last_seen_at: z.number(),
+  /** The outage this heartbeat ended, if the machine had been marked down. */
+  recovered: z.object({ down_since: z.number(), up_at: z.number() }).nullable(),
+});
+
+/** One change of an account's balance. */
+export const AccountEntrySchema = z.object({
+  seq: z.number().int(),
+  at: z.number(),
+  kind: z.enum(["fund", "rent", "renew"]),
+  /** Signed decimal text: positive for a credit, negative for a debit. */
+  delta: z.string().regex(/^-?(0|[1-9][0-9]{0,37})$/),
+  balance: AmountSchema,
+  rental_id: z.number().int().nullable(),
+  /** The other side: the renter for an owner's income, the owner for a renter's payment, the admin for a fund. */
+  counterparty: z.string().nullable(),
+});
+export type AccountEntry = z.infer<typeof AccountEntrySchema>;
+
+export const AccountBalanceSchema = z.object({
+  account: z.string(),
+  balance: AmountSchema,
+  /** The latest changes, newest first. */
+  entries: z.array(AccountEntrySchema),
+});
+export type AccountBalance = z.infer<typeof AccountBalanceSchema>;
+
+export const LedgerFundParams = z.object({
+  signed_by: SignedBySchema,
+  account: AccountSchema,
+  amount: AmountSchema.refine((text) => text !== "0", { message: "fund a positive amount" }),
+}).strict();
+export const LedgerBalanceParams = z.object({ account: AccountSchema }).strict();
 export const LedgerMachineListParams = z.object({
   status: MachineStatusSchema.optional(),
   owner: AccountSchema.optional(),

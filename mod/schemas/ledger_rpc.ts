@@ -18,12 +18,18 @@ import { NETWORK_ERROR_CODES } from "./network.ts";
 
 export const LEDGER_RPC_TOPIC = "ledger.rpc";
 
-/** The ledger methods a seed answers over the network: reads only. */
+/**
+ * The ledger methods a seed answers over the network: reads, and the
+ * machines' heartbeats, which carry their own node-key signature (no wallet
+ * signs them, so no HTTP route takes them).
+ */
 export const LEDGER_RPC_METHODS = [
   "ledger.lease_status",
   "ledger.machine_get",
   "ledger.machine_list",
   "ledger.rental_get",
+  "ledger.balance",
+  "ledger.machine_heartbeat",
 ] as const;
 export type LedgerRpcMethod = typeof LEDGER_RPC_METHODS[number];
 

@@ -86,7 +86,13 @@ import {
   NetworkUnsubscribeParamsSchema,
 } from "./network.ts";
 import {
+  AccountBalanceSchema,
+  AccountSchema,
+  HeartbeatResultSchema,
   LeaseStatusSchema,
+  LedgerBalanceParams,
+  LedgerFundParams,
+  LedgerHeartbeatParams,
   LedgerLeaseStatusParams,
   LedgerMachineGetParams,
   LedgerMachineListParams,
@@ -99,9 +105,12 @@ import {
   LedgerRenewParams,
   LedgerRentalGetParams,
   LedgerRentParams,
+  MachineConfigSchema,
+  MachineRegistrationSchema,
   MachineSchema,
   MultisigAccountSchema,
   RentalSchema,
+  RentPricesSchema,
 } from "./ledger.ts";
 import {
   MarketNodeListSchema,
@@ -110,6 +119,15 @@ import {
   MarketNodesParamsSchema,
 } from "./market.ts";
 import { LeaseCheckParamsSchema, LeaseCheckResultSchema } from "./ledger_rpc.ts";
+import {
+  CheckCreateParamsSchema,
+  CheckListParamsSchema,
+  CheckListSchema,
+  CheckTargetParamsSchema,
+  CheckVmDetailSchema,
+  CheckVmSchema,
+} from "./check_vm.ts";
+import { NodeStatementSchema } from "./node_statement.ts";
 
 export const WORKER_NAMES = ["network", "node_service", "http"] as const;
 export type WorkerName = typeof WORKER_NAMES[number];
@@ -398,6 +416,16 @@ export const METHODS = {
     params: NetworkUnsubscribeParamsSchema,
     result: z.object({}),
   },
+  /**
+   * The node key's signature (base64) of a statement about this node itself
+   * (`mod/node_statement.ts`); the network worker, which holds the key, signs
+   * nothing else for other workers.
+   */
+  "network.sign_statement": {
+    to: "network",
+    params: z.object({ statement: NodeStatementSchema }).strict(),
+    result: z.object({ signature: z.string() }),
+  },
   // The embedded ledger (answered by the node service of a seed; see node_service/ledger/).
   "ledger.machine_register": {
     to: "node_service",
@@ -438,6 +466,31 @@ export const METHODS = {
     params: LedgerMultisigGetParams,
     result: MultisigAccountSchema,
   },
+  /**
+   * This GPU node's registration for its owner (`owner_wallet`) to sign and
+   * send to the ledger: what it declares, with its node key's proof.
+   */
+  "machine.registration": {
+    to: "node_service",
+    params: z.object({
+      prices: RentPricesSchema.optional(),
+      config: MachineConfigSchema.partial().optional(),
+    }).strict(),
+    result: z.object({ owner: AccountSchema, registration: MachineRegistrationSchema }),
+  },
+  /** A GPU node's signed "I am alive" (over the network, to the ledger authority). */
+  "ledger.machine_heartbeat": {
+    to: "node_service",
+    params: LedgerHeartbeatParams,
+    result: HeartbeatResultSchema,
+  },
+  /** A ledger admin credits an account. */
+  "ledger.fund": { to: "node_service", params: LedgerFundParams, result: AccountBalanceSchema },
+  "ledger.balance": {
+    to: "node_service",
+    params: LedgerBalanceParams,
+    result: AccountBalanceSchema,
+  },
   // The market of GPU nodes, from their `service.summary` announcements (node_service/market/table.ts).
   "market.nodes": {
     to: "node_service",
@@ -450,6 +503,34 @@ export const METHODS = {
     to: "node_service",
     params: LeaseCheckParamsSchema,
     result: LeaseCheckResultSchema,
+  },
+  // Validators' check VMs on this GPU node (node_service/validation/, mod/schemas/check_vm.ts).
+  /** Decides and records at once (refusals are immediate); the VM is made in the background. */
+  "validation.check_create": {
+    to: "node_service",
+    params: CheckCreateParamsSchema,
+    result: CheckVmSchema,
+  },
+  /** Resolves once the check VM runs; rejects with why it could not be made. */
+  "validation.check_wait": {
+    to: "node_service",
+    params: CheckTargetParamsSchema,
+    result: CheckVmSchema,
+  },
+  "validation.check_get": {
+    to: "node_service",
+    params: CheckTargetParamsSchema,
+    result: CheckVmDetailSchema,
+  },
+  "validation.check_list": {
+    to: "node_service",
+    params: CheckListParamsSchema,
+    result: CheckListSchema,
+  },
+  "validation.check_delete": {
+    to: "node_service",
+    params: CheckTargetParamsSchema,
+    result: CheckVmSchema,
   },
 } as const satisfies Record<string, MethodSpec>;
 

@@ -13,3 +13,5 @@ export * from "./network.ts";
 export * from "./ledger.ts";
 export * from "./market.ts";
 export * from "./ledger_rpc.ts";
+export * from "./node_statement.ts";
+export * from "./check_vm.ts";

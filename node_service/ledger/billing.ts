@@ -61,3 +61,9 @@ export function priceFor(prices: RentPrices, unit: RentUnit): string | undefined
 export function addAmounts(...amounts: string[]): string {
   return amounts.reduce((sum, amount) => sum + BigInt(amount), 0n).toString();
 }
+
+/** `balance - amount`, or `undefined` when the balance does not cover it. */
+export function subtractAmount(balance: string, amount: string): string | undefined {
+  const left = BigInt(balance) - BigInt(amount);
+  return left < 0n ? undefined : left.toString();
+}

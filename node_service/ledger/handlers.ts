@@ -87,6 +87,9 @@ export function startLedger(deps: LedgerDeps): StartedLedger {
       "ledger.lease_status": refuse,
       "ledger.multisig_register": refuse,
       "ledger.multisig_get": refuse,
+      "ledger.machine_heartbeat": refuse,
+      "ledger.fund": refuse,
+      "ledger.balance": refuse,
     };
     return { handlers, ledger: undefined, stop: () => {} };
   }
@@ -96,6 +99,8 @@ export function startLedger(deps: LedgerDeps): StartedLedger {
     verificationWindowMs: deps.config.ledger_verification_window_s * 1_000,
     validators: deps.config.ledger_validators,
     renewalGraceMs: deps.config.lease_retention_days * 86_400_000,
+    admins: deps.config.ledger_admins,
+    heartbeatTimeoutMs: deps.config.ledger_heartbeat_timeout_s * 1_000,
   });
   deps.log.info("ledger open", { database: ledgerPath(deps.paths) });
 
@@ -181,6 +186,29 @@ export function startLedger(deps: LedgerDeps): StartedLedger {
         (account) => ({ address: account.address }),
       ),
     "ledger.multisig_get": (params) => ledger.getMultisig(params.address),
+    "ledger.machine_heartbeat": (params) => {
+      const result = ledger.heartbeat(params);
+      // Only a return from an outage is news; the heartbeats themselves are not logged.
+      if (result.recovered) {
+        deps.events.record({
+          actor: params.machine_id,
+          action: "ledger.machine_heartbeat",
+          target: params.machine_id,
+          result: "ok",
+          detail: { recovered: result.recovered },
+        });
+      }
+      return result;
+    },
+    "ledger.fund": (params) =>
+      logged(
+        "ledger.fund",
+        params.signed_by.account,
+        params.account,
+        () => ledger.fund(params.signed_by, params),
+        (balance) => ({ amount: params.amount, balance: balance.balance }),
+      ),
+    "ledger.balance": (params) => ledger.balance(params.account),
   };
   return { handlers, ledger, stop: () => ledger.close() };
 }

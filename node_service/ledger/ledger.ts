@@ -20,6 +20,9 @@
  * ```
  */
 import {
+  type AccountBalance,
+  type AccountEntry,
+  checkNodeStatement,
   type DatabaseSync,
   type LeaseStatus,
   type Machine,
@@ -27,6 +30,7 @@ import {
   type MachineStatus,
   type MultisigAccount,
   multisigAccount,
+  type NodeProof,
   normalizeAccount,
   openDatabase,
   type Rental,
@@ -39,7 +43,8 @@ import {
   type ValidatorOrder,
   type ValidatorReport,
 } from "../../mod/mod.ts";
-import { addAmounts, billPeriod, priceFor } from "./billing.ts";
+import { addAmounts, billPeriod, priceFor, subtractAmount } from "./billing.ts";
+import { effectiveEndsAt, isSilent, type Outage, outageCredit } from "./liveness.ts";
 import { MAX_RENTAL_AHEAD_MS, MAX_VALIDATORS_PER_MACHINE } from "./constants.ts";
 import { type MachineEvent, type MachineState, nextMachineState } from "./machine_state.ts";
 import { LEDGER_MIGRATIONS } from "./migrations.ts";
@@ -53,7 +58,17 @@ export type LedgerOptions = {
   validators: readonly string[];
   /** How long after its end a rental may still be renewed (GPU nodes keep the instance that long). */
   renewalGraceMs: number;
+  /** Wallets that may fund accounts (`ledger_admins`); empty: nobody can. */
+  admins?: readonly string[];
+  /**
+   * A machine silent this long is down, and its renter is not billed for the
+   * time (see `liveness.ts`); absent or 0: the ledger does not watch heartbeats.
+   */
+  heartbeatTimeoutMs?: number;
 };
+
+/** How many of an account's latest balance changes a read shows. */
+const ACCOUNT_ENTRIES_SHOWN = 50;
 
 type MachineRow = {
   machine_id: string;
@@ -67,6 +82,9 @@ type MachineRow = {
   round: number;
   round_started_at: number | null;
   registered_at: number;
+  last_seen_at: number | null;
+  last_heartbeat_signed_at: number | null;
+  down_since: number | null;
 };
 
 type OrderRow = {
@@ -93,11 +111,13 @@ export class Ledger {
   readonly #db: DatabaseSync;
   readonly #options: LedgerOptions;
   readonly #validators: ReadonlySet<string>;
+  readonly #admins: ReadonlySet<string>;
 
   constructor(db: DatabaseSync, options: LedgerOptions) {
     this.#db = db;
     this.#options = options;
     this.#validators = new Set(options.validators.map((wallet) => account(wallet)));
+    this.#admins = new Set((options.admins ?? []).map((wallet) => account(wallet)));
   }
 
   /** Opens (creating or migrating) the ledger database at `path`. */
@@ -112,22 +132,47 @@ export class Ledger {
   // -------------------------------------------------------------------------
   // Machines and onboarding
 
-  /** A new machine (unverified), or a failed one submitted again by its owner. */
+  /**
+   * A new machine (unverified), or a failed one submitted again by its owner.
+   * Both must agree: the owner signs the request, and the machine itself signs
+   * (`node_proof`, by the node key its id carries) that this owner, this
+   * configuration and these prices are its own, so nobody registers or
+   * squats a node that is not theirs.
+   */
   registerMachine(
     signedBy: SignedBy,
-    input: { machine_id: string; config: MachineConfig; prices: RentPrices },
+    input: { machine_id: string; config: MachineConfig; prices: RentPrices; node_proof: NodeProof },
   ): Machine {
     return this.#write(signedBy, (now, owner) => {
+      const proof = checkNodeStatement(
+        {
+          kind: "machine_registration",
+          machine_id: input.machine_id,
+          owner,
+          config: input.config,
+          prices: input.prices,
+          signed_at: input.node_proof.signed_at,
+        },
+        input.node_proof.signature,
+        now,
+      );
+      if (!proof.ok) {
+        throw new RpcError(
+          "forbidden",
+          `machine ${input.machine_id} did not agree to this registration: ${proof.reason}`,
+        );
+      }
       const existing = this.#machineRow(input.machine_id);
       if (!existing) {
         this.#db.prepare(
           `INSERT INTO machines (machine_id, owner, config, prices, status, status_since, round,
-            registered_at, updated_at) VALUES (?, ?, ?, ?, 'unverified', ?, 1, ?, ?)`,
+            registered_at, updated_at, last_seen_at) VALUES (?, ?, ?, ?, 'unverified', ?, 1, ?, ?, ?)`,
         ).run(
           input.machine_id,
           owner,
           JSON.stringify(input.config),
           JSON.stringify(input.prices),
+          now,
           now,
           now,
           now,
@@ -140,13 +185,14 @@ export class Ledger {
       const next = this.#transition(existing, { type: "resubmitted" }, now);
       this.#db.prepare(
         `UPDATE machines SET config = ?, prices = ?, status = ?, status_since = ?,
-          failure_reason = NULL, round = round + 1, round_started_at = NULL, updated_at = ?
-          WHERE machine_id = ?`,
+          failure_reason = NULL, round = round + 1, round_started_at = NULL, updated_at = ?,
+          last_seen_at = ?, down_since = NULL WHERE machine_id = ?`,
       ).run(
         JSON.stringify(input.config),
         JSON.stringify(input.prices),
         next.status,
         next.since,
+        now,
         now,
         input.machine_id,
       );
@@ -170,6 +216,67 @@ export class Ledger {
         } ORDER BY machine_id`,
       ).all(...args) as Array<{ machine_id: string }>;
       return rows.map((row) => this.#machine(row.machine_id));
+    });
+  }
+
+  /**
+   * A machine's "I am alive", signed by its node key. Each must be newer than
+   * the last, so a relayed copy cannot keep a dead machine up. A heartbeat
+   * that ends an outage credits the machine's rental with the time it was down.
+   */
+  heartbeat(input: { machine_id: string; signed_at: number; signature: string }): {
+    machine_id: string;
+    status: MachineStatus;
+    last_seen_at: number;
+    recovered: { down_since: number; up_at: number } | null;
+  } {
+    return transaction(this.#db, () => {
+      const now = this.#options.now();
+      this.#settle(now);
+      const check = checkNodeStatement(
+        { kind: "machine_heartbeat", machine_id: input.machine_id, signed_at: input.signed_at },
+        input.signature,
+        now,
+      );
+      if (!check.ok) throw new RpcError("forbidden", `heartbeat refused: ${check.reason}`);
+      const machine = this.#machineRowOrThrow(input.machine_id);
+      if (
+        machine.last_heartbeat_signed_at !== null &&
+        input.signed_at <= machine.last_heartbeat_signed_at
+      ) {
+        throw new RpcError(
+          "conflict",
+          `heartbeat refused: not newer than the last one of machine ${input.machine_id}`,
+        );
+      }
+      let recovered: { down_since: number; up_at: number } | null = null;
+      if (machine.down_since !== null) {
+        recovered = { down_since: machine.down_since, up_at: now };
+        const open = this.#db.prepare(
+          `SELECT o.rental_id, o.down_since FROM rental_outages o
+            JOIN rentals r ON r.rental_id = o.rental_id
+            WHERE r.machine_id = ? AND o.up_at IS NULL`,
+        ).all(input.machine_id) as Array<{ rental_id: number; down_since: number }>;
+        for (const outage of open) {
+          const credit = outageCredit({ down_since: outage.down_since, up_at: now }, now);
+          this.#db.prepare(
+            "UPDATE rental_outages SET up_at = ? WHERE rental_id = ? AND down_since = ?",
+          ).run(now, outage.rental_id, outage.down_since);
+          this.#db.prepare(
+            "UPDATE rentals SET ends_at = ends_at + ?, updated_at = ? WHERE rental_id = ?",
+          ).run(credit, now, outage.rental_id);
+        }
+      }
+      this.#db.prepare(
+        `UPDATE machines SET last_seen_at = ?, last_heartbeat_signed_at = ?, down_since = NULL
+          WHERE machine_id = ?`,
+      ).run(now, input.signed_at, input.machine_id);
+      return {
+        machine_id: input.machine_id,
+        status: machine.status,
+        last_seen_at: now,
+        recovered,
+      };
     });
   }
 
@@ -284,6 +391,7 @@ export class Ledger {
           `machine ${input.machine_id} is ${machine.status}, not online`,
         );
       }
+      this.#requireUp(machine);
       const price = this.#price(machine, input.unit);
       const bill = this.#bill(input.unit, input.count, price, now, now);
       const info = this.#db.prepare(
@@ -291,6 +399,10 @@ export class Ledger {
           created_at, updated_at) VALUES (?, ?, ?, ?, 'active', ?, ?, ?)`,
       ).run(input.machine_id, renter, now, bill.endsAt, bill.amount, now, now);
       const rentalId = Number(info.lastInsertRowid);
+      this.#pay(
+        { from: renter, to: machine.owner, amount: bill.amount, kind: "rent", rentalId },
+        now,
+      );
       this.#recordPayment(rentalId, "rent", input, price, bill, now, renter);
       const next = this.#transition(machine, { type: "rented", rentalId }, now);
       this.#setMachineState(input.machine_id, next, now);
@@ -324,6 +436,7 @@ export class Ledger {
         if (machine.status !== "online") {
           throw new RpcError("conflict", `machine ${machine.machine_id} is ${machine.status} now`);
         }
+        this.#requireUp(machine);
       }
       const price = this.#price(machine, input.unit);
       const startsAt = ended ? now : rental.ends_at;
@@ -332,6 +445,16 @@ export class Ledger {
         `UPDATE rentals SET ends_at = ?, state = 'active', total_amount = ?, updated_at = ?
           WHERE rental_id = ?`,
       ).run(bill.endsAt, addAmounts(rental.total_amount, bill.amount), now, rental.rental_id);
+      this.#pay(
+        {
+          from: renter,
+          to: machine.owner,
+          amount: bill.amount,
+          kind: "renew",
+          rentalId: rental.rental_id,
+        },
+        now,
+      );
       this.#recordPayment(rental.rental_id, "renew", input, price, bill, now, renter);
       if (ended) {
         const next = this.#transition(machine, { type: "rented", rentalId: rental.rental_id }, now);
@@ -355,10 +478,42 @@ export class Ledger {
         | { rental_id: number; state: "active" | "ended"; ends_at: number }
         | undefined;
       if (!row) return { state: "none" };
+      const endsAt = effectiveEndsAt(
+        row.ends_at,
+        this.#outages(row.rental_id),
+        this.#options.now(),
+      );
       return row.state === "active"
-        ? { state: "active", rental_id: String(row.rental_id), ends_at: row.ends_at }
-        : { state: "ended", rental_id: String(row.rental_id), ended_at: row.ends_at };
+        ? { state: "active", rental_id: String(row.rental_id), ends_at: endsAt }
+        : { state: "ended", rental_id: String(row.rental_id), ended_at: endsAt };
     });
+  }
+
+  // -------------------------------------------------------------------------
+  // Balances
+
+  /** Credits `account` with `amount` (a ledger admin's write: how money enters the embedded ledger). */
+  fund(signedBy: SignedBy, input: { account: string; amount: string }): AccountBalance {
+    return this.#write(signedBy, (now, admin) => {
+      if (!this.#admins.has(admin)) {
+        throw new RpcError(
+          "forbidden",
+          `${admin} is not a ledger admin (ledger_admins) and cannot fund accounts`,
+        );
+      }
+      const target = account(input.account);
+      this.#credit(
+        target,
+        input.amount,
+        { kind: "fund", rentalId: null, counterparty: admin },
+        now,
+      );
+      return this.#balance(target);
+    });
+  }
+
+  balance(address: string): AccountBalance {
+    return this.#read(() => this.#balance(account(address)));
   }
 
   // -------------------------------------------------------------------------
@@ -423,15 +578,49 @@ export class Ledger {
     });
   }
 
-  /** Applies what time alone decides: rounds whose window passed, rentals that reached their end. */
+  /**
+   * Applies what time alone decides: machines silent past the heartbeat
+   * time-out (down from their last heartbeat, their rentals' clocks stopped),
+   * rounds whose window passed, rentals that reached their end.
+   */
   #settle(now: number): void {
+    const timeoutMs = this.#options.heartbeatTimeoutMs ?? 0;
+    if (timeoutMs > 0) {
+      const silent = this.#db.prepare(
+        `SELECT machine_id, last_seen_at, rental_id FROM machines
+          WHERE down_since IS NULL AND last_seen_at IS NOT NULL AND last_seen_at <= ?`,
+      ).all(now - timeoutMs) as Array<
+        { machine_id: string; last_seen_at: number; rental_id: number | null }
+      >;
+      for (const machine of silent) {
+        if (!isSilent(machine.last_seen_at, now, timeoutMs)) continue;
+        this.#db.prepare("UPDATE machines SET down_since = ? WHERE machine_id = ?")
+          .run(machine.last_seen_at, machine.machine_id);
+        // The active rental, unless it had already run out before the machine fell silent.
+        const rental = this.#db.prepare(
+          `SELECT rental_id, starts_at FROM rentals
+            WHERE machine_id = ? AND state = 'active' AND ends_at > ?`,
+        ).get(machine.machine_id, machine.last_seen_at) as
+          | { rental_id: number; starts_at: number }
+          | undefined;
+        if (rental) {
+          this.#db.prepare(
+            "INSERT OR IGNORE INTO rental_outages (rental_id, down_since) VALUES (?, ?)",
+          ).run(rental.rental_id, Math.max(machine.last_seen_at, rental.starts_at));
+        }
+      }
+    }
+
     const rounds = this.#db.prepare(
       `SELECT machine_id FROM machines WHERE status = 'verifying' AND round_started_at <= ?`,
     ).all(now - this.#options.verificationWindowMs) as Array<{ machine_id: string }>;
     for (const { machine_id } of rounds) this.#decide(machine_id, now);
 
+    // A rental with an outage going on is owed the time: its clock has stopped.
     const ended = this.#db.prepare(
-      `SELECT rental_id, machine_id, ends_at FROM rentals WHERE state = 'active' AND ends_at <= ?`,
+      `SELECT rental_id, machine_id, ends_at FROM rentals r WHERE state = 'active' AND ends_at <= ?
+        AND NOT EXISTS (SELECT 1 FROM rental_outages o WHERE o.rental_id = r.rental_id
+          AND o.up_at IS NULL)`,
     ).all(now) as Array<{ rental_id: number; machine_id: string; ends_at: number }>;
     for (const rental of ended) {
       this.#db.prepare("UPDATE rentals SET state = 'ended', updated_at = ? WHERE rental_id = ?")
@@ -562,10 +751,113 @@ export class Ledger {
     );
   }
 
+  /** Moves `amount` from the payer to the payee, or refuses (changing nothing) when it is short. */
+  #pay(
+    payment: {
+      from: string;
+      to: string;
+      amount: string;
+      kind: "rent" | "renew";
+      rentalId: number;
+    },
+    now: number,
+  ): void {
+    const has = this.#balanceOf(payment.from);
+    const left = subtractAmount(has, payment.amount);
+    if (left === undefined) {
+      throw new RpcError(
+        "conflict",
+        `insufficient balance: ${payment.from} has ${has}, this ${payment.kind} costs ${payment.amount}`,
+      );
+    }
+    this.#setBalance(payment.from, left, now, {
+      kind: payment.kind,
+      delta: payment.amount === "0" ? "0" : `-${payment.amount}`,
+      rentalId: payment.rentalId,
+      counterparty: payment.to,
+    });
+    this.#credit(payment.to, payment.amount, {
+      kind: payment.kind,
+      rentalId: payment.rentalId,
+      counterparty: payment.from,
+    }, now);
+  }
+
+  #credit(
+    target: string,
+    amount: string,
+    entry: { kind: AccountEntry["kind"]; rentalId: number | null; counterparty: string | null },
+    now: number,
+  ): void {
+    this.#setBalance(target, addAmounts(this.#balanceOf(target), amount), now, {
+      ...entry,
+      delta: amount,
+    });
+  }
+
+  #setBalance(
+    target: string,
+    balance: string,
+    now: number,
+    entry: {
+      kind: AccountEntry["kind"];
+      delta: string;
+      rentalId: number | null;
+      counterparty: string | null;
+    },
+  ): void {
+    this.#db.prepare(
+      `INSERT INTO accounts (account, balance, updated_at) VALUES (?, ?, ?)
+        ON CONFLICT (account) DO UPDATE SET balance = excluded.balance, updated_at = excluded.updated_at`,
+    ).run(target, balance, now);
+    this.#db.prepare(
+      `INSERT INTO account_entries (account, at, kind, delta, balance, rental_id, counterparty)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ).run(target, now, entry.kind, entry.delta, balance, entry.rentalId, entry.counterparty);
+  }
+
+  #balanceOf(target: string): string {
+    const row = this.#db.prepare("SELECT balance FROM accounts WHERE account = ?").get(target) as
+      | { balance: string }
+      | undefined;
+    return row?.balance ?? "0";
+  }
+
+  #balance(target: string): AccountBalance {
+    const entries = this.#db.prepare(
+      `SELECT seq, at, kind, delta, balance, rental_id, counterparty FROM account_entries
+        WHERE account = ? ORDER BY seq DESC LIMIT ?`,
+    ).all(target, ACCOUNT_ENTRIES_SHOWN) as AccountEntry[];
+    return {
+      account: target,
+      balance: this.#balanceOf(target),
+      entries: entries.map((entry) => ({ ...entry })),
+    };
+  }
+
+  /** A machine that is down is not rented to anyone until it answers again. */
+  #requireUp(machine: MachineRow): void {
+    if (machine.down_since !== null) {
+      throw new RpcError(
+        "conflict",
+        `machine ${machine.machine_id} has not answered since ${
+          new Date(machine.down_since).toISOString()
+        }: it is down`,
+      );
+    }
+  }
+
+  #outages(rentalId: number): Outage[] {
+    return this.#db.prepare(
+      "SELECT down_since, up_at FROM rental_outages WHERE rental_id = ? ORDER BY down_since",
+    ).all(rentalId) as Outage[];
+  }
+
   #machineRow(machineId: string): MachineRow | undefined {
     return this.#db.prepare(
       `SELECT machine_id, owner, config, prices, status, status_since, failure_reason, rental_id,
-        round, round_started_at, registered_at FROM machines WHERE machine_id = ?`,
+        round, round_started_at, registered_at, last_seen_at, last_heartbeat_signed_at, down_since
+        FROM machines WHERE machine_id = ?`,
     ).get(machineId) as MachineRow | undefined;
   }
 
@@ -605,6 +897,7 @@ export class Ledger {
       failure_reason: row.failure_reason,
       rental_id: row.rental_id,
       registered_at: row.registered_at,
+      liveness: { last_seen_at: row.last_seen_at, down_since: row.down_since },
       validation: {
         round: row.round,
         started_at: row.round_started_at,
@@ -628,7 +921,18 @@ export class Ledger {
       `SELECT kind, unit, count, price_per_unit, amount, paid_at, ends_at, paid_by
         FROM rental_payments WHERE rental_id = ? ORDER BY seq`,
     ).all(rentalId) as RentalPayment[];
-    return { ...row, payments: payments.map((payment) => ({ ...payment })) };
+    const now = this.#options.now();
+    const outages = this.#outages(rentalId);
+    return {
+      ...row,
+      ends_at: effectiveEndsAt(row.ends_at, outages, now),
+      payments: payments.map((payment) => ({ ...payment })),
+      outages: outages.map((outage) => ({
+        down_since: outage.down_since,
+        up_at: outage.up_at,
+        credited_ms: outageCredit(outage, now),
+      })),
+    };
   }
 
   #multisig(address: string): MultisigAccount | undefined {

@@ -84,4 +84,35 @@ export const LEDGER_MIGRATIONS: readonly Migration[] = [
     );
     CREATE INDEX used_nonces_by_expiry ON used_nonces (expires_at);`,
   },
+  {
+    version: 2,
+    name: "balances, machine heartbeats, outages credited to rentals",
+    // Balances are decimal text (exact beyond 2^53), changed only together
+    // with an entry that says why, in the same transaction.
+    sql: `CREATE TABLE accounts (
+      account TEXT PRIMARY KEY,
+      balance TEXT NOT NULL,
+      updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE account_entries (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      account TEXT NOT NULL,
+      at INTEGER NOT NULL,
+      kind TEXT NOT NULL CHECK (kind IN ('fund', 'rent', 'renew')),
+      delta TEXT NOT NULL,
+      balance TEXT NOT NULL,
+      rental_id INTEGER,
+      counterparty TEXT
+    );
+    CREATE INDEX account_entries_by_account ON account_entries (account, seq);
+    ALTER TABLE machines ADD COLUMN last_seen_at INTEGER;
+    ALTER TABLE machines ADD COLUMN last_heartbeat_signed_at INTEGER;
+    ALTER TABLE machines ADD COLUMN down_since INTEGER;
+    CREATE TABLE rental_outages (
+      rental_id INTEGER NOT NULL REFERENCES rentals (rental_id),
+      down_since INTEGER NOT NULL,
+      up_at INTEGER,
+      PRIMARY KEY (rental_id, down_since)
+    );`,
+  },
 ];

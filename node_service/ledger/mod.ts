@@ -7,6 +7,7 @@ export { LEDGER_MIGRATIONS } from "./migrations.ts";
 export {
   answerLedgerRpc,
   isServedLedgerMethod,
+  type NetworkLedgerTransport,
   networkLedgerTransport,
   serveLedgerRpc,
 } from "./rpc.ts";

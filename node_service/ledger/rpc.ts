@@ -60,9 +60,9 @@ export async function answerLedgerRpc(
     return refusal(
       "forbidden",
       method in METHODS && method.startsWith("ledger.")
-        ? `${method} is not served over the network: only the reads ${
+        ? `${method} is not served over the network: only ${
           LEDGER_RPC_METHODS.join(", ")
-        } are; writes go to a seed's HTTP API, signed by a wallet`
+        } are; wallet-signed writes go to the ledger authority's HTTP API`
         : `${method} is not a ledger read this node serves`,
     );
   }

@@ -56,7 +56,11 @@ export function configMismatches(declared: MachineConfig, report: ValidatorRepor
   if (report.kind === "failed") return [`check failed: ${report.reason}`];
   const seen = report.observed;
   const mismatches: string[] = [];
-  if (normalizeModel(seen.gpu_model) !== normalizeModel(declared.gpu_model)) {
+  // A machine declared without GPUs has no model to name: whatever its declaration says there,
+  // gpu_count alone is checked.
+  if (
+    declared.gpu_count > 0 && normalizeModel(seen.gpu_model) !== normalizeModel(declared.gpu_model)
+  ) {
     mismatches.push(`gpu_model: declared ${declared.gpu_model}, seen ${seen.gpu_model}`);
   }
   if (seen.gpu_count !== declared.gpu_count) {

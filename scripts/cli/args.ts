@@ -45,8 +45,18 @@ export const FLAGS = {
   unit: { kind: "string", help: "second, hour or day" },
   state: { kind: "string", help: "unverified, verifying, online, leased or failed" },
   owner: { kind: "string", help: "the owner's SS58 address" },
+  account: { kind: "string", help: "an SS58 account address" },
   tail: { kind: "count", help: "the last N lines (at most 100)" },
   head: { kind: "count", help: "the first N lines (at most 100)" },
+  prices: {
+    kind: "string",
+    help: "rent prices per unit in the smallest currency unit: hour=1000,day=20000 (second too)",
+  },
+  declare: {
+    kind: "string",
+    help:
+      "what to declare instead of what the node measured: memory_gib=8,disk_gib=100,cpu_cores=4,cpu_model=...,gpu_model=...,gpu_count=1",
+  },
 } as const satisfies Record<string, { kind: FlagKind; help: string }>;
 
 export type FlagName = keyof typeof FLAGS;

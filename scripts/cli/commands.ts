@@ -18,6 +18,8 @@ import {
 } from "../../http/mod.ts";
 import { MACHINE_STATUSES, type MachineStatus, RENT_UNITS, type RentUnit } from "../../mod/mod.ts";
 import { type FlagName, FLAGS, type FlagValues, splitWords } from "./args.ts";
+import { type Command, type CommandContext, EXIT, UsageError } from "./command_types.ts";
+import { ownerCommands } from "./owner_commands.ts";
 import {
   eventAsJson,
   formatEvent,
@@ -33,49 +35,12 @@ import {
   keyValues,
 } from "./format.ts";
 
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
-
 /** What a VM gets when the command line does not say. */
 export const VM_DEFAULTS = { gpus: 0, cpus: 1, memoryGib: 1 } as const;
 /** The most log lines one request returns (the node's limit). */
 export const MAX_LOG_LINES = 100;
 
-/** A mistake in the command line: printed with the command's usage, exit status 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
-export type CommandContext = {
-  client: ApiClient;
-  /** The positional arguments after the command's words, named as declared. */
-  args: Record<string, string>;
-  flags: FlagValues;
-  wallet: { address: string; type: string } | undefined;
-  /** Prints `data` as JSON under `--json`, else as `human(data)`. */
-  print<T>(data: T, human: (data: T) => string): void;
-  /** Prints one line as it is. */
-  line(text: string): void;
-  json: boolean;
-};
-
-export type Command = {
-  words: readonly string[];
-  args: readonly string[];
-  flags: readonly FlagName[];
-  required?: readonly FlagName[];
-  summary: string;
-  /**
-   * `required`: refuse to run without a wallet; `optional`: sign when there is one; `renter`:
-   * the wallet, or a delegated session (`DBC_SESSION`) of the renter, for instance operations.
-   */
-  wallet: "required" | "optional" | "renter";
-  /** The exit status; `undefined` means success. */
-  run(context: CommandContext): Promise<number | void>;
-};
-
+export { type Command, type CommandContext, EXIT, UsageError } from "./command_types.ts";
 /** Flags every command takes. */
 export const GLOBAL_FLAGS: readonly FlagName[] = ["json", "api", "help"];
 
@@ -162,6 +127,7 @@ export const COMMANDS: readonly Command[] = [
       context.print(await context.client.ledgerMachine(context.args.machine_id!), keyValues);
     },
   },
+  ...ownerCommands(),
   {
     words: ["rent"],
     args: ["machine_id"],
@@ -518,6 +484,7 @@ export function helpText(command?: Command): string {
     "  DBC_WALLET_MNEMONIC  the wallet as a BIP-39 mnemonic",
     "  DBC_WALLET_TYPE      sr25519 (default) or ed25519",
     "  DBC_SESSION          a renter's delegated session, instead of a wallet, for vm/container commands",
+    "  DBC_OPERATOR_TOKEN   the GPU node's operator token (<data_dir>/operator.token), for machine register",
   ];
   const options = [
     "Options of every command:",

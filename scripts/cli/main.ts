@@ -26,6 +26,8 @@ import { walletFromEnv } from "./wallet.ts";
 export const DEFAULT_API = "http://127.0.0.1:8080";
 export const API_ENV = "DBC_API";
 export const SESSION_ENV = "DBC_SESSION";
+/** The GPU node's operator token (`<data_dir>/operator.token`), for the owner's commands. */
+export const OPERATOR_TOKEN_ENV = "DBC_OPERATOR_TOKEN";
 
 export type CliIo = {
   env: (name: string) => string | undefined;
@@ -122,6 +124,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     args: Object.fromEntries(command.args.map((name, index) => [name, values[index]!])),
     flags,
     wallet: wallet.value ? { address: wallet.value.address, type: wallet.value.type } : undefined,
+    operatorToken: io.env(OPERATOR_TOKEN_ENV)?.trim() || undefined,
     json,
     print(data, human) {
       io.out(json ? JSON.stringify(data, null, 2) : human(data));
