@@ -25,6 +25,19 @@ export type DevnetNode = {
 
 export const DEVNET_NETWORK_ID = "dbc-devnet";
 
+/**
+ * The well-known development accounts (`//Alice`, `//Ferdie`: the polkadot-js keyring's dev
+ * seeds, public knowledge): Alice owns the devnet's GPU nodes, Ferdie is its ledger admin, the
+ * bank that funds renters. A devnet is for trying things; nothing of value is kept on it.
+ */
+export const DEVNET_OWNER = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+export const DEVNET_LEDGER_ADMIN = "5CiPPseXPECbkjWCa6MnjNokrgYjMqmKndv2rSnekmSK2DjL";
+/**
+ * A validation round of 270 s: nine slots of 30 s, so three validators check a machine within a
+ * minute and a half (production: 36 hours).
+ */
+export const DEVNET_VERIFICATION_WINDOW_S = 270;
+
 /** The five nodes of the devnet, their roles and ports; `domainRoot` starts every domain prefix. */
 export function devnetLayout(basePort: number, dir: string, domainRoot = "dbcdev-"): DevnetNode[] {
   const roles: Array<[string, DevnetNode["role"]]> = [
@@ -65,7 +78,17 @@ export function nodeArgs(node: DevnetNode, seedP2pPort: number, seedId?: string)
     "--vm-domain-prefix",
     node.domainPrefix,
   ];
-  if (node.role === "seed") args.push("--ledger-open-validation", "true");
+  if (node.role === "seed") {
+    args.push(
+      "--ledger-open-validation",
+      "true",
+      "--ledger-admins",
+      DEVNET_LEDGER_ADMIN,
+      "--ledger-verification-window-s",
+      String(DEVNET_VERIFICATION_WINDOW_S),
+    );
+  }
+  if (node.role === "gpu") args.push("--owner-wallet", DEVNET_OWNER);
   if (node.role !== "seed") args.push("--seeds", `127.0.0.1:${seedP2pPort}`);
   if (node.role !== "seed" && seedId) args.push("--ledger-authority", seedId);
   return args;
