@@ -32,6 +32,7 @@ import {
   type VerificationService,
 } from "../../../node_service/verification/verification_service.ts";
 import { scratchDir } from "../../helpers.ts";
+import { machineId, registration } from "../../machines.ts";
 import { devWallets } from "../../wallets.ts";
 
 const HOUR = 3_600_000;
@@ -39,7 +40,7 @@ const DAY = 86_400_000;
 const RETENTION = 10 * DAY;
 const INTERVAL = 60_000;
 const T0 = Date.UTC(2025, 2, 1);
-const MACHINE = "12D3KooWLeaseTestMachine";
+const MACHINE = machineId("lease-loop-machine");
 const CONFIG: MachineConfig = {
   gpu_model: "NVIDIA RTX 4090",
   gpu_count: 1,
@@ -104,13 +105,20 @@ async function setUp() {
     verificationWindowMs: 9 * HOUR,
     validators: [],
     renewalGraceMs: RETENTION,
+    admins: [alice.address],
   };
   const ledger = Ledger.open(`${dir}/ledger.db`, ledgerOptions);
-  ledger.registerMachine(by(alice.address), {
-    machine_id: MACHINE,
-    config: CONFIG,
-    prices: { day: "100" },
-  });
+  ledger.registerMachine(
+    by(alice.address),
+    registration({
+      machine: "lease-loop-machine",
+      owner: alice.address,
+      config: CONFIG,
+      prices: { day: "100" },
+      signedAt: clock.now(),
+    }),
+  );
+  ledger.fund(by(alice.address), { account: eve.address, amount: "1000000" });
   for (const validator of [bob, charlie, dave]) ledger.grabOrder(by(validator.address), MACHINE);
   for (const [index, validator] of [bob, charlie, dave].entries()) {
     clock.advance(index === 0 ? 0 : HOUR);
@@ -311,6 +319,7 @@ Deno.test("an unreachable service changes nothing; a failed action is logged and
         ? Promise.resolve(ledger.leaseStatus(query.machineId, query.renter))
         : Promise.reject(new Error("connection refused")),
     machineStatus: () => Promise.resolve({ found: false }),
+    machine: (machineId) => Promise.resolve(ledger.getMachine(machineId)),
     close: () => {},
   };
   const loop = new LeaseLoop({

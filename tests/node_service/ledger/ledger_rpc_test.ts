@@ -27,6 +27,7 @@ import { answerLedgerRpc, networkLedgerTransport } from "../../../node_service/l
 import type { WorkerCall } from "../../../node_service/network_subscription.ts";
 import { SERVICE_MIGRATIONS } from "../../../node_service/migrations.ts";
 import { scratchDir } from "../../helpers.ts";
+import { machineId as testMachineId, registration } from "../../machines.ts";
 import { devWallets } from "../../wallets.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -67,12 +68,16 @@ Deno.test("a seed answers the whitelisted reads from its ledger and refuses ever
   const { alice } = await devWallets();
   const seed = await seedLedger();
   try {
-    const machineId = generateNodeKeys().nodeId;
+    const machineId = testMachineId("rpc-m1");
     seed.handlers["ledger.machine_register"]({
       signed_by: { account: alice.address, nonce: "n-1", nonce_expires_at: T0 + 600_000 },
-      machine_id: machineId,
-      config: CONFIG,
-      prices: { hour: "5" },
+      ...registration({
+        machine: "rpc-m1",
+        owner: alice.address,
+        config: CONFIG,
+        prices: { hour: "5" },
+        signedAt: T0,
+      }),
     }, { from: "http" });
 
     const got = await answerLedgerRpc(
@@ -370,9 +375,13 @@ Deno.test("an answer too large for one network reply is refused with a hint to n
     for (let index = 0; index < 600; index++) {
       seed.handlers["ledger.machine_register"]({
         signed_by: { account: alice.address, nonce: `n-${index}`, nonce_expires_at: T0 + 600_000 },
-        machine_id: `m-${index}`,
-        config: CONFIG,
-        prices: { hour: "5" },
+        ...registration({
+          machine: `m-${index}`,
+          owner: alice.address,
+          config: CONFIG,
+          prices: { hour: "5" },
+          signedAt: T0,
+        }),
       }, { from: "http" });
     }
     const all = await answerLedgerRpc({ method: "ledger.machine_list", params: {} }, seed.handlers);

@@ -7,6 +7,7 @@ import { Ledger, type LedgerOptions } from "../../../node_service/ledger/ledger.
 import { nextMachineState } from "../../../node_service/ledger/machine_state.ts";
 import { decideRound, validatorSlots } from "../../../node_service/ledger/validation.ts";
 import { scratchDir } from "../../helpers.ts";
+import { machineId, registration } from "../../machines.ts";
 import { devWallets } from "../../wallets.ts";
 
 const HOUR = 3_600_000;
@@ -36,10 +37,19 @@ async function openLedger(options: Partial<LedgerOptions> = {}) {
     verificationWindowMs: WINDOW,
     validators: [],
     renewalGraceMs: 10 * DAY,
+    admins: [(await devWallets()).bobEd.address],
     ...options,
   };
   const path = `${dir}/ledger.db`;
-  return { path, clock, settings, ledger: Ledger.open(path, settings) };
+  const ledger = Ledger.open(path, settings);
+  // The renters of these tests have money enough; balances/liveness have their own tests.
+  const { eve, ferdie, bobEd } = await devWallets();
+  if (settings.admins?.includes(bobEd.address)) {
+    for (const renter of [eve, ferdie]) {
+      ledger.fund(by(bobEd.address), { account: renter.address, amount: "1".padEnd(31, "0") });
+    }
+  }
+  return { path, clock, settings, ledger };
 }
 
 function rpcCode(work: () => unknown): string {
@@ -168,29 +178,40 @@ Deno.test("onboarding: 3 validators grab, a 4th is refused, slots are enforced, 
   const { alice, bob, charlie, dave, eve } = await devWallets();
   const { ledger, clock } = await openLedger();
   try {
-    const registered = ledger.registerMachine(by(alice.address), {
-      machine_id: "machine-1",
-      config: CONFIG,
-      prices: PRICES,
-    });
+    const registered = ledger.registerMachine(
+      by(alice.address),
+      registration({
+        machine: "machine-1",
+        owner: alice.address,
+        config: CONFIG,
+        prices: PRICES,
+        signedAt: clock.now,
+      }),
+    );
     assert.equal(registered.status, "unverified");
     assert.equal(registered.owner, alice.address);
-    assert.equal(rpcCode(() => ledger.grabOrder(by(alice.address), "machine-1")), "forbidden");
+    assert.equal(
+      rpcCode(() => ledger.grabOrder(by(alice.address), machineId("machine-1"))),
+      "forbidden",
+    );
     assert.equal(
       rpcCode(() =>
-        ledger.rent(by(eve.address), { machine_id: "machine-1", unit: "hour", count: 1 })
+        ledger.rent(by(eve.address), { machine_id: machineId("machine-1"), unit: "hour", count: 1 })
       ),
       "conflict",
       "an unverified machine cannot be rented",
     );
 
-    const afterBob = ledger.grabOrder(by(bob.address), "machine-1");
+    const afterBob = ledger.grabOrder(by(bob.address), machineId("machine-1"));
     assert.equal(afterBob.status, "verifying");
     assert.equal(afterBob.validation.started_at, T0);
     clock.now += 10 * 60_000;
-    ledger.grabOrder(by(charlie.address), "machine-1");
-    assert.equal(rpcCode(() => ledger.grabOrder(by(charlie.address), "machine-1")), "conflict");
-    const full = ledger.grabOrder(by(dave.address), "machine-1");
+    ledger.grabOrder(by(charlie.address), machineId("machine-1"));
+    assert.equal(
+      rpcCode(() => ledger.grabOrder(by(charlie.address), machineId("machine-1"))),
+      "conflict",
+    );
+    const full = ledger.grabOrder(by(dave.address), machineId("machine-1"));
     assert.deepEqual(full.validation.validators.map((order) => order.validator), [
       bob.address,
       charlie.address,
@@ -201,7 +222,7 @@ Deno.test("onboarding: 3 validators grab, a 4th is refused, slots are enforced, 
       ends_at: T0 + 2 * HOUR,
     });
     assert.equal(
-      rpcCode(() => ledger.grabOrder(by(eve.address), "machine-1")),
+      rpcCode(() => ledger.grabOrder(by(eve.address), machineId("machine-1"))),
       "conflict",
       "a 4th validator",
     );
@@ -213,22 +234,28 @@ Deno.test("onboarding: 3 validators grab, a 4th is refused, slots are enforced, 
     // Charlie's first slot is the second hour: a report in the first is refused.
     clock.now = T0 + 30 * 60_000;
     assert.equal(
-      rpcCode(() => ledger.reportOrder(by(charlie.address), "machine-1", good)),
+      rpcCode(() => ledger.reportOrder(by(charlie.address), machineId("machine-1"), good)),
       "forbidden",
     );
     assert.equal(
-      rpcCode(() => ledger.reportOrder(by(eve.address), "machine-1", good)),
+      rpcCode(() => ledger.reportOrder(by(eve.address), machineId("machine-1"), good)),
       "forbidden",
     );
-    assert.equal(ledger.reportOrder(by(bob.address), "machine-1", good).status, "verifying");
-    assert.equal(rpcCode(() => ledger.reportOrder(by(bob.address), "machine-1", good)), "conflict");
+    assert.equal(
+      ledger.reportOrder(by(bob.address), machineId("machine-1"), good).status,
+      "verifying",
+    );
+    assert.equal(
+      rpcCode(() => ledger.reportOrder(by(bob.address), machineId("machine-1"), good)),
+      "conflict",
+    );
 
     clock.now = T0 + HOUR + 5 * 60_000;
-    const two = ledger.reportOrder(by(charlie.address), "machine-1", good);
+    const two = ledger.reportOrder(by(charlie.address), machineId("machine-1"), good);
     assert.equal(two.status, "verifying", "not online before the validation is over");
     assert.equal(
       rpcCode(() =>
-        ledger.rent(by(eve.address), { machine_id: "machine-1", unit: "hour", count: 1 })
+        ledger.rent(by(eve.address), { machine_id: machineId("machine-1"), unit: "hour", count: 1 })
       ),
       "conflict",
     );
@@ -236,7 +263,7 @@ Deno.test("onboarding: 3 validators grab, a 4th is refused, slots are enforced, 
     // Dave's slots are hours 3, 6 and 9; he reports a wrong GPU count in his second one.
     clock.now = T0 + 5 * HOUR + 1;
     const wrong = { kind: "observed" as const, observed: { ...CONFIG, gpu_count: 1 } };
-    const done = ledger.reportOrder(by(dave.address), "machine-1", wrong);
+    const done = ledger.reportOrder(by(dave.address), machineId("machine-1"), wrong);
     assert.equal(done.status, "online", "two of three confirm: a majority");
     assert.equal(done.status_since, clock.now);
     assert.deepEqual(done.validation.validators.map((order) => order.confirms), [
@@ -246,7 +273,7 @@ Deno.test("onboarding: 3 validators grab, a 4th is refused, slots are enforced, 
     ]);
     assert.match(done.validation.validators[2]!.mismatches[0]!, /gpu_count: declared 2, seen 1/);
     assert.deepEqual(ledger.listMachines({ status: "online" }).map((m) => m.machine_id), [
-      "machine-1",
+      machineId("machine-1"),
     ]);
     assert.deepEqual(ledger.listMachines({ status: "verifying" }), []);
   } finally {
@@ -258,23 +285,28 @@ Deno.test("onboarding: a majority of mismatches fails the machine; too few repor
   const { alice, bob, charlie, dave } = await devWallets();
   const { ledger, clock } = await openLedger();
   try {
-    ledger.registerMachine(by(alice.address), {
-      machine_id: "m-fail",
-      config: CONFIG,
-      prices: PRICES,
-    });
-    ledger.grabOrder(by(bob.address), "m-fail");
-    ledger.grabOrder(by(charlie.address), "m-fail");
-    ledger.grabOrder(by(dave.address), "m-fail");
+    ledger.registerMachine(
+      by(alice.address),
+      registration({
+        machine: "m-fail",
+        owner: alice.address,
+        config: CONFIG,
+        prices: PRICES,
+        signedAt: clock.now,
+      }),
+    );
+    ledger.grabOrder(by(bob.address), machineId("m-fail"));
+    ledger.grabOrder(by(charlie.address), machineId("m-fail"));
+    ledger.grabOrder(by(dave.address), machineId("m-fail"));
     const bad = { kind: "observed" as const, observed: { ...CONFIG, gpu_model: "NVIDIA A100" } };
-    ledger.reportOrder(by(bob.address), "m-fail", bad);
+    ledger.reportOrder(by(bob.address), machineId("m-fail"), bad);
     clock.now = T0 + HOUR;
-    ledger.reportOrder(by(charlie.address), "m-fail", {
+    ledger.reportOrder(by(charlie.address), machineId("m-fail"), {
       kind: "failed",
       reason: "VM did not boot",
     });
     clock.now = T0 + 2 * HOUR;
-    const failed = ledger.reportOrder(by(dave.address), "m-fail", {
+    const failed = ledger.reportOrder(by(dave.address), machineId("m-fail"), {
       kind: "observed",
       observed: CONFIG,
     });
@@ -283,58 +315,87 @@ Deno.test("onboarding: a majority of mismatches fails the machine; too few repor
     assert.match(failed.failure_reason!, /gpu_model/);
     assert.match(failed.failure_reason!, /VM did not boot/);
     // Its owner may submit it again: a new round.
-    const again = ledger.registerMachine(by(alice.address), {
-      machine_id: "m-fail",
-      config: { ...CONFIG, gpu_model: "NVIDIA A100" },
-      prices: PRICES,
-    });
+    const again = ledger.registerMachine(
+      by(alice.address),
+      registration({
+        machine: "m-fail",
+        owner: alice.address,
+        config: { ...CONFIG, gpu_model: "NVIDIA A100" },
+        prices: PRICES,
+        signedAt: clock.now,
+      }),
+    );
     assert.equal(again.status, "unverified");
     assert.equal(again.validation.round, 2);
     assert.deepEqual(again.validation.validators, []);
     assert.equal(
       rpcCode(() =>
-        ledger.registerMachine(by(bob.address), {
-          machine_id: "m-fail",
-          config: CONFIG,
-          prices: PRICES,
-        })
+        ledger.registerMachine(
+          by(bob.address),
+          registration({
+            machine: "m-fail",
+            owner: bob.address,
+            config: CONFIG,
+            prices: PRICES,
+            signedAt: clock.now,
+          }),
+        )
       ),
       "forbidden",
     );
 
     // One report by the end of the window: no verdict, a fresh round.
-    ledger.registerMachine(by(alice.address), {
-      machine_id: "m-quiet",
-      config: CONFIG,
-      prices: PRICES,
-    });
+    ledger.registerMachine(
+      by(alice.address),
+      registration({
+        machine: "m-quiet",
+        owner: alice.address,
+        config: CONFIG,
+        prices: PRICES,
+        signedAt: clock.now,
+      }),
+    );
     const startedAt = clock.now;
-    ledger.grabOrder(by(bob.address), "m-quiet");
-    ledger.reportOrder(by(bob.address), "m-quiet", { kind: "observed", observed: CONFIG });
+    ledger.grabOrder(by(bob.address), machineId("m-quiet"));
+    ledger.reportOrder(by(bob.address), machineId("m-quiet"), {
+      kind: "observed",
+      observed: CONFIG,
+    });
     clock.now = startedAt + WINDOW - 1;
-    assert.equal(ledger.getMachine("m-quiet").status, "verifying");
+    assert.equal(ledger.getMachine(machineId("m-quiet")).status, "verifying");
     clock.now = startedAt + WINDOW;
-    const quiet = ledger.getMachine("m-quiet");
+    const quiet = ledger.getMachine(machineId("m-quiet"));
     assert.equal(quiet.status, "unverified");
     assert.equal(quiet.validation.round, 2);
 
     // Two confirming reports and a silent third: online when the window closes, not before.
-    ledger.registerMachine(by(alice.address), {
-      machine_id: "m-slow",
-      config: CONFIG,
-      prices: PRICES,
-    });
+    ledger.registerMachine(
+      by(alice.address),
+      registration({
+        machine: "m-slow",
+        owner: alice.address,
+        config: CONFIG,
+        prices: PRICES,
+        signedAt: clock.now,
+      }),
+    );
     const slowStart = clock.now;
-    ledger.grabOrder(by(bob.address), "m-slow");
-    ledger.grabOrder(by(charlie.address), "m-slow");
-    ledger.grabOrder(by(dave.address), "m-slow");
-    ledger.reportOrder(by(bob.address), "m-slow", { kind: "observed", observed: CONFIG });
+    ledger.grabOrder(by(bob.address), machineId("m-slow"));
+    ledger.grabOrder(by(charlie.address), machineId("m-slow"));
+    ledger.grabOrder(by(dave.address), machineId("m-slow"));
+    ledger.reportOrder(by(bob.address), machineId("m-slow"), {
+      kind: "observed",
+      observed: CONFIG,
+    });
     clock.now = slowStart + HOUR;
-    ledger.reportOrder(by(charlie.address), "m-slow", { kind: "observed", observed: CONFIG });
+    ledger.reportOrder(by(charlie.address), machineId("m-slow"), {
+      kind: "observed",
+      observed: CONFIG,
+    });
     clock.now = slowStart + 8 * HOUR;
-    assert.equal(ledger.getMachine("m-slow").status, "verifying");
+    assert.equal(ledger.getMachine(machineId("m-slow")).status, "verifying");
     clock.now = slowStart + WINDOW + 5;
-    const slow = ledger.getMachine("m-slow");
+    const slow = ledger.getMachine(machineId("m-slow"));
     assert.equal(slow.status, "online");
     assert.equal(slow.status_since, slowStart + WINDOW, "online from the moment the window closed");
   } finally {
@@ -346,13 +407,21 @@ Deno.test("onboarding: only listed validators grab when the ledger names them", 
   const { alice, bob, charlie } = await devWallets();
   const { ledger } = await openLedger({ validators: [charlie.address] });
   try {
-    ledger.registerMachine(by(alice.address), {
-      machine_id: "m-listed",
-      config: CONFIG,
-      prices: PRICES,
-    });
-    assert.equal(rpcCode(() => ledger.grabOrder(by(bob.address), "m-listed")), "forbidden");
-    assert.equal(ledger.grabOrder(by(charlie.address), "m-listed").status, "verifying");
+    ledger.registerMachine(
+      by(alice.address),
+      registration({
+        machine: "m-listed",
+        owner: alice.address,
+        config: CONFIG,
+        prices: PRICES,
+        signedAt: T0,
+      }),
+    );
+    assert.equal(
+      rpcCode(() => ledger.grabOrder(by(bob.address), machineId("m-listed"))),
+      "forbidden",
+    );
+    assert.equal(ledger.grabOrder(by(charlie.address), machineId("m-listed")).status, "verifying");
   } finally {
     ledger.close();
   }
@@ -361,18 +430,28 @@ Deno.test("onboarding: only listed validators grab when the ledger names them", 
 async function onlineMachine(
   ledger: Ledger,
   clock: { now: number },
-  machineId: string,
+  name: string,
   prices: RentPrices = PRICES,
 ) {
   const { alice, bob, charlie, dave } = await devWallets();
-  ledger.registerMachine(by(alice.address), { machine_id: machineId, config: CONFIG, prices });
+  const id = machineId(name);
+  ledger.registerMachine(
+    by(alice.address),
+    registration({
+      machine: name,
+      owner: alice.address,
+      config: CONFIG,
+      prices,
+      signedAt: clock.now,
+    }),
+  );
   const start = clock.now;
-  for (const validator of [bob, charlie, dave]) ledger.grabOrder(by(validator.address), machineId);
+  for (const validator of [bob, charlie, dave]) ledger.grabOrder(by(validator.address), id);
   for (const [index, validator] of [bob, charlie, dave].entries()) {
     clock.now = start + index * HOUR;
-    ledger.reportOrder(by(validator.address), machineId, { kind: "observed", observed: CONFIG });
+    ledger.reportOrder(by(validator.address), id, { kind: "observed", observed: CONFIG });
   }
-  assert.equal(ledger.getMachine(machineId).status, "online");
+  assert.equal(ledger.getMachine(id).status, "online");
 }
 
 Deno.test("rentals: rent, renew while running and after the end, grace period, limits", async () => {
@@ -382,30 +461,36 @@ Deno.test("rentals: rent, renew while running and after the end, grace period, l
     await onlineMachine(ledger, clock, "m-rent");
     const rentedAt = clock.now;
     assert.equal(
-      rpcCode(() => ledger.rent(by(eve.address), { machine_id: "m-rent", unit: "day", count: 61 })),
+      rpcCode(() =>
+        ledger.rent(by(eve.address), { machine_id: machineId("m-rent"), unit: "day", count: 61 })
+      ),
       "invalid_params",
       "at most 60 days ahead",
     );
-    const rental = ledger.rent(by(eve.address), { machine_id: "m-rent", unit: "hour", count: 5 });
+    const rental = ledger.rent(by(eve.address), {
+      machine_id: machineId("m-rent"),
+      unit: "hour",
+      count: 5,
+    });
     assert.equal(rental.ends_at, rentedAt + 5 * HOUR);
     assert.equal(rental.total_amount, "15000000000000000");
     assert.equal(rental.state, "active");
     assert.equal(rental.renter, eve.address);
-    const leased = ledger.getMachine("m-rent");
+    const leased = ledger.getMachine(machineId("m-rent"));
     assert.equal(leased.status, "leased");
     assert.equal(leased.rental_id, rental.rental_id);
     assert.equal(
       rpcCode(() =>
-        ledger.rent(by(ferdie.address), { machine_id: "m-rent", unit: "hour", count: 1 })
+        ledger.rent(by(ferdie.address), { machine_id: machineId("m-rent"), unit: "hour", count: 1 })
       ),
       "conflict",
     );
-    assert.deepEqual(ledger.leaseStatus("m-rent", eve.address), {
+    assert.deepEqual(ledger.leaseStatus(machineId("m-rent"), eve.address), {
       state: "active",
       rental_id: String(rental.rental_id),
       ends_at: rentedAt + 5 * HOUR,
     });
-    assert.deepEqual(ledger.leaseStatus("m-rent", ferdie.address), { state: "none" });
+    assert.deepEqual(ledger.leaseStatus(machineId("m-rent"), ferdie.address), { state: "none" });
 
     // Renewed while running: from its end.
     clock.now = rentedAt + HOUR;
@@ -433,8 +518,8 @@ Deno.test("rentals: rent, renew while running and after the end, grace period, l
     // Past its end: ended, the machine online again.
     clock.now = renewed.ends_at;
     assert.equal(ledger.getRental(rental.rental_id).state, "ended");
-    assert.equal(ledger.getMachine("m-rent").status, "online");
-    assert.deepEqual(ledger.leaseStatus("m-rent", eve.address), {
+    assert.equal(ledger.getMachine(machineId("m-rent")).status, "online");
+    assert.deepEqual(ledger.leaseStatus(machineId("m-rent"), eve.address), {
       state: "ended",
       rental_id: String(rental.rental_id),
       ended_at: renewed.ends_at,
@@ -448,7 +533,7 @@ Deno.test("rentals: rent, renew while running and after the end, grace period, l
     });
     assert.equal(back.state, "active");
     assert.equal(back.ends_at, clock.now + 2 * DAY);
-    assert.equal(ledger.getMachine("m-rent").status, "leased");
+    assert.equal(ledger.getMachine(machineId("m-rent")).status, "leased");
     // Ended again, and left more than 10 days: too late to renew.
     clock.now = back.ends_at + 10 * DAY;
     assert.equal(
@@ -462,7 +547,11 @@ Deno.test("rentals: rent, renew while running and after the end, grace period, l
       "not_found",
     );
     // Someone else rents it meanwhile; the first renter can no longer renew.
-    const other = ledger.rent(by(ferdie.address), { machine_id: "m-rent", unit: "day", count: 1 });
+    const other = ledger.rent(by(ferdie.address), {
+      machine_id: machineId("m-rent"),
+      unit: "day",
+      count: 1,
+    });
     assert.equal(other.renter, ferdie.address);
   } finally {
     ledger.close();
@@ -475,15 +564,20 @@ Deno.test("a machine that does not rent by a unit refuses it; an unknown machine
   try {
     await onlineMachine(ledger, clock, "m-day", { day: "5" });
     assert.equal(
-      rpcCode(() => ledger.rent(by(eve.address), { machine_id: "m-day", unit: "hour", count: 1 })),
+      rpcCode(() =>
+        ledger.rent(by(eve.address), { machine_id: machineId("m-day"), unit: "hour", count: 1 })
+      ),
       "invalid_params",
     );
     assert.equal(
-      ledger.rent(by(eve.address), { machine_id: "m-day", unit: "day", count: 3 }).total_amount,
+      ledger.rent(by(eve.address), { machine_id: machineId("m-day"), unit: "day", count: 3 })
+        .total_amount,
       "15",
     );
     assert.equal(
-      rpcCode(() => ledger.rent(by(eve.address), { machine_id: "m-none", unit: "day", count: 1 })),
+      rpcCode(() =>
+        ledger.rent(by(eve.address), { machine_id: machineId("m-none"), unit: "day", count: 1 })
+      ),
       "not_found",
     );
   } finally {
@@ -524,13 +618,17 @@ Deno.test("a restart loses nothing, and a used nonce stays used", async () => {
   const first = await openLedger();
   await onlineMachine(first.ledger, first.clock, "m-restart");
   const signed = by(eve.address);
-  const rental = first.ledger.rent(signed, { machine_id: "m-restart", unit: "day", count: 3 });
+  const rental = first.ledger.rent(signed, {
+    machine_id: machineId("m-restart"),
+    unit: "day",
+    count: 3,
+  });
   first.ledger.close();
 
   const reopened = Ledger.open(first.path, first.settings);
   try {
     assert.deepEqual(reopened.getRental(rental.rental_id), rental);
-    assert.equal(reopened.getMachine("m-restart").status, "leased");
+    assert.equal(reopened.getMachine(machineId("m-restart")).status, "leased");
     assert.equal(
       rpcCode(() => reopened.renew(signed, { rental_id: rental.rental_id, unit: "day", count: 1 })),
       "conflict",
@@ -538,9 +636,18 @@ Deno.test("a restart loses nothing, and a used nonce stays used", async () => {
     );
     // A refused write uses up nothing: the same nonce works for a valid request.
     const fresh = by(alice.address);
-    assert.equal(rpcCode(() => reopened.grabOrder(fresh, "m-restart")), "forbidden");
+    assert.equal(rpcCode(() => reopened.grabOrder(fresh, machineId("m-restart"))), "forbidden");
     assert.equal(
-      reopened.registerMachine(fresh, { machine_id: "m-new", config: CONFIG, prices: PRICES })
+      reopened.registerMachine(
+        fresh,
+        registration({
+          machine: "m-new",
+          owner: alice.address,
+          config: CONFIG,
+          prices: PRICES,
+          signedAt: first.clock.now,
+        }),
+      )
         .status,
       "unverified",
     );

@@ -19,6 +19,7 @@ import { ledgerStartRefusal, startLedger } from "../../../node_service/ledger/ha
 import { Ledger } from "../../../node_service/ledger/ledger.ts";
 import { SERVICE_MIGRATIONS } from "../../../node_service/migrations.ts";
 import { scratchDir } from "../../helpers.ts";
+import { machineId, registration } from "../../machines.ts";
 import { devWallets } from "../../wallets.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -93,30 +94,42 @@ Deno.test("validators: with a committee, a wallet outside it cannot grab; member
     renewalGraceMs: 86_400_000,
   });
   try {
-    ledger.registerMachine(by(alice.address), {
-      machine_id: "machine-1",
-      config: {
-        gpu_model: "NVIDIA H100 80GB HBM3",
-        gpu_count: 1,
-        cpu_model: "AMD EPYC",
-        cpu_cores: 8,
-        memory_gib: 64,
-        disk_gib: 500,
-      },
-      prices: { second: "1", hour: "3600", day: "86400" },
-    });
+    ledger.registerMachine(
+      by(alice.address),
+      registration({
+        machine: "machine-1",
+        owner: alice.address,
+        config: {
+          gpu_model: "NVIDIA H100 80GB HBM3",
+          gpu_count: 1,
+          cpu_model: "AMD EPYC",
+          cpu_cores: 8,
+          memory_gib: 64,
+          disk_gib: 500,
+        },
+        prices: { second: "1", hour: "3600", day: "86400" },
+        signedAt: T0,
+      }),
+    );
     const refused = (() => {
       try {
-        ledger.grabOrder(by(alice.address), "machine-1");
+        ledger.grabOrder(by(alice.address), machineId("machine-1"));
       } catch (error) {
         return error;
       }
     })();
     assert.ok(refused instanceof RpcError && refused.code === "forbidden");
-    for (const member of [bob, charlie, dave]) ledger.grabOrder(by(member.address), "machine-1");
-    assert.throws(() => ledger.grabOrder(by(eve.address), "machine-1"), /already has 3 validators/);
+    for (const member of [bob, charlie, dave]) {
+      ledger.grabOrder(by(member.address), machineId("machine-1"));
+    }
+    assert.throws(
+      () => ledger.grabOrder(by(eve.address), machineId("machine-1")),
+      /already has 3 validators/,
+    );
     assert.deepEqual(
-      ledger.getMachine("machine-1").validation.validators.map((order) => order.validator),
+      ledger.getMachine(machineId("machine-1")).validation.validators.map((order) =>
+        order.validator
+      ),
       [bob.address, charlie.address, dave.address],
     );
   } finally {
