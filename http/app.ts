@@ -25,6 +25,7 @@ import { marketRoutes } from "./routes/market.ts";
 import { operatorRoutes } from "./routes/operator.ts";
 import { imageRoutes } from "./routes/images.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
+import { validationRoutes } from "./routes/validation.ts";
 import { isRemoteEnv } from "./remote.ts";
 import type { AppDeps } from "./app_deps.ts";
 
@@ -118,6 +119,7 @@ export function createAppWithRoutes(deps: AppDeps): App {
   containerRoutes(routes, { ...deps, operations }, auth);
   imageRoutes(routes, { ...deps, operations }, auth);
   sessionRoutes(routes, { ...deps, operations }, auth);
+  validationRoutes(routes, { ...deps, operations }, auth);
   operationRoutes(routes, {
     ...deps,
     operations,

@@ -20,6 +20,7 @@ export const NODE_TARGETED_PREFIXES = [
   "/api/v1/images",
   "/api/v1/sessions",
   "/api/v1/operations",
+  "/api/v1/validation",
 ];
 /** Paths answered by the ledger authority (`ledger_authority`), the seed that keeps the embedded ledger. */
 export const LEDGER_TARGETED_PREFIXES = ["/api/v1/ledger"];

@@ -46,8 +46,35 @@ export function parseHostPort(text: string): HostPort | undefined {
   return host.success && port.success ? { host: host.data, port: port.data } : undefined;
 }
 
-const seedSchema = z.string().refine((text) => parseHostPort(text) !== undefined, {
-  message: "expected host:port (IPv6 as [addr]:port)",
+/** A seed as configured: where to dial it and, when given, the node id it must answer as. */
+export type SeedAddress = HostPort & { id: string | undefined };
+
+const SEED_MULTIADDR =
+  /^\/(ip4|ip6|dns|dns4|dns6)\/([^/]+)\/tcp\/(\d{1,5})\/ws(?:\/p2p\/([^/]+))?$/;
+
+/**
+ * `host:port`, `host:port/p2p/<node id>` or a WebSocket multiaddr
+ * `/ip4/<ip>/tcp/<port>/ws/p2p/<node id>`. A seed given with its id is that node
+ * only; the network layer pins a bare one to the id it meets first.
+ */
+export function parseSeedAddress(text: string): SeedAddress | undefined {
+  const multi = SEED_MULTIADDR.exec(text);
+  const cut = text.indexOf("/p2p/");
+  const [hostPort, id] = multi
+    ? [multi[1] === "ip6" ? `[${multi[2]}]:${multi[3]}` : `${multi[2]}:${multi[3]}`, multi[4]]
+    : cut < 0
+    ? [text, undefined]
+    : [text.slice(0, cut), text.slice(cut + 5)];
+  const address = parseHostPort(hostPort);
+  if (!address || (id !== undefined && !/^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/.test(id))) {
+    return undefined;
+  }
+  return { ...address, id };
+}
+
+const seedSchema = z.string().refine((text) => parseSeedAddress(text) !== undefined, {
+  message:
+    "expected host:port (IPv6 as [addr]:port), host:port/p2p/<node id> or /ip4/<ip>/tcp/<port>/ws/p2p/<node id>",
 });
 
 type Field<T> = {
@@ -99,7 +126,7 @@ export const CONFIG_FIELDS = {
     z.array(seedSchema),
     asList,
     [] as string[],
-    "seed nodes to join through, comma-separated host:port",
+    "seed nodes to join through, comma-separated host:port or host:port/p2p/<node id> (a bare host:port is pinned to the node first met there)",
   ),
   network_id: field(
     z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, {
@@ -375,6 +402,36 @@ export const CONFIG_FIELDS = {
     asText,
     "",
     "node id of the one seed that keeps the network's ledger; every other node asks only it; empty: only a lone seed keeps its own",
+  ),
+  ledger_admins: field(
+    z.array(
+      z.string().refine((text) => decodeSs58(text) !== undefined, {
+        message: "expected SS58 account addresses",
+      }),
+    ),
+    asList,
+    [] as string[],
+    "wallets (SS58, comma-separated) that may fund accounts in a seed's ledger; empty: nobody can, so only free machines rent",
+  ),
+  ledger_heartbeat_timeout_s: field(
+    intBetween(0, 86_400),
+    asInteger,
+    90,
+    "a machine whose heartbeat the ledger has not had for this long is down, and its renter is not billed for the time; 0: not watched",
+  ),
+  machine_heartbeat_interval_s: field(
+    intBetween(1, 3_600),
+    asInteger,
+    20,
+    "how often a GPU node tells the ledger authority it is alive (signed by its node key)",
+  ),
+  owner_wallet: field(
+    z.string().refine((text) => text === "" || decodeSs58(text) !== undefined, {
+      message: "expected an SS58 account address, or empty",
+    }),
+    asText,
+    "",
+    "the wallet (SS58) that owns this GPU node: the only one its node key agrees to register it for",
   ),
   ledger_verification_window_s: field(
     intBetween(90, 30 * 86_400),

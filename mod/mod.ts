@@ -15,9 +15,11 @@ export {
   type NodeConfig,
   parseCommandLine,
   parseHostPort,
+  parseSeedAddress,
   resolvePath,
   type Role,
   ROLES,
+  type SeedAddress,
 } from "./config.ts";
 export { type DataDirLock, DataDirLockedError, lockDataDir } from "./data_lock.ts";
 export { LEDGER_AUTHORITY_SETTING, type LedgerPlace, ledgerPlace } from "./ledger_authority.ts";

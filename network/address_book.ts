@@ -7,11 +7,19 @@
  * entries, which makes it harder for a flood of made-up addresses to crowd
  * out peers that are known to work.
  *
- * A departure (graceful goodbye, or a former neighbour that no longer
- * answers) names the node and its incarnation; entries of that incarnation or
- * an older one are dropped and refused while the record lives. A node that
- * restarts, or that hears a false report of its own death, comes back with a
- * higher incarnation, which the record does not cover.
+ * What a peer says is hearsay and is treated so. Gossip adds nodes this
+ * book does not know, and vouches that known ones are still about; it never
+ * changes a known entry's address, role or incarnation, whatever incarnation
+ * it claims: those come from the node itself, through a link whose hello it
+ * signed ({@link AddressBook.noteLinked}). Otherwise one lie ("X restarted,
+ * at my address") would send every dial for X to the liar.
+ *
+ * A departure (the node's own signed goodbye, or this node's own dial of it
+ * that failed: never a peer's word) names the node and its incarnation;
+ * entries of that incarnation or an older one are dropped and refused while
+ * the record lives. A node that restarts, or that hears a false report of its
+ * own death, comes back with a higher incarnation, which the record does not
+ * cover.
  *
  * Everything here is pure: time comes in as `now`, randomness as `random`.
  */
@@ -52,6 +60,8 @@ export type DepartureRecord = {
   at: number;
   /** Order in which this node learned departures; neighbours are sent those after their mark. */
   seq: number;
+  /** The node's signed goodbye; without one, this node's own dial of it failed (passed on unsigned). */
+  sig: string | undefined;
 };
 
 export type AddressBookOptions = {
@@ -176,10 +186,11 @@ export class AddressBook {
       };
       this.#entries.set(peer.id, entry);
     }
+    // The node's own word: it replaces whatever gossip said (an incarnation heard of may be a lie).
     Object.assign(entry, {
       address: peer.address,
       role: peer.role,
-      incarnation: Math.max(entry.incarnation, peer.incarnation),
+      incarnation: peer.incarnation,
       lastSeen: now,
       failures: 0,
       retryAt: 0,
@@ -193,7 +204,7 @@ export class AddressBook {
     if (entry) entry.lastSeen = now;
   }
 
-  /** An entry a peer told us about. */
+  /** An entry a peer told us about: added when new, else only evidence that the node is about. */
   learn(peer: PeerEntry, now: number): LearnOutcome {
     if (peer.id === this.selfId) return "refused";
     const record = this.#departures.get(peer.id);
@@ -217,23 +228,11 @@ export class AddressBook {
       this.#new.add(peer.id);
       return "added";
     }
-    if (peer.inc > entry.incarnation) {
-      // A restart: the address may have changed, and old failures say nothing about it.
-      if (UNSPECIFIED_HOST.test(peer.addr)) return "refused";
-      entry.address = peer.addr;
-      entry.role = peer.role;
-      entry.incarnation = peer.inc;
-      if (lastSeen > entry.lastSeen) entry.lastSeen = lastSeen;
-      entry.failures = 0;
-      entry.retryAt = 0;
-      return "updated";
-    }
+    // A claimed restart (a higher incarnation) changes nothing here: unsigned, it may be a lie
+    // aimed at the address. If the node did move, dials to the old address fail, the entry
+    // goes, and the next report adds it afresh; a link to the node corrects it at once.
     if (peer.inc < entry.incarnation || lastSeen <= entry.lastSeen) return "unchanged";
     entry.lastSeen = lastSeen;
-    // Gossip may correct an address we only heard of, never one that worked.
-    if (!entry.tried && peer.addr !== entry.address && !UNSPECIFIED_HOST.test(peer.addr)) {
-      entry.address = peer.addr;
-    }
     return "updated";
   }
 
@@ -262,16 +261,22 @@ export class AddressBook {
     this.#remove(id);
   }
 
-  /** This node found `id` gone; true when that is news (to be passed on). */
-  recordDeparture(id: string, incarnation: number, now: number): boolean {
-    return this.#depart(id, incarnation, now);
+  /**
+   * `id` is gone: it said goodbye (`sig`), or this node's own dial of it failed; true when that
+   * is news (to be passed on).
+   */
+  recordDeparture(id: string, incarnation: number, now: number, sig?: string): boolean {
+    return this.#depart(id, incarnation, now, sig);
   }
 
-  /** A neighbour reports a departure; true when it is news. */
+  /**
+   * A departure a neighbour passed on, whose goodbye signature the caller has checked (an
+   * unsigned one is not for the book: see departure_reports.ts); true when it is news.
+   */
   learnDeparture(departure: Departure, now: number): boolean {
     if (departure.id === this.selfId) return false;
     if (departure.age > this.#options.departureTtlMs) return false;
-    return this.#depart(departure.id, departure.inc, now - departure.age);
+    return this.#depart(departure.id, departure.inc, now - departure.age, departure.sig);
   }
 
   /**
@@ -301,7 +306,12 @@ export class AddressBook {
       if (!record || record.seq !== seq) continue;
       const age = now - record.at;
       if (age > this.#options.departureAnnounceMs) continue;
-      departures.push({ id, inc: record.incarnation, age: Math.max(0, age) });
+      departures.push({
+        id,
+        inc: record.incarnation,
+        age: Math.max(0, age),
+        ...(record.sig ? { sig: record.sig } : {}),
+      });
     }
     if (departures.length < limit) newMark = Math.max(newMark, this.#seq);
     return { departures, mark: newMark };
@@ -366,17 +376,18 @@ export class AddressBook {
     }
   }
 
-  #depart(id: string, incarnation: number, at: number): boolean {
+  #depart(id: string, incarnation: number, at: number, sig: string | undefined): boolean {
     const existing = this.#departures.get(id);
     if (existing && existing.incarnation >= incarnation) return false;
     const entry = this.#entries.get(id);
-    if (entry && entry.incarnation <= incarnation) this.#remove(id);
+    // An entry only heard of carries a hearsay incarnation, which must not shield it.
+    if (entry && (!entry.tried || entry.incarnation <= incarnation)) this.#remove(id);
     if (existing) this.#departures.delete(id);
     while (this.#departures.size >= this.#options.maxDepartures) {
       this.#departures.delete(this.#departures.keys().next().value!);
     }
     const seq = ++this.#seq;
-    this.#departures.set(id, { id, incarnation, at, seq });
+    this.#departures.set(id, { id, incarnation, at, seq, sig });
     this.#logSeqs.push(seq);
     this.#logIds.push(id);
     return true;

@@ -7,7 +7,7 @@
 /** The libp2p protocol of a link: handshake, peer exchange, broadcast and sealed routing. */
 export const LINK_PROTOCOL = "/dbc/link/1.0.0";
 /** Checked in every handshake; a peer speaking another version is refused. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 // --- Wire limits (every byte from a peer is hostile) ---------------------------------------
 /** The largest frame a peer may send; a longer length prefix closes the link at once. */
@@ -20,6 +20,15 @@ export const MAX_TOPIC_LENGTH = 64;
 export const MAX_BROADCAST_BODY_BYTES = 64 * 1024;
 /** Sealed payloads carry requests and replies between nodes (base64 on the wire: 4/3 of this). */
 export const MAX_SEALED_CIPHERTEXT_BYTES = 160 * 1024;
+/**
+ * Incarnations and time stamps are milliseconds since the epoch. 2^50 ms is past the year
+ * 37000, far below 2^53, so a node that steps its incarnation (max(own + 1, now)) never leaves
+ * the range its own schema accepts, while a peer's "2^53 - 1" is refused at the wire.
+ */
+export const MAX_INCARNATION = 2 ** 50;
+export const MAX_TIMESTAMP_MS = 2 ** 50;
+/** An age (ms since the last evidence) on the wire: above the longest expiry any configuration gives. */
+export const MAX_AGE_MS = 2 ** 32;
 /** Bytes a link may queue towards a slow peer before it is dropped. */
 export const MAX_LINK_SEND_BUFFER_BYTES = 4 * 1024 * 1024;
 
@@ -69,6 +78,15 @@ export const EXCHANGE_JITTER = 0.2;
 export const EXCHANGE_SAMPLE_SIZE = 32;
 /** New departures are passed on after this short delay (batched), not at the next round. */
 export const DEPARTURE_PUSH_DELAY_MS = 500;
+/**
+ * A peer's unsigned word that a node left is only a reason to dial that node ourselves (a
+ * check). Checks a second, on average, and in a burst: a flood of such reports costs a bounded
+ * number of dials, and the nodes named are never dropped on the report alone.
+ */
+export const DEPARTURE_CHECKS_PER_S = 4;
+export const DEPARTURE_CHECK_BURST = 32;
+/** Reports (of who left, unsigned) remembered at once, so each is passed on once per round. */
+export const MAX_DEPARTURE_REPORTS = 4096;
 /** Entries sent in a refusal because we are full: somewhere else to go. */
 export const REFUSAL_SAMPLE_SIZE = 16;
 
@@ -77,6 +95,11 @@ export const REFUSAL_SAMPLE_SIZE = 16;
 export const MAX_HOPS = 16;
 /** Where the reply to a sealed request goes first: back the way the request came. */
 export const ROUTE_HINT_TTL_MS = 60_000;
+/**
+ * A request sent through a route hint that has no reply by then (or by half its time-out) is
+ * flooded as well, and the hint dropped: a hint can speed a request up, never swallow it.
+ */
+export const HINT_FALLBACK_MS = 2_000;
 export const MAX_ROUTE_HINTS = 4096;
 /** Requests this node waits on at once; more are refused with `unavailable`. */
 export const MAX_PENDING_REQUESTS = 1024;

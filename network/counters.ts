@@ -28,6 +28,15 @@ export const COUNTER_NAMES = [
   "misbehaving_peers",
   "departures_recorded",
   "refutations",
+  /** Unsigned reports that a node left: each only a reason to check it (never to drop it). */
+  "departure_reports",
+  /** Dials made to see for ourselves whether a reported node is still there, and those that failed. */
+  "departure_checks",
+  "departure_checks_failed",
+  /** Numbers no honest node sends (an incarnation ahead of every clock), dropped unused. */
+  "claims_dropped",
+  /** Requests sent through a route hint that got no reply in time, then flooded. */
+  "hint_fallbacks",
 ] as const;
 export type CounterName = typeof COUNTER_NAMES[number];
 export type Counters = Record<CounterName, number>;

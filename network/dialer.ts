@@ -11,9 +11,11 @@ export type DialTarget =
   | { kind: "peer"; address: string; expectedId: string }
   | { kind: "seed"; address: string; expectedId: string | undefined }
   /** A former neighbour whose link broke: does it still answer? */
-  | { kind: "probe"; address: string; expectedId: string; incarnation: number };
+  | { kind: "probe"; address: string; expectedId: string; incarnation: number }
+  /** A peer says this node left: is it there? Closed as soon as it answers (no link is made). */
+  | { kind: "check"; address: string; expectedId: string; incarnation: number };
 
-type SeedState = { address: string; id: string | undefined; failures: number; retryAt: number };
+type SeedState = { address: string; failures: number; retryAt: number };
 
 export type DialPlanInput = {
   now: number;
@@ -31,10 +33,17 @@ export type DialPlanInput = {
 
 export class Dialer {
   #seeds: SeedState[];
+  #seedId: (address: string) => string | undefined;
   #random: () => number;
 
-  constructor(seeds: readonly string[], random: () => number = Math.random) {
-    this.#seeds = seeds.map((address) => ({ address, id: undefined, failures: 0, retryAt: 0 }));
+  /** `seedId`: the id a seed address must answer as, once known (configured or pinned). */
+  constructor(
+    seeds: readonly string[],
+    seedId: (address: string) => string | undefined,
+    random: () => number = Math.random,
+  ) {
+    this.#seeds = seeds.map((address) => ({ address, failures: 0, retryAt: 0 }));
+    this.#seedId = seedId;
     this.#random = random;
   }
 
@@ -52,19 +61,18 @@ export class Dialer {
       for (const seed of this.#shuffledSeeds()) {
         if (targets.length >= room) break;
         if (seed.retryAt > input.now || input.seedsInFlight.has(seed.address)) continue;
-        if (seed.id !== undefined && input.busy(seed.id)) continue;
-        targets.push({ kind: "seed", address: seed.address, expectedId: undefined });
+        const id = this.#seedId(seed.address);
+        if (id !== undefined && input.busy(id)) continue;
+        targets.push({ kind: "seed", address: seed.address, expectedId: id });
       }
     }
     return targets;
   }
 
-  /** A seed answered as node `id` (so it is not dialled again while linked). */
-  seedReached(address: string, id: string): void {
+  /** A seed answered. */
+  seedReached(address: string): void {
     const seed = this.#seed(address);
-    if (!seed) return;
-    seed.id = id;
-    seed.failures = 0;
+    if (seed) seed.failures = 0;
   }
 
   seedFailed(address: string, now: number): void {

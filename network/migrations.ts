@@ -22,4 +22,14 @@ export const NETWORK_MIGRATIONS: readonly Migration[] = [
     sql: `ALTER TABLE peers ADD COLUMN incarnation INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE peers ADD COLUMN tried INTEGER NOT NULL DEFAULT 0;`,
   },
+  {
+    version: 3,
+    name: "seed pins",
+    // A bare seed address (host:port) is trusted as the node met there first, for good.
+    sql: `CREATE TABLE seed_pins (
+      address TEXT PRIMARY KEY,
+      node_id TEXT NOT NULL,
+      pinned_at INTEGER NOT NULL
+    );`,
+  },
 ];

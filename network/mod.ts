@@ -12,14 +12,11 @@ export { COUNTER_NAMES, type Counters } from "./counters.ts";
 export { EventClock } from "./event_clock.ts";
 export { MemoryNetwork } from "./memory_transport.ts";
 export { isFresh, NonceCache } from "./nonce_cache.ts";
-export {
-  joinAddress,
-  PeerNode,
-  type PeerNodeConfig,
-  type PeerNodeStatus,
-  removalBoundMs,
-  splitAddress,
-} from "./peer_node.ts";
+export { joinAddress, splitAddress } from "./address.ts";
+export { PeerNode, type PeerNodeConfig, type PeerNodeStatus, removalBoundMs } from "./peer_node.ts";
+export { parseSeeds, type SeedSpec, SeedTrust } from "./seeds.ts";
+export { DepartureReports } from "./departure_reports.ts";
+export { nextIncarnation, plausibleIncarnation } from "./incarnation.ts";
 export { TokenBucket } from "./rate_limit.ts";
 export { RequestFailed, type RouteResult } from "./router.ts";
 export type { Link, LinkEvents, Transport } from "./transport.ts";

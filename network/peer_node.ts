@@ -12,10 +12,17 @@
  * - keeps `targetOutbound` outbound links through the {@link Dialer};
  * - every exchange interval (with jitter) sends each neighbour its own
  *   neighbours, a sample of the address book and the departures it learned;
- * - a goodbye makes the neighbours record a departure; a link that breaks
- *   without one (or misses `pingMisses` pings) is re-dialled once, and a node
- *   that does not answer that probe is recorded as departed; departures are
- *   passed on quickly, so every book forgets the node;
+ * - nothing a peer says about another node is believed on its word: a
+ *   departure counts only when the node signed its own goodbye (passed on
+ *   with the signature, so every book forgets it) or when this node's own
+ *   dial of it failed: a former neighbour whose link broke (or that missed
+ *   `pingMisses` pings) is re-dialled once (a probe); an unsigned report that
+ *   a node left is passed on once and makes every node that lists it dial it
+ *   to see (a check; see departure_reports.ts). Numbers a peer sends are
+ *   range-checked by the wire schema and incarnations against the clock
+ *   (incarnation.ts); a "seed" role counts only for configured or pinned
+ *   seeds (seeds.ts); routes are learned only from signed messages
+ *   (router.ts); gossip never rewrites a known entry (address_book.ts);
  * - broadcast ({@link Broadcaster}) and sealed requests ({@link Router});
  * - every peer has a message budget: what comes over it is dropped (a busy
  *   relay is still a good neighbour, and its senders retry); a peer far over
@@ -32,12 +39,15 @@ import type {
   Role,
   TimerHandle,
 } from "../mod/mod.ts";
+import { joinAddress, splitAddress } from "./address.ts";
 import { AddressBook } from "./address_book.ts";
 import { andThen, type Authenticator, type MaybePromise } from "./authenticator.ts";
 import { type BroadcastDelivery, Broadcaster } from "./broadcast.ts";
 import {
   BAN_MS,
   DEPARTURE_ANNOUNCE_ROUNDS,
+  DEPARTURE_CHECK_BURST,
+  DEPARTURE_CHECKS_PER_S,
   DEPARTURE_PUSH_DELAY_MS,
   DIAL_TICK_MS,
   DIAL_TIMEOUT_MS,
@@ -45,11 +55,14 @@ import {
   EXCHANGE_SAMPLE_SIZE,
   FULL_BACKOFF_ROUNDS,
   HANDSHAKE_TIMEOUT_MS,
+  MAX_AGE_MS,
   MAX_BANNED,
   MAX_BROADCAST_BODY_BYTES,
   MAX_CLOCK_SKEW_MS,
+  MAX_DEPARTURE_REPORTS,
   MAX_EXCHANGE_DEPARTURES,
   MAX_HANDSHAKING_LINKS,
+  MAX_INCARNATION,
   MAX_QUEUED_DURING_HANDSHAKE,
   PEER_EXPIRY_ROUNDS,
   PING_TIMEOUT_MS,
@@ -57,16 +70,21 @@ import {
   REFUSAL_SAMPLE_SIZE,
 } from "./constants.ts";
 import { type Counters, createCounters } from "./counters.ts";
+import { DepartureReports } from "./departure_reports.ts";
 import { Dialer, type DialTarget } from "./dialer.ts";
+import { nextIncarnation, plausibleIncarnation } from "./incarnation.ts";
 import type { Neighbours } from "./neighbours.ts";
 import { NonceCache } from "./nonce_cache.ts";
 import { TokenBucket } from "./rate_limit.ts";
 import { Router, type RouteResult } from "./router.ts";
+import { parseSeeds, SeedTrust } from "./seeds.ts";
 import type { Link, LinkDirection, Transport } from "./transport.ts";
 import {
   decodeBase64,
   type Departure,
   encodeBase64,
+  type Goodbye,
+  goodbyeBytes,
   type Hello,
   helloProofBytes,
   type PeerEntry,
@@ -88,7 +106,10 @@ export type PeerNodeConfig = {
   role: Role;
   /** The port peers dial to reach this node (sent in the handshake). */
   listenPort: number;
+  /** `host:port`, `host:port/p2p/<id>` or `/ip4/<ip>/tcp/<port>/ws/p2p/<id>` (see seeds.ts). */
   seeds: readonly string[];
+  /** Seed address -> the id it was pinned to by an earlier run (network.db). */
+  seedPins?: ReadonlyMap<string, string>;
   targetOutbound: number;
   maxInbound: number;
   exchangeIntervalMs: number;
@@ -121,8 +142,10 @@ export type PeerNodeDeps = {
     request: Extract<NetworkRequest, { type: "app" }>,
     deadline: number,
   ) => MaybePromise<NetworkReply>;
-  /** A node is known to have left (its goodbye, a failed probe, or a neighbour's word). */
+  /** A node is known to have left (its signed goodbye, or a dial of ours that failed). */
   onDeparture?: (id: string) => void;
+  /** A bare seed address was met for the first time, as node `id`: keep the pin (network.db). */
+  onSeedPinned?: (address: string, id: string) => void;
 };
 
 type CloseKind = "ours" | "bye" | "remote";
@@ -177,6 +200,8 @@ export class PeerNode {
   #random: () => number;
   #incarnation: number;
   #book: AddressBook;
+  #trust: SeedTrust;
+  #reports: DepartureReports;
   #dialer: Dialer;
   #nonces: NonceCache;
   #broadcaster: Broadcaster;
@@ -193,6 +218,11 @@ export class PeerNode {
   #started = false;
   #stopped = false;
   #nextEvictionAt = 0;
+  #nextRefutationAt = 0;
+  /** Departures and reports older than this are no longer passed on. */
+  #announceMs: number;
+  /** Our goodbye for the current incarnation, signed ahead (stopping cannot wait for a signature). */
+  #goodbye: Goodbye | undefined;
 
   constructor(config: PeerNodeConfig, deps: PeerNodeDeps) {
     this.#config = config;
@@ -202,7 +232,11 @@ export class PeerNode {
     this.#log = deps.log;
     this.#random = deps.random ?? Math.random;
     this.#incarnation = deps.incarnation ?? deps.clock.now();
+    if (!(this.#incarnation >= 0 && this.#incarnation <= MAX_INCARNATION)) {
+      throw new RangeError(`an incarnation is from 0 to ${MAX_INCARNATION}`);
+    }
     const rounds = (count: number) => count * config.exchangeIntervalMs;
+    this.#announceMs = rounds(DEPARTURE_ANNOUNCE_ROUNDS);
     this.#book = new AddressBook({
       selfId: deps.selfId,
       expiryMs: rounds(PEER_EXPIRY_ROUNDS),
@@ -213,7 +247,20 @@ export class PeerNode {
       ...(config.maxNewEntries ? { maxNew: config.maxNewEntries } : {}),
       ...(config.maxTriedEntries ? { maxTried: config.maxTriedEntries } : {}),
     });
-    this.#dialer = new Dialer(config.seeds, this.#random);
+    const seeds = parseSeeds(config.seeds);
+    this.#trust = new SeedTrust(seeds, config.seedPins);
+    this.#dialer = new Dialer(
+      seeds.map((seed) => seed.address),
+      (address) => this.#trust.idOf(address),
+      this.#random,
+    );
+    this.#reports = new DepartureReports({
+      quietMs: config.exchangeIntervalMs,
+      maxTracked: MAX_DEPARTURE_REPORTS,
+      maxQueued: MAX_EXCHANGE_DEPARTURES,
+      checksPerS: DEPARTURE_CHECKS_PER_S,
+      checkBurst: DEPARTURE_CHECK_BURST,
+    }, deps.clock.now());
     this.#nonces = new NonceCache({ maxEntries: config.nonceCacheSize, ttlMs: config.nonceTtlMs });
     const neighbours: Neighbours = {
       ids: () => this.#open.keys(),
@@ -262,6 +309,11 @@ export class PeerNode {
     return this.#book;
   }
 
+  /** Which ids count as seeds here (configured or pinned). */
+  get seeds(): SeedTrust {
+    return this.#trust;
+  }
+
   get outboundCount(): number {
     let count = 0;
     for (const record of this.#open.values()) if (record.direction === "outbound") count++;
@@ -289,6 +341,7 @@ export class PeerNode {
   start(): void {
     if (this.#started) return;
     this.#started = true;
+    this.#signGoodbye();
     this.#scheduleDialTick(0);
     this.#every(() => this.#jittered(this.#config.exchangeIntervalMs), () => this.#exchangeRound());
     this.#every(() => this.#jittered(this.#config.pingIntervalMs), () => this.#pingRound());
@@ -302,8 +355,9 @@ export class PeerNode {
     this.#timers.clear();
     if (this.#dialTimer) this.#clock.clearTimeout(this.#dialTimer);
     if (this.#departurePush) this.#clock.clearTimeout(this.#departurePush);
+    const goodbye = this.#goodbye?.inc === this.#incarnation ? this.#goodbye : undefined;
     for (const record of [...this.#open.values()]) {
-      this.#send(record, { t: "bye", reason: "shutdown" });
+      this.#send(record, { t: "bye", reason: "shutdown", ...(goodbye ? { goodbye } : {}) });
       this.#closeLink(record, "ours");
     }
     for (const record of [...this.#handshaking]) this.#closeLink(record, "ours");
@@ -344,7 +398,7 @@ export class PeerNode {
         id: record.remoteId,
         ip: host,
         port,
-        node_type: record.peer!.role,
+        node_type: this.#trust.roleOf(record.remoteId, record.peer!.role),
         state: "connected",
         direction: record.direction,
         connected_since: record.openedAt,
@@ -360,7 +414,7 @@ export class PeerNode {
         id: entry.id,
         ip: host,
         port,
-        node_type: entry.role,
+        node_type: this.#trust.roleOf(entry.id, entry.role),
         state: this.#open.has(entry.id)
           ? "in_use"
           : entry.failures > 0
@@ -478,18 +532,18 @@ export class PeerNode {
     this.#router.linkClosed(record.remoteId);
     if (this.#stopped) return;
     this.#log.debug("link closed", { peer: record.remoteId, kind });
-    if ((kind === "remote" || record.probeAfterClose) && record.peer) {
-      this.#startDial({
-        kind: "probe",
-        address: record.peer.address,
-        expectedId: record.peer.id,
-        incarnation: Math.max(
-          record.peer.incarnation,
-          this.#book.get(record.peer.id)?.incarnation ?? 0,
-        ),
-      });
-    }
+    if ((kind === "remote" || record.probeAfterClose) && record.peer) this.#probe(record.peer);
     this.#scheduleDialTick(0);
+  }
+
+  /** Re-dials a former neighbour once: if it does not answer, it has left. */
+  #probe(peer: NonNullable<LinkRecord["peer"]>): void {
+    this.#startDial({
+      kind: "probe",
+      address: peer.address,
+      expectedId: peer.id,
+      incarnation: peer.incarnation,
+    });
   }
 
   #misbehave(record: LinkRecord, reason: string): void {
@@ -530,11 +584,17 @@ export class PeerNode {
   }
 
   #dialTick(): void {
-    let pending = this.#dialing.size;
-    for (const record of this.#handshaking) if (record.direction === "outbound") pending++;
+    let pending = 0;
     const seedsInFlight = new Set<string>();
+    // Checks make no link, so they do not hold back the dials that do.
     for (const target of this.#dialing.values()) {
+      if (target.kind !== "check") pending++;
       if (target.kind === "seed") seedsInFlight.add(target.address);
+    }
+    for (const record of this.#handshaking) {
+      if (record.direction !== "outbound") continue;
+      pending++;
+      if (record.dial?.kind === "seed") seedsInFlight.add(record.dial.address);
     }
     const targets = this.#dialer.plan({
       now: this.#clock.now(),
@@ -579,7 +639,13 @@ export class PeerNode {
   #onDialed(link: Link, target: DialTarget): void {
     const remoteId = link.remoteId;
     if (this.#stopped) return link.close();
-    if (target.kind === "seed") this.#dialer.seedReached(target.address, remoteId);
+    if (target.kind === "check") {
+      // It answered under its key (the transport checked the id): there, whatever was said.
+      link.close();
+      if (remoteId === target.expectedId) this.#book.touch(remoteId, this.#clock.now());
+      return;
+    }
+    if (target.kind === "seed") this.#dialer.seedReached(target.address);
     if (
       (target.expectedId !== undefined && remoteId !== target.expectedId) ||
       remoteId === this.selfId || this.#open.has(remoteId) || this.#isBanned(remoteId)
@@ -603,11 +669,23 @@ export class PeerNode {
         this.#book.dialFailed(target.expectedId, now);
         break;
       case "probe":
-        // A former neighbour that no longer answers has left, as far as the network is concerned.
+        // A former neighbour that no longer answers has left, as far as this node can tell.
         if (!this.#open.has(target.expectedId)) {
           this.#recordDeparture(target.expectedId, target.incarnation);
         }
         break;
+      case "check": {
+        // Reported gone, and our own dial of it failed: now it counts, here.
+        this.counters.departure_checks_failed++;
+        const entry = this.#book.get(target.expectedId);
+        if (
+          !this.#open.has(target.expectedId) && entry &&
+          entry.incarnation <= target.incarnation
+        ) {
+          this.#recordDeparture(target.expectedId, target.incarnation);
+        }
+        return;
+      }
     }
     this.#scheduleDialTick(DIAL_TICK_MS);
   }
@@ -637,7 +715,9 @@ export class PeerNode {
     if (hello.v !== PROTOCOL_VERSION) return "version";
     if (hello.id === this.selfId) return "self";
     if (hello.id !== record.remoteId || hello.to !== this.selfId) return "bad_proof";
-    if (Math.abs(hello.ts - this.#clock.now()) > MAX_CLOCK_SKEW_MS) return "clock";
+    const now = this.#clock.now();
+    if (Math.abs(hello.ts - now) > MAX_CLOCK_SKEW_MS) return "clock";
+    if (!plausibleIncarnation(hello.inc, now)) return "clock";
     if (this.#isBanned(hello.id)) return "banned";
     return undefined;
   }
@@ -721,7 +801,10 @@ export class PeerNode {
   #onRefuse(record: LinkRecord, message: WireMessageOf<"refuse">): void {
     if (record.direction !== "outbound") return this.#misbehave(record, "refusal on inbound link");
     const now = this.#clock.now();
-    for (const entry of message.peers) this.#book.learn(entry, now);
+    for (const entry of message.peers) {
+      if (plausibleIncarnation(entry.inc, now)) this.#book.learn(entry, now);
+      else this.counters.claims_dropped++;
+    }
     const target = record.dial!;
     const later = now + FULL_BACKOFF_ROUNDS * this.#config.exchangeIntervalMs;
     switch (message.reason) {
@@ -766,6 +849,13 @@ export class PeerNode {
     };
     this.#open.set(hello.id, record);
     this.#book.noteLinked(record.peer, now);
+    if (record.dial?.kind === "seed" && this.#trust.pin(record.dial.address, hello.id)) {
+      this.#log.info("seed pinned to the node first met there", {
+        address: record.dial.address,
+        node_id: hello.id,
+      });
+      this.#deps.onSeedPinned?.(record.dial.address, hello.id);
+    }
     this.counters.links_opened++;
     this.#log.debug("link open", { peer: hello.id, direction: record.direction });
     this.#pushPeers(record, true);
@@ -819,26 +909,56 @@ export class PeerNode {
 
   #onBye(record: LinkRecord, message: WireMessageOf<"bye">): void {
     const now = this.#clock.now();
+    // Closed first: what follows may record the peer gone, which holds only for unlinked ones.
+    this.#closeLink(record, "bye");
     switch (message.reason) {
       case "shutdown":
-        this.#recordDeparture(record.remoteId, record.peer!.incarnation);
-        break;
+        return this.#onGoodbye(record.peer!, message.goodbye);
       case "pruned":
       case "misbehaving":
-        this.#book.deferDial(
+        return this.#book.deferDial(
           record.remoteId,
           now + FULL_BACKOFF_ROUNDS * this.#config.exchangeIntervalMs,
         );
-        break;
     }
-    this.#closeLink(record, "bye");
+  }
+
+  /**
+   * A neighbour shuts down. With its signed goodbye it is gone for everyone: the signature
+   * travels on, and each node checks it. Without one (or with one that does not verify) it is
+   * like a link that broke: probed, and recorded gone here only if it does not answer.
+   */
+  #onGoodbye(peer: NonNullable<LinkRecord["peer"]>, goodbye: Goodbye | undefined): void {
+    const now = this.#clock.now();
+    const usable = goodbye && goodbye.inc >= peer.incarnation &&
+      plausibleIncarnation(goodbye.inc, now);
+    const signature = usable ? decodeBase64(goodbye.sig) : undefined;
+    andThen(
+      signature
+        ? this.#deps.auth.verify(
+          peer.id,
+          goodbyeBytes(this.#config.networkId, peer.id, goodbye!.inc),
+          signature,
+        )
+        : false,
+      (verified) => {
+        if (this.#stopped || this.#open.has(peer.id)) return;
+        if (verified) return this.#recordDeparture(peer.id, goodbye!.inc, goodbye!.sig);
+        this.#probe(peer);
+      },
+    );
   }
 
   #onPeers(record: LinkRecord, message: WireMessageOf<"peers">): void {
     const now = this.#clock.now();
     for (const entry of message.peers) {
+      if (!plausibleIncarnation(entry.inc, now)) {
+        this.counters.claims_dropped++;
+        continue;
+      }
       if (entry.id === record.remoteId) {
-        // The neighbour's word about itself: only its incarnation counts (we know its address).
+        // The neighbour's word about itself, over its own link: only its incarnation counts (we
+        // know its address). Its `n` entries install no route (see router.ts).
         if (entry.inc > record.peer!.incarnation) {
           record.peer!.incarnation = entry.inc;
           this.#book.noteLinked(record.peer!, now);
@@ -847,37 +967,124 @@ export class PeerNode {
       }
       if (entry.id === this.selfId) continue;
       this.#book.learn(entry, now);
-      if (entry.n) this.#router.learnHint(entry.id, record.remoteId, now);
     }
-    for (const departure of message.gone) this.#onDeparture(departure, now);
+    const signed: Departure[] = [];
+    for (const departure of message.gone) {
+      if (departure.sig) signed.push(departure);
+      else this.#onDepartureReport(record, departure, now);
+    }
+    this.#checkGoodbyes(record, signed, 0);
   }
 
-  #onDeparture(departure: Departure, now: number): void {
-    if (departure.id === this.selfId) {
-      if (departure.inc >= this.#incarnation) {
-        // Someone thinks we are gone: come back under a higher incarnation, which outranks it.
-        this.#incarnation = Math.max(now, departure.inc + 1);
-        this.counters.refutations++;
-        this.#log.info("refuting a report of this node's departure", {
-          incarnation: this.#incarnation,
-        });
-        for (const record of this.#open.values()) this.#pushPeers(record, false);
-      }
-      return;
+  /** Signed departures one at a time: a forged one ends the link, and the rest go unchecked. */
+  #checkGoodbyes(record: LinkRecord, departures: readonly Departure[], index: number): void {
+    if (index >= departures.length || record.state !== "open") return;
+    andThen(this.#onSignedDeparture(record, departures[index]!), (honest) => {
+      if (honest) this.#checkGoodbyes(record, departures, index + 1);
+    });
+  }
+
+  /** Whether a departure is worth looking at: a plausible number, and news. */
+  #departureNews(departure: Departure, now: number): boolean {
+    if (!plausibleIncarnation(departure.inc, now)) {
+      this.counters.claims_dropped++;
+      return false;
     }
+    const known = this.#book.departure(departure.id);
+    return !(known && known.incarnation >= departure.inc);
+  }
+
+  /** A goodbye signed by the departed node, passed on; false when the signature is forged. */
+  #onSignedDeparture(from: LinkRecord, departure: Departure): MaybePromise<boolean> {
+    const now = this.#clock.now();
+    if (departure.id === this.selfId) {
+      this.#onOwnDeparture(departure, now);
+      return true;
+    }
+    if (this.#open.has(departure.id) || !this.#departureNews(departure, now)) return true;
+    const signature = decodeBase64(departure.sig!);
+    const signed = goodbyeBytes(this.#config.networkId, departure.id, departure.inc);
+    return andThen(
+      signature ? this.#deps.auth.verify(departure.id, signed, signature) : false,
+      (verified) => {
+        if (!verified) {
+          // An honest node checks a goodbye before it passes it on: this one was made up.
+          this.counters.forged_dropped++;
+          this.#misbehave(from, "a departure with a forged goodbye");
+          return false;
+        }
+        if (this.#stopped || this.#open.has(departure.id)) return true;
+        const at = this.#clock.now();
+        if (this.#book.learnDeparture(departure, at)) this.#departureLearned(departure.id);
+        return true;
+      },
+    );
+  }
+
+  /**
+   * A neighbour's unsigned word that a node left. Never believed: it is passed on once (so that
+   * nodes further away look too) and, if the node is in our book, we dial it ourselves; only a
+   * failed dial records it gone (see the "check" dial).
+   */
+  #onDepartureReport(from: LinkRecord, departure: Departure, now: number): void {
+    this.counters.departure_reports++;
+    if (departure.id === this.selfId) return this.#onOwnDeparture(departure, now);
+    if (!this.#departureNews(departure, now)) return;
+    if (departure.age > this.#announceMs) return;
     const linked = this.#open.get(departure.id);
     if (linked) {
       // Linked to it right now, so it is not gone: tell it, so that it can refute the report.
-      if (linked.peer && departure.inc >= linked.peer.incarnation) {
+      if (linked !== from && linked.peer && departure.inc === linked.peer.incarnation) {
         this.#send(linked, { t: "peers", peers: [], gone: [departure] });
       }
       return;
     }
-    if (this.#book.learnDeparture(departure, now)) this.#departureLearned(departure.id);
+    const entry = this.#book.get(departure.id);
+    // It has restarted since, as far as we know: the report is about a past life.
+    if (entry && entry.tried && entry.incarnation > departure.inc) return;
+    if (!this.#reports.hear(departure, from.remoteId, now)) return;
+    this.#schedulePush();
+    if (!entry || !this.#reports.takeCheck(now)) return;
+    this.counters.departure_checks++;
+    this.#startDial({
+      kind: "check",
+      address: entry.address,
+      expectedId: entry.id,
+      incarnation: entry.incarnation,
+    });
   }
 
-  #recordDeparture(id: string, incarnation: number): void {
-    if (this.#book.recordDeparture(id, incarnation, this.#clock.now())) {
+  /**
+   * Someone says we left. A report of the incarnation we have now is refuted with the next one
+   * (stepped from our own number and clock, once a round at most); a higher one is a number we
+   * never had, made up: dropped, not refuted, so no peer can push ours out of range.
+   */
+  #onOwnDeparture(departure: Departure, now: number): void {
+    if (departure.inc > this.#incarnation) {
+      this.counters.claims_dropped++;
+      return;
+    }
+    if (departure.inc < this.#incarnation || now < this.#nextRefutationAt) return;
+    const next = nextIncarnation(this.#incarnation, now);
+    if (next === undefined) return;
+    this.#incarnation = next;
+    this.#nextRefutationAt = now + this.#config.exchangeIntervalMs;
+    this.counters.refutations++;
+    this.#log.info("refuting a report of this node's departure", { incarnation: next });
+    this.#signGoodbye();
+    for (const record of this.#open.values()) this.#pushPeers(record, false);
+  }
+
+  /** Signs the goodbye for the current incarnation ahead of need. */
+  #signGoodbye(): void {
+    const inc = this.#incarnation;
+    andThen(this.#deps.auth.sign(goodbyeBytes(this.#config.networkId, this.selfId, inc)), (sig) => {
+      if (inc === this.#incarnation) this.#goodbye = { inc, sig: encodeBase64(sig) };
+    });
+  }
+
+  #recordDeparture(id: string, incarnation: number, sig?: string): void {
+    if (this.#book.recordDeparture(id, incarnation, this.#clock.now(), sig)) {
       this.#departureLearned(id);
     }
   }
@@ -886,11 +1093,23 @@ export class PeerNode {
     this.counters.departures_recorded++;
     this.#router.targetDeparted(id);
     this.#deps.onDeparture?.(id);
-    // Pass departures on soon, batched, rather than at the next exchange round.
+    this.#schedulePush();
+  }
+
+  /** Passes departures and reports on soon, batched, rather than at the next exchange round. */
+  #schedulePush(): void {
     if (this.#departurePush || this.#stopped) return;
     this.#departurePush = this.#clock.setTimeout(() => {
       this.#departurePush = undefined;
-      for (const record of this.#open.values()) this.#pushDepartures(record);
+      const reports = this.#reports.drain(this.#clock.now());
+      for (const record of this.#open.values()) {
+        const passed = reports
+          .filter((report) =>
+            report.from !== record.remoteId && report.departure.id !== record.remoteId
+          )
+          .map((report) => report.departure);
+        this.#pushDepartures(record, passed);
+      }
     }, DEPARTURE_PUSH_DELAY_MS);
   }
 
@@ -903,6 +1122,7 @@ export class PeerNode {
       this.#pushPeers(record, false);
     }
     this.#book.expire(now);
+    this.#reports.expire(now);
     this.#router.expireHints(now);
   }
 
@@ -946,14 +1166,18 @@ export class PeerNode {
     this.#send(record, { t: "peers", peers: entries, gone: departures });
   }
 
-  #pushDepartures(record: LinkRecord): void {
+  /** New departures from the book, and the reports being passed on (at most half the room). */
+  #pushDepartures(record: LinkRecord, reports: readonly Departure[]): void {
+    const passed = reports.slice(0, MAX_EXCHANGE_DEPARTURES / 2)
+      .map((report) => ({ ...report, age: Math.min(report.age, MAX_AGE_MS) }));
     const { departures, mark } = this.#book.departuresSince(
       record.departureMark,
       this.#clock.now(),
-      MAX_EXCHANGE_DEPARTURES,
+      MAX_EXCHANGE_DEPARTURES - passed.length,
     );
     record.departureMark = mark;
-    if (departures.length > 0) this.#send(record, { t: "peers", peers: [], gone: departures });
+    const gone = [...departures, ...passed];
+    if (gone.length > 0) this.#send(record, { t: "peers", peers: [], gone });
   }
 
   #pingRound(): void {
@@ -988,7 +1212,7 @@ export class PeerNode {
       addr: entry.address,
       role: entry.role,
       inc: entry.incarnation,
-      age: Math.max(0, this.#clock.now() - entry.lastSeen),
+      age: Math.min(MAX_AGE_MS, Math.max(0, this.#clock.now() - entry.lastSeen)),
       ...(neighbour ? { n: true } : {}),
     };
   }
@@ -1035,25 +1259,15 @@ export class PeerNode {
  * How long, at most, until every node has forgotten a node that vanished
  * without a word (a cut cable: the worst case; a goodbye or a closed socket
  * skips the pings): its pings time out `pingMisses` times, the probe's dial
- * times out, then the departure crosses the network in `hops` batched steps.
+ * times out, the report crosses the network in `hops` batched steps, and
+ * each node that lists the node dials it itself (a check), which times out
+ * too: nobody drops a node on another's word.
  */
 export function removalBoundMs(
   config: Pick<PeerNodeConfig, "pingIntervalMs" | "pingMisses">,
   hops = 8,
   perHopMs = DEPARTURE_PUSH_DELAY_MS + 500,
 ): number {
-  return config.pingMisses * (config.pingIntervalMs + PING_TIMEOUT_MS) + DIAL_TIMEOUT_MS +
+  return config.pingMisses * (config.pingIntervalMs + PING_TIMEOUT_MS) + 2 * DIAL_TIMEOUT_MS +
     hops * perHopMs;
-}
-
-/** `host:port`, with IPv6 hosts in brackets. */
-export function joinAddress(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** The parts of `host:port` (brackets removed from IPv6 hosts). */
-export function splitAddress(address: string): { host: string; port: number } {
-  const colon = address.lastIndexOf(":");
-  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
-  return { host, port: Number(address.slice(colon + 1)) };
 }

@@ -4,11 +4,21 @@
  * A message for one node is encrypted to that node's key (the envelope header
  * is the associated data) and signed by its origin, so a relay can pass it on
  * but neither read nor alter it. It goes straight to the target when that is
- * a neighbour, to the neighbour that reported the target as its own neighbour
- * or that a message from the target last came through, and is flooded (with
- * the broadcast's nonce rules) when no such hint exists. Replies come back
- * the same way, sealed to the origin; a reply is accepted only from the node
- * the request was sent to.
+ * a neighbour, to the neighbour that a message from the target last came
+ * through (a route hint), and is flooded (with the broadcast's nonce rules)
+ * when no such hint exists. Replies come back the same way, sealed to the
+ * origin; a reply is accepted only from the node the request was sent to.
+ *
+ * Route hints and trust: a hint is learned only from a message signed by the
+ * target itself that arrived through that neighbour (a reply, or any sealed
+ * message the target originated), never from what a neighbour says about
+ * its links: otherwise one line of gossip ("I am linked to X") would draw
+ * every request for X to the liar. A relay that passes one genuine message
+ * on and then drops the rest can still earn a hint, so a hint is also never
+ * the only way: a request this node sends through a hint is flooded as well
+ * when no reply came within {@link HINT_FALLBACK_MS} (or half its time-out),
+ * and the hint is dropped and barred for a while. A hint can make a request
+ * cheaper, never make it fail.
  */
 import { z } from "zod";
 import {
@@ -22,6 +32,7 @@ import {
 import { type AdmissionDeps, admit } from "./admission.ts";
 import { andThen, type Authenticator, type MaybePromise } from "./authenticator.ts";
 import {
+  HINT_FALLBACK_MS,
   MAX_HOPS,
   MAX_PENDING_REPLIES,
   MAX_PENDING_REQUESTS,
@@ -88,9 +99,20 @@ type Pending = {
   sentAt: number;
   viaNeighbour: boolean;
   timer: TimerHandle;
+  /** While the request went through a hint only: the flood that follows if no reply comes. */
+  fallback: TimerHandle | undefined;
   resolve: (result: RouteResult) => void;
   reject: (error: RequestFailed) => void;
 };
+
+/** A sealed message this node sent, and the way it went. */
+type Sent = { message: Sealed; route: Route };
+
+/** Where one sealed message goes from here. */
+type Route =
+  | { kind: "direct" }
+  | { kind: "hint"; via: string }
+  | { kind: "flood" };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -100,6 +122,8 @@ export class Router {
   #pending = new Map<string, Pending>();
   /** target -> the neighbour to send through, and until when that holds. */
   #hints = new Map<string, { via: string; until: number }>();
+  /** target -> a neighbour whose hint failed, not to be learned again until `until`. */
+  #barred = new Map<string, { via: string; until: number }>();
   #answering = 0;
   #admission: AdmissionDeps;
 
@@ -139,6 +163,8 @@ export class Router {
     const id = newNonce();
     return new Promise<RouteResult>((resolve, reject) => {
       const timer = clock.setTimeout(() => {
+        const pending = this.#pending.get(id);
+        if (pending?.fallback) clock.clearTimeout(pending.fallback);
         this.#pending.delete(id);
         reject(
           new RequestFailed(
@@ -147,28 +173,37 @@ export class Router {
           ),
         );
       }, timeoutMs);
-      this.#pending.set(id, {
+      const pending: Pending = {
         target,
         sentAt: startedAt,
         viaNeighbour: this.#deps.neighbours.has(target),
         timer,
+        fallback: undefined,
         resolve,
         reject,
+      };
+      this.#pending.set(id, pending);
+      void andThen(this.#send(target, { k: "req", id, wait: timeoutMs, p: request }), (sent) => {
+        if (sent?.route.kind !== "hint" || this.#pending.get(id) !== pending) return;
+        const via = sent.route.via;
+        pending.fallback = clock.setTimeout(() => {
+          pending.fallback = undefined;
+          if (this.#pending.get(id) !== pending) return;
+          this.#hintFailed(target, via);
+          // The same message: whoever already has it drops the copy, the target answers once.
+          sendToAll(this.#deps.neighbours, sent.message, [via]);
+        }, Math.min(HINT_FALLBACK_MS, timeoutMs / 2));
       });
-      void this.#send(target, { k: "req", id, wait: timeoutMs, p: request });
     });
-  }
-
-  /** A neighbour reported `target` as its own neighbour: a two-hop route. */
-  learnHint(target: string, via: string, now: number): void {
-    if (target === this.#deps.selfId || via === target) return;
-    this.#setHint(target, via, now);
   }
 
   /** Drops hints past their time (called every exchange round, so stale ones do not pile up). */
   expireHints(now: number): void {
     for (const [target, hint] of this.#hints) {
       if (hint.until <= now) this.#hints.delete(target);
+    }
+    for (const [target, bar] of this.#barred) {
+      if (bar.until <= now) this.#barred.delete(target);
     }
   }
 
@@ -184,7 +219,7 @@ export class Router {
     for (const [requestId, pending] of this.#pending) {
       if (pending.target !== id) continue;
       this.#pending.delete(requestId);
-      this.#deps.clock.clearTimeout(pending.timer);
+      this.#stopTimers(pending);
       pending.reject(new RequestFailed("gone", `node ${id} left the network`));
     }
   }
@@ -192,7 +227,7 @@ export class Router {
   /** Fails every waiting request (shutdown). */
   close(reason: string): void {
     for (const pending of this.#pending.values()) {
-      this.#deps.clock.clearTimeout(pending.timer);
+      this.#stopTimers(pending);
       pending.reject(new RequestFailed("no_route", reason));
     }
     this.#pending.clear();
@@ -257,7 +292,7 @@ export class Router {
       // Only the node asked may answer.
       if (!pending || pending.target !== origin) return;
       this.#pending.delete(inner.id);
-      clock.clearTimeout(pending.timer);
+      this.#stopTimers(pending);
       pending.resolve({
         reply: inner.p,
         rttMs: clock.now() - pending.sentAt,
@@ -285,7 +320,8 @@ export class Router {
       });
   }
 
-  #send(target: string, inner: Inner): MaybePromise<void> {
+  /** Seals, signs and sends; what was sent and which way, or nothing when sealing failed. */
+  #send(target: string, inner: Inner): MaybePromise<Sent | undefined> {
     const { selfId, networkId, clock, auth, nonces, counters } = this.#deps;
     const nonce = newNonce();
     const ts = clock.now();
@@ -297,11 +333,11 @@ export class Router {
         (ephemeral) => sealedHeaderBytes(networkId, { ...fields, eph: encodeBase64(ephemeral) }),
         plaintext,
       ),
-      (box) => {
-        if (!box) return;
+      (box): MaybePromise<Sent | undefined> => {
+        if (!box) return undefined;
         const eph = encodeBase64(box.ephemeralPublicKey);
         const header = sealedHeaderBytes(networkId, { ...fields, eph });
-        return andThen(auth.sign(concat(header, box.ciphertext)), (signature) => {
+        return andThen(auth.sign(concat(header, box.ciphertext)), (signature): Sent => {
           nonces.add(nonce, clock.now());
           const message: Sealed = {
             t: "sealed",
@@ -312,7 +348,9 @@ export class Router {
             sig: encodeBase64(signature),
           };
           counters.sealed_sent++;
-          this.#forward(message, undefined);
+          const route = this.#route(message, undefined);
+          this.#take(route, message, undefined);
+          return { message, route };
         });
       },
     );
@@ -320,16 +358,53 @@ export class Router {
 
   /** Direct to the target, else through a hint, else to everyone but the sender. */
   #forward(message: Sealed, fromId: string | undefined): number {
+    return this.#take(this.#route(message, fromId), message, fromId);
+  }
+
+  #route(message: Sealed, fromId: string | undefined): Route {
     const { neighbours, clock } = this.#deps;
-    if (neighbours.has(message.target)) return neighbours.send(message.target, message) ? 1 : 0;
+    if (neighbours.has(message.target)) return { kind: "direct" };
     const hint = this.#hints.get(message.target);
     if (hint && hint.until > clock.now() && hint.via !== fromId && neighbours.has(hint.via)) {
-      if (neighbours.send(hint.via, message)) return 1;
+      return { kind: "hint", via: hint.via };
     }
-    return sendToAll(neighbours, message, [fromId ?? "", message.origin]);
+    return { kind: "flood" };
+  }
+
+  /** Sends along `route`; how many neighbours it went to. A hint that cannot take it floods. */
+  #take(route: Route, message: Sealed, fromId: string | undefined): number {
+    const { neighbours } = this.#deps;
+    switch (route.kind) {
+      case "direct":
+        return neighbours.send(message.target, message) ? 1 : 0;
+      case "hint":
+        if (neighbours.send(route.via, message)) return 1;
+        return sendToAll(neighbours, message, [fromId ?? "", message.origin]);
+      case "flood":
+        return sendToAll(neighbours, message, [fromId ?? "", message.origin]);
+    }
+  }
+
+  #hintFailed(target: string, via: string): void {
+    const { clock, counters } = this.#deps;
+    counters.hint_fallbacks++;
+    if (this.#hints.get(target)?.via === via) this.#hints.delete(target);
+    this.#barred.delete(target);
+    while (this.#barred.size >= MAX_ROUTE_HINTS) {
+      this.#barred.delete(this.#barred.keys().next().value!);
+    }
+    this.#barred.set(target, { via, until: clock.now() + this.#deps.hintTtlMs });
+  }
+
+  #stopTimers(pending: Pending): void {
+    this.#deps.clock.clearTimeout(pending.timer);
+    if (pending.fallback) this.#deps.clock.clearTimeout(pending.fallback);
+    pending.fallback = undefined;
   }
 
   #setHint(target: string, via: string, now: number): void {
+    const bar = this.#barred.get(target);
+    if (bar && bar.via === via && bar.until > now) return;
     const existing = this.#hints.get(target);
     if (existing && existing.via === via) {
       existing.until = now + this.#deps.hintTtlMs;

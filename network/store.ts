@@ -1,7 +1,9 @@
 /**
  * The address book on disk (network.db), so a restarted node rejoins through
  * peers it knew instead of only the seeds. Written as a whole every few
- * minutes and at shutdown; at most a few thousand rows.
+ * minutes and at shutdown; at most a few thousand rows. Next to it, the ids
+ * that bare seed addresses were pinned to (see seeds.ts), written once each,
+ * when they are pinned.
  */
 import { type DatabaseSync, type Role, ROLES, transaction } from "../mod/mod.ts";
 import type { BookEntry } from "./address_book.ts";
@@ -63,4 +65,19 @@ export function loadAddressBook(db: DatabaseSync): BookEntry[] {
     });
   }
   return entries;
+}
+
+/** address -> node id, for every seed address pinned so far. */
+export function loadSeedPins(db: DatabaseSync): Map<string, string> {
+  const rows = db.prepare("SELECT address, node_id FROM seed_pins").all() as Array<
+    { address: string; node_id: string }
+  >;
+  return new Map(rows.map((row) => [row.address, row.node_id]));
+}
+
+/** Pins `address` to `nodeId`; an address pinned before keeps its first id. */
+export function saveSeedPin(db: DatabaseSync, address: string, nodeId: string, now: number): void {
+  db.prepare(
+    "INSERT INTO seed_pins (address, node_id, pinned_at) VALUES (?, ?, ?) ON CONFLICT (address) DO NOTHING",
+  ).run(address, nodeId, now);
 }

@@ -8,12 +8,15 @@
 import { z } from "zod";
 import { base64 } from "@scure/base";
 import {
+  MAX_AGE_MS,
   MAX_BROADCAST_BODY_BYTES,
   MAX_EXCHANGE_DEPARTURES,
   MAX_EXCHANGE_ENTRIES,
   MAX_FRAME_BYTES,
   MAX_HOPS,
+  MAX_INCARNATION,
   MAX_SEALED_CIPHERTEXT_BYTES,
+  MAX_TIMESTAMP_MS,
   MAX_TOPIC_LENGTH,
   REFUSAL_SAMPLE_SIZE,
 } from "./constants.ts";
@@ -31,7 +34,11 @@ const b64 = (maxBytes: number) =>
   z.string().max(Math.ceil(maxBytes / 3) * 4).regex(/^[A-Za-z0-9+/]*={0,2}$/);
 const Nonce = b64(16).length(24);
 const Signature = b64(64).length(88);
-const Millis = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+// Every number a peer sends has a range (see constants.ts); what a node checks on top (an
+// incarnation no further ahead than a clock can be) happens where the message is handled.
+const Incarnation = z.number().int().min(0).max(MAX_INCARNATION);
+const Timestamp = z.number().int().min(0).max(MAX_TIMESTAMP_MS);
+const Age = z.number().int().min(0).max(MAX_AGE_MS);
 const Hops = z.number().int().min(0).max(MAX_HOPS);
 export const TopicSchema = z.string().min(1).max(MAX_TOPIC_LENGTH).regex(/^[a-z0-9][a-z0-9._-]*$/);
 
@@ -39,17 +46,33 @@ export const TopicSchema = z.string().min(1).max(MAX_TOPIC_LENGTH).regex(/^[a-z0
 export const PeerEntrySchema = z.object({
   id: NodeIdSchema,
   addr: AddressSchema,
+  /** What the node said of itself; a "seed" counts only for configured or pinned seeds. */
   role: RoleSchema,
-  inc: Millis,
-  age: Millis,
-  /** Set when the sender is linked to this peer right now (a route hint). */
+  inc: Incarnation,
+  age: Age,
+  /**
+   * Set when the sender is linked to this peer right now. Information only: a neighbour's word
+   * installs no route (router.ts learns routes from messages signed by their origin).
+   */
   n: z.boolean().optional(),
 }).strict();
 export type PeerEntry = z.infer<typeof PeerEntrySchema>;
 
-/** A node known to have left: entries of that node with an incarnation up to `inc` are dropped. */
-export const DepartureSchema = z.object({ id: NodeIdSchema, inc: Millis, age: Millis }).strict();
+/**
+ * A node that left. With `sig` (its own signature over {@link goodbyeBytes}) it said goodbye
+ * itself, and every node drops its entries up to `inc`. Without, it is a neighbour's report
+ * that the node stopped answering: a reason to dial it and see, never to drop it.
+ */
+export const DepartureSchema = z.object({
+  id: NodeIdSchema,
+  inc: Incarnation,
+  age: Age,
+  sig: Signature.optional(),
+}).strict();
 export type Departure = z.infer<typeof DepartureSchema>;
+/** A departing node's signed goodbye, as it sends it in its last message to each neighbour. */
+export const GoodbyeSchema = z.object({ inc: Incarnation, sig: Signature }).strict();
+export type Goodbye = z.infer<typeof GoodbyeSchema>;
 
 export const REFUSAL_REASONS = [
   "wrong_network",
@@ -76,7 +99,7 @@ export const HelloSchema = z.object({
   to: NodeIdSchema,
   role: RoleSchema,
   /** Incarnation: grows with every start (and when the node refutes a false report of its death). */
-  inc: Millis,
+  inc: Incarnation,
   /** The port this node accepts links on; peers combine it with the address they see. */
   port: z.number().int().min(1).max(65535),
   /**
@@ -84,7 +107,7 @@ export const HelloSchema = z.object({
    * (see PeerNode), so small networks cannot lock up with some nodes short forever.
    */
   short: z.boolean(),
-  ts: Millis,
+  ts: Timestamp,
   proof: Signature,
 }).strict();
 export type Hello = z.infer<typeof HelloSchema>;
@@ -105,7 +128,7 @@ export const WireMessageSchema = z.discriminatedUnion("t", [
     t: z.literal("bcast"),
     nonce: Nonce,
     origin: NodeIdSchema,
-    ts: Millis,
+    ts: Timestamp,
     hops: Hops,
     topic: TopicSchema,
     body: z.string().max(MAX_BROADCAST_BODY_BYTES),
@@ -116,13 +139,18 @@ export const WireMessageSchema = z.discriminatedUnion("t", [
     nonce: Nonce,
     origin: NodeIdSchema,
     target: NodeIdSchema,
-    ts: Millis,
+    ts: Timestamp,
     hops: Hops,
     eph: b64(32).length(44),
     ct: b64(MAX_SEALED_CIPHERTEXT_BYTES),
     sig: Signature,
   }).strict(),
-  z.object({ t: z.literal("bye"), reason: z.enum(BYE_REASONS) }).strict(),
+  z.object({
+    t: z.literal("bye"),
+    reason: z.enum(BYE_REASONS),
+    /** With a shutdown: the proof that lets every node, not only this neighbour, forget it. */
+    goodbye: GoodbyeSchema.optional(),
+  }).strict(),
 ]);
 export type WireMessage = z.infer<typeof WireMessageSchema>;
 export type WireMessageOf<T extends WireMessage["t"]> = Extract<WireMessage, { t: T }>;
@@ -150,6 +178,11 @@ export function helloProofBytes(hello: Omit<Hello, "proof" | "t">): Uint8Array {
       hello.ts,
     ]),
   );
+}
+
+/** What a goodbye signs: the network, the departing node and the incarnation that ends. */
+export function goodbyeBytes(networkId: string, id: string, incarnation: number): Uint8Array {
+  return encoder.encode(JSON.stringify(["dbc/gone/1", networkId, id, incarnation]));
 }
 
 /** What a broadcast's signature covers: everything but the hop count, which relays lower. */

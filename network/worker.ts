@@ -13,7 +13,7 @@ import { Libp2pTransport } from "./libp2p_node.ts";
 import { NETWORK_MIGRATIONS } from "./migrations.ts";
 import { nodeAuthenticator } from "./authenticator.ts";
 import { PeerNode } from "./peer_node.ts";
-import { loadAddressBook, saveAddressBook } from "./store.ts";
+import { loadAddressBook, loadSeedPins, saveAddressBook, saveSeedPin } from "./store.ts";
 
 /** Connections libp2p may hold beyond the protocol's own links: probes, handshakes, pings. */
 const CONNECTION_SLACK = 32;
@@ -51,6 +51,7 @@ runWorker("network", async ({ init, log, clock }) => {
     role: config.role,
     listenPort: config.p2p_port,
     seeds: config.seeds,
+    seedPins: loadSeedPins(db),
     targetOutbound: config.p2p_target_outbound,
     maxInbound: config.p2p_max_inbound,
     exchangeIntervalMs: config.p2p_exchange_interval_ms,
@@ -68,6 +69,8 @@ runWorker("network", async ({ init, log, clock }) => {
     version: VERSION,
     incarnation: clock.now(),
     onBroadcast: (delivery) => inbox.deliverBroadcast(delivery),
+    // Written at once: a pin lost to a crash would let whoever answers next be trusted instead.
+    onSeedPinned: (address, id) => saveSeedPin(db, address, id, clock.now()),
     onAppRequest: (origin, request, deadline) =>
       inbox.request(origin, request.topic, request.body, deadline),
     // Other workers learn of departures as a local message from this node (see NETWORK_DEPARTED_TOPIC).

@@ -167,4 +167,30 @@ export const SERVICE_MIGRATIONS: readonly Migration[] = [
     CREATE UNIQUE INDEX vm_images_by_owner ON vm_images (added_by, label)
       WHERE added_by IS NOT NULL;`,
   },
+  {
+    version: 9,
+    name: "validators' check VMs",
+    // One row per check VM a validator made (its VM is in vms under the same id). The partial
+    // unique index is the rule "one live check VM per validator and round", whatever the code
+    // does; the slot's end is kept so a restart deletes what outlived its slot.
+    sql: `CREATE TABLE check_vms (
+      id TEXT PRIMARY KEY,
+      validator TEXT NOT NULL,
+      machine_id TEXT NOT NULL,
+      round INTEGER NOT NULL,
+      slot_starts_at INTEGER NOT NULL,
+      slot_ends_at INTEGER NOT NULL,
+      size TEXT NOT NULL,
+      image TEXT NOT NULL,
+      state TEXT NOT NULL CHECK (state IN ('live', 'deleted')),
+      deleted_reason TEXT,
+      deleted_at INTEGER,
+      error TEXT,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX check_vms_one_live ON check_vms (validator, machine_id, round)
+      WHERE state = 'live';
+    CREATE INDEX check_vms_by_validator ON check_vms (validator, created_at);`,
+  },
 ];

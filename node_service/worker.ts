@@ -13,8 +13,9 @@ import { startVms } from "./vm/mod.ts";
 import { networkLedgerTransport, serveLedgerRpc, startLedger } from "./ledger/mod.ts";
 import { startMachine } from "./machine/mod.ts";
 import { leaseCheckHandlers, startLeases, verificationServiceFor } from "./lease/mod.ts";
-import { startMarket } from "./market/mod.ts";
+import { machineIdFor, startMarket } from "./market/mod.ts";
 import { sessionHandlers, SessionStore } from "./sessions.ts";
+import { startCheckVms } from "./validation/mod.ts";
 
 /** How stale a GPU inventory may be when the caller does not say. */
 const DEFAULT_GPU_MAX_AGE_MS = 5_000;
@@ -80,6 +81,15 @@ runWorker("node_service", ({ init, log, clock, call }) => {
       reason: ledgerPlaceHere.reason,
     });
   }
+  if (
+    ledger.ledger && init.config.ledger_authority === "" && init.config.seeds.length > 0
+  ) {
+    // A seed that joins others yet names no authority keeps a ledger nobody else reads.
+    log.warn("this seed keeps a ledger of its own while it joins other seeds", {
+      fix: "give every node of the network the same ledger_authority (the ledger seed's node id)",
+      seeds: init.config.seeds.length,
+    });
+  }
   const ledgerServer = ledger.ledger
     ? serveLedgerRpc({ call, clock, log: log.child("ledger_rpc"), handlers: ledger.handlers })
     : undefined;
@@ -127,6 +137,20 @@ runWorker("node_service", ({ init, log, clock, call }) => {
     diskPaths: [storage.vmDir, init.paths.serviceDir],
     ledgerTransport,
   });
+  // Validators' check VMs, decided on the ledger's word through the same verification service.
+  const checks = startCheckVms({
+    db,
+    events,
+    vms: vms.service,
+    images: vms.images,
+    vmsReconciled: vms.reconciled,
+    verification,
+    machineId: machineIdFor(init.config, init.node_id),
+    vmDir: storage.vmDir,
+    gpuReport: () => gpus.report(DEFAULT_GPU_MAX_AGE_MS),
+    clock,
+    log: log.child("checks"),
+  });
   log.info("node service ready", { database: init.paths.serviceDb });
   return {
     handlers: {
@@ -140,6 +164,7 @@ runWorker("node_service", ({ init, log, clock, call }) => {
       ...leaseCheckHandlers(verification, clock),
       ...eventHandlers(events),
       ...sessionHandlers(new SessionStore(db, () => clock.now()), events),
+      ...checks.handlers,
     },
     async stop() {
       await machine.stop();
@@ -147,6 +172,7 @@ runWorker("node_service", ({ init, log, clock, call }) => {
       await ledgerServer?.stop();
       if (!("missing" in verification)) verification.close();
       await leases.stop();
+      await checks.stop();
       ledger.stop();
       containers.stop();
       await vms.stop();

@@ -112,6 +112,11 @@ export const VmCreateParamsSchema = z.object({
   ssh_keys: z.array(VmSshKeySchema).max(MAX_SSH_KEYS).default([]),
   /** The login user's password (Linux); the node makes a strong one when absent. */
   password: VmPasswordSchema.optional(),
+  /**
+   * User-data that is a script (`#!`), on the seed disk instead of a login user: cloud-init runs
+   * it at first boot. For the node's own check VMs (validation); no renter route sets it.
+   */
+  guest_script: z.string().startsWith("#!").max(65_536).optional(),
   /** Define only, without starting, when false. */
   start: z.boolean().default(true),
 }).strict();

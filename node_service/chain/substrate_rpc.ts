@@ -15,7 +15,13 @@
  * ```
  */
 import { z } from "zod";
-import { decodeSs58, type LeaseStatus, type MachineStatus } from "../../mod/mod.ts";
+import {
+  decodeSs58,
+  type LeaseStatus,
+  type Machine,
+  type MachineStatus,
+  RpcError,
+} from "../../mod/mod.ts";
 import type { JsonRpcWebSocket } from "./json_rpc_ws.ts";
 import {
   type ChainMachineStatus,
@@ -77,6 +83,16 @@ export class SubstrateVerification implements VerificationService {
     return running
       ? { state: "active", rental_id: latest.rentId.toString(), ends_at: endsAt }
       : { state: "ended", rental_id: latest.rentId.toString(), ended_at: endsAt };
+  }
+
+  /** The chain's committee checks machines itself: no validator makes check VMs through this node. */
+  machine(_machineId: string): Promise<Machine> {
+    return Promise.reject(
+      new RpcError(
+        "forbidden",
+        "not supported: under verification_service=substrate the chain's committee verifies machines, not validators' check VMs on this node",
+      ),
+    );
   }
 
   async machineStatus(machineId: string): Promise<MachineStatusReport> {

@@ -11,3 +11,4 @@ export {
   networkLedgerTransport,
   serveLedgerRpc,
 } from "./rpc.ts";
+export { inSlot } from "./validation.ts";

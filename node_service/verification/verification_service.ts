@@ -16,6 +16,7 @@
  */
 import {
   type LeaseStatus,
+  type Machine,
   type MachineStatus,
   type Method,
   type ParamsOf,
@@ -34,6 +35,11 @@ export interface VerificationService {
   /** The latest rental of `machineId` by `renter`. */
   leaseStatus(query: { machineId: string; renter: string }): Promise<LeaseStatus>;
   machineStatus(machineId: string): Promise<MachineStatusReport>;
+  /**
+   * The machine with its validation round (who holds its orders, their slots, who reported),
+   * for deciding whether a validator may make a check VM; `not_found` for an unknown machine.
+   */
+  machine(machineId: string): Promise<Machine>;
   close(): void;
 }
 
@@ -61,6 +67,10 @@ export class LocalLedgerVerification implements VerificationService {
         throw error;
       }
     });
+  }
+
+  machine(machineId: string): Promise<Machine> {
+    return Promise.resolve().then(() => this.ledger.getMachine(machineId));
   }
 
   close(): void {
@@ -105,6 +115,10 @@ export class RemoteLedgerVerification implements VerificationService {
       if ((error as { code?: string }).code === "not_found") return { found: false };
       throw error;
     }
+  }
+
+  machine(machineId: string): Promise<Machine> {
+    return this.transport("ledger.machine_get", { machine_id: machineId });
   }
 
   close(): void {}

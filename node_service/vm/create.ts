@@ -6,7 +6,7 @@
  */
 import { RpcError, transaction, type Vm, type VmCreateRequest } from "../../mod/mod.ts";
 import type { GpuWant } from "../gpu/mod.ts";
-import { buildSeedImage } from "./cloud_init/mod.ts";
+import { buildScriptSeedImage, buildSeedImage } from "./cloud_init/mod.ts";
 import { pickFreePort, type PortKey, portKey } from "../host/mod.ts";
 import type { VmNetworkSetting } from "./config.ts";
 import { GENERATED_PASSWORD_LENGTH, VM_DIR_MODE, VM_FILES } from "./constants.ts";
@@ -79,6 +79,7 @@ export async function create(core: VmCore, request: VmCreateRequest): Promise<Vm
         ? { kernel_image: kernel, initrd_image: initrd, cmdline: request.direct_boot.cmdline }
         : null,
       ...(guestLogin ? { guest_login: guestLogin } : {}),
+      ...(request.guest_script === undefined ? {} : { guest_script: request.guest_script }),
     };
     // The record and its GPUs land together, or neither does.
     transaction(core.options.db, () => {
@@ -118,6 +119,13 @@ export async function create(core: VmCore, request: VmCreateRequest): Promise<Vm
         });
         // Only the node's user reads it; libvirt hands it to QEMU's user when the guest starts.
         await Deno.writeFile(`${dir}/${VM_FILES.seed}`, seed, { mode: 0o600 });
+      } else if (request.guest_script !== undefined) {
+        const seed = buildScriptSeedImage({
+          instanceId: id,
+          hostname: id,
+          script: request.guest_script,
+        });
+        await Deno.writeFile(`${dir}/${VM_FILES.seed}`, seed, { mode: 0o600 });
       }
       await createOverlay(base, `${dir}/${VM_FILES.disk}`, diskBytes);
       const xml = core.domainXml(core.store.get(id)!);
@@ -139,6 +147,13 @@ export async function create(core: VmCore, request: VmCreateRequest): Promise<Vm
 
 /** The login a Linux guest gets from its seed disk; Windows gets none (and may ask for none). */
 function guestLoginFor(core: VmCore, request: VmCreateRequest): VmSpec["guest_login"] {
+  if (request.guest_script !== undefined) {
+    // The script is the seed's whole user-data: there is no room for a login user's config.
+    if (request.os !== "linux" || request.ssh_keys.length > 0 || request.password !== undefined) {
+      throw new RpcError("invalid_params", "a guest script is for a Linux VM without a login");
+    }
+    return undefined;
+  }
   if (request.os !== "linux") {
     if (request.ssh_keys.length > 0 || request.password !== undefined) {
       throw new RpcError(

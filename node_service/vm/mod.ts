@@ -9,5 +9,5 @@ export {
   LibvirtHypervisor,
 } from "./libvirt/mod.ts";
 export { reconcile, type ReconcileFinding } from "./reconcile.ts";
-export { VmService } from "./service.ts";
+export { toRpcError, VmService } from "./service.ts";
 export { VmStore } from "./store.ts";

@@ -25,6 +25,8 @@ export type VmSpec = {
    * for Windows guests and for VMs made before seed disks.
    */
   guest_login?: { user: string; password: string; password_ssh: boolean; ssh_keys: string[] };
+  /** The script the seed disk carries as user-data instead of a login (check VMs). */
+  guest_script?: string;
 };
 
 export type VmRecord = {

@@ -135,7 +135,9 @@ export class VmCore {
       vcpus: spec.cpu_cores,
       memoryMib: spec.memory_mib,
       diskPath: `${dir}/${VM_FILES.disk}`,
-      seedDiskPath: spec.guest_login ? `${dir}/${VM_FILES.seed}` : undefined,
+      seedDiskPath: spec.guest_login || spec.guest_script !== undefined
+        ? `${dir}/${VM_FILES.seed}`
+        : undefined,
       directBoot: boot
         ? {
           kernelPath: this.readyImage(boot.kernel_image).path,

@@ -57,6 +57,11 @@ export const FLAGS = {
     help:
       "what to declare instead of what the node measured: memory_gib=8,disk_gib=100,cpu_cores=4,cpu_model=...,gpu_model=...,gpu_count=1",
   },
+  kernel: { kind: "string", help: "a kernel image on the node to boot directly (validate)" },
+  initrd: { kind: "string", help: "the initrd image for --kernel" },
+  cmdline: { kind: "string", help: "the kernel command line for --kernel (default console=ttyS0)" },
+  "timeout-s": { kind: "count", help: "seconds the check VM's guest has to report (default 300)" },
+  "slot-wait-s": { kind: "count", help: "give up when the next slot opens later than this" },
 } as const satisfies Record<string, { kind: FlagKind; help: string }>;
 
 export type FlagName = keyof typeof FLAGS;

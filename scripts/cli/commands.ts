@@ -20,6 +20,7 @@ import { MACHINE_STATUSES, type MachineStatus, RENT_UNITS, type RentUnit } from 
 import { type FlagName, FLAGS, type FlagValues, splitWords } from "./args.ts";
 import { type Command, type CommandContext, EXIT, UsageError } from "./command_types.ts";
 import { ownerCommands } from "./owner_commands.ts";
+import { validateCommands } from "./validate_command.ts";
 import {
   eventAsJson,
   formatEvent,
@@ -128,6 +129,7 @@ export const COMMANDS: readonly Command[] = [
     },
   },
   ...ownerCommands(),
+  ...validateCommands(),
   {
     words: ["rent"],
     args: ["machine_id"],

@@ -25,6 +25,8 @@
 #   DBC-TEST-FACT memtotal_kb=<kB>
 #   DBC-TEST-FACT blockdev=<name> size_kb=<kB>      (one per /proc/partitions entry)
 #   DBC-TEST-GUEST-READY
+#   <what the user-data script prints>               (user-data starting with #! is run after
+#   DBC-TEST-USER-SCRIPT exit=<status>                READY, as cloud-init runs such user-data)
 #   DBC-TEST-GUEST-POWEROFF                          (on ACPI power button)
 #
 # stdout (only): KEY=VALUE lines
@@ -204,6 +206,10 @@ if [ -n "\$seed" ] && mkdir -p /seed && mount -t vfat -o ro "\$seed" /seed; then
   sed 's/^/DBC-TEST-SEED-META /' /seed/meta-data
   sed 's/^/DBC-TEST-SEED /' /seed/user-data
   echo "DBC-TEST-SEED-END"
+  # user-data that is a script is run, as cloud-init does at first boot (below, after READY)
+  if [ "\$(head -c 2 /seed/user-data)" = "#!" ]; then
+    cp /seed/user-data /tmp/user-data && chmod 0755 /tmp/user-data
+  fi
   umount /seed
 fi
 acpid -c /etc/acpi -l /tmp/acpid.log 2>/dev/null
@@ -213,6 +219,10 @@ echo "DBC-TEST-FACT nproc=\$(nproc)"
 echo "DBC-TEST-FACT memtotal_kb=\$(awk '/^MemTotal:/ {print \$2}' /proc/meminfo)"
 awk 'NR > 2 && NF == 4 { print "DBC-TEST-FACT blockdev=" \$4 " size_kb=" \$3 }' /proc/partitions
 echo "DBC-TEST-GUEST-READY"
+if [ -x /tmp/user-data ]; then
+  /tmp/user-data
+  echo "DBC-TEST-USER-SCRIPT exit=\$?"
+fi
 # stay alive as PID 1 (exiting would panic the kernel)
 while :; do sleep 3600; done
 EOF

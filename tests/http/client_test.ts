@@ -20,6 +20,7 @@ import {
   BROKEN_IMAGE,
   startTestApi,
   TEST_NODE_ID,
+  TEST_NODE_PROOF,
   TEST_NODE_STATUS,
 } from "../fixtures/api_server.ts";
 import { ECDSA_KEY, ED25519_KEY } from "../fixtures/ssh_keys.ts";
@@ -53,6 +54,7 @@ Deno.test("requests signed by polkadot-js wallets are accepted by the app's wall
     const client = new ApiClient({ baseUrl: api.url, signer: alice });
     const machine = await client.registerMachine({
       machine_id: "m-client-1",
+      node_proof: TEST_NODE_PROOF,
       config: CONFIG,
       prices: { hour: "1000" },
     });
@@ -89,7 +91,12 @@ Deno.test("a tampered or missing signature is refused with 401 and becomes an Ap
   const { alice, bob } = await devWallets();
   const api = startTestApi();
   try {
-    const body = { machine_id: "m-client-2", config: CONFIG, prices: { day: "9" } };
+    const body = {
+      machine_id: "m-client-2",
+      config: CONFIG,
+      prices: { day: "9" },
+      node_proof: TEST_NODE_PROOF,
+    };
     // Claims to be Alice, signs with Bob's key.
     const impostor: Signer = { address: alice.address, sign: (message) => bob.sign(message) };
     const forged = await rejection(
@@ -146,6 +153,7 @@ Deno.test("a multisig account acts when its threshold of signatories signed", as
     assert.equal(two.address, account);
     const machine = await new ApiClient({ baseUrl: api.url, signer: two }).registerMachine({
       machine_id: "m-multisig",
+      node_proof: TEST_NODE_PROOF,
       config: CONFIG,
       prices: { hour: "5" },
     });
@@ -155,6 +163,7 @@ Deno.test("a multisig account acts when its threshold of signatories signed", as
     const short = await rejection(
       new ApiClient({ baseUrl: api.url, signer: one }).registerMachine({
         machine_id: "m-multisig-2",
+        node_proof: TEST_NODE_PROOF,
         config: CONFIG,
         prices: { hour: "5" },
       }),
@@ -427,6 +436,7 @@ Deno.test("walletSigner signs as extensions do, naming its scheme, and the node 
     const client = new ApiClient({ baseUrl: api.url, signer: walletSigner(alice) });
     const machine = await client.registerMachine({
       machine_id: "m-wallet-signer",
+      node_proof: TEST_NODE_PROOF,
       config: CONFIG,
       prices: { hour: "1000" },
     });

@@ -14,6 +14,7 @@ import {
   startTestApi,
   TEST_MARKET_NODE,
   TEST_NODE_ID,
+  TEST_NODE_PROOF,
   TEST_NODE_STATUS,
   type TestApi,
 } from "../fixtures/api_server.ts";
@@ -123,6 +124,7 @@ Deno.test("renting is signed by the wallet; a signature the node refuses gives e
   try {
     const registered = await new ApiClient({ baseUrl: api.url, signer: alice }).registerMachine({
       machine_id: "m-cli",
+      node_proof: TEST_NODE_PROOF,
       config: {
         gpu_model: "NVIDIA H100 80GB HBM3",
         gpu_count: 2,

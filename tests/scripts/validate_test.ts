@@ -25,7 +25,7 @@ import { startCheckVms } from "../../node_service/validation/mod.ts";
 import { LocalLedgerVerification } from "../../node_service/verification/mod.ts";
 import { runCli } from "../../scripts/cli/main.ts";
 import { planSlot, reportFromObserved } from "../../scripts/cli/validate_report.ts";
-import { machineId, registration } from "../machines.ts";
+import { registration } from "../machines.ts";
 import { devWallets } from "../wallets.ts";
 import {
   removeDomains,

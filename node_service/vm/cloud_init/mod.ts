@@ -1,2 +1,2 @@
 /** The public face of node_service/vm/cloud_init/: what the rest of the node may use. */
-export { buildSeedImage } from "./nocloud_seed.ts";
+export { buildScriptSeedImage, buildSeedImage } from "./nocloud_seed.ts";

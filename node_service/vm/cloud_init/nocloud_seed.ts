@@ -45,7 +45,7 @@ export type SeedSpec = {
 };
 
 /** `meta-data`: which instance this is and its host name. */
-export function seedMetaData(spec: SeedSpec): string {
+export function seedMetaData(spec: Pick<SeedSpec, "instanceId" | "hostname">): string {
   return `${asciiJson({ "instance-id": spec.instanceId, "local-hostname": spec.hostname })}\n`;
 }
 
@@ -82,6 +82,24 @@ export function buildSeedImage(spec: SeedSpec): Uint8Array {
   return buildFatImage([
     { name: SEED_FILES.metaData, data: encoder.encode(seedMetaData(spec)) },
     { name: SEED_FILES.userData, data: encoder.encode(seedUserData(spec)) },
+  ], { label: SEED_LABEL });
+}
+
+/** A seed whose user-data is a script instead of a login user's config. */
+export type ScriptSeedSpec = {
+  instanceId: string;
+  hostname: string;
+  /** Starts with `#!`: cloud-init runs such user-data once, at first boot, as root. */
+  script: string;
+};
+
+/** The seed disk of a VM that runs a script at first boot and makes no login user. */
+export function buildScriptSeedImage(spec: ScriptSeedSpec): Uint8Array {
+  if (!spec.script.startsWith("#!")) throw new Error("a seed script starts with #!");
+  const encoder = new TextEncoder();
+  return buildFatImage([
+    { name: SEED_FILES.metaData, data: encoder.encode(seedMetaData(spec)) },
+    { name: SEED_FILES.userData, data: encoder.encode(spec.script) },
   ], { label: SEED_LABEL });
 }
 

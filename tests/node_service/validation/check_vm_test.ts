@@ -17,7 +17,7 @@ import { LocalLedgerVerification } from "../../../node_service/verification/mod.
 import { CheckVmService, hostCapacity } from "../../../node_service/validation/mod.ts";
 import { VM_FILES } from "../../../node_service/vm/constants.ts";
 import { waitFor } from "../../helpers.ts";
-import { machineId, registration } from "../../machines.ts";
+import { registration } from "../../machines.ts";
 import { devWallets } from "../../wallets.ts";
 import { by, HOUR, T0 } from "../ledger/ledger_fixture.ts";
 import {

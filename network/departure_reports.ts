@@ -1,0 +1,94 @@
+/**
+ * Peers' unsigned reports that a node has left. A report is not believed: a
+ * node drops another only on that node's own signed goodbye or when its own
+ * dial of it fails. A report is a reason to make that dial (a "check"), and
+ * is passed on so that nodes further away check too: that is how a crashed
+ * node, which signs nothing, is forgotten network-wide.
+ *
+ * Each node passes a report on at most once per quiet period, whatever the
+ * incarnation claimed, and starts checks within a token budget, so a flood of
+ * made-up reports costs each node a bounded number of messages and dials and
+ * costs the nodes named nothing.
+ *
+ * Pure: time comes in as `now`.
+ */
+import { TokenBucket } from "./rate_limit.ts";
+import type { Departure } from "./wire.ts";
+
+export type DepartureReportsOptions = {
+  /** A report about a node is passed on (and checked) at most once in this long. */
+  quietMs: number;
+  /** Nodes remembered at once; the oldest is forgotten first. */
+  maxTracked: number;
+  /** Reports waiting to be passed on, at most (more are dropped: none is needed for safety). */
+  maxQueued: number;
+  checksPerS: number;
+  checkBurst: number;
+};
+
+export type QueuedReport = { departure: Departure; from: string; at: number };
+
+export class DepartureReports {
+  #options: DepartureReportsOptions;
+  /** id -> when it was last passed on. */
+  #heard = new Map<string, number>();
+  #queue: QueuedReport[] = [];
+  #checks: TokenBucket;
+
+  constructor(options: DepartureReportsOptions, now: number) {
+    this.#options = options;
+    this.#checks = new TokenBucket(
+      { ratePerS: options.checksPerS, burst: options.checkBurst },
+      now,
+    );
+  }
+
+  get tracked(): number {
+    return this.#heard.size;
+  }
+
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * A report from neighbour `from`; true when it is news (then it is queued to be passed on, and
+   * the caller may check the node), false when one about that node came within the quiet period.
+   */
+  hear(departure: Departure, from: string, now: number): boolean {
+    const last = this.#heard.get(departure.id);
+    if (last !== undefined && now - last < this.#options.quietMs) return false;
+    this.#heard.delete(departure.id);
+    while (this.#heard.size >= this.#options.maxTracked) {
+      this.#heard.delete(this.#heard.keys().next().value!);
+    }
+    this.#heard.set(departure.id, now);
+    if (this.#queue.length < this.#options.maxQueued) {
+      const { id, inc, age } = departure;
+      this.#queue.push({ departure: { id, inc, age }, from, at: now });
+    }
+    return true;
+  }
+
+  /** Takes one check from the budget; false when the budget is spent (the node is kept). */
+  takeCheck(now: number): boolean {
+    return this.#checks.take(1, now);
+  }
+
+  /** The reports to pass on (ages brought up to `now`), emptying the queue. */
+  drain(now: number): QueuedReport[] {
+    const queue = this.#queue;
+    this.#queue = [];
+    return queue.map((report) => ({
+      ...report,
+      departure: { ...report.departure, age: report.departure.age + (now - report.at) },
+    }));
+  }
+
+  /** Forgets nodes whose quiet period is over (called each round, so the map stays small). */
+  expire(now: number): void {
+    for (const [id, at] of this.#heard) {
+      if (now - at >= this.#options.quietMs) this.#heard.delete(id);
+    }
+  }
+}
