@@ -241,15 +241,19 @@ async function devWallets(): Promise<Wallets> {
   };
 }
 
-/** Dave registers the GPU node's machine, three validators verify it, Alice rents it. */
+/**
+ * Alice (the GPU node's owner_wallet) registers its machine with the node's own proof, three
+ * validators verify it, Ferdie (the ledger admin) funds Dave, Dave rents it.
+ */
 async function rentMachine({ gpu, client }: Topology, wallets: Wallets): Promise<void> {
   const as = (signer: KeyringPair) => api(client, { signer });
   const machineId = gpu.nodeId;
-  await as(wallets.dave).registerMachine({
-    machine_id: machineId,
-    config: MACHINE_CONFIG,
+  const token = (await Deno.readTextFile(`${gpu.dataDir}/operator.token`)).trim();
+  const { registration } = await api(gpu).operatorRegistration(token, {
     prices: { hour: "10" },
+    config: MACHINE_CONFIG,
   });
+  await as(wallets.alice).registerMachine(registration);
   progress("machine registered; validators grab it");
   const validators = [wallets.charlie, wallets.eve, wallets.ferdie];
   let machine: Machine | undefined;
@@ -276,10 +280,11 @@ async function rentMachine({ gpu, client }: Topology, wallets: Wallets): Promise
       body: { report: { kind: "observed", observed: MACHINE_CONFIG } },
     });
   }
-  const status = (await as(wallets.alice).ledgerMachine(machineId)).status;
+  const status = (await as(wallets.dave).ledgerMachine(machineId)).status;
   if (status !== "online") throw new Error(`the machine is ${status} after verification`);
-  const rental = await as(wallets.alice).rent({ machine_id: machineId, unit: "hour", count: 1 });
-  if (rental.renter !== wallets.alice.address) throw new Error("the rental names another renter");
+  await as(wallets.ferdie).fund(wallets.dave.address, "1000");
+  const rental = await as(wallets.dave).rent({ machine_id: machineId, unit: "hour", count: 1 });
+  if (rental.renter !== wallets.dave.address) throw new Error("the rental names another renter");
 }
 
 // --- Measurement ---------------------------------------------------------------------------------
@@ -497,9 +502,9 @@ async function main(): Promise<number> {
 
   const wallets = await devWallets();
   await rentMachine(topology, wallets);
-  progress("machine verified and rented by //Alice");
+  progress("machine verified and rented by //Dave");
 
-  const renter = wallets.alice;
+  const renter = wallets.dave;
   const clients: Record<PathName, ApiClient> = {
     two_hops: api(client, { signer: walletSigner(renter), fetch: checkedFetch(gpu.nodeId) }),
     direct: api(gpu, { signer: walletSigner(renter), fetch: checkedFetch(null) }),

@@ -49,7 +49,9 @@ export function ledgerRoutes(routes: ApiRoutes, deps: AppDeps, auth: WalletAuthe
       "`owner_wallet`), the configuration, the prices and the time; without it, or for another " +
       "owner, the registration is refused.",
     tags: ["ledger"],
-    body: MachineRegistrationSchema,
+    // Not strict: the original dialect's signature fields (wallet, nonce, sign) may sit in the
+    // body beside the registration; the wallet check reads them from the raw body.
+    body: z.object(MachineRegistrationSchema.shape),
     response: MachineSchema,
     successStatus: 201,
     errors: WRITE_ERRORS,

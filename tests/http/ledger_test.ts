@@ -22,6 +22,7 @@ import { EventLog } from "../../node_service/event_log.ts";
 import { startLedger } from "../../node_service/ledger/handlers.ts";
 import { SERVICE_MIGRATIONS } from "../../node_service/migrations.ts";
 import { scratchDir } from "../helpers.ts";
+import { heartbeat, machineId, registration } from "../machines.ts";
 import { devWallets, freshNonce, multisigHeaders, signFor, walletHeaders } from "../wallets.ts";
 
 const HOUR = 3_600_000;
@@ -36,6 +37,9 @@ const CONFIG: MachineConfig = {
 };
 const BASE = "http://node.test";
 
+/** The ledger admin of every ledger these tests start (funds renters). */
+const ADMIN = "5CiPPseXPECbkjWCa6MnjNokrgYjMqmKndv2rSnekmSK2DjL"; // //Ferdie
+
 async function seed(options: { role?: "seed" | "gpu"; legacy?: boolean } = {}) {
   const dir = await scratchDir("ledger-http");
   const paths = nodePaths(dir);
@@ -48,6 +52,8 @@ async function seed(options: { role?: "seed" | "gpu"; legacy?: boolean } = {}) {
       String(9 * 3_600),
       "--ledger-open-validation",
       "true",
+      "--ledger-admins",
+      ADMIN,
     ],
     env: {},
     cwd: dir,
@@ -77,6 +83,7 @@ async function seed(options: { role?: "seed" | "gpu"; legacy?: boolean } = {}) {
   return {
     clock,
     events,
+    call,
     app: makeApp(),
     makeApp,
     close() {
@@ -109,7 +116,13 @@ Deno.test("writes signed by polkadot-js wallets are accepted; wrong key, changed
   try {
     const now = node.clock.now();
     const path = "/api/v1/ledger/machines";
-    const body = { machine_id: "m-http-1", config: CONFIG, prices: { hour: "1000" } };
+    const body = registration({
+      machine: "m-http-1",
+      owner: alice.address,
+      config: CONFIG,
+      prices: { hour: "1000" },
+      signedAt: now,
+    });
     const unsigned = await send(node.app, "POST", path, body);
     assert.equal(unsigned.status, 401);
     assert.equal(unsigned.body.error_code, -32001);
@@ -122,7 +135,10 @@ Deno.test("writes signed by polkadot-js wallets are accepted; wrong key, changed
     });
     assert.equal(wrongKey.status, 401);
     assert.match(wrongKey.body.error_message, /^bad_signature/);
-    const changed = await send(node.app, "POST", path, { ...body, machine_id: "m-http-x" }, signed);
+    const changed = await send(node.app, "POST", path, {
+      ...body,
+      machine_id: machineId("m-http-x"),
+    }, signed);
     assert.equal(changed.status, 401);
     assert.match(changed.body.error_message, /^bad_signature/);
     const stale = walletHeaders(alice, { method: "POST", path, body, timestamp: now - 300_001 });
@@ -145,9 +161,13 @@ Deno.test("writes signed by polkadot-js wallets are accepted; wrong key, changed
 
     // ed25519 wallets sign too; the signature may also sit in the body, the original's way.
     const edBody: Record<string, unknown> = {
-      machine_id: "m-http-ed",
-      config: CONFIG,
-      prices: { day: "9" },
+      ...registration({
+        machine: "m-http-ed",
+        owner: aliceEd.address,
+        config: CONFIG,
+        prices: { day: "9" },
+        signedAt: now,
+      }),
       wallet: aliceEd.address,
       nonce: freshNonce(),
       timestamp: now,
@@ -186,9 +206,16 @@ Deno.test("onboarding over HTTP: three validators grab, a fourth is 409, slots a
       walletHeaders(pair, { method, path, body, timestamp: node.clock.now() }),
     );
   try {
-    const register = { machine_id: "m-onboard", config: CONFIG, prices: { hour: "5" } };
+    const register = registration({
+      machine: "m-onboard",
+      owner: alice.address,
+      config: CONFIG,
+      prices: { hour: "5" },
+      signedAt: node.clock.now(),
+    });
+    const id = register.machine_id;
     assert.equal((await signed(alice, "POST", "/api/v1/ledger/machines", register)).status, 201);
-    const grab = "/api/v1/ledger/machines/m-onboard/grab";
+    const grab = `/api/v1/ledger/machines/${id}/grab`;
     for (const validator of [bob, charlie, dave]) {
       const grabbed = await signed(validator, "POST", grab);
       assert.equal(grabbed.status, 200, JSON.stringify(grabbed.body));
@@ -197,7 +224,7 @@ Deno.test("onboarding over HTTP: three validators grab, a fourth is 409, slots a
     assert.equal(fourth.status, 409);
     assert.match(fourth.body.error_message, /already has 3 validators/);
 
-    const report = "/api/v1/ledger/machines/m-onboard/report";
+    const report = `/api/v1/ledger/machines/${id}/report`;
     const good = { report: { kind: "observed", observed: CONFIG } };
     const early = await signed(charlie, "POST", report, good);
     assert.equal(early.status, 403, "Charlie's first slot is the second hour");
@@ -206,14 +233,14 @@ Deno.test("onboarding over HTTP: three validators grab, a fourth is 409, slots a
     assert.equal((await signed(charlie, "POST", report, good)).body.data.status, "verifying");
     const listed = await send(node.app, "GET", "/api/v1/ledger/machines?status=verifying");
     assert.deepEqual(listed.body.data.machines.map((m: { machine_id: string }) => m.machine_id), [
-      "m-onboard",
+      id,
     ]);
     node.clock.advance(HOUR);
     const done = await signed(dave, "POST", report, good);
     assert.equal(done.body.data.status, "online");
     const online = await send(node.app, "GET", "/api/v1/ledger/machines?status=online");
     assert.equal(online.body.data.machines.length, 1);
-    const one = await send(node.app, "GET", "/api/v1/ledger/machines/m-onboard");
+    const one = await send(node.app, "GET", `/api/v1/ledger/machines/${id}`);
     assert.equal(one.body.data.validation.validators.length, 3);
     assert.equal((await send(node.app, "GET", "/api/v1/ledger/machines/nope")).status, 404);
   } finally {
@@ -222,7 +249,7 @@ Deno.test("onboarding over HTTP: three validators grab, a fourth is 409, slots a
 });
 
 Deno.test("a 2-of-3 multisig account rents with 2 signatures and not with 1; rentals are queried and renewed", async () => {
-  const { alice, bob, charlie, dave, eve } = await devWallets();
+  const { alice, bob, charlie, dave, eve, ferdie } = await devWallets();
   const node = await seed();
   const signed = (pair: typeof alice, method: string, path: string, body?: unknown) =>
     send(
@@ -233,24 +260,39 @@ Deno.test("a 2-of-3 multisig account rents with 2 signatures and not with 1; ren
       walletHeaders(pair, { method, path, body, timestamp: node.clock.now() }),
     );
   try {
-    await signed(eve, "POST", "/api/v1/ledger/machines", {
-      machine_id: "m-rent",
-      config: CONFIG,
-      prices: { hour: "7" },
-    });
+    const mRent = machineId("m-rent");
+    const registered = await signed(
+      eve,
+      "POST",
+      "/api/v1/ledger/machines",
+      registration({
+        machine: "m-rent",
+        owner: eve.address,
+        config: CONFIG,
+        prices: { hour: "7" },
+        signedAt: node.clock.now(),
+      }),
+    );
+    assert.equal(registered.status, 201, JSON.stringify(registered.body));
     for (const validator of [bob, charlie, dave]) {
-      await signed(validator, "POST", "/api/v1/ledger/machines/m-rent/grab");
+      await signed(validator, "POST", `/api/v1/ledger/machines/${mRent}/grab`);
     }
     for (const validator of [bob, charlie, dave]) {
-      await signed(validator, "POST", "/api/v1/ledger/machines/m-rent/report", {
+      await signed(validator, "POST", `/api/v1/ledger/machines/${mRent}/report`, {
         report: { kind: "observed", observed: CONFIG },
       });
       node.clock.advance(HOUR);
     }
+    // The machine's heartbeat: one silent for the three hours of its round is down, not rentable.
+    await node.call("ledger.machine_heartbeat", heartbeat("m-rent", node.clock.now()));
     const signatories = [alice, bob, charlie];
     const account = encodeMultiAddress(signatories.map((pair) => pair.address), 2, 42);
     const path = "/api/v1/ledger/rentals";
-    const body = { machine_id: "m-rent", unit: "hour", count: 10 };
+    // The multisig account pays 70 for 10 hours, then 14 for 2 more: the admin funds it.
+    const fundPath = `/api/v1/ledger/accounts/${account}/fund`;
+    const funded = await signed(ferdie, "POST", fundPath, { amount: "100" });
+    assert.equal(funded.status, 200, JSON.stringify(funded.body));
+    const body = { machine_id: mRent, unit: "hour", count: 10 };
     const options = { method: "POST", path, body, timestamp: node.clock.now() };
     const one = await send(
       node.app,
@@ -279,7 +321,7 @@ Deno.test("a 2-of-3 multisig account rents with 2 signatures and not with 1; ren
     const lease = await send(
       node.app,
       "GET",
-      `/api/v1/ledger/leases?machine_id=m-rent&renter=${account}`,
+      `/api/v1/ledger/leases?machine_id=${mRent}&renter=${account}`,
     );
     assert.deepEqual(lease.body.data, {
       state: "active",
@@ -307,11 +349,11 @@ Deno.test("a 2-of-3 multisig account rents with 2 signatures and not with 1; ren
     assert.equal(renewed.body.data.ends_at, two.body.data.ends_at + 2 * HOUR);
     assert.equal(renewed.body.data.total_amount, "84");
 
-    const registered = await signed(alice, "POST", "/api/v1/ledger/multisig", {
+    const multisig = await signed(alice, "POST", "/api/v1/ledger/multisig", {
       signatories: signatories.map((pair) => pair.address),
       threshold: 2,
     });
-    assert.equal(registered.body.data.address, account);
+    assert.equal(multisig.body.data.address, account);
     assert.equal(
       (await send(node.app, "GET", `/api/v1/ledger/multisig/${account}`)).body.data.threshold,
       2,
@@ -328,9 +370,13 @@ Deno.test("bare-nonce signatures: 401 by default, accepted where the operator tu
     try {
       const nonce = freshNonce();
       const body = {
-        machine_id: `m-legacy-${legacy}`,
-        config: CONFIG,
-        prices: { day: "1" },
+        ...registration({
+          machine: `m-legacy-${legacy}`,
+          owner: alice.address,
+          config: CONFIG,
+          prices: { day: "1" },
+          signedAt: node.clock.now(),
+        }),
         wallet: alice.address,
         nonce,
         sign: u8aToHex(alice.sign(u8aWrapBytes(new TextEncoder().encode(nonce)))),

@@ -193,7 +193,7 @@ Deno.test({
       );
       running.push(...started);
       const [gpu, gpu2, client1, client2] = started as [Running, Running, Running, Running];
-      const { alice, bob, charlie, dave, eve, ferdie } = await devWallets();
+      const { alice, bob, charlie, eve, ferdie } = await devWallets();
 
       step("nodes up");
       // The GPU node's operator offers the test guest as VM images; they copy in meanwhile.
@@ -233,8 +233,9 @@ Deno.test({
       }
 
       step("linked");
-      // The owner registers the GPU node's machine on the seed's ledger, through a client-end.
-      const config = {
+      // The owner (Alice, the GPU node's owner_wallet) registers its machine on the seed's ledger,
+      // through a client-end: the node's operator API makes the registration its key signs.
+      const declared = {
         gpu_model: "none",
         gpu_count: 0,
         cpu_model: "qemu",
@@ -242,9 +243,15 @@ Deno.test({
         memory_gib: 4,
         disk_gib: 20,
       };
+      const made = await operator(gpu, "POST", "registration", {
+        prices: { hour: "10" },
+        config: declared,
+      }) as { owner: string; registration: { config: typeof declared } };
+      assert.equal(made.owner, alice.address);
+      const config = made.registration.config;
       const registered = await api(client1, "POST", "/api/v1/ledger/machines", {
-        signer: dave,
-        body: { machine_id: gpu.nodeId, config, prices: { hour: "10" } },
+        signer: alice,
+        body: made.registration,
       });
       assert.equal(registered.status, 201, JSON.stringify(registered.body));
 
@@ -292,7 +299,13 @@ Deno.test({
       assert.equal(online.status, "online");
 
       step("online");
-      // Alice rents it for an hour.
+      // Ferdie, the ledger admin, funds Alice; she rents it for an hour (paying herself, its owner).
+      ok(
+        await api(client2, "POST", `/api/v1/ledger/accounts/${alice.address}/fund`, {
+          signer: ferdie,
+          body: { amount: "100" },
+        }),
+      );
       const rental = ok(
         await api(client1, "POST", "/api/v1/ledger/rentals", {
           signer: alice,

@@ -138,7 +138,13 @@ Deno.test("one ledger, at the authority: every seed and client-end reads the sam
   const path = Deno.env.get("PATH") ?? "";
   const nodes: NodeProcess[] = [];
   try {
-    const seed = await launch("seed", dir, "seed", ["--ledger-verification-window-s", "90"], path);
+    const seed = await launch(
+      "seed",
+      dir,
+      "seed",
+      ["--ledger-verification-window-s", "90", "--ledger-admins", ferdie.address],
+      path,
+    );
     nodes.push(seed);
     await whenUp(seed);
     // The seed is the ledger authority; a second seed names it too, and forwards to it.
@@ -153,7 +159,15 @@ Deno.test("one ledger, at the authority: every seed and client-end reads the sam
       "gpu",
       dir,
       "gpu",
-      [...seeds, "--rent-price-per-hour", "1200", "--lease-check-interval-s", "2"],
+      [
+        ...seeds,
+        "--rent-price-per-hour",
+        "1200",
+        "--lease-check-interval-s",
+        "2",
+        "--owner-wallet",
+        alice.address,
+      ],
       await stubNvidiaSmi(dir),
     );
     const client = await launch("client", dir, "client", seeds, path);
@@ -208,11 +222,16 @@ Deno.test("one ledger, at the authority: every seed and client-end reads the sam
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     const machinePath = `/api/v1/ledger/machines/${gpu.nodeId}`;
-    const registered = await signed(alice, "POST", "/api/v1/ledger/machines", {
-      machine_id: gpu.nodeId,
-      config: MACHINE_CONFIG,
-      prices: { hour: "1200" },
+    // The GPU node's operator API makes the registration its node key signs; Alice, its
+    // owner_wallet, signs the request.
+    const token = (await Deno.readTextFile(`${dir}/gpu/operator.token`)).trim();
+    const made = await request(gpu, "POST", "/api/v1/operator/registration", {
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({ prices: { hour: "1200" }, config: MACHINE_CONFIG }),
     });
+    assert.equal(made.status, 200, JSON.stringify(made.body));
+    const registration = made.body.data.registration;
+    const registered = await signed(alice, "POST", "/api/v1/ledger/machines", registration);
     assert.equal(registered.status, 201, JSON.stringify(registered.body));
     for (const validator of [bob, charlie, dave]) {
       const grabbed = await signed(validator, "POST", `${machinePath}/grab`);
@@ -222,7 +241,7 @@ Deno.test("one ledger, at the authority: every seed and client-end reads the sam
     for (const validator of [bob, charlie, dave]) {
       await waitFor(`${validator.address} reports in its slot`, async () => {
         const reported = await signed(validator, "POST", `${machinePath}/report`, {
-          report: { kind: "observed", observed: MACHINE_CONFIG },
+          report: { kind: "observed", observed: registration.config },
         });
         if (reported.status === 403) return undefined; // Not yet its slot.
         assert.equal(reported.status, 200, JSON.stringify(reported.body));
@@ -231,6 +250,10 @@ Deno.test("one ledger, at the authority: every seed and client-end reads the sam
     }
     const online = await mustGet<{ status: string }>(seed, machinePath);
     assert.equal(online.status, "online");
+    const funded = await signed(ferdie, "POST", `/api/v1/ledger/accounts/${eve.address}/fund`, {
+      amount: "10000",
+    });
+    assert.equal(funded.status, 200, JSON.stringify(funded.body));
     const rented = await signed(eve, "POST", "/api/v1/ledger/rentals", {
       machine_id: gpu.nodeId,
       unit: "hour",

@@ -188,8 +188,13 @@ Deno.test({
           detail.engine.state === "present" ? detail.engine.ports : [],
           created.ports,
         );
-        await waitFor("the first boot in the logs", async () =>
-          (await logText(service, created.id)).includes("boots=1") || undefined, LONG);
+        // Waits for the first boot's last line: the boot count alone can be logged before `cat`
+        // and `stat` have written theirs.
+        await waitFor("the first boot in the logs", async () => {
+          const text = await logText(service, created.id);
+          return (text.includes("boots=1") && / \/root\/\.ssh\/authorized_keys\n/.test(text)) ||
+            undefined;
+        }, LONG);
         // The renter's keys were in place before the container's first process ran, as sshd wants.
         const firstBoot = await logText(service, created.id);
         assert.ok(firstBoot.includes(`${SSH_KEY}\n`), firstBoot);
