@@ -114,6 +114,17 @@ ping_ok() {
   [ "$(curl -s --max-time 2 --unix-socket "$SOCKET" http://d/_ping 2>/dev/null)" = "OK" ]
 }
 
+# alive PID: the process exists and is not a zombie waiting to be reaped.
+alive() {
+  local state
+  state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# log_since OFFSET: what the service wrote to the log after OFFSET bytes (this run's part only;
+# the file is appended to across runs).
+log_since() { tail -c "+$(( $1 + 1 ))" "$LOG_FILE" 2>/dev/null | tail -n 30 >&2 || true; }
+
 service_pid() {
   local pid
   [ -f "$PID_FILE" ] || return 1
@@ -138,28 +149,32 @@ fi
 if ping_ok; then
   log "podman API already answering on $SOCKET"
 else
+  mkdir -p "$SOCKET_DIR"
+  log_offset="$(stat -c %s "$LOG_FILE" 2>/dev/null || echo 0)"
   if pid="$(service_pid)"; then
     log "podman service pid $pid exists but does not answer; waiting for it"
   else
-    mkdir -p "$SOCKET_DIR"
     rm -f "$SOCKET"
     log "starting podman system service on unix://$SOCKET (log: $LOG_FILE)"
     start_ts="$(date +%s.%N)"
-    # setsid + nohup: detach from this shell so the service outlives it.
+    # setsid + nohup: detach from this shell so the service outlives it. Until the forked
+    # subshell has exec'd, $! still reads as this script, so the wait below asks only whether
+    # that pid lives (service_pid's command-line check would race the exec).
     setsid nohup podman system service --time=0 "unix://$SOCKET" \
       >>"$LOG_FILE" 2>&1 </dev/null &
-    echo $! > "$PID_FILE"
+    pid=$!
+    echo "$pid" > "$PID_FILE"
   fi
   deadline=$(( $(date +%s) + WAIT_S ))
   until ping_ok; do
-    if ! service_pid >/dev/null; then
-      log "podman service exited; log tail ($LOG_FILE):"
-      tail -n 30 "$LOG_FILE" >&2 2>/dev/null || true
+    if ! alive "$pid"; then
+      log "podman service exited; its log since it started ($LOG_FILE):"
+      log_since "$log_offset"
       die "podman system service died before answering on $SOCKET"
     fi
     if [ "$(date +%s)" -ge "$deadline" ]; then
       log "log tail ($LOG_FILE):"
-      tail -n 30 "$LOG_FILE" >&2 2>/dev/null || true
+      log_since "$log_offset"
       die "podman API on $SOCKET did not answer /_ping with OK within ${WAIT_S}s"
     fi
     sleep 0.2
