@@ -5,7 +5,8 @@
  * own data directory and ports. Prints where to point the CLI; Ctrl-C stops
  * them all.
  *
- * Flags: --base-port N (default 18080: HTTP ports N.., p2p ports N+1000..),
+ * Flags: --base-port N (default 18080: HTTP ports N.., p2p ports N+1000.., the client-ends'
+ *        original-dialect ports N+2000..),
  *        --dir PATH (default ./data-devnet), --fresh (wipe the data first).
  * Extra node settings pass through DBC_* variables (e.g. DBC_VM_DOMAIN_TYPE=qemu).
  */
@@ -15,6 +16,8 @@ export type DevnetNode = {
   role: "seed" | "gpu" | "client";
   httpPort: number;
   p2pPort: number;
+  /** A client-end's listener in the original dialect (http/compat/); 0 on other roles. */
+  compatPort: number;
   dataDir: string;
   /**
    * Its libvirt domains' prefix: the GPU nodes share the host's libvirt, and each must see only
@@ -52,6 +55,7 @@ export function devnetLayout(basePort: number, dir: string, domainRoot = "dbcdev
     role,
     httpPort: basePort + index,
     p2pPort: basePort + 1000 + index,
+    compatPort: role === "client" ? basePort + 2000 + index : 0,
     dataDir: `${dir}/${name}`,
     domainPrefix: `${domainRoot}${name}-`,
   }));
@@ -89,6 +93,7 @@ export function nodeArgs(node: DevnetNode, seedP2pPort: number, seedId?: string)
     );
   }
   if (node.role === "gpu") args.push("--owner-wallet", DEVNET_OWNER);
+  if (node.role === "client") args.push("--compat-http-port", String(node.compatPort));
   if (node.role !== "seed") args.push("--seeds", `127.0.0.1:${seedP2pPort}`);
   if (node.role !== "seed" && seedId) args.push("--ledger-authority", seedId);
   return args;
@@ -184,6 +189,13 @@ async function main(args: string[]): Promise<number> {
         absolute(gpu.dataDir)
       }/images/<file>"}' ` +
       `http://127.0.0.1:${gpu.httpPort}/api/v1/operator/images/vm`,
+    `Bring ${gpu.name} online and rent it with the CLI alone (README, "A local network"):`,
+    `  DBC_API=http://127.0.0.1:${gpu.httpPort} DBC_WALLET_URI=//Alice ` +
+      `DBC_OPERATOR_TOKEN=$(cat ${gpu.dataDir}/operator.token) deno task cli machine register --prices hour=10`,
+    `  DBC_API=http://127.0.0.1:${client.httpPort} DBC_WALLET_URI=//Charlie ` +
+      `deno task cli validate ${ids.get(gpu.name)} --image <name>   # and //Eve, //Ferdie`,
+    `  DBC_API=http://127.0.0.1:${client.httpPort} DBC_WALLET_URI=//Ferdie ` +
+      `deno task cli ledger fund <renter> 1000`,
   );
   console.log(lines.join("\n"));
   const exited = await Promise.race(
