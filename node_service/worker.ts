@@ -12,7 +12,12 @@ import { SERVICE_MIGRATIONS } from "./migrations.ts";
 import { startVms } from "./vm/mod.ts";
 import { networkLedgerTransport, serveLedgerRpc, startLedger } from "./ledger/mod.ts";
 import { startMachine } from "./machine/mod.ts";
-import { leaseCheckHandlers, startLeases, verificationServiceFor } from "./lease/mod.ts";
+import {
+  leaseCheckHandlers,
+  startLeases,
+  verificationMachineId,
+  verificationServiceFor,
+} from "./lease/mod.ts";
 import { machineIdFor, startMarket } from "./market/mod.ts";
 import { sessionHandlers, SessionStore } from "./sessions.ts";
 import { startCheckVms } from "./validation/mod.ts";
@@ -161,7 +166,10 @@ runWorker("node_service", ({ init, log, clock, call }) => {
       ...ledger.handlers,
       ...market.handlers,
       ...machine.handlers,
-      ...leaseCheckHandlers(verification, clock),
+      ...leaseCheckHandlers(verification, clock, {
+        nodeId: init.node_id,
+        as: verificationMachineId(init.config, init.node_id),
+      }),
       ...eventHandlers(events),
       ...sessionHandlers(new SessionStore(db, () => clock.now()), events),
       ...checks.handlers,

@@ -34,19 +34,36 @@ export function leaseCheckResult(
   };
 }
 
+/**
+ * The id the verification service knows this node's machine by: the chain's machine id under
+ * `verification_service=substrate` when `substrate_machine_id` is set, else the node id (the
+ * embedded ledger registers machines by node id).
+ */
+export function verificationMachineId(
+  config: { verification_service: string; substrate_machine_id: string },
+  nodeId: string,
+): string {
+  return config.verification_service === "substrate" && config.substrate_machine_id !== ""
+    ? config.substrate_machine_id
+    : nodeId;
+}
+
 export function leaseCheckHandlers(
   verification: VerificationService | { missing: string },
   clock: Clock,
+  /** This node's own machine: asked for by node id (as the HTTP API does), checked under `as`. */
+  self?: { nodeId: string; as: string },
 ): LeaseCheckHandlers {
   return {
     "lease.check": async (params) => {
       if ("missing" in verification) {
         throw new RpcError("unavailable", `cannot check leases: ${verification.missing}`);
       }
+      const machineId = self && params.machine_id === self.nodeId ? self.as : params.machine_id;
       let lease: LeaseStatus;
       try {
         lease = await verification.leaseStatus({
-          machineId: params.machine_id,
+          machineId,
           renter: params.account,
         });
       } catch (error) {

@@ -1,5 +1,5 @@
 /** The public face of node_service/lease/: what the rest of the node may use. */
-export { leaseCheckHandlers, leaseCheckResult } from "./check.ts";
+export { leaseCheckHandlers, leaseCheckResult, verificationMachineId } from "./check.ts";
 export {
   LeaseLoop,
   type LeasePass,

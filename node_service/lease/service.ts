@@ -10,6 +10,7 @@ import type { EventLog } from "../event_log.ts";
 import type { InstanceDriver } from "../instances.ts";
 import { JsonRpcWebSocket, SubstrateVerification } from "../chain/mod.ts";
 import type { Ledger } from "../ledger/mod.ts";
+import { verificationMachineId } from "./check.ts";
 import { LeaseLoop, leaseTargetsFromDrivers } from "./loop.ts";
 import {
   type LedgerTransport,
@@ -66,9 +67,7 @@ export function startLeases(deps: LeaseServiceDeps): StartedLeases {
     clock: deps.clock,
     verification,
     targets: leaseTargetsFromDrivers(deps.drivers),
-    machineId: deps.config.verification_service === "substrate" && deps.config.substrate_machine_id
-      ? deps.config.substrate_machine_id
-      : deps.nodeId,
+    machineId: verificationMachineId(deps.config, deps.nodeId),
     intervalMs: deps.config.lease_check_interval_s * 1_000,
     retentionMs: deps.config.lease_retention_days * 86_400_000,
     log: deps.log,

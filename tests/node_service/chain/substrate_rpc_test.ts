@@ -8,6 +8,7 @@ import { ManualClock, openDatabase } from "../../../mod/mod.ts";
 import { EventLog } from "../../../node_service/event_log.ts";
 import { JsonRpcError, JsonRpcWebSocket } from "../../../node_service/chain/json_rpc_ws.ts";
 import { LeaseLoop, type LeaseTarget } from "../../../node_service/lease/loop.ts";
+import { leaseCheckHandlers, verificationMachineId } from "../../../node_service/lease/mod.ts";
 import { SERVICE_MIGRATIONS } from "../../../node_service/migrations.ts";
 import { SubstrateVerification } from "../../../node_service/chain/substrate_rpc.ts";
 import {
@@ -122,6 +123,47 @@ Deno.test("lease status from the chain: running, ended, renewed, never rented", 
       server.seen.every((method) =>
         ["chain_getBlockHash", "chain_getHeader", "state_getStorage"].includes(method)
       ),
+    );
+  } finally {
+    chain.close();
+    await server.close();
+  }
+});
+
+Deno.test("a renter's create check on a GPU node asks the chain under substrate_machine_id, not the node id", async () => {
+  const { alice } = await devWallets();
+  const server = replayServer();
+  const chain = new SubstrateVerification(new JsonRpcWebSocket(server.url, { timeoutMs: 20_000 }));
+  const nodeId = "12D3KooWHvptS6tJ77SZxbVS4ajffYXrB17NffFfnyAdqGFzhbfD";
+  const config = {
+    verification_service: "substrate",
+    substrate_machine_id: fixture.machines.active,
+  };
+  try {
+    const handlers = leaseCheckHandlers(chain, new ManualClock(fixture.block.time_ms), {
+      nodeId,
+      as: verificationMachineId(config, nodeId),
+    });
+    // The HTTP API names the machine by the node's id; Alice's order on the chain is under the
+    // chain's machine id, and it counts.
+    const own = await handlers["lease.check"](
+      { account: alice.address, machine_id: nodeId },
+      { from: "http" },
+    );
+    assert.equal(own.renting, true, JSON.stringify(own));
+    assert.equal(own.verification, "substrate");
+    // Any other machine is asked for as named.
+    const other = await handlers["lease.check"](
+      { account: alice.address, machine_id: fixture.machines.ended },
+      { from: "http" },
+    );
+    assert.equal(other.renting, false);
+    assert.equal(other.lease.state, "ended");
+    // Without substrate_machine_id, or with the embedded ledger, the node id is the machine id.
+    assert.equal(verificationMachineId({ ...config, substrate_machine_id: "" }, nodeId), nodeId);
+    assert.equal(
+      verificationMachineId({ ...config, verification_service: "ledger" }, nodeId),
+      nodeId,
     );
   } finally {
     chain.close();
