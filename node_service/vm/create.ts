@@ -22,6 +22,10 @@ const ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
 export async function create(core: VmCore, request: VmCreateRequest): Promise<Vm> {
   // The operator's range only (vm_port_range), never the host's own services' ports.
   requireLoginPortInRange(request.login_port, core.options.loginPorts);
+  requireLoginPortInRange(request.vnc_port, core.options.loginPorts, "VNC");
+  if (request.vnc_port !== undefined && request.vnc_port === request.login_port) {
+    throw new RpcError("invalid_params", `login and VNC ports are both ${request.vnc_port}`);
+  }
   const id = request.id ?? newVmId();
   if (core.store.get(id)) throw new RpcError("conflict", `a VM with id ${id} already exists`);
   const domain = `${core.options.domainPrefix}${id}`;
@@ -62,10 +66,15 @@ export async function create(core: VmCore, request: VmCreateRequest): Promise<Vm
     const inventory = wantsGpus(want) ? await gpuInventory(core) : [];
     await core.options.diskGuard?.require(core.options.vmDir, 0, `a new VM (${id})`);
     const userNetwork = core.options.network.mode === "user";
-    const hostPorts = userNetwork ? await core.options.listeningPorts() : new Set<PortKey>();
+    const hostPorts = userNetwork || request.vnc_port !== undefined
+      ? await core.options.listeningPorts()
+      : new Set<PortKey>();
 
     // From here to the allocation nothing awaits, so two creates cannot pick the same port.
-    const loginPort = userNetwork ? pickLoginPort(core, request.login_port, hostPorts) : null;
+    if (request.vnc_port !== undefined) requireFreePort(core, "VNC", request.vnc_port, hostPorts);
+    const loginPort = userNetwork
+      ? pickLoginPort(core, request.login_port, hostPorts, request.vnc_port)
+      : null;
     const spec: VmSpec = {
       uuid: crypto.randomUUID(),
       cpu_cores: request.cpu_cores,
@@ -184,21 +193,33 @@ async function gpuInventory(core: VmCore) {
   return report.gpus;
 }
 
+/** A host port a renter named: free of other VMs' ports and of the host's listeners. */
+function requireFreePort(
+  core: VmCore,
+  what: "login" | "VNC",
+  port: number,
+  hostPorts: ReadonlySet<PortKey>,
+): void {
+  if (core.store.loginPortsInUse().has(port)) {
+    throw new RpcError("conflict", `${what} port ${port} is taken by another VM`);
+  }
+  if (hostPorts.has(portKey("tcp", port))) {
+    throw new RpcError("conflict", `${what} port ${port} is in use on this host`);
+  }
+}
+
 function pickLoginPort(
   core: VmCore,
   asked: number | undefined,
   hostPorts: ReadonlySet<PortKey>,
+  vncPort: number | undefined,
 ): number {
-  const byVms = core.store.loginPortsInUse();
   if (asked !== undefined) {
-    if (byVms.has(asked)) {
-      throw new RpcError("conflict", `login port ${asked} is taken by another VM`);
-    }
-    if (hostPorts.has(portKey("tcp", asked))) {
-      throw new RpcError("conflict", `login port ${asked} is in use on this host`);
-    }
+    requireFreePort(core, "login", asked, hostPorts);
     return asked;
   }
+  const byVms = core.store.loginPortsInUse();
+  if (vncPort !== undefined) byVms.add(vncPort);
   const taken = new Set([...hostPorts, ...[...byVms].map((port) => portKey("tcp", port))]);
   const port = pickFreePort(core.options.loginPorts, "tcp", taken);
   if (port === undefined) {

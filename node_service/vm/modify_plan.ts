@@ -131,10 +131,12 @@ function formatGib(bytes: number): string {
 export function requireLoginPortInRange(
   port: number | undefined,
   range: { first: number; last: number },
+  /** Which of the VM's host ports it is: its login forward, or its VNC display. */
+  what: "login" | "VNC" = "login",
 ): void {
   if (port === undefined || (port >= range.first && port <= range.last)) return;
   throw new RpcError(
     "invalid_params",
-    `login port ${port} is outside this node's VM ports ${range.first}-${range.last}`,
+    `${what} port ${port} is outside this node's VM ports ${range.first}-${range.last}`,
   );
 }

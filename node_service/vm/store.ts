@@ -155,10 +155,12 @@ export class VmStore {
 
   /** Login ports held by VMs that are not deleted. */
   loginPortsInUse(): Set<number> {
+    // A VNC display a renter named holds its host port as much as a login forward does.
     const rows = this.db.prepare(
-      "SELECT login_port FROM vms WHERE login_port IS NOT NULL AND state != 'deleted'",
-    ).all() as { login_port: number }[];
-    return new Set(rows.map((row) => row.login_port));
+      `SELECT login_port AS port FROM vms WHERE login_port IS NOT NULL AND state != 'deleted'
+       UNION SELECT vnc_port FROM vms WHERE vnc_port IS NOT NULL AND state != 'deleted'`,
+    ).all() as { port: number }[];
+    return new Set(rows.map((row) => row.port));
   }
 
   /** The VMs (not deleted) whose disk, kernel or initrd comes from image `name`. */

@@ -1,4 +1,4 @@
-/** A renter names a VM's login port only inside the operator's `vm_port_range`. */
+/** A renter names a VM's login port or VNC port only inside the operator's `vm_port_range`. */
 import assert from "node:assert/strict";
 import { RpcError } from "../../../mod/mod.ts";
 import { requireLoginPortInRange } from "../../../node_service/vm/modify_plan.ts";
@@ -14,4 +14,13 @@ Deno.test("a named login port outside vm_port_range is refused; inside, or none,
         /outside this node's VM ports 20000-20999/.test(error.message),
     );
   }
+});
+
+Deno.test("a named VNC port is held to the same range, and says which port it is", () => {
+  const range = { first: 20000, last: 20999 };
+  requireLoginPortInRange(20001, range, "VNC");
+  assert.throws(
+    () => requireLoginPortInRange(5900, range, "VNC"),
+    /VNC port 5900 is outside this node's VM ports 20000-20999/,
+  );
 });

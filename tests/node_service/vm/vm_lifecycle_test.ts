@@ -317,6 +317,11 @@ Deno.test("a create that fails after its record was written undoes its steps and
         return true;
       },
     );
+    // The same for a VNC display a renter names on a port the host uses.
+    await assert.rejects(
+      setting.service.create(guestRequest(guest, { vnc_port: port })),
+      new RegExp(`VNC port ${port} is in use on this host`),
+    );
     await assert.rejects(
       setting.service.create(guestRequest(guest, { image: "nothing.qcow2" })),
       /no image nothing.qcow2/,
