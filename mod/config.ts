@@ -285,6 +285,14 @@ export const CONFIG_FIELDS = {
     [] as string[],
     "hosts (host or host:port, comma-separated) the node service may download VM images from",
   ),
+  image_download_private: field(
+    z.boolean({ message: "expected true or false" }),
+    (
+      text,
+    ) => (/^(true|1|yes|on)$/i.test(text) ? true : /^(false|0|no|off)$/i.test(text) ? false : text),
+    false,
+    "let image downloads reach loopback, private and link-local addresses (a mirror on the LAN); otherwise a listed host that resolves there is refused at the connection",
+  ),
   p2p_target_outbound: field(
     intBetween(1, 64),
     asInteger,

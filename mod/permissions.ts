@@ -91,7 +91,8 @@ export function workerPermissions(worker: WorkerName, inputs: PermissionInputs):
     case "node_service":
       return {
         ...NOTHING,
-        run: [...SERVICE_PROGRAMS],
+        // Deno itself: image downloads run in a process of their own, with their own permissions.
+        run: [...SERVICE_PROGRAMS, Deno.execPath()],
         env: [...SERVICE_ENV],
         sys: [...SERVICE_SYS],
         read: [
@@ -107,10 +108,9 @@ export function workerPermissions(worker: WorkerName, inputs: PermissionInputs):
           ...engineSocketPermissions(config.docker_socket).write,
           ...vmStoragePaths(config, paths),
         ],
-        // A unix socket, plus the hosts VM images may be downloaded from (none by default).
+        // A unix socket and the chain; image hosts are the download process's (download_policy.ts).
         net: [
           ...engineSocketPermissions(config.docker_socket).net,
-          ...config.image_download_hosts,
           ...chainRpcHosts(config),
         ],
       };

@@ -5,6 +5,7 @@
  * libvirt at start, and maps each method to them.
  */
 import {
+  chainRpcHosts,
   type Clock,
   type DatabaseSync,
   type GpuReport,
@@ -63,6 +64,12 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
     imageDir: settings.imageDir,
     now,
     usersOf: (name) => records.usersOfImage(name),
+    downloads: {
+      hosts: deps.config.image_download_hosts,
+      privateAddresses: deps.config.image_download_private ? "allow" : "deny",
+      // A renter's image URL never reaches the chain's RPC endpoint, whatever the list says.
+      deniedHosts: chainRpcHosts(deps.config),
+    },
     onAddDone: (image) =>
       deps.events.record({
         actor: "node",

@@ -22,7 +22,14 @@ Deno.test("a renter's image is its own: others neither see, read, boot nor delet
   const { alice, bob } = await devWallets();
   const dir = await scratchDir("images-private");
   const db = openDatabase(`${dir}/node.db`, SERVICE_MIGRATIONS);
-  const store = new ImageStore({ db, imageDir: `${dir}/images`, now: Date.now, usersOf: () => [] });
+  const store = new ImageStore({
+    db,
+    imageDir: `${dir}/images`,
+    now: Date.now,
+    usersOf: () => [],
+    // The download server is on loopback: an operator who allows private addresses.
+    downloads: { hosts: ["127.0.0.1"], privateAddresses: "allow", deniedHosts: [] },
+  });
   const made = await run("qemu-img", ["create", "-q", "-f", "qcow2", `${dir}/served.qcow2`, "1M"]);
   assert.equal(made.code, 0, made.stderr);
   const served = await Deno.readFile(`${dir}/served.qcow2`);

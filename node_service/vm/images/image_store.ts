@@ -16,9 +16,11 @@
  * for the guest.
  */
 import { createHash } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import { type DatabaseSync, resolvePath, transaction, type VmImage } from "../../../mod/mod.ts";
 import type { DiskGuard } from "../../host/mod.ts";
 import { runTool } from "../../tools.ts";
+import { downloadFlags, type DownloadPolicy, NO_DOWNLOADS } from "./download_policy.ts";
 import {
   chmodIfOwned,
   IMAGE_DIR_MODE,
@@ -51,6 +53,8 @@ export type ImageStoreOptions = {
   onAddDone?: (image: VmImage) => void;
   /** Refuses an add that would eat into the volume's reserve of free space. */
   diskGuard?: DiskGuard;
+  /** Where URLs may be downloaded from (none without one). */
+  downloads?: DownloadPolicy;
 };
 
 type ImageRow = {
@@ -85,6 +89,7 @@ export class ImageStore {
   #usersOf: (name: string) => string[];
   #onAddDone: (image: VmImage) => void;
   #diskGuard: DiskGuard | undefined;
+  #downloads: DownloadPolicy;
   #progress = new Map<string, Progress>();
   #jobs = new Set<Promise<unknown>>();
   /** Aborted by {@link ImageStore.close}: every copy and download under way stops. */
@@ -97,6 +102,7 @@ export class ImageStore {
     this.#usersOf = options.usersOf;
     this.#onAddDone = options.onAddDone ?? (() => {});
     this.#diskGuard = options.diskGuard;
+    this.#downloads = options.downloads ?? NO_DOWNLOADS;
     Deno.mkdirSync(this.imageDir, { recursive: true, mode: IMAGE_DIR_MODE });
     chmodIfOwned(this.imageDir, IMAGE_DIR_MODE);
   }
@@ -330,7 +336,7 @@ export class ImageStore {
         ? await hashFile(path, progress, signal)
         : await (source.kind === "path"
           ? copyFile(source.path, target, progress, signal, room)
-          : download(source.url, target, progress, signal, room));
+          : download(source.url, target, progress, signal, room, this.#downloads));
       if (expectedSha256 !== undefined && sha256 !== expectedSha256) {
         throw new ImageError(
           "invalid",
@@ -421,13 +427,23 @@ async function copyFile(
   return await writeMetered(file.readable, to, progress, signal);
 }
 
+const DOWNLOAD_PROCESS = new URL("./download_process.ts", import.meta.url);
+
+/** What the download process says on stderr before the body: the answer, or why there is none. */
+type DownloadHeader =
+  | { status: number; length: number | null }
+  | { error: string; kind: "not_allowed" | "failed" };
+
 async function download(
   url: string,
   to: string,
   progress: Progress,
   closing: AbortSignal,
   room: (bytes: number) => Promise<void>,
+  policy: DownloadPolicy,
 ): Promise<string> {
+  const flags = downloadFlags(policy);
+  if (!flags.ok) throw new ImageError("invalid", flags.reason);
   const idle = new AbortController();
   const signal = AbortSignal.any([idle.signal, closing]);
   let timer = setTimeout(() => idle.abort(), IMAGE_DOWNLOAD_IDLE_TIMEOUT_MS);
@@ -435,57 +451,116 @@ async function download(
     clearTimeout(timer);
     timer = setTimeout(() => idle.abort(), IMAGE_DOWNLOAD_IDLE_TIMEOUT_MS);
   };
-  try {
-    let response: Response;
+  // A process of its own, whose permissions are the policy: see download_policy.ts.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-config",
+      "--no-prompt",
+      "--quiet",
+      ...flags.flags,
+      fileURLToPath(DOWNLOAD_PROCESS),
+      url,
+      policy.privateAddresses,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const kill = () => {
     try {
-      response = await fetch(url, { signal, redirect: "follow" });
-    } catch (error) {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  };
+  signal.addEventListener("abort", kill);
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let said = "";
+  const nextLine = async (): Promise<string | undefined> => {
+    while (!said.includes("\n")) {
+      const { value, done } = await stderr.read();
+      if (done) return undefined;
+      said += value;
+    }
+    const line = said.slice(0, said.indexOf("\n"));
+    said = said.slice(said.indexOf("\n") + 1);
+    return line;
+  };
+  const stopped = (why: string) =>
+    closing.aborted
+      ? "the node service stopped during the download"
+      : idle.signal.aborted
+      ? `download of ${redactUrl(url)} stalled for ${IMAGE_DOWNLOAD_IDLE_TIMEOUT_MS} ms`
+      : why;
+  try {
+    let header: DownloadHeader | undefined;
+    try {
+      header = JSON.parse((await nextLine()) ?? "null") ?? undefined;
+    } catch {
+      header = undefined;
+    }
+    if (!header) {
+      await child.stdout.cancel();
+      const status = await child.status;
       throw new ImageError(
         "failed",
-        `cannot download ${redactUrl(url)}: ${describeFetchError(error)}`,
+        stopped(`the download of ${redactUrl(url)} ended (exit ${status.code}) without an answer`),
       );
     }
-    if (!response.ok || !response.body) {
-      await response.body?.cancel();
+    if ("error" in header) {
+      await child.stdout.cancel();
+      throw new ImageError(
+        header.kind === "not_allowed" ? "invalid" : "failed",
+        stopped(`cannot download ${redactUrl(url)}: ${header.error}`),
+      );
+    }
+    if (header.status < 200 || header.status > 299) {
+      await child.stdout.cancel();
       throw new ImageError(
         "failed",
-        `download of ${redactUrl(url)} answered HTTP ${response.status}`,
+        `download of ${redactUrl(url)} answered HTTP ${header.status}`,
       );
     }
-    const length = Number(response.headers.get("content-length"));
-    progress.total_bytes = Number.isSafeInteger(length) && length > 0 ? length : null;
+    progress.total_bytes = header.length !== null && header.length > 0 ? header.length : null;
     try {
       await room(progress.total_bytes ?? 0);
     } catch (error) {
-      await response.body.cancel();
+      await child.stdout.cancel();
       throw error;
     }
     let lastTouch = 0;
+    let sha256: string;
     try {
-      return await writeMetered(response.body, to, progress, signal, () => {
+      sha256 = await writeMetered(child.stdout, to, progress, signal, () => {
         const now = Date.now();
         if (now - lastTouch >= IMAGE_PROGRESS_INTERVAL_MS) (lastTouch = now), touch();
       });
     } catch (error) {
       throw new ImageError(
         "failed",
-        closing.aborted
-          ? "the node service stopped during the download"
-          : idle.signal.aborted
-          ? `download of ${redactUrl(url)} stalled for ${IMAGE_DOWNLOAD_IDLE_TIMEOUT_MS} ms`
-          : `download of ${redactUrl(url)} failed: ${describeFetchError(error)}`,
+        stopped(`download of ${redactUrl(url)} failed: ${(error as Error)?.message ?? error}`),
       );
     }
+    const status = await child.status;
+    if (!status.success) {
+      const failure = await nextLine().catch(() => undefined);
+      let reason = `exit ${status.code}`;
+      try {
+        reason = (JSON.parse(failure ?? "") as { error?: string }).error ?? reason;
+      } catch {
+        // Not the process's own line: the exit code says enough.
+      }
+      throw new ImageError("failed", stopped(`download of ${redactUrl(url)} failed: ${reason}`));
+    }
+    return sha256;
   } finally {
     clearTimeout(timer);
+    signal.removeEventListener("abort", kill);
+    kill();
+    await stderr.cancel().catch(() => {});
+    await child.status;
   }
-}
-
-function describeFetchError(error: unknown): string {
-  if (error instanceof Deno.errors.NotCapable) {
-    return "the node service may not connect there (add the host to image_download_hosts)";
-  }
-  return (error as Error)?.message ?? String(error);
 }
 
 type QemuImgInfo = {

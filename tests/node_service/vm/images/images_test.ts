@@ -12,12 +12,23 @@ import {
   renterImageKey,
 } from "../../../../node_service/vm/images/image_store.ts";
 import { SERVICE_MIGRATIONS } from "../../../../node_service/migrations.ts";
+import type { DownloadPolicy } from "../../../../node_service/vm/images/mod.ts";
 import { scratchDir, waitFor } from "../../../helpers.ts";
 import { run, sha256File } from "../libvirt_fixture.ts";
 
 type Setting = { dir: string; db: DatabaseSync; store: ImageStore; users: Map<string, string[]> };
 
-async function withStore(work: (setting: Setting) => Promise<void>): Promise<void> {
+/** The test servers listen on loopback: a node whose operator allows private addresses. */
+const LOOPBACK_DOWNLOADS: DownloadPolicy = {
+  hosts: ["127.0.0.1"],
+  privateAddresses: "allow",
+  deniedHosts: [],
+};
+
+async function withStore(
+  work: (setting: Setting) => Promise<void>,
+  downloads: DownloadPolicy = LOOPBACK_DOWNLOADS,
+): Promise<void> {
   const dir = await scratchDir("vm-images");
   const db = openDatabase(`${dir}/node.db`, SERVICE_MIGRATIONS);
   const users = new Map<string, string[]>();
@@ -26,6 +37,7 @@ async function withStore(work: (setting: Setting) => Promise<void>): Promise<voi
     imageDir: `${dir}/images`,
     now: Date.now,
     usersOf: (name) => users.get(name) ?? [],
+    downloads,
   });
   try {
     await work({ dir, db, store, users });
@@ -163,6 +175,87 @@ Deno.test("a URL download reports progress, then lands with its checksum", async
     }
   });
 });
+
+Deno.test("downloads reach only the operator's hosts: not by a name that resolves to loopback, not the chain, not by a redirect elsewhere", async () => {
+  await qcowServed(async ({ port, file }) => {
+    const add = async (policy: DownloadPolicy, url: string) => {
+      let image!: VmImage;
+      await withStore(async ({ store }) => {
+        image = await store.add("web.qcow2", { kind: "url", url }, undefined).done;
+      }, policy);
+      return image;
+    };
+    const deny = { privateAddresses: "deny", deniedHosts: [] } as const;
+    // Listed by name, but the name resolves to a loopback address: refused at the connection.
+    const loopbackName = await add(
+      { ...deny, hosts: ["localhost"] },
+      `http://localhost:${port}/${file}`,
+    );
+    assert.equal(loopbackName.state, "failed");
+    assert.match(loopbackName.error!, /resolves to a loopback, private or link-local address/);
+    // The same, where the operator allows private addresses (a mirror on the LAN): it lands.
+    const allowed = await add(
+      { hosts: ["localhost"], privateAddresses: "allow", deniedHosts: [] },
+      `http://localhost:${port}/${file}`,
+    );
+    assert.equal(allowed.state, "ready", allowed.error ?? "");
+    // A literal private address, listed: still refused while private addresses are denied.
+    const literal = await add(
+      { ...deny, hosts: ["127.0.0.1"] },
+      `http://127.0.0.1:${port}/${file}`,
+    );
+    assert.equal(literal.state, "failed");
+    // The chain's RPC host is never an image host, even when listed.
+    const chain = await add(
+      { hosts: ["127.0.0.1"], privateAddresses: "allow", deniedHosts: [`127.0.0.1:${port}`] },
+      `http://127.0.0.1:${port}/${file}`,
+    );
+    assert.equal(chain.state, "failed");
+    assert.match(chain.error!, /chain's RPC host/);
+    // A listed host that redirects to one that is not listed: the redirect is not followed.
+    const redirect = await add(
+      { hosts: [`127.0.0.1:${port}`], privateAddresses: "allow", deniedHosts: [] },
+      `http://127.0.0.1:${port}/away`,
+    );
+    assert.equal(redirect.state, "failed");
+    assert.match(redirect.error!, /not a host this node downloads from/);
+    // No hosts at all: refused before anything runs.
+    const none = await add(
+      { hosts: [], privateAddresses: "allow", deniedHosts: [] },
+      `http://127.0.0.1:${port}/${file}`,
+    );
+    assert.equal(none.state, "failed");
+    assert.match(none.error!, /downloads VM images from no host/);
+  });
+});
+
+/** Serves a small qcow2 at /image.qcow2 on loopback, and /away redirects to another port. */
+async function qcowServed(
+  work: (served: { port: number; file: string }) => Promise<void>,
+): Promise<void> {
+  const dir = await scratchDir("vm-images-served");
+  await qcow2(`${dir}/served.qcow2`, "1M");
+  const body = await Deno.readFile(`${dir}/served.qcow2`);
+  const server: Deno.HttpServer<Deno.NetAddr> = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen: () => {},
+  }, (request): Response => {
+    const path = new URL(request.url).pathname;
+    if (path === "/away") {
+      return Response.redirect(`http://localhost:${server.addr.port}/image.qcow2`, 302);
+    }
+    return path === "/image.qcow2"
+      ? new Response(body, { headers: { "content-length": String(body.length) } })
+      : new Response("no", { status: 404 });
+  });
+  try {
+    await work({ port: server.addr.port, file: "image.qcow2" });
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
 
 Deno.test("a wrong checksum, a backing file or an unreadable source fails the add and leaves no file", async () => {
   await withStore(async ({ dir, store }) => {

@@ -1,0 +1,102 @@
+/**
+ * The VM image download, as a process of its own: `deno run <flags of
+ * download_policy.ts> download_process.ts <url> <deny|allow>`. Its net
+ * permissions are the operator's hosts less the denied ranges, checked by
+ * Deno on every connection (redirects included) against the address the name
+ * resolved to. It writes one JSON line to stderr when the answer arrives
+ * (`{"status", "length"}`) or when it cannot be had (`{"error", "kind"}`),
+ * then the body to stdout.
+ *
+ * It runs with no permission beyond those hosts (its own modules load as its
+ * program does).
+ */
+import { lookup } from "node:dns/promises";
+import { nonPublicIpv6 } from "./download_policy.ts";
+
+const MAX_REDIRECTS = 5;
+
+type Failure = { error: string; kind: "not_allowed" | "failed" };
+
+/** IPv6 ranges Deno cannot deny: looked up before the connection (IPv4 is Deno's, at connect). */
+async function ipv6Refusal(url: URL): Promise<string | undefined> {
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  if (host.includes(":")) {
+    return nonPublicIpv6(host) ? `${host} is not a public address` : undefined;
+  }
+  let addresses: Array<{ address: string; family: number }>;
+  try {
+    addresses = await lookup(host, { all: true });
+  } catch {
+    return undefined; // The connection attempt says why.
+  }
+  const private6 = addresses.find((entry) => entry.family === 6 && nonPublicIpv6(entry.address));
+  return private6 ? `${host} resolves to ${private6.address}, not a public address` : undefined;
+}
+
+function describe(error: unknown): Failure {
+  const text = String((error as Error)?.cause ?? error);
+  if (error instanceof Deno.errors.NotCapable || /Requires net access/.test(text)) {
+    return {
+      kind: "not_allowed",
+      error: "not a host this node downloads from (image_download_hosts), or it resolves to a " +
+        "loopback, private or link-local address, or it is the chain's RPC host",
+    };
+  }
+  return { kind: "failed", error: (error as Error)?.message ?? text };
+}
+
+async function main(): Promise<number> {
+  const [target, privateAddresses] = Deno.args;
+  const say = (line: unknown) =>
+    Deno.stderr.writeSync(new TextEncoder().encode(`${JSON.stringify(line)}\n`));
+  let url: URL;
+  try {
+    url = new URL(target ?? "");
+  } catch {
+    say({ kind: "failed", error: "not a URL" } satisfies Failure);
+    return 4;
+  }
+  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+    if (privateAddresses !== "allow") {
+      const refusal = await ipv6Refusal(url);
+      if (refusal) {
+        say({ kind: "not_allowed", error: refusal } satisfies Failure);
+        return 4;
+      }
+    }
+    let response: Response;
+    try {
+      response = await fetch(url, { redirect: "manual" });
+    } catch (error) {
+      say(describe(error));
+      return 4;
+    }
+    const location = response.headers.get("location");
+    if (response.status >= 300 && response.status < 400 && location) {
+      await response.body?.cancel();
+      url = new URL(location, url);
+      if (url.protocol !== "http:" && url.protocol !== "https:") {
+        say({ kind: "failed", error: `redirected to ${url.protocol} URL` } satisfies Failure);
+        return 4;
+      }
+      continue;
+    }
+    const length = Number(response.headers.get("content-length"));
+    say({ status: response.status, length: Number.isSafeInteger(length) ? length : null });
+    if (!response.ok || !response.body) {
+      await response.body?.cancel();
+      return 3;
+    }
+    try {
+      await response.body.pipeTo(Deno.stdout.writable);
+    } catch (error) {
+      say(describe(error));
+      return 4;
+    }
+    return 0;
+  }
+  say({ kind: "failed", error: `more than ${MAX_REDIRECTS} redirects` } satisfies Failure);
+  return 4;
+}
+
+Deno.exit(await main());
