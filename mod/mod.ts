@@ -72,6 +72,7 @@ export {
 } from "./rpc.ts";
 export {
   type DatabaseSync,
+  type Durability,
   type Migration,
   MigrationError,
   openDatabase,

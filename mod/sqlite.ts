@@ -31,10 +31,24 @@ export class MigrationError extends Error {
   }
 }
 
+/**
+ * How far a commit is on disk when it returns. In WAL mode both survive the node's own crash (kill
+ * -9); they differ on a power cut or an OS crash:
+ * - `full` (`synchronous = FULL`): the WAL is synced at every commit, so a commit that returned is
+ *   kept. For what a lost write would cost money, a lease, an instance or an event: the ledger
+ *   (balances, rentals, nonces) and the node service (VMs, containers, GPU allocations, leases,
+ *   the event log).
+ * - `normal` (`synchronous = NORMAL`): synced at checkpoints only; the last commits before a power
+ *   cut may be lost, never corrupted. For what the node relearns (the network's address book).
+ */
+export type Durability = "full" | "normal";
+
 export type OpenDatabaseOptions = {
   /** How long a writer waits for another connection's lock before failing. */
   busyTimeoutMs?: number;
   now?: () => number;
+  /** `full` unless the data can be relearned: see {@link Durability}. */
+  durability?: Durability;
 };
 
 export function openDatabase(
@@ -52,8 +66,7 @@ export function openDatabase(
     if (mode?.journal_mode !== "wal") {
       throw new MigrationError(path, `cannot switch to WAL mode (got ${mode?.journal_mode})`);
     }
-    // NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last commits.
-    db.exec("PRAGMA synchronous = NORMAL");
+    db.exec(`PRAGMA synchronous = ${options.durability === "normal" ? "NORMAL" : "FULL"}`);
     db.exec("PRAGMA foreign_keys = ON");
     migrate(db, path, migrations, options.now ?? Date.now);
     return db;

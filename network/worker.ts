@@ -21,7 +21,11 @@ const CONNECTION_SLACK = 32;
 runWorker("network", async ({ init, log, clock }) => {
   const config = init.config;
   if (!init.private_key) throw new Error("the network worker was started without the node key");
-  const db = openDatabase(init.paths.networkDb, NETWORK_MIGRATIONS, { now: () => clock.now() });
+  // The address book is relearned from peers: commits need not be synced one by one.
+  const db = openDatabase(init.paths.networkDb, NETWORK_MIGRATIONS, {
+    now: () => clock.now(),
+    durability: "normal",
+  });
   // Links can arrive before the protocol exists; until then they are turned away.
   const ready: { peer?: PeerNode } = {};
   let transport: Libp2pTransport;

@@ -110,3 +110,18 @@ Deno.test("the data-directory lock admits one holder at a time and is free again
     const second = lockDataDir(`${dir}/node.lock`);
     second.release();
   }));
+
+Deno.test("commits are synced one by one (FULL) unless the data can be relearned (NORMAL)", () =>
+  withDir((dir) => {
+    const synchronous = (db: DatabaseSync) =>
+      (db.prepare("PRAGMA synchronous").get() as { synchronous: number }).synchronous;
+    const full = openDatabase(`${dir}/ledger.db`, [V1]);
+    const normal = openDatabase(`${dir}/network.db`, [V1], { durability: "normal" });
+    try {
+      assert.equal(synchronous(full), 2, "FULL by default");
+      assert.equal(synchronous(normal), 1, "NORMAL where asked");
+    } finally {
+      full.close();
+      normal.close();
+    }
+  }));
