@@ -192,7 +192,7 @@ Deno.test({
         // and `stat` have written theirs.
         await waitFor("the first boot in the logs", async () => {
           const text = await logText(service, created.id);
-          return (text.includes("boots=1") && / \/root\/\.ssh\/authorized_keys\n/.test(text)) ||
+          return (text.includes("boots=1") && / \/root\/\.ssh\/authorized_keys$/m.test(text)) ||
             undefined;
         }, LONG);
         // The renter's keys were in place before the container's first process ran, as sshd wants.
