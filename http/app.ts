@@ -28,6 +28,7 @@ import { sessionRoutes } from "./routes/sessions.ts";
 import { validationRoutes } from "./routes/validation.ts";
 import { isRemoteEnv } from "./remote.ts";
 import type { AppDeps } from "./app_deps.ts";
+import { METRICS_PATH } from "./metrics/mod.ts";
 
 export type { AppDeps };
 
@@ -47,6 +48,8 @@ export function createApp(deps: AppDeps): Hono {
 /** The app and its route declarations (for the OpenAPI document and its tests). */
 export function createAppWithRoutes(deps: AppDeps): App {
   const app = new Hono();
+  // First, so that requests the rate limit or the body limit refuse are counted as well.
+  if (deps.metrics) app.use("*", deps.metrics.middleware);
   if (deps.rateLimit) {
     const limiter = new RateLimiter({
       ratePerSecond: deps.rateLimit.perSecond,
@@ -131,6 +134,8 @@ export function createAppWithRoutes(deps: AppDeps): App {
   routes.mount(app);
   const document = openApiDocument(routes.specs);
   app.get("/openapi.json", (c) => c.json(document));
+  const metrics = deps.metrics;
+  if (metrics) app.get(METRICS_PATH, (c) => metrics.serve(c));
 
   app.notFound((c) =>
     failure(c, new ApiError("no_such_endpoint", `no endpoint ${c.req.method} ${c.req.path}`))

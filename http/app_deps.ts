@@ -13,6 +13,7 @@ import type {
   Role,
   WalletAuthConfig,
 } from "../mod/mod.ts";
+import type { HttpMetrics } from "./metrics/mod.ts";
 
 export type AppDeps = {
   call: <M extends Method>(
@@ -38,7 +39,11 @@ export type AppDeps = {
     forwardTimeoutMs: number;
     /** `ledger_authority`: the node ledger requests go to; empty: a lone seed keeps it. */
     ledgerAuthority?: string;
+    /** A GPU node's chain-style machine id (mod/machine_id.ts); derived from the node id when absent. */
+    machineId?: string;
   };
   /** Guards `/api/v1/operator/*`; without it those endpoints refuse every request. */
   operatorToken?: string;
+  /** Counts every request and serves `GET /metrics`; without it there is no /metrics. */
+  metrics?: HttpMetrics;
 };

@@ -15,6 +15,9 @@ import { ApiError } from "./errors.ts";
 
 /** The network topic that carries API requests between nodes. */
 export const REMOTE_API_TOPIC = "api.http";
+/** The header that marks a tunnelled request as one in the original node's dialect (http/compat/). */
+export const DIALECT_HEADER = "x-dbc-dialect";
+export const ORIGINAL_DIALECT = "original";
 /** How long one long poll for tunnelled requests waits. */
 const RECEIVE_WAIT_MS = 20_000;
 /** Pause before subscribing again when the network worker is away (restarting). */
@@ -43,8 +46,12 @@ export const RemoteHttpRequestSchema = z.object({
 });
 export type RemoteHttpRequest = z.infer<typeof RemoteHttpRequestSchema>;
 
+/** Statuses a `Response` carries (1xx are not answers), and those that carry no body. */
+const MIN_ANSWER_STATUS = 200;
+const NULL_BODY_STATUSES: ReadonlySet<number> = new Set([204, 205, 304]);
+
 export const RemoteHttpResponseSchema = z.object({
-  status: z.number().int().min(100).max(599),
+  status: z.number().int().min(MIN_ANSWER_STATUS).max(599),
   body: z.string(),
 });
 
@@ -97,7 +104,8 @@ export async function forwardToNode(
   if (!answer?.success) {
     throw new ApiError("bad_response", `node ${to} answered something that is not an API response`);
   }
-  return new Response(answer.data.body, {
+  // Passed on as it came; a status that takes no body gets none (Response refuses one).
+  return new Response(NULL_BODY_STATUSES.has(answer.data.status) ? null : answer.data.body, {
     status: answer.data.status,
     headers: { "content-type": "application/json; charset=utf-8", "x-dbc-served-by": to },
   });
@@ -108,9 +116,16 @@ export async function forwardToNode(
  * them through this node's own app, until `signal` aborts.
  */
 export async function serveRemoteRequests(
-  options: { call: AppDeps["call"]; app: Hono; log: Logger; signal: AbortSignal },
+  options: {
+    call: AppDeps["call"];
+    app: Hono;
+    /** Answers the requests marked `x-dbc-dialect: original` (http/compat/). */
+    compatApp?: Hono;
+    log: Logger;
+    signal: AbortSignal;
+  },
 ): Promise<void> {
-  const { call, app, log, signal } = options;
+  const { call, app, compatApp, log, signal } = options;
   while (!signal.aborted) {
     let subscription: string | undefined;
     try {
@@ -145,19 +160,30 @@ export async function serveRemoteRequests(
           log.debug("could not reply to a remote API request", { error: (error as Error).message })
         );
     };
-    if (!parsed.success) {
-      return reply({
+    const malformed = () =>
+      reply({
         status: 400,
         body: JSON.stringify({ error_code: -32600, error_message: "malformed remote request" }),
       });
-    }
+    if (!parsed.success) return malformed();
     const { method, path, headers, body } = parsed.data;
-    const request = new Request(`http://remote${path}`, {
-      method,
-      headers,
-      body: method === "GET" || method === "DELETE" ? undefined : body,
-    });
-    const response = await app.fetch(request, { remoteNode: message.from } satisfies RemoteEnv);
+    let request: Request;
+    try {
+      request = new Request(`http://remote${path}`, {
+        method,
+        headers,
+        body: method === "GET" || method === "DELETE" ? undefined : body,
+      });
+    } catch {
+      // A header name or value no HTTP request can carry: refused like any malformed request,
+      // not thrown (nobody awaits this function; a throw would end the worker).
+      return malformed();
+    }
+    const dialectApp = compatApp && headers[DIALECT_HEADER] === ORIGINAL_DIALECT ? compatApp : app;
+    const response = await dialectApp.fetch(
+      request,
+      { remoteNode: message.from } satisfies RemoteEnv,
+    );
     await reply({ status: response.status, body: await response.text() });
   }
 }

@@ -4,18 +4,23 @@
  * one listening socket and nothing else: no files, no programs, no outbound
  * connections; everything it answers comes from other workers.
  */
+import type { Context } from "hono";
 import { getConnInfo } from "hono/deno";
-import { runWorker } from "../mod/mod.ts";
+import { machineIdOf, runWorker } from "../mod/mod.ts";
 import { createApp } from "./app.ts";
 import { serveRemoteRequests } from "./remote.ts";
+import { createCompatApp, listenInOriginalDialect } from "./compat/mod.ts";
+import { HttpMetrics } from "./metrics/mod.ts";
 
 runWorker("http", ({ init, log, call }) => {
   const { http_host: hostname, http_port: port } = init.config;
+  const clientAddress = (c: Context) => getConnInfo(c).remote.address ?? "unknown";
+  const machineId = init.config.role === "gpu" ? machineIdOf(init.config, init.node_id) : undefined;
   const app = createApp({
     call,
     log,
     rateLimit: { perSecond: init.config.http_rate_limit_per_s, burst: init.config.http_rate_burst },
-    clientAddress: (c) => getConnInfo(c).remote.address ?? "unknown",
+    clientAddress,
     walletAuth: {
       timestampWindowMs: init.config.auth_timestamp_window_s * 1_000,
       allowLegacyNonce: init.config.auth_legacy_nonce_signing,
@@ -25,8 +30,15 @@ runWorker("http", ({ init, log, call }) => {
       role: init.config.role,
       forwardTimeoutMs: init.config.request_timeout_ms,
       ledgerAuthority: init.config.ledger_authority,
+      machineId,
     },
     operatorToken: init.operator_token,
+    metrics: new HttpMetrics({
+      call,
+      allow: init.config.metrics_allow,
+      clientAddress,
+      startedAtMs: init.started_at,
+    }),
   });
   const server = Deno.serve({
     hostname,
@@ -36,13 +48,28 @@ runWorker("http", ({ init, log, call }) => {
         address: `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`,
       }),
   }, app.fetch);
+  // The original dialect: a client-end's second listener, and every node's answers to it.
+  const compatApp = createCompatApp({
+    call,
+    log,
+    rateLimit: { perSecond: init.config.http_rate_limit_per_s, burst: init.config.http_rate_burst },
+    clientAddress,
+    node: {
+      nodeId: init.node_id,
+      role: init.config.role,
+      forwardTimeoutMs: init.config.request_timeout_ms,
+      machineId,
+    },
+  });
+  const compatServer = listenInOriginalDialect(init.config, compatApp, log);
   const remote = new AbortController();
-  const serving = serveRemoteRequests({ call, app, log, signal: remote.signal });
+  const serving = serveRemoteRequests({ call, app, compatApp, log, signal: remote.signal });
   return {
     handlers: {},
     async stop() {
       remote.abort();
       await server.shutdown();
+      await compatServer?.shutdown();
       await Promise.race([serving, new Promise((resolve) => setTimeout(resolve, 1_000))]);
     },
   };

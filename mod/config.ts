@@ -17,6 +17,7 @@
 import { z } from "zod";
 import { LOG_FORMATS, LOG_LEVELS } from "./log.ts";
 import { decodeSs58 } from "./wallet/mod.ts";
+import { DEFAULT_METRICS_ALLOW, parseCidr } from "./metrics/allow.ts";
 
 export const ROLES = ["gpu", "seed", "client"] as const;
 export type Role = typeof ROLES[number];
@@ -195,6 +196,22 @@ export const CONFIG_FIELDS = {
     asInteger,
     100,
     "requests one client address may make in a burst before the average applies",
+  ),
+  metrics_allow: field(
+    z.array(
+      z.string().refine((text) => parseCidr(text) !== undefined, {
+        message: "expected IP addresses or CIDR blocks, e.g. 127.0.0.0/8,::1/128,10.0.0.0/8",
+      }),
+    ),
+    asList,
+    [...DEFAULT_METRICS_ALLOW],
+    "client addresses (CIDR blocks, comma-separated) that may scrape GET /metrics on the HTTP API; empty: nobody",
+  ),
+  compat_http_port: field(
+    intBetween(0, 65_535),
+    asInteger,
+    5002,
+    "port of a client-end's second HTTP listener, which speaks the original DBC node's dialect (on http_host); 0: off",
   ),
   libvirt_uri: field(
     z.string().regex(/^[a-z0-9+]+:\/\/[^\s,]*$/, {
@@ -384,6 +401,12 @@ export const CONFIG_FIELDS = {
     asText,
     "",
     "this machine's id on the chain; empty: the node id",
+  ),
+  machine_id: field(
+    z.string().regex(/^([0-9a-f]{64})?$/, { message: "expected 64 lower-case hex digits" }),
+    asText,
+    "",
+    "the machine id original clients name this GPU node by (64 hex); empty: substrate_machine_id when it has that form, else derived from the node key",
   ),
   ledger_validators: field(
     z.array(

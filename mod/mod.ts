@@ -41,8 +41,16 @@ export {
   silentLogger,
 } from "./log.ts";
 export * from "./schemas/mod.ts";
+export * from "./metrics/mod.ts";
 export * from "./wallet/mod.ts";
 export { loadOrCreateOperatorToken, OperatorTokenError, tokensEqual } from "./operator_token.ts";
+export {
+  derivedMachineId,
+  isMachineId,
+  MACHINE_ID_PATTERN,
+  machineIdOf,
+  nodeIdOfMachineId,
+} from "./machine_id.ts";
 export { type NodePaths, nodePaths, vmStorageDirs } from "./paths.ts";
 export {
   chainRpcHosts,

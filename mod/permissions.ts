@@ -115,7 +115,16 @@ export function workerPermissions(worker: WorkerName, inputs: PermissionInputs):
         ],
       };
     case "http":
-      return { ...NOTHING, net: [listenAddress(config.http_host, config.http_port)] };
+      return {
+        ...NOTHING,
+        net: [
+          listenAddress(config.http_host, config.http_port),
+          // A client-end's listener in the original dialect (http/compat/), on the same host.
+          ...(config.role === "client" && config.compat_http_port !== 0
+            ? [listenAddress(config.http_host, config.compat_http_port)]
+            : []),
+        ],
+      };
   }
 }
 

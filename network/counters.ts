@@ -3,6 +3,8 @@
  * tests' assertions (a duplicate is dropped, a forged message is refused) and
  * the simulation's overhead numbers.
  */
+import type { WireMessage } from "./wire.ts";
+
 export const COUNTER_NAMES = [
   "messages_sent",
   "messages_received",
@@ -43,4 +45,28 @@ export type Counters = Record<CounterName, number>;
 
 export function createCounters(): Counters {
   return Object.fromEntries(COUNTER_NAMES.map((name) => [name, 0])) as Counters;
+}
+
+/** What happened to a message, for counts by wire kind. */
+export const MESSAGE_FLOWS = ["sent", "received", "shed"] as const;
+export type MessageFlow = typeof MESSAGE_FLOWS[number];
+/** Every wire kind (`t`). */
+export const MESSAGE_KINDS = [
+  "hello",
+  "refuse",
+  "peers",
+  "bcast",
+  "sealed",
+  "bye",
+] as const satisfies readonly WireMessage["t"][];
+export type MessageKind = typeof MESSAGE_KINDS[number];
+/** Fails to compile when wire.ts gains a kind the list above lacks. */
+const _everyKindListed: [Exclude<WireMessage["t"], MessageKind>] extends [never] ? true : never =
+  true;
+/** Messages sent, received and shed (over the peer's budget), by wire kind. */
+export type MessageCounts = Record<MessageFlow, Record<MessageKind, number>>;
+
+export function createMessageCounts(): MessageCounts {
+  const zeros = () => Object.fromEntries(MESSAGE_KINDS.map((kind) => [kind, 0]));
+  return Object.fromEntries(MESSAGE_FLOWS.map((flow) => [flow, zeros()])) as MessageCounts;
 }

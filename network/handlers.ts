@@ -31,7 +31,8 @@ const MAX_REQUEST_JSON_BYTES = MAX_SEALED_CIPHERTEXT_BYTES - 1024;
 /** A request gives up a little before the caller's own RPC time-out, so the caller sees why. */
 const SEND_TIMEOUT_MARGIN_MS = 1_000;
 
-export function networkHandlers(deps: HandlerDeps): Handlers<"network"> {
+/** Every answer but the metrics, which the worker adds from network/metrics.ts. */
+export function networkHandlers(deps: HandlerDeps): Omit<Handlers<"network">, "metrics.network"> {
   const { peer, inbox, config } = deps;
   return {
     "network.status": () => {

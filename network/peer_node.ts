@@ -69,7 +69,12 @@ import {
   PROTOCOL_VERSION,
   REFUSAL_SAMPLE_SIZE,
 } from "./constants.ts";
-import { type Counters, createCounters } from "./counters.ts";
+import {
+  type Counters,
+  createCounters,
+  createMessageCounts,
+  type MessageCounts,
+} from "./counters.ts";
 import { DepartureReports } from "./departure_reports.ts";
 import { Dialer, type DialTarget } from "./dialer.ts";
 import { nextIncarnation, plausibleIncarnation } from "./incarnation.ts";
@@ -193,6 +198,8 @@ export type PeerNodeStatus = {
 export class PeerNode {
   readonly selfId: string;
   readonly counters: Counters = createCounters();
+  /** Messages by wire kind, for the metrics (network/metrics.ts). */
+  readonly messageCounts: MessageCounts = createMessageCounts();
   #config: PeerNodeConfig;
   #deps: PeerNodeDeps;
   #clock: Clock;
@@ -501,7 +508,10 @@ export class PeerNode {
   #send(record: LinkRecord, message: WireMessage): boolean {
     if (record.state === "closed") return false;
     const sent = record.link.send(message);
-    if (sent) this.counters.messages_sent++;
+    if (sent) {
+      this.counters.messages_sent++;
+      this.messageCounts.sent[message.t]++;
+    }
     return sent;
   }
 
@@ -869,6 +879,7 @@ export class PeerNode {
   #onMessage(record: LinkRecord, message: WireMessage): void {
     if (record.state === "closed") return;
     this.counters.messages_received++;
+    this.messageCounts.received[message.t]++;
     const now = this.#clock.now();
     if (!record.floodCeiling.take(1, now)) {
       this.counters.rate_limited++;
@@ -876,6 +887,7 @@ export class PeerNode {
     }
     if (!record.budget.take(1, now)) {
       this.counters.messages_shed++;
+      this.messageCounts.shed[message.t]++;
       return;
     }
     if (record.state === "handshake") {

@@ -8,6 +8,7 @@ import "./env_shim.ts";
 import { NETWORK_DEPARTED_TOPIC, openDatabase, runWorker, VERSION } from "../mod/mod.ts";
 import { SAVE_INTERVAL_MS } from "./constants.ts";
 import { networkHandlers } from "./handlers.ts";
+import { networkMetrics } from "./metrics.ts";
 import { Inbox } from "./inbox.ts";
 import { Libp2pTransport } from "./libp2p_node.ts";
 import { NETWORK_MIGRATIONS } from "./migrations.ts";
@@ -101,15 +102,19 @@ runWorker("network", async ({ init, log, clock }) => {
     listening: transport.listening(),
     seeds: config.seeds.length,
   });
+  const metrics = networkMetrics(running);
   return {
-    handlers: networkHandlers({
-      peer: running,
-      inbox,
-      config,
-      listening: () => transport.listening(),
-      nodeId: init.node_id,
-      sign: (message) => auth.sign(message),
-    }),
+    handlers: {
+      ...networkHandlers({
+        peer: running,
+        inbox,
+        config,
+        listening: () => transport.listening(),
+        nodeId: init.node_id,
+        sign: (message) => auth.sign(message),
+      }),
+      "metrics.network": () => metrics.collect(),
+    },
     async stop() {
       clock.clearTimeout(saveTimer);
       running.stop();

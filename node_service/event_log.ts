@@ -14,9 +14,14 @@ export type NewEvent = {
   target?: string;
   result: EventResult;
   detail?: Record<string, unknown>;
+  /** When the operation began (the log's clock), so the metrics learn its duration; not stored. */
+  startedAt?: number;
 };
 
-export type LoggedEvent = Required<Omit<NewEvent, "target">> & {
+/** Told of every event as it is recorded, with the operation's duration where it is known. */
+export type EventObserver = (event: NewEvent, durationMs: number | undefined) => void;
+
+export type LoggedEvent = Required<Omit<NewEvent, "target" | "startedAt">> & {
   id: number;
   at: number;
   target: string | null;
@@ -48,21 +53,31 @@ type EventRow = {
 export class EventLog {
   #insert;
 
-  constructor(private readonly db: DatabaseSync, private readonly now: () => number) {
+  constructor(
+    private readonly db: DatabaseSync,
+    readonly now: () => number,
+    private readonly observer?: EventObserver,
+  ) {
     this.#insert = db.prepare(
       "INSERT INTO events (at, actor, action, target, result, detail) VALUES (?, ?, ?, ?, ?, ?)",
     );
   }
 
   record(event: NewEvent): number {
+    const at = this.now();
     const info = this.#insert.run(
-      this.now(),
+      at,
       event.actor,
       event.action,
       event.target ?? null,
       event.result,
       JSON.stringify(event.detail ?? {}),
     );
+    try {
+      this.observer?.(event, event.startedAt === undefined ? undefined : at - event.startedAt);
+    } catch {
+      // Counting an operation must never fail it.
+    }
     return Number(info.lastInsertRowid);
   }
 

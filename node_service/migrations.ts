@@ -193,4 +193,17 @@ export const SERVICE_MIGRATIONS: readonly Migration[] = [
       WHERE state = 'live';
     CREATE INDEX check_vms_by_validator ON check_vms (validator, created_at);`,
   },
+  {
+    version: 10,
+    name: "used nonces",
+    // The bare-nonce signatures of original clients (http/compat/): single use, across restarts.
+    // The same table as the ledger's (node_service/used_nonces.ts).
+    sql: `CREATE TABLE used_nonces (
+      account TEXT NOT NULL,
+      nonce TEXT NOT NULL,
+      expires_at INTEGER NOT NULL,
+      PRIMARY KEY (account, nonce)
+    );
+    CREATE INDEX used_nonces_by_expiry ON used_nonces (expires_at);`,
+  },
 ];

@@ -20,14 +20,17 @@ import {
 } from "./lease/mod.ts";
 import { machineIdFor, startMarket } from "./market/mod.ts";
 import { sessionHandlers, SessionStore } from "./sessions.ts";
+import { usedNonceHandlers } from "./used_nonces.ts";
 import { startCheckVms } from "./validation/mod.ts";
+import { ServiceMetrics } from "./metrics/mod.ts";
 
 /** How stale a GPU inventory may be when the caller does not say. */
 const DEFAULT_GPU_MAX_AGE_MS = 5_000;
 
 runWorker("node_service", ({ init, log, clock, call }) => {
   const db = openDatabase(init.paths.serviceDb, SERVICE_MIGRATIONS, { now: () => clock.now() });
-  const events = new EventLog(db, () => clock.now());
+  const metrics = new ServiceMetrics(db);
+  const events = new EventLog(db, () => clock.now(), (event, ms) => metrics.observe(event, ms));
   const gpus = new GpuInventory(() => clock.now());
   events.record({
     actor: "node",
@@ -95,8 +98,12 @@ runWorker("node_service", ({ init, log, clock, call }) => {
       seeds: init.config.seeds.length,
     });
   }
+  // Counted once here, for writes through either door (the HTTP API, the network's ledger.rpc).
+  const ledgerHandlers = ledger.ledger
+    ? metrics.countLedgerWrites(ledger.handlers)
+    : ledger.handlers;
   const ledgerServer = ledger.ledger
-    ? serveLedgerRpc({ call, clock, log: log.child("ledger_rpc"), handlers: ledger.handlers })
+    ? serveLedgerRpc({ call, clock, log: log.child("ledger_rpc"), handlers: ledgerHandlers })
     : undefined;
   const ledgerTransport = ledger.ledger ? undefined : networkLedgerTransport({
     call,
@@ -163,7 +170,7 @@ runWorker("node_service", ({ init, log, clock, call }) => {
       "host.checks": (params) => host.report(params.max_age_ms ?? DEFAULT_HOST_CHECK_MAX_AGE_MS),
       ...containers.handlers,
       ...vms.handlers,
-      ...ledger.handlers,
+      ...ledgerHandlers,
       ...market.handlers,
       ...machine.handlers,
       ...leaseCheckHandlers(verification, clock, {
@@ -172,7 +179,9 @@ runWorker("node_service", ({ init, log, clock, call }) => {
       }),
       ...eventHandlers(events),
       ...sessionHandlers(new SessionStore(db, () => clock.now()), events),
+      ...usedNonceHandlers(db, () => clock.now()),
       ...checks.handlers,
+      "metrics.node_service": () => metrics.collect(),
     },
     async stop() {
       await machine.stop();

@@ -16,8 +16,8 @@ export type DevnetNode = {
   role: "seed" | "gpu" | "client";
   httpPort: number;
   p2pPort: number;
-  /** A client-end's listener in the original dialect (http/compat/); 0 on other roles. */
-  compatPort: number;
+  /** A client-end's listener in the original dialect (http/compat/); absent or 0: none. */
+  compatPort?: number;
   dataDir: string;
   /**
    * Its libvirt domains' prefix: the GPU nodes share the host's libvirt, and each must see only
@@ -93,7 +93,7 @@ export function nodeArgs(node: DevnetNode, seedP2pPort: number, seedId?: string)
     );
   }
   if (node.role === "gpu") args.push("--owner-wallet", DEVNET_OWNER);
-  if (node.role === "client") args.push("--compat-http-port", String(node.compatPort));
+  if (node.role === "client") args.push("--compat-http-port", String(node.compatPort ?? 0));
   if (node.role !== "seed") args.push("--seeds", `127.0.0.1:${seedP2pPort}`);
   if (node.role !== "seed" && seedId) args.push("--ledger-authority", seedId);
   return args;
@@ -183,6 +183,7 @@ async function main(args: string[]): Promise<number> {
   lines.push(
     "",
     `Point the CLI at a client-end:  DBC_API=http://127.0.0.1:${client.httpPort} deno task cli machines`,
+    `Original DBC clients (the original dialect):  http://127.0.0.1:${client.compatPort}`,
     `Offer a VM image on ${gpu.name} (operator API, its token in its data directory):`,
     `  curl -H "Authorization: Bearer $(cat ${gpu.dataDir}/operator.token)" ` +
       `-H 'content-type: application/json' -d '{"name":"<name>","path":"${

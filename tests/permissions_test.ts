@@ -164,3 +164,47 @@ Deno.test("the node service may run stat and id and read qemu.conf for its host 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a client-end's HTTP worker may also listen on compat_http_port (the original dialect); a GPU node's may not", async () => {
+  const dir = await scratchDir("permissions-compat");
+  try {
+    const [httpPort, compatPort] = [freePort(), freePort()];
+    const httpPermissions = (role: string) => {
+      const { config } = loadConfig({
+        args: [
+          "--role",
+          role,
+          "--data-dir",
+          `${dir}/${role}`,
+          "--http-port",
+          String(httpPort),
+          "--compat-http-port",
+          String(compatPort),
+        ],
+        env: {},
+        cwd: dir,
+      });
+      return workerSpecs({
+        config,
+        paths: nodePaths(config.data_dir),
+        keys: generateNodeKeys(),
+        operatorToken: "test-operator-token",
+        startedAt: 0,
+        searchPath: Deno.env.get("PATH"),
+      }).find((spec) => spec.name === "http")!.permissions;
+    };
+    const listens: Probe[] = [
+      { op: "listen", host: "127.0.0.1", port: httpPort },
+      { op: "listen", host: "127.0.0.1", port: compatPort },
+      { op: "listen", host: "127.0.0.1", port: compatPort + 1 },
+    ];
+    assert.deepEqual(await probe(httpPermissions("client"), listens), [
+      "allowed",
+      "allowed",
+      "denied",
+    ]);
+    assert.deepEqual(await probe(httpPermissions("gpu"), listens), ["allowed", "denied", "denied"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -97,7 +97,10 @@ async function found<T>(noun: string, id: string, lookup: Promise<T>): Promise<T
  * verification service says. Without a node identity (tools, unit tests) there is no machine to
  * check against.
  */
-export async function requireRental(deps: InstanceRouteDeps, account: string): Promise<void> {
+export async function requireRental(
+  deps: Pick<InstanceRouteDeps, "call" | "node">,
+  account: string,
+): Promise<void> {
   if (!deps.node) return;
   const check = await deps.call("lease.check", { account, machine_id: deps.node.nodeId });
   if (!check.renting) {

@@ -3,6 +3,7 @@ import { z } from "zod";
 import {
   type ContainerEngineStatus,
   ContainerEngineStatusSchema,
+  derivedMachineId,
   type GpuReport,
   GpuSchema,
   type HostCheckReport,
@@ -41,6 +42,11 @@ export const NodeInfoSchema = NodeStatusSchema.extend({
    * image directories, the container engine.
    */
   host: NodeHostSchema,
+  /**
+   * A GPU node's chain-style machine id (64 hex), by which original clients name it in
+   * `peer_nodes_list` (as they may its node id); null on seeds and client-ends.
+   */
+  machine_id: z.string().nullable(),
 });
 
 export function nodeRoutes(routes: ApiRoutes, deps: AppDeps): void {
@@ -85,6 +91,9 @@ export function nodeRoutes(routes: ApiRoutes, deps: AppDeps): void {
         : { state: gpu.state, count: 0 as const, reason: gpu.reason },
       container_engine: engine,
       host,
+      machine_id: status.role === "gpu"
+        ? deps.node?.machineId ?? derivedMachineId(status.node_id) ?? null
+        : null,
     };
   });
 }

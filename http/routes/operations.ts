@@ -80,7 +80,17 @@ export function operationRoutes(routes: ApiRoutes, deps: OperationRouteDeps): vo
       const deadline = Date.now() + MAX_STREAM_MS;
       let sent = "";
       while (!stream.aborted && Date.now() < deadline) {
-        const operation = await read();
+        let operation: Operation | undefined;
+        try {
+          operation = await read();
+        } catch (error) {
+          // The stream has started (status 200): a failure to read is told as its last event.
+          await stream.writeSSE({
+            event: "error",
+            data: JSON.stringify({ message: (error as Error)?.message ?? String(error) }),
+          });
+          return;
+        }
         if (!operation) {
           await stream.writeSSE({
             event: "error",

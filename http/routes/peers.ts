@@ -14,6 +14,7 @@ import {
 } from "../../mod/mod.ts";
 import type { ApiRoutes } from "../api_route.ts";
 import type { AppDeps } from "../app_deps.ts";
+import { ApiError } from "../errors.ts";
 
 /** How long a ping waits for the node's answer. */
 const PING_TIMEOUT_MS = 10_000;
@@ -72,7 +73,13 @@ export function peerRoutes(routes: ApiRoutes, deps: AppDeps): void {
       timeout_ms: PING_TIMEOUT_MS,
     }, { timeoutMs: PING_TIMEOUT_MS + 2_000 });
     const pong = result.reply.type === "node.pong" ? result.reply : undefined;
-    if (!pong) throw new Error(`node ${params.node_id} answered a ping with ${result.reply.type}`);
+    // The reply is the pinged node's to choose: anything but a pong is its fault, not ours (502).
+    if (!pong) {
+      throw new ApiError(
+        "bad_response",
+        `node ${params.node_id} answered a ping with ${result.reply.type}`,
+      );
+    }
     return {
       node_id: pong.node_id,
       node_type: pong.role,

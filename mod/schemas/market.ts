@@ -73,6 +73,11 @@ export const ServiceSummarySchema = z.object({
   announce_interval_s: z.number().int().min(1).max(3_600),
   /** When the node made this summary (ms since the epoch); a later summary replaces an earlier one. */
   signed_at: z.number(),
+  /**
+   * The chain-style machine id (64 hex) original clients name it by; a claim of the announcer's
+   * unless it is the one derived from its node id (mod/machine_id.ts). Absent from older nodes.
+   */
+  machine_id: z.string().regex(/^[0-9a-f]{64}$/).optional(),
 });
 export type ServiceSummary = z.infer<typeof ServiceSummarySchema>;
 

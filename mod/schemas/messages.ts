@@ -128,6 +128,7 @@ import {
   CheckVmSchema,
 } from "./check_vm.ts";
 import { NodeStatementSchema } from "./node_statement.ts";
+import { MetricsSnapshotSchema } from "./metrics.ts";
 
 export const WORKER_NAMES = ["network", "node_service", "http"] as const;
 export type WorkerName = typeof WORKER_NAMES[number];
@@ -362,6 +363,21 @@ export const METHODS = {
     params: SessionCreateParamsSchema,
     result: SessionCreatedSchema,
   },
+  /**
+   * Records the nonces of one signed request as used (all or none), kept on disk until
+   * `expires_at`; `conflict` when one was used before. For signatures that bind no time.
+   */
+  "nonce.claim": {
+    to: "node_service",
+    params: z.object({
+      claims: z.array(
+        z.object({ account: z.string().min(1).max(64), nonce: z.string().min(1).max(128) }),
+      )
+        .min(1).max(16),
+      expires_at: z.number().int(),
+    }).strict(),
+    result: z.object({ claimed: z.number().int() }),
+  },
   "session.resolve": {
     to: "node_service",
     params: SessionResolveParamsSchema,
@@ -531,6 +547,13 @@ export const METHODS = {
     to: "node_service",
     params: CheckTargetParamsSchema,
     result: CheckVmSchema,
+  },
+  // Prometheus metrics: each worker's registry, merged by the HTTP worker for GET /metrics.
+  "metrics.network": { to: "network", params: EmptyParams, result: MetricsSnapshotSchema },
+  "metrics.node_service": {
+    to: "node_service",
+    params: EmptyParams,
+    result: MetricsSnapshotSchema,
   },
 } as const satisfies Record<string, MethodSpec>;
 

@@ -15,3 +15,4 @@ export * from "./market.ts";
 export * from "./ledger_rpc.ts";
 export * from "./node_statement.ts";
 export * from "./check_vm.ts";
+export * from "./metrics.ts";

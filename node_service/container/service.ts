@@ -145,8 +145,9 @@ export class ContainerService implements InstanceDriver {
     if (this.#deps.store.get(id)) {
       throw new RpcError("conflict", `a container with id ${id} already exists`);
     }
+    const startedAt = this.#deps.events.now();
     try {
-      return await this.#exclusive(id, () => this.#create(id, request));
+      return await this.#exclusive(id, () => this.#create(id, request, startedAt));
     } catch (error) {
       const rpcError = rpcErrorFrom(error);
       this.#deps.events.record({
@@ -155,12 +156,17 @@ export class ContainerService implements InstanceDriver {
         target: id,
         result: "error",
         detail: { image: request.image, error: rpcError.message },
+        startedAt,
       });
       throw rpcError;
     }
   }
 
-  async #create(id: string, request: ContainerCreateRequest): Promise<Container> {
+  async #create(
+    id: string,
+    request: ContainerCreateRequest,
+    startedAt: number,
+  ): Promise<Container> {
     const { engine, store, gpus } = this.#deps;
     const want = gpuWant(request.gpus);
     // Asked first, so that an engine that is down fails the request before anything is written.
@@ -233,6 +239,7 @@ export class ContainerService implements InstanceDriver {
         volume: volume?.name ?? null,
         ssh_keys: request.ssh?.authorized_keys?.length ?? 0,
       },
+      startedAt,
     });
     this.#log.info("container created", { id, image: request.image });
     return this.#view(created);
@@ -342,6 +349,7 @@ export class ContainerService implements InstanceDriver {
   ): Promise<Container> {
     return this.#exclusive(id, async () => {
       let record: ContainerRecord | undefined;
+      const startedAt = this.#deps.events.now();
       try {
         record = this.#record(id);
         const transition = nextInstanceState(record.state, event);
@@ -361,7 +369,7 @@ export class ContainerService implements InstanceDriver {
           alsoRecord?.(record!);
           return this.#deps.store.update(id, { state: transition.state, lastError: null });
         });
-        this.#deps.events.record({ actor, action, target: id, result: "ok", detail });
+        this.#deps.events.record({ actor, action, target: id, result: "ok", detail, startedAt });
         return this.#view(done);
       } catch (error) {
         const rpcError = rpcErrorFrom(error);
@@ -371,6 +379,7 @@ export class ContainerService implements InstanceDriver {
           target: id,
           result: "error",
           detail: { ...detail, error: rpcError.message },
+          startedAt,
         });
         throw rpcError;
       }

@@ -48,6 +48,7 @@ import { effectiveEndsAt, isSilent, type Outage, outageCredit } from "./liveness
 import { MAX_RENTAL_AHEAD_MS, MAX_VALIDATORS_PER_MACHINE } from "./constants.ts";
 import { type MachineEvent, type MachineState, nextMachineState } from "./machine_state.ts";
 import { LEDGER_MIGRATIONS } from "./migrations.ts";
+import { claimNonce } from "../used_nonces.ts";
 import { configMismatches, decideRound, inSlot, validatorSlots } from "./validation.ts";
 
 export type LedgerOptions = {
@@ -567,11 +568,13 @@ export class Ledger {
       const now = this.#options.now();
       this.#settle(now);
       const actor = account(signedBy.account);
-      this.#db.prepare("DELETE FROM used_nonces WHERE expires_at <= ?").run(now);
-      const claimed = this.#db.prepare(
-        "INSERT OR IGNORE INTO used_nonces (account, nonce, expires_at) VALUES (?, ?, ?)",
-      ).run(actor, signedBy.nonce, signedBy.nonce_expires_at);
-      if (Number(claimed.changes) === 0) {
+      const fresh = claimNonce(this.#db, {
+        account: actor,
+        nonce: signedBy.nonce,
+        expiresAt: signedBy.nonce_expires_at,
+        now,
+      });
+      if (!fresh) {
         throw new RpcError("conflict", `nonce ${signedBy.nonce} of ${actor} was already used`);
       }
       return work(now, actor);

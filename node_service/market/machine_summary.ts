@@ -85,6 +85,8 @@ export type SummaryInput = {
   pricePerHour: string | null;
   announceIntervalS: number;
   now: number;
+  /** The chain-style machine id original clients address this node by (mod/machine_id.ts). */
+  machineId?: string;
 };
 
 /** The body of this node's `service.summary` broadcast. */
@@ -105,6 +107,7 @@ export function buildServiceSummary(input: SummaryInput): ServiceSummary {
     price_per_hour: input.pricePerHour,
     announce_interval_s: input.announceIntervalS,
     signed_at: input.now,
+    ...(input.machineId ? { machine_id: input.machineId } : {}),
   };
 }
 

@@ -10,6 +10,7 @@ import {
   type GpuReport,
   type Handlers,
   type Logger,
+  machineIdOf,
   NETWORK_DEPARTED_TOPIC,
   type NodeConfig,
   NodeDepartedSchema,
@@ -134,6 +135,7 @@ export function startMarket(deps: MarketDeps): StartedMarket {
           pricePerHour: config.rent_price_per_hour === "" ? null : config.rent_price_per_hour,
           announceIntervalS: config.announce_interval_s,
           now: clock.now(),
+          machineId: machineIdOf(config, nodeId),
         });
       },
       onSummary: (summary) => table.offer(nodeId, summary, clock.now()),

@@ -273,9 +273,10 @@ export class VmCore {
     requestDetail: Record<string, unknown> = {},
   ): Promise<T> {
     const detail: Record<string, unknown> = { ...requestDetail };
+    const startedAt = this.options.now();
     try {
       const result = await work(detail);
-      this.options.events.record({ actor, action, target, result: "ok", detail });
+      this.options.events.record({ actor, action, target, result: "ok", detail, startedAt });
       return result;
     } catch (error) {
       const rpcError = toRpcError(error);
@@ -285,6 +286,7 @@ export class VmCore {
         target,
         result: "error",
         detail: { ...detail, code: rpcError.code, error: rpcError.message },
+        startedAt,
       });
       throw rpcError;
     }

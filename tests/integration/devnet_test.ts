@@ -13,8 +13,8 @@
  */
 import assert from "node:assert/strict";
 import type { KeyringPair } from "@polkadot/keyring/types";
-import { devnetLayout, type DevnetNode, nodeArgs } from "../../scripts/devnet.ts";
-import { DENO_BIN, GiveUp, REPO_ROOT, scratchDir, waitFor } from "../helpers.ts";
+import { devnetLayout, type DevnetNode } from "../../scripts/devnet.ts";
+import { scratchDir, waitFor } from "../helpers.ts";
 import {
   removeDomains,
   requireLibvirt,
@@ -23,10 +23,18 @@ import {
   virsh,
 } from "../node_service/vm/libvirt_fixture.ts";
 import { devWallets, walletHeaders } from "../wallets.ts";
+import {
+  api,
+  type Json,
+  ok,
+  operator,
+  type Running,
+  startNode as startDevnetNode,
+  stop,
+} from "./devnet_nodes.ts";
 import { runCli } from "../../scripts/cli/main.ts";
 
 const TEST_IMAGE = "localhost/dbc-test-busybox:latest";
-const DOCKER_SOCKET = Deno.env.get("DBC_DOCKER_SOCKET") ?? "/run/dbc-podman/podman.sock";
 /**
  * A verification round of 9 slots of 20 s: time for a check VM to boot under TCG inside a slot,
  * and the third validator's first slot opens 40 s into the round.
@@ -35,101 +43,14 @@ const VERIFICATION_WINDOW_S = 180;
 /** What /proc/cpuinfo says inside a guest of QEMU's TCG (the domain type these tests use). */
 const TCG_CPU_MODEL = "QEMU Virtual CPU version 2.5+";
 
-/** Answers are read field by field and asserted on; their static shape adds nothing here. */
-// deno-lint-ignore no-explicit-any
-type Json = any;
-
 /** Progress on stderr, so a slow or stuck run shows where it is. */
 const step = (what: string) => console.error(`[devnet test ${new Date().toISOString()}] ${what}`);
 
-type Running = DevnetNode & { child: Deno.ChildProcess; log: Promise<string>; nodeId: string };
-
-async function startNode(
-  node: DevnetNode,
-  seedP2pPort: number,
-  seedId?: string,
-): Promise<Running> {
-  const child = new Deno.Command(DENO_BIN, {
-    args: ["task", "-q", "node", ...nodeArgs(node, seedP2pPort, seedId)],
-    cwd: REPO_ROOT,
-    env: {
-      DBC_LOG_LEVEL: "warn",
-      DBC_DOCKER_SOCKET: DOCKER_SOCKET,
-      DBC_VM_DOMAIN_TYPE: "qemu",
-      DBC_REQUEST_TIMEOUT_MS: "15000",
-      DBC_LEDGER_VERIFICATION_WINDOW_S: String(VERIFICATION_WINDOW_S),
-    },
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const log = new Response(child.stderr).text();
-  let exited = false;
-  void child.status.then(() => (exited = true));
-  const nodeId = await waitFor(`${node.name} to answer`, async () => {
-    if (exited) throw new GiveUp(`${node.name} exited: ${await log}`);
-    const response = await fetch(`http://127.0.0.1:${node.httpPort}/api/v1/node`);
-    const body = await response.json();
-    return response.ok ? body.data.node_id as string : undefined;
-  }, 90_000);
-  return { ...node, child, log, nodeId };
-}
-
-/** The process ids below `pid` (the node under `deno task`), deepest first. */
-function descendants(pid: number): number[] {
-  let children: number[] = [];
-  try {
-    children = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim().split(/\s+/)
-      .filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-  return children.flatMap((child) => [...descendants(child), child]);
-}
-
-/** Stops a node; SIGKILL goes to the node process itself, as a crash or a cut cable would. */
-async function stop(node: Running, signal: Deno.Signal = "SIGTERM"): Promise<void> {
-  const targets = signal === "SIGKILL"
-    ? [...descendants(node.child.pid), node.child.pid]
-    : [node.child.pid];
-  for (const pid of targets) {
-    try {
-      Deno.kill(pid, signal);
-    } catch {
-      // Already gone.
-    }
-  }
-  await node.child.status;
-  await node.log;
-}
-
-/** A signed (or unsigned) JSON request to a node's API; answers status and envelope. */
-async function api(
-  node: DevnetNode,
-  method: string,
-  path: string,
-  options: { signer?: KeyringPair; body?: unknown } = {},
-): Promise<{ status: number; body: { error_code: number; error_message?: string; data?: Json } }> {
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (options.signer) {
-    Object.assign(
-      headers,
-      walletHeaders(options.signer, { method, path, body: options.body, timestamp: Date.now() }),
-    );
-  }
-  const response = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, {
-    method,
-    headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+/** The devnet's nodes, with this test's verification round. */
+const startNode = (node: DevnetNode, seedP2pPort: number, seedId?: string): Promise<Running> =>
+  startDevnetNode(node, seedP2pPort, seedId, {
+    DBC_LEDGER_VERIFICATION_WINDOW_S: String(VERIFICATION_WINDOW_S),
   });
-  return { status: response.status, body: await response.json() };
-}
-
-function ok<T = Json>(
-  answer: { status: number; body: { error_code: number; error_message?: string; data?: T } },
-): T {
-  assert.equal(answer.body.error_code, 0, `HTTP ${answer.status}: ${answer.body.error_message}`);
-  return answer.body.data as T;
-}
 
 /** `deno task cli` in this process, against real nodes: exit status, output lines, and all text. */
 async function cli(args: string[], env: Record<string, string>) {
@@ -147,22 +68,6 @@ async function cli(args: string[], env: Record<string, string>) {
 async function domainsOf(prefix: string): Promise<string[]> {
   const names = (await virsh("list", "--all", "--name")).stdout;
   return names.split("\n").map((name) => name.trim()).filter((name) => name.startsWith(prefix));
-}
-
-/** A request to a node's operator endpoints, with the token from its data directory. */
-async function operator(
-  node: DevnetNode,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<Json> {
-  const token = (await Deno.readTextFile(`${node.dataDir}/operator.token`)).trim();
-  const response = await fetch(`http://127.0.0.1:${node.httpPort}/api/v1/operator/${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return ok({ status: response.status, body: await response.json() });
 }
 
 /** Reads server-sent events until the operation ends; returns the states seen. */
