@@ -11,25 +11,17 @@
  * honest path; the liar is refused, cut off or simply not believed.
  */
 import assert from "node:assert/strict";
-import {
-  generateNodeKeys,
-  type GlobalPeer,
-  type NetworkStatus,
-  type NodeKeys,
-  silentLogger,
-} from "../../mod/mod.ts";
+import { type GlobalPeer, type NetworkStatus } from "../../mod/mod.ts";
 import {
   type Counters,
   encodeBase64,
   goodbyeBytes,
   MAX_INCARNATION,
-  nodeAuthenticator,
   type PeerEntry,
 } from "../../network/mod.ts";
-import { Libp2pTransport } from "../../network/libp2p_node.ts";
 import { freePort, scratchDir, waitFor } from "../helpers.ts";
 import { mustGet, type NodeProcess, startNode, stopAll, whenUp } from "./node_processes.ts";
-import { rawConnect, type RawPeer } from "./raw_peer.ts";
+import { rawConnect, type RawPeer, rawPeerNode } from "./raw_peer.ts";
 
 const NETWORK = "p2p-forged-claims";
 const EXCHANGE_MS = 1_000;
@@ -37,19 +29,7 @@ const DAY_MS = 86_400_000;
 
 type Status = NetworkStatus & { counters: Counters };
 
-async function hostile(keys: NodeKeys = generateNodeKeys()) {
-  const transport = await Libp2pTransport.start({
-    seed: keys.privateKey,
-    publicKey: keys.publicKey,
-    nodeId: keys.nodeId,
-    listenHost: "127.0.0.1",
-    listenPort: freePort(),
-    maxConnections: 16,
-    log: silentLogger,
-    onInbound: (link) => link.close(),
-  });
-  return { keys, transport, auth: nodeAuthenticator(keys.privateKey) };
-}
+const hostile = rawPeerNode;
 
 const status = (node: NodeProcess) => mustGet<Status>(node, "/api/v1/peers/status");
 const active = async (node: NodeProcess) =>

@@ -6,12 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { Stream } from "@libp2p/interface";
-import {
-  generateNodeKeys,
-  type NetworkStatus,
-  type NodeKeys,
-  silentLogger,
-} from "../../mod/mod.ts";
+import { type NetworkStatus, type NodeKeys } from "../../mod/mod.ts";
 import {
   type Broadcast,
   broadcastSignedBytes,
@@ -21,7 +16,7 @@ import {
   nodeAuthenticator,
 } from "../../network/mod.ts";
 import { Libp2pTransport, toMultiaddr } from "../../network/libp2p_node.ts";
-import { freePort, scratchDir, waitFor } from "../helpers.ts";
+import { scratchDir, waitFor } from "../helpers.ts";
 import {
   mustGet,
   type NodeProcess,
@@ -30,25 +25,13 @@ import {
   stopAll,
   whenUp,
 } from "./node_processes.ts";
-import { rawConnect } from "./raw_peer.ts";
+import { rawConnect, rawPeerNode } from "./raw_peer.ts";
 
 const NETWORK = "p2p-hostile";
 const NONCE_CACHE = 200;
 const RATE = 300;
 
-async function client(keys: NodeKeys = generateNodeKeys()) {
-  const transport = await Libp2pTransport.start({
-    seed: keys.privateKey,
-    publicKey: keys.publicKey,
-    nodeId: keys.nodeId,
-    listenHost: "127.0.0.1",
-    listenPort: freePort(),
-    maxConnections: 8,
-    log: silentLogger,
-    onInbound: (link) => link.close(),
-  });
-  return { keys, transport, auth: nodeAuthenticator(keys.privateKey) };
-}
+const client = rawPeerNode;
 
 async function status(node: NodeProcess) {
   return await mustGet<NetworkStatus>(node, "/api/v1/peers/status");

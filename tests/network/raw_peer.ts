@@ -3,16 +3,20 @@
  * speaks the wire protocol by hand, so tests can send what no honest node
  * would (forged, replayed, wrong-network or flooding messages).
  */
+import { generateNodeKeys, type NodeKeys, silentLogger } from "../../mod/mod.ts";
 import {
   type Authenticator,
   encodeBase64,
   type Hello,
   helloProofBytes,
   type Link,
+  nodeAuthenticator,
   PROTOCOL_VERSION,
   type Transport,
   type WireMessage,
 } from "../../network/mod.ts";
+import { Libp2pTransport } from "../../network/libp2p_node.ts";
+import { freePort } from "../helpers.ts";
 
 export type RawPeer = {
   link: Link;
@@ -79,4 +83,19 @@ export async function rawConnect(
     isClosed: () => closed,
     send: (message) => link.send(message),
   };
+}
+
+/** A libp2p node of the test's own (its own key), to open raw links from; it takes no links. */
+export async function rawPeerNode(keys: NodeKeys = generateNodeKeys()) {
+  const transport = await Libp2pTransport.start({
+    seed: keys.privateKey,
+    publicKey: keys.publicKey,
+    nodeId: keys.nodeId,
+    listenHost: "127.0.0.1",
+    listenPort: freePort(),
+    maxConnections: 16,
+    log: silentLogger,
+    onInbound: (link) => link.close(),
+  });
+  return { keys, transport, auth: nodeAuthenticator(keys.privateKey) };
 }
