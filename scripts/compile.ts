@@ -28,12 +28,24 @@ const PERMISSIONS = [
   "--allow-sys=cpus,systemMemoryInfo,statfs",
 ];
 /**
- * What the executable does not need from node_modules: the Deno binary the npm `deno` package
- * brings (twice over: its platform package holds a hard link of it), about 95 MB that would
- * otherwise double the executable; and type declarations. `--exclude` matches files by path.
+ * What the executable does not need from node_modules: every package only development needs
+ * (package-lock.json marks them `dev`: the Deno binary the npm `deno` package brings, about 95 MB,
+ * test and browser tooling, bundlers), type declarations, and the test suites some packages ship
+ * (prom-client's bintrees ships 2 MB of test data on which `deno compile` overflows its stack).
+ * `--exclude` matches files by path.
  */
 async function excluded(): Promise<string[]> {
-  const paths = ["node_modules/deno/deno", "node_modules/@types"];
+  const paths = ["node_modules/deno/deno", "node_modules/@types", "node_modules/bintrees/test"];
+  try {
+    const lock = JSON.parse(await Deno.readTextFile("package-lock.json")) as {
+      packages?: Record<string, { dev?: boolean }>;
+    };
+    for (const [path, entry] of Object.entries(lock.packages ?? {})) {
+      if (entry.dev && path.startsWith("node_modules/")) paths.push(path);
+    }
+  } catch {
+    // No lock file: only the paths above are left out.
+  }
   try {
     for await (const entry of Deno.readDir("node_modules/@deno")) {
       paths.push(`node_modules/@deno/${entry.name}/deno`);
