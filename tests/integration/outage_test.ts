@@ -69,9 +69,12 @@ Deno.test({
       new ApiClient({ baseUrl: `http://127.0.0.1:${node.httpPort}`, signer });
 
     // The node declares itself and signs; Alice signs; the GPU node forwards it to the authority.
-    const { owner, registration } = await at(gpu).operatorRegistration(token, {
-      prices: { second: "2" },
-    });
+    // Asked until the node service has started (the node answers before all its workers do).
+    const { owner, registration } = await waitFor(
+      "the GPU node's registration",
+      () => at(gpu).operatorRegistration(token, { prices: { second: "2" } }).catch(() => undefined),
+      60_000,
+    );
     assert.equal(registration.machine_id, gpu.nodeId);
     assert.equal(owner, alice.address);
     const registered = await waitFor(
