@@ -91,8 +91,13 @@ export function workerPermissions(worker: WorkerName, inputs: PermissionInputs):
     case "node_service":
       return {
         ...NOTHING,
-        // Deno itself: image downloads run in a process of their own, with their own permissions.
-        run: [...SERVICE_PROGRAMS, Deno.execPath()],
+        // Deno itself where images may be downloaded: each download runs in a process of its own,
+        // with its own permissions (download_policy.ts). Nowhere else, so a compiled seed, whose
+        // permissions are fixed, is not asked for it.
+        run: [
+          ...SERVICE_PROGRAMS,
+          ...(config.image_download_hosts.length > 0 ? [Deno.execPath()] : []),
+        ],
         env: [...SERVICE_ENV],
         sys: [...SERVICE_SYS],
         read: [

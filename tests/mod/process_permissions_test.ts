@@ -73,8 +73,12 @@ Deno.test("a data directory anywhere is granted, and nothing above it", () => {
   assert.deepEqual(permissions.write, ["/srv/disk7/dbc", "/var/run/docker.sock"]);
   assert.equal(permissions.net, true);
   assert.deepEqual(permissions.env, ["DBC_*", ...SERVICE_ENV]);
-  // Deno itself, for the image download process (node_service/vm/images/download_process.ts).
-  assert.deepEqual(permissions.run, [...SERVICE_PROGRAMS, Deno.execPath()]);
+  // Deno itself only where images may be downloaded (node_service/vm/images/download_process.ts).
+  assert.deepEqual(permissions.run, [...SERVICE_PROGRAMS]);
+  assert.deepEqual(
+    nodeProcessPermissions(inputs(["--image-download-hosts", "images.example"])).run,
+    [...SERVICE_PROGRAMS, Deno.execPath()],
+  );
   assert.deepEqual(permissions.sys, [...SERVICE_SYS]);
   assert.ok(!covers(permissions.read, "/srv/disk7/other"));
   assert.ok(!covers(permissions.write, ROOT), "the code is read-only");
@@ -159,7 +163,7 @@ Deno.test("permissionFlags writes one deno run flag a kind, entries comma-separa
     "--allow-write=/srv/dbc,/var/run/docker.sock",
     "--allow-net",
     `--allow-env=DBC_*,${SERVICE_ENV.join(",")}`,
-    `--allow-run=${[...SERVICE_PROGRAMS, Deno.execPath()].join(",")}`,
+    `--allow-run=${SERVICE_PROGRAMS.join(",")}`,
     `--allow-sys=${SERVICE_SYS.join(",")}`,
   ]);
   assert.ok(!flags.some((flag) => flag === "-A" || flag === "--allow-all"));
