@@ -47,9 +47,9 @@ export function checkNodeStatement(
   if (Math.abs(now - statement.signed_at) > NODE_STATEMENT_MAX_SKEW_MS) {
     return {
       ok: false,
-      reason: `the node's statement was signed at ${
-        new Date(statement.signed_at).toISOString()
-      }, more than ${NODE_STATEMENT_MAX_SKEW_MS / 60_000} minutes from the ledger's clock`,
+      reason: `the node's statement was signed at ${timeText(statement.signed_at)}, more than ${
+        NODE_STATEMENT_MAX_SKEW_MS / 60_000
+      } minutes from the ledger's clock`,
     };
   }
   let bytes: Uint8Array;
@@ -62,4 +62,10 @@ export function checkNodeStatement(
     return { ok: false, reason: `the statement is not signed by node ${statement.machine_id}` };
   }
   return { ok: true };
+}
+
+/** A time the sender chose, for a message: ISO 8601 when a Date can hold it, else the number. */
+function timeText(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? `${ms} ms` : date.toISOString();
 }

@@ -29,6 +29,8 @@ function header(entry: TarEntry, mtimeS: number): Uint8Array {
   if (name.startsWith("/") || name.split("/").includes("..")) {
     throw new RangeError(`tar path must be relative and stay inside: ${name}`);
   }
+  // The name field ends at the first NUL: a name holding one would be read back cut short.
+  if (name.includes("\0")) throw new RangeError(`tar path holds a NUL: ${JSON.stringify(name)}`);
   const block = new Uint8Array(BLOCK);
   const put = (offset: number, text: string) => block.set(encoder.encode(text), offset);
   block.set(nameBytes, 0);

@@ -191,7 +191,8 @@ export function containerListingFrom(value: unknown): ContainerListing[] {
     labels: item.Labels,
     ports: dedupePorts(
       (item.Ports ?? []).flatMap((port) =>
-        port.PublicPort
+        // As in an inspect's bindings: only a whole, positive host port is one.
+        isHostPort(port.PublicPort)
           ? [{
             containerPort: port.PrivatePort,
             protocol: protocolOf(port.Type ?? "tcp"),
@@ -216,7 +217,7 @@ export function imageListingFrom(value: unknown): ImageListing[] {
     id: image.Id,
     tags: (image.RepoTags ?? []).filter((tag) => tag !== "<none>:<none>"),
     sizeBytes: image.Size ?? 0,
-    createdAt: image.Created ? image.Created * 1000 : null,
+    createdAt: engineSeconds(image.Created),
   }));
 }
 
@@ -270,7 +271,9 @@ export function pullEventFrom(value: unknown): PullEvent | undefined {
  */
 export class JsonLineSplitter {
   #pending = "";
-  #decoder = new TextDecoder();
+  // ignoreBOM: Deno 2.9's streaming decoder drops a U+FEFF at the start of every chunk, not only
+  // the stream's first, so a chunk cut just before one inside a string would change that string.
+  #decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
   constructor(private readonly maxLineChars = 1024 * 1024) {}
 
@@ -340,8 +343,18 @@ function engineTime(text: string | null | undefined): number | null {
   return Number.isFinite(time) && time > 0 ? time : null;
 }
 
+/** Seconds since the epoch as milliseconds; null for none, or one no clock can show. */
+function engineSeconds(seconds: number | null | undefined): number | null {
+  const ms = (seconds ?? 0) * 1000;
+  return Number.isFinite(ms) && ms > 0 ? ms : null;
+}
+
 function positiveOrNull(value: number | null | undefined): number | null {
   return value && value > 0 ? value : null;
+}
+
+function isHostPort(value: number | null | undefined): value is number {
+  return Number.isInteger(value) && value! > 0;
 }
 
 function protocolOf(text: string): PortProtocol {

@@ -52,8 +52,9 @@ export function readDomainFacts(xml: string): DomainFacts {
   const memory = MEMORY.exec(xml);
   let memoryKib: number | null = null;
   if (memory) {
-    const perUnit = KIB_PER_UNIT[UNIT.exec(memory[1]!)?.[1] ?? "KiB"];
-    if (perUnit !== undefined) memoryKib = Number(memory[2]) * perUnit;
+    const unit = UNIT.exec(memory[1]!)?.[1] ?? "KiB";
+    // Own keys only: a unit such as `toString` is no unit (and no number to multiply by).
+    if (Object.hasOwn(KIB_PER_UNIT, unit)) memoryKib = Number(memory[2]) * KIB_PER_UNIT[unit]!;
   }
   return {
     specDigest: SPEC_DIGEST.exec(xml)?.[1] ?? null,

@@ -22,7 +22,7 @@
 import { createHash } from "node:crypto";
 import type { VmOs } from "../../../mod/mod.ts";
 import { libvirtPciAttributes, parsePciBusId, type PciAddress } from "../../gpu/mod.ts";
-import { type XmlChild, xmlElement, type XmlNode } from "./xml_text.ts";
+import { isXmlText, type XmlChild, xmlElement, type XmlNode } from "./xml_text.ts";
 
 export const QEMU_XML_NAMESPACE = "http://libvirt.org/schemas/domain/qemu/1.0";
 export const DBC_XML_NAMESPACE = "https://github.com/DeepBrainChain/dbc-node/vm/1";
@@ -132,6 +132,23 @@ function validate(spec: DomainSpec): PciAddress[] {
   );
   for (const path of [spec.diskPath, spec.consoleLogPath, spec.seedDiskPath ?? "/"]) {
     check(path.startsWith("/"), `not an absolute path: ${JSON.stringify(path)}`);
+  }
+  // Free text goes into the XML escaped; what XML cannot carry at all is refused here, as a spec
+  // error, rather than by the writer halfway through.
+  const texts = [
+    spec.diskPath,
+    spec.consoleLogPath,
+    spec.seedDiskPath,
+    spec.directBoot?.kernelPath,
+    spec.directBoot?.initrdPath,
+    spec.directBoot?.cmdline,
+    spec.metadata.instanceId,
+    spec.metadata.owner,
+  ];
+  for (const text of texts) {
+    if (text !== undefined) {
+      check(isXmlText(text), `not text XML can carry: ${JSON.stringify(text)}`);
+    }
   }
   // Windows reads no NoCloud seed (cloudbase-init wants a config drive of its own).
   check(spec.seedDiskPath === undefined || spec.os === "linux", "a seed disk is for Linux guests");

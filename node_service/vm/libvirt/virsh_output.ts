@@ -12,6 +12,7 @@ import {
 } from "./hypervisor.ts";
 
 const STATE_ALTERNATIVES = DOMAIN_STATES.join("|");
+const MAX_TCP_PORT = 65535;
 // Names may hold spaces in libvirt, so the state is matched from the end of the line.
 const LIST_LINE = new RegExp(`^\\s*(?:\\d+|-)\\s+(.+?)\\s+(${STATE_ALTERNATIVES})\\s*$`);
 
@@ -73,7 +74,9 @@ export function parseDomBlkList(text: string): DomainDisk[] {
 /** `virsh vncdisplay NAME` prints `host:display`; the TCP port is 5900 + display. */
 export function parseVncDisplay(text: string): number | null {
   const match = /:(\d+)\s*$/.exec(text.trim());
-  return match ? 5900 + Number(match[1]) : null;
+  const port = match ? 5900 + Number(match[1]) : null;
+  // A display past the TCP port range names no port a client could reach.
+  return port !== null && port <= MAX_TCP_PORT ? port : null;
 }
 
 /** `virsh domifaddr NAME`: the addresses (without prefix length). */

@@ -24,16 +24,34 @@ const ESCAPES: Record<string, string> = {
   ">": "&gt;",
   '"': "&quot;",
   "'": "&apos;",
+  // A reader turns a tab or line break in an attribute into a space, and a CR in text into a
+  // line feed; written as references they read back as they were (and the indentation that
+  // xmlElement adds at line breaks never lands inside a value).
+  "\t": "&#9;",
+  "\n": "&#10;",
+  "\r": "&#13;",
 };
+
+/**
+ * What XML 1.0 cannot carry at all, escaped or not: most control characters, U+FFFE and U+FFFF,
+ * and lone surrogates (which UTF-8 cannot encode: they would be written as U+FFFD).
+ */
+// deno-lint-ignore no-control-regex
+const NOT_XML_TEXT_CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f]/;
+const NOT_XML_TEXT_OTHER =
+  /[\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Whether XML can carry `text` (escaped); {@link escapeXml} throws for text it cannot. */
+export function isXmlText(text: string): boolean {
+  return !NOT_XML_TEXT_CONTROL.test(text) && !NOT_XML_TEXT_OTHER.test(text);
+}
 
 /** Escapes text for use in an attribute value or a text node. */
 export function escapeXml(text: string): string {
-  // XML 1.0 cannot carry most control characters at all, escaped or not.
-  // deno-lint-ignore no-control-regex
-  if (/[\x00-\x08\x0b\x0c\x0e-\x1f]/.test(text)) {
-    throw new Error(`control character in XML text ${JSON.stringify(text)}`);
+  if (!isXmlText(text)) {
+    throw new Error(`control character (or another XML cannot carry) in ${JSON.stringify(text)}`);
   }
-  return text.replace(/[&<>"']/g, (char) => ESCAPES[char]!);
+  return text.replace(/[&<>"'\t\n\r]/g, (char) => ESCAPES[char]!);
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_.:-]*$/;
