@@ -25,10 +25,13 @@ import { marketRoutes } from "./routes/market.ts";
 import { operatorRoutes } from "./routes/operator.ts";
 import { imageRoutes } from "./routes/images.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
+import { monitorRoutes } from "./routes/monitor.ts";
 import { validationRoutes } from "./routes/validation.ts";
+import { usageRoutes } from "./routes/usage.ts";
 import { isRemoteEnv } from "./remote.ts";
 import type { AppDeps } from "./app_deps.ts";
 import { METRICS_PATH } from "./metrics/mod.ts";
+import { dashboardRoutes } from "./ui/mod.ts";
 
 export type { AppDeps };
 
@@ -120,8 +123,10 @@ export function createAppWithRoutes(deps: AppDeps): App {
   marketRoutes(routes, deps);
   vmRoutes(routes, { ...deps, operations }, auth);
   containerRoutes(routes, { ...deps, operations }, auth);
+  usageRoutes(routes, deps, auth);
   imageRoutes(routes, { ...deps, operations }, auth);
   sessionRoutes(routes, { ...deps, operations }, auth);
+  monitorRoutes(routes, deps, auth);
   validationRoutes(routes, { ...deps, operations }, auth);
   operationRoutes(routes, {
     ...deps,
@@ -136,6 +141,7 @@ export function createAppWithRoutes(deps: AppDeps): App {
   app.get("/openapi.json", (c) => c.json(document));
   const metrics = deps.metrics;
   if (metrics) app.get(METRICS_PATH, (c) => metrics.serve(c));
+  if (deps.ui) dashboardRoutes(app, deps.ui);
 
   app.notFound((c) =>
     failure(c, new ApiError("no_such_endpoint", `no endpoint ${c.req.method} ${c.req.path}`))

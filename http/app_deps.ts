@@ -14,6 +14,7 @@ import type {
   WalletAuthConfig,
 } from "../mod/mod.ts";
 import type { HttpMetrics } from "./metrics/mod.ts";
+import type { DashboardAssets } from "./ui/mod.ts";
 
 export type AppDeps = {
   call: <M extends Method>(
@@ -46,4 +47,6 @@ export type AppDeps = {
   operatorToken?: string;
   /** Counts every request and serves `GET /metrics`; without it there is no /metrics. */
   metrics?: HttpMetrics;
+  /** The dashboard's bundle, or why there is none (`/ui` says so); without it there is no `/ui`. */
+  ui?: DashboardAssets;
 };

@@ -28,6 +28,7 @@ import type {
   ContainerDetail,
   ContainerLogsSchema,
   GlobalPeerListSchema,
+  InstanceUsage,
   LeaseCheckResult,
   LedgerMachineListSchema,
   Machine,
@@ -244,7 +245,8 @@ export class ApiClient {
     }
     this.signer = options.signer;
     this.#session = options.session;
-    this.#fetch = options.fetch ?? fetch;
+    // Called as a plain function: a browser refuses `fetch` invoked as another object's method.
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#now = options.now ?? Date.now;
     this.#nonce = options.nonce ?? newNonce;
     this.#timeoutMs = options.timeoutMs ?? CLIENT_REQUEST_TIMEOUT_MS;
@@ -557,6 +559,20 @@ export class ApiClient {
   containerLogs(nodeId: string, containerId: string, range: LogRange): Promise<ContainerLogs> {
     return this.request("GET", `/api/v1/containers/${segment(containerId)}/logs`, {
       query: { node_id: nodeId, flag: range.from, line_num: range.lines },
+    });
+  }
+
+  /** `GET /api/v1/tasks/:task_id/usage?node_id=`: a running VM's counters now. */
+  vmUsage(nodeId: string, taskId: string): Promise<InstanceUsage> {
+    return this.request("GET", `/api/v1/tasks/${segment(taskId)}/usage`, {
+      query: { node_id: nodeId },
+    });
+  }
+
+  /** `GET /api/v1/containers/:container_id/usage?node_id=`: a running container's counters now. */
+  containerUsage(nodeId: string, containerId: string): Promise<InstanceUsage> {
+    return this.request("GET", `/api/v1/containers/${segment(containerId)}/usage`, {
+      query: { node_id: nodeId },
     });
   }
 

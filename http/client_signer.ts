@@ -18,7 +18,9 @@ import {
   canonicalRequestMessage,
   multisigAccount,
   normalizeAccount,
-} from "../mod/mod.ts";
+  // The wallet concern's own face, not mod/mod.ts: the dashboard bundles this file for browsers,
+  // which cannot load the rest of the kernel (SQLite, metrics).
+} from "../mod/wallet/mod.ts";
 
 /** One wallet: its SS58 address and a way to sign bytes with its key (sr25519 or ed25519). */
 export type Signer = {

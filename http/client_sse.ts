@@ -101,7 +101,10 @@ export async function* readServerSentEvents(
   body: ReadableStream<Uint8Array>,
 ): AsyncGenerator<ServerSentEvent> {
   const parser = new ServerSentEventParser();
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  // Typed as a transform of bytes to text: the DOM library types its writable side more loosely,
+  // and the dashboard type-checks this file against it (http/ui/app/).
+  const decoder = new TextDecoderStream() as TransformStream<Uint8Array, string>;
+  const reader = body.pipeThrough(decoder).getReader();
   try {
     for (;;) {
       const { done, value } = await reader.read();

@@ -11,11 +11,18 @@ import { createApp } from "./app.ts";
 import { serveRemoteRequests } from "./remote.ts";
 import { createCompatApp, listenInOriginalDialect } from "./compat/mod.ts";
 import { HttpMetrics } from "./metrics/mod.ts";
+import { loadDashboardAssets } from "./ui/mod.ts";
 
-runWorker("http", ({ init, log, call }) => {
+// The dashboard's bundle, imported as soon as this worker runs (a module, not a file read: this
+// worker reads none), before anything could replace the file Deno loaded with the worker.
+const dashboard = loadDashboardAssets();
+
+runWorker("http", async ({ init, log, call }) => {
   const { http_host: hostname, http_port: port } = init.config;
   const clientAddress = (c: Context) => getConnInfo(c).remote.address ?? "unknown";
   const machineId = init.config.role === "gpu" ? machineIdOf(init.config, init.node_id) : undefined;
+  const ui = await dashboard;
+  if (ui.kind === "missing") log.info("dashboard not served", { reason: ui.reason });
   const app = createApp({
     call,
     log,
@@ -39,6 +46,7 @@ runWorker("http", ({ init, log, call }) => {
       clientAddress,
       startedAtMs: init.started_at,
     }),
+    ui,
   });
   const server = Deno.serve({
     hostname,

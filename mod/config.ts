@@ -310,6 +310,20 @@ export const CONFIG_FIELDS = {
     false,
     "let image downloads reach loopback, private and link-local addresses (a mirror on the LAN); otherwise a listed host that resolves there is refused at the connection",
   ),
+  monitor_interval_s: field(
+    intBetween(0, 3_600),
+    asInteger,
+    30,
+    "how often a GPU node sends the metrics of each renter's VMs and of the host to the monitoring servers the renter named (the original's 30 s); 0: never",
+  ),
+  monitor_allow_private: field(
+    z.boolean({ message: "expected true or false" }),
+    (
+      text,
+    ) => (/^(true|1|yes|on)$/i.test(text) ? true : /^(false|0|no|off)$/i.test(text) ? false : text),
+    false,
+    "let renters name monitoring servers at loopback, private and link-local addresses (a LAN's own monitoring); otherwise such an address is refused, and a name that resolves there is refused at the connection",
+  ),
   p2p_target_outbound: field(
     intBetween(1, 64),
     asInteger,

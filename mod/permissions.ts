@@ -50,6 +50,18 @@ export function engineSocketPermissions(socketPath: string): {
  */
 export const SERVICE_SYS = ["cpus", "systemMemoryInfo", "statfs"] as const;
 
+/**
+ * What a GPU node that pushes renters' monitoring data (node_service/monitor/) needs besides:
+ * the host's load average, which the original sends. Deno itself too: each push runs in a process
+ * of its own whose net permissions are the renters' servers (node_service/monitor/push_policy.ts).
+ */
+export const MONITOR_SYS = ["loadavg"] as const;
+
+/** Whether this node pushes renters' monitoring data: a GPU node, unless the operator turned it off. */
+export function pushesMonitoring(config: Pick<NodeConfig, "role" | "monitor_interval_s">): boolean {
+  return config.role === "gpu" && config.monitor_interval_s > 0;
+}
+
 /** libvirt's QEMU settings; the node service reads which user QEMU runs as. */
 export const QEMU_CONF_FILE = "/etc/libvirt/qemu.conf";
 
@@ -59,7 +71,7 @@ export type WorkerPermissions = {
   net: string[] | boolean;
   env: string[] | false;
   run: string[] | false;
-  sys: Array<typeof SERVICE_SYS[number]> | false;
+  sys: Array<typeof SERVICE_SYS[number] | typeof MONITOR_SYS[number]> | false;
   ffi: false;
   import: false;
 };
@@ -91,15 +103,18 @@ export function workerPermissions(worker: WorkerName, inputs: PermissionInputs):
     case "node_service":
       return {
         ...NOTHING,
-        // Deno itself where images may be downloaded: each download runs in a process of its own,
-        // with its own permissions (download_policy.ts). Nowhere else, so a compiled seed, whose
+        // Deno itself where images may be downloaded or renters' monitoring data pushed: each
+        // download and each push runs in a process of its own, with its own permissions
+        // (download_policy.ts, monitor/push_policy.ts). Nowhere else, so a compiled seed, whose
         // permissions are fixed, is not asked for it.
         run: [
           ...SERVICE_PROGRAMS,
-          ...(config.image_download_hosts.length > 0 ? [Deno.execPath()] : []),
+          ...(config.image_download_hosts.length > 0 || pushesMonitoring(config)
+            ? [Deno.execPath()]
+            : []),
         ],
         env: [...SERVICE_ENV],
-        sys: [...SERVICE_SYS],
+        sys: [...SERVICE_SYS, ...(pushesMonitoring(config) ? MONITOR_SYS : [])],
         read: [
           paths.serviceDir,
           ...inputs.programPaths,

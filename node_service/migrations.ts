@@ -206,4 +206,18 @@ export const SERVICE_MIGRATIONS: readonly Migration[] = [
     );
     CREATE INDEX used_nonces_by_expiry ON used_nonces (expires_at);`,
   },
+  {
+    version: 11,
+    name: "renters' monitoring servers",
+    // Each renter's servers (the original's `/monitor/set`, at most two), in the order named: the
+    // node pushes the metrics of the renter's VMs and of the host there (node_service/monitor/).
+    sql: `CREATE TABLE monitor_servers (
+      account TEXT NOT NULL,
+      position INTEGER NOT NULL CHECK (position >= 0),
+      host TEXT NOT NULL,
+      port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+      set_at INTEGER NOT NULL,
+      PRIMARY KEY (account, position)
+    );`,
+  },
 ];

@@ -3,7 +3,14 @@
  * issues) VMs, containers and leases. Runs with permission to execute only
  * virsh, nvidia-smi and qemu-img and to touch only its own directory.
  */
-import { ledgerPlace, openDatabase, runWorker, vmStorageDirs } from "../mod/mod.ts";
+import {
+  chainRpcHosts,
+  ledgerPlace,
+  machineIdOf,
+  openDatabase,
+  runWorker,
+  vmStorageDirs,
+} from "../mod/mod.ts";
 import { startContainers } from "./container/mod.ts";
 import { eventHandlers, EventLog } from "./event_log.ts";
 import { GpuInventory } from "./gpu/mod.ts";
@@ -23,6 +30,7 @@ import { sessionHandlers, SessionStore } from "./sessions.ts";
 import { usedNonceHandlers } from "./used_nonces.ts";
 import { startCheckVms } from "./validation/mod.ts";
 import { ServiceMetrics } from "./metrics/mod.ts";
+import { MonitorStore, startMonitor } from "./monitor/mod.ts";
 
 /** How stale a GPU inventory may be when the caller does not say. */
 const DEFAULT_GPU_MAX_AGE_MS = 5_000;
@@ -163,6 +171,28 @@ runWorker("node_service", ({ init, log, clock, call }) => {
     clock,
     log: log.child("checks"),
   });
+  // The lease check answers the HTTP API and tells the monitoring pushes who rents the machine.
+  const leaseChecks = leaseCheckHandlers(verification, clock, {
+    nodeId: init.node_id,
+    as: verificationMachineId(init.config, init.node_id),
+  });
+  const monitor = startMonitor({
+    config: init.config,
+    machineId: machineIdOf(init.config, init.node_id),
+    store: new MonitorStore(db, () => clock.now()),
+    events,
+    clock,
+    log: log.child("monitor"),
+    vms: () => vms.service.summaries(),
+    gpuReport: () => gpus.report(DEFAULT_GPU_MAX_AGE_MS),
+    renting: async (account) =>
+      (await leaseChecks["lease.check"](
+        { account, machine_id: init.node_id },
+        { from: "node_service" },
+      )).renting,
+    deniedHosts: chainRpcHosts(init.config),
+    diskPath: storage.vmDir,
+  });
   log.info("node service ready", { database: init.paths.serviceDb });
   return {
     handlers: {
@@ -173,10 +203,8 @@ runWorker("node_service", ({ init, log, clock, call }) => {
       ...ledgerHandlers,
       ...market.handlers,
       ...machine.handlers,
-      ...leaseCheckHandlers(verification, clock, {
-        nodeId: init.node_id,
-        as: verificationMachineId(init.config, init.node_id),
-      }),
+      ...leaseChecks,
+      ...monitor.handlers,
       ...eventHandlers(events),
       ...sessionHandlers(new SessionStore(db, () => clock.now()), events),
       ...usedNonceHandlers(db, () => clock.now()),
@@ -190,6 +218,7 @@ runWorker("node_service", ({ init, log, clock, call }) => {
       if (!("missing" in verification)) verification.close();
       await leases.stop();
       await checks.stop();
+      await monitor.stop();
       ledger.stop();
       containers.stop();
       await vms.stop();

@@ -18,6 +18,14 @@ if [[ ! -x "$deno" ]]; then
   exit 2
 fi
 
+# The dashboard's browser bundle (scripts/ui_build.ts writes http/ui/dist/, which the HTTP worker
+# imports at start and serves from memory), built here by a process of its own that may read the
+# project and run esbuild; the node itself gets no such grant. A failed build leaves the node
+# running, its /ui saying what to do.
+"$deno" run --quiet --no-prompt --allow-read="$root" --allow-write="$root/http/ui/dist" \
+  --allow-env --allow-run "$root/scripts/ui_build.ts" >/dev/null ||
+  echo "node.sh: the dashboard was not built (above); the node starts without it" >&2
+
 # A refusal (a path Deno's flags cannot carry) is reported by node_grants.ts, which exits 2.
 grants="$("$deno" run --quiet --no-prompt --allow-read --allow-env "$root/scripts/node_grants.ts" "$@")" ||
   exit $?

@@ -38,6 +38,7 @@ import {
 } from "./envelope.ts";
 import { imageRoutes } from "./images.ts";
 import { miningNodeRoutes } from "./mining_nodes.ts";
+import { monitorRoutes } from "./monitor.ts";
 import { peerRoutes } from "./peers.ts";
 import { snapshotRoutes } from "./snapshots.ts";
 import { namesThisNode, targetNodeId } from "./target.ts";
@@ -57,6 +58,7 @@ const GROUPS: Record<string, Group> = {
   images: imageRoutes,
   mining_nodes: miningNodeRoutes,
   peers: peerRoutes,
+  monitor: monitorRoutes,
   ...unservedGroups,
   stat: stubRoutes,
   config: stubRoutes,

@@ -1,10 +1,10 @@
 /**
  * The original's prefixes this network does not serve, each answered with a
  * clear refusal in the original's shape (HTTP 200, errcode -3, what is
- * missing and, where there is one, the native way): data disks, monitoring
- * servers, private networks, bare-metal (IPMI) nodes, DeepLink, GPU-share
- * rent orders. `/stat` and `/config` were empty stubs there and answer as
- * they did ("Unhandled request", 500). `/` gives the node's version.
+ * missing and, where there is one, the native way): data disks, private
+ * networks, bare-metal (IPMI) nodes, DeepLink, GPU-share rent orders.
+ * `/stat` and `/config` were empty stubs there and answer as they did
+ * ("Unhandled request", 500). `/` gives the node's version.
  */
 import { VERSION } from "../../mod/mod.ts";
 import { CompatError, ORIGINAL_CODES } from "./envelope.ts";
@@ -15,7 +15,6 @@ const UNSERVED: Record<string, string> = {
   disk: "data disks (/disk/list|resize|add|delete) are not supported by this node yet; " +
     "a VM's own disk grows with POST /api/v1/tasks/modify/{task_id} (new_... fields) or the " +
     "native modify's disk_size",
-  monitor: "monitoring servers (/monitor) are not supported by this network",
   lan: "private networks (/lan) are not supported by this network",
   bare_metal: "bare-metal nodes (IPMI) are not supported by this network",
   deeplink: "DeepLink devices are not supported by this network",

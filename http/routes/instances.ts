@@ -21,6 +21,7 @@ import {
   MAX_SSH_KEYS,
   PortRequestSchema,
   RpcError,
+  type RpcErrorCode,
   SshPublicKeySchema,
   SshPublicKeysSchema,
   VmDetailSchema,
@@ -37,7 +38,7 @@ import {
 import type { ApiRoutes } from "../api_route.ts";
 import type { AppDeps } from "../app_deps.ts";
 import type { WalletAuthenticator } from "../auth.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError, apiErrorKindFor } from "../errors.ts";
 import type { Operations } from "../operations.ts";
 import { NodeQuery, SIGNED_ROUTE_ERRORS, TargetBody, TargetFields as Target } from "./common.ts";
 
@@ -69,7 +70,7 @@ const CreatedSchema = z.object({
 export type InstanceRouteDeps = AppDeps & { operations: Operations };
 
 /** Gives an instance to the renter who asked only; anyone else is told it does not exist. */
-function ownedBy<T extends { owner: string; id: string }>(
+export function ownedBy<T extends { owner: string; id: string }>(
   instance: T,
   account: string,
   noun: string,
@@ -81,7 +82,7 @@ function ownedBy<T extends { owner: string; id: string }>(
 }
 
 /** A missing instance is a 404, whoever asks. */
-async function found<T>(noun: string, id: string, lookup: Promise<T>): Promise<T> {
+export async function found<T>(noun: string, id: string, lookup: Promise<T>): Promise<T> {
   try {
     return await lookup;
   } catch (error) {
@@ -113,6 +114,44 @@ export async function requireRental(
 
 const newId = (prefix: string) =>
   `${prefix}-${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+
+/**
+ * Waits until the create has written the instance's record, so that a 202
+ * names an instance a node restart keeps (and repairs), never one only this
+ * worker's memory knew. A create refused before it wrote anything (no such
+ * image, GPUs or a port taken) is answered with the refusal instead.
+ */
+async function recorded(
+  deps: InstanceRouteDeps,
+  method: "vm.recorded" | "container.recorded",
+  id: string,
+  operationId: string,
+): Promise<void> {
+  let stopWatching: () => void = () => {};
+  const ended = new Promise<void>((resolve) => {
+    stopWatching = deps.operations.watch(operationId, () => resolve());
+    if (deps.operations.get(operationId)?.state !== "running") resolve();
+  });
+  try {
+    // No answer (a time-out) only answers sooner; the operation reports the create itself.
+    const answer = await Promise.race([
+      deps.call(method, { id }).then(({ recorded }) => recorded, () => undefined),
+      ended.then(() => undefined),
+    ]);
+    if (answer === true) return;
+    // Ended without a record: its refusal is on its way to the operation.
+    if (answer === false) await ended;
+    const operation = deps.operations.get(operationId);
+    if (operation?.state === "failed" && operation.error) {
+      throw new ApiError(
+        apiErrorKindFor(operation.error.code as RpcErrorCode),
+        operation.error.message,
+      );
+    }
+  } finally {
+    stopWatching();
+  }
+}
 
 export function vmRoutes(
   routes: ApiRoutes,
@@ -172,6 +211,7 @@ export function vmRoutes(
         ssh_keys: typeof body.ssh_key === "string" ? [body.ssh_key] : body.ssh_key,
         password: body.password,
       }, { timeoutMs: 15 * 60_000 }));
+    await recorded(deps, "vm.recorded", id, operation.operation_id);
     return { task_id: id, operation_id: operation.operation_id, state: "creating" as const };
   });
 
@@ -473,6 +513,7 @@ export function containerRoutes(
           volume: body.volume_path ? { mount_path: body.volume_path } : undefined,
         }, { timeoutMs: 15 * 60_000 }),
     );
+    await recorded(deps, "container.recorded", id, operation.operation_id);
     return { task_id: id, operation_id: operation.operation_id, state: "creating" as const };
   });
 

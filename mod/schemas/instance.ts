@@ -65,6 +65,11 @@ export const InstanceSummarySchema = z.object({
 });
 export type InstanceSummary = z.infer<typeof InstanceSummarySchema>;
 
+/** `vm.recorded`, `container.recorded`: waits until the create of `id` has written its record. */
+export const InstanceRecordedParamsSchema = z.object({ id: InstanceIdSchema });
+/** `recorded`: the record is written (a restart keeps it); false: the create ended without one. */
+export const InstanceRecordedSchema = z.object({ recorded: z.boolean() });
+
 /** `<type> <base64>`: true when the body decodes to a key blob that starts with `<type>`. */
 function keyBodyNamesItsType(key: string): boolean {
   const [type, body] = key.split(" ");

@@ -32,6 +32,13 @@ import {
   ImagePullStatusSchema,
 } from "./container.ts";
 import { EventListParamsSchema, EventListSchema } from "./event.ts";
+import { InstanceRecordedParamsSchema, InstanceRecordedSchema } from "./instance.ts";
+import { InstanceUsageParamsSchema, InstanceUsageSchema } from "./usage.ts";
+import {
+  MonitorListParamsSchema,
+  MonitorServersSchema,
+  MonitorSetParamsSchema,
+} from "./monitor.ts";
 import { HostCheckParamsSchema, HostCheckReportSchema } from "./host.ts";
 import {
   SessionCreatedSchema,
@@ -260,6 +267,12 @@ export const METHODS = {
     params: ContainerCreateParamsSchema,
     result: ContainerSchema,
   },
+  /** Answers once the create of `id` has written its record, or ended without one. */
+  "container.recorded": {
+    to: "node_service",
+    params: InstanceRecordedParamsSchema,
+    result: InstanceRecordedSchema,
+  },
   "container.list": {
     to: "node_service",
     params: ContainerListParamsSchema,
@@ -287,6 +300,12 @@ export const METHODS = {
     params: ContainerLogsParamsSchema,
     result: ContainerLogsSchema,
   },
+  /** CPU, memory, network and disk counters of a running container, now. */
+  "container.usage": {
+    to: "node_service",
+    params: InstanceUsageParamsSchema,
+    result: InstanceUsageSchema,
+  },
   "container_image.list": {
     to: "node_service",
     params: EmptyParams,
@@ -313,6 +332,12 @@ export const METHODS = {
     result: ImageDeletedSchema,
   },
   "vm.create": { to: "node_service", params: VmCreateParamsSchema, result: VmSchema },
+  /** Answers once the create of `id` has written its record, or ended without one. */
+  "vm.recorded": {
+    to: "node_service",
+    params: InstanceRecordedParamsSchema,
+    result: InstanceRecordedSchema,
+  },
   "vm.list": { to: "node_service", params: VmListParamsSchema, result: VmListSchema },
   "vm.get": { to: "node_service", params: VmGetParamsSchema, result: VmDetailSchema },
   "vm.start": { to: "node_service", params: VmTargetSchema, result: VmSchema },
@@ -321,6 +346,12 @@ export const METHODS = {
   "vm.reset": { to: "node_service", params: VmTargetSchema, result: VmSchema },
   "vm.delete": { to: "node_service", params: VmTargetSchema, result: VmSchema },
   "vm.logs": { to: "node_service", params: VmLogsParamsSchema, result: VmLogsSchema },
+  /** CPU, memory, network and disk counters of a running VM, now. */
+  "vm.usage": {
+    to: "node_service",
+    params: InstanceUsageParamsSchema,
+    result: InstanceUsageSchema,
+  },
   /** New CPU, memory, disk (grow only) or login port of a stopped VM. */
   "vm.modify": { to: "node_service", params: VmModifyParamsSchema, result: VmSchema },
   // Snapshots of a VM's disk: taken, restored and deleted while the VM is stopped.
@@ -514,6 +545,18 @@ export const METHODS = {
     result: MarketNodeListSchema,
   },
   "market.node": { to: "node_service", params: MarketNodeParamsSchema, result: MarketNodeSchema },
+  // Renters' monitoring servers on this GPU node (node_service/monitor/, mod/schemas/monitor.ts).
+  "monitor.list": {
+    to: "node_service",
+    params: MonitorListParamsSchema,
+    result: MonitorServersSchema,
+  },
+  /** Replaces the account's servers; refuses a bad or private address and changes nothing. */
+  "monitor.set": {
+    to: "node_service",
+    params: MonitorSetParamsSchema,
+    result: MonitorServersSchema,
+  },
   /** Whether an account rents a machine now, from the verification service this node uses. */
   "lease.check": {
     to: "node_service",

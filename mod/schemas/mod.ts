@@ -16,3 +16,5 @@ export * from "./ledger_rpc.ts";
 export * from "./node_statement.ts";
 export * from "./check_vm.ts";
 export * from "./metrics.ts";
+export * from "./usage.ts";
+export * from "./monitor.ts";

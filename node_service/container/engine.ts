@@ -91,6 +91,18 @@ export type ContainerListing = {
   ports: PublishedPort[];
 };
 
+/** A running container's counters now (CPU time and bytes since it started); null: not reported. */
+export type EngineUsage = {
+  cpuTimeNs: number | null;
+  cpus: number | null;
+  memoryUsedBytes: number | null;
+  memoryLimitBytes: number | null;
+  netRxBytes: number | null;
+  netTxBytes: number | null;
+  diskReadBytes: number | null;
+  diskWriteBytes: number | null;
+};
+
 export type LogStream = "stdout" | "stderr";
 export type LogLine = { stream: LogStream; text: string };
 export type LogQuery = { from: "head" | "tail"; lines: number };
@@ -142,6 +154,8 @@ export interface ContainerEngine {
   listContainers(labels: readonly string[]): Promise<ContainerListing[]>;
   /** A bounded slice of the container's output, demultiplexed into lines. */
   containerLogs(id: string, query: LogQuery): Promise<LogResult>;
+  /** Its CPU, memory, network and disk counters now. */
+  containerUsage(id: string): Promise<EngineUsage>;
 
   listImages(): Promise<ImageListing[]>;
   /** Pulls from a registry; yields progress until the pull ends (an `error` event ends it). */

@@ -70,10 +70,25 @@ export function startContainers(
     now,
     log: deps.log.child("container_images"),
   });
+  // Not awaited: an engine that is slow or down must not hold up the rest of the node service.
+  containers.reconcile().catch((error) => {
+    deps.log.error("cannot reconcile containers with the engine", {
+      error: (error as Error).message,
+    });
+    deps.events.record({
+      actor: "node",
+      action: "container.reconcile",
+      result: "error",
+      detail: { error: (error as Error).message },
+    });
+  });
   const handlers: ContainerHandlers = {
     "container.engine_status": () => containers.engineStatus(socket),
     // Parsed again for the defaults' sake: handlers are typed with the schema's input.
     "container.create": (params) => containers.create(ContainerCreateParamsSchema.parse(params)),
+    "container.recorded": async (params) => ({
+      recorded: await containers.whenRecorded(params.id),
+    }),
     "container.list": (params) =>
       containers.list({ includeDeleted: params.include_deleted ?? false }),
     "container.get": (params) => containers.get(params.id),
@@ -84,6 +99,7 @@ export function startContainers(
       containers.delete(params.actor, params.id, params.keep_volume ?? false),
     "container.logs": (params) =>
       containers.logs(params.id, { from: params.from ?? "tail", lines: params.lines ?? 100 }),
+    "container.usage": (params) => containers.usage(params.id),
     "container_image.list": () => images.list(),
     "container_image.pull": (params) => images.pull(params.actor, params.image),
     "container_image.pull_status": (params) => images.pullStatus(params.pull_id),

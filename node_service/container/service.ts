@@ -13,6 +13,7 @@ import {
   type ContainerEngineView,
   type GpuReport,
   type InstanceSummary,
+  type InstanceUsage,
   type Logger,
   type PortBinding,
   RpcError,
@@ -37,6 +38,8 @@ import {
 } from "../host/mod.ts";
 import { tarArchive } from "./docker/mod.ts";
 import { type InstanceDriver, type InstanceEvent, nextInstanceState } from "../instances.ts";
+import { type ContainerRepair, ENGINE_SETTLE_MARGIN_MS, repairContainers } from "./repair.ts";
+import { RecordWaiters } from "../record_waiters.ts";
 
 /** Labels the node puts on everything it creates in the engine. */
 export const CONTAINER_LABELS = {
@@ -77,11 +80,16 @@ export class ContainerService implements InstanceDriver {
   readonly #newId: () => string;
   /** One operation at a time per container: a stop racing a delete would confuse both. */
   readonly #busy = new Map<string, Promise<unknown>>();
+  /** Containers this service is creating now; a record `creating` not among them was cut short. */
+  readonly #creating = new Set<string>();
+  /** Who waits for a create's record (the HTTP API, before it answers 202). */
+  readonly #recordWaiters: RecordWaiters;
   #lastPickedPort: number | undefined;
 
   constructor(deps: ContainerServiceDeps) {
     this.#deps = deps;
     this.#log = deps.log ?? silentLogger;
+    this.#recordWaiters = new RecordWaiters((id) => deps.store.get(id) !== undefined);
     this.#newId = deps.newId ??
       (() => `ct-${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`);
   }
@@ -120,6 +128,32 @@ export class ContainerService implements InstanceDriver {
     }
   }
 
+  /** Its counters now; only a running container has any (409 otherwise). */
+  async usage(id: string): Promise<InstanceUsage> {
+    const record = this.#record(id);
+    if (record.engineId === null || record.state !== "running") {
+      throw new RpcError("conflict", `container ${id} is ${record.state}, not running`);
+    }
+    try {
+      const usage = await this.#deps.engine.containerUsage(record.engineId);
+      return {
+        id,
+        kind: "container",
+        at: this.#deps.events.now(),
+        cpu_time_ns: usage.cpuTimeNs,
+        cpus: usage.cpus,
+        memory_used_bytes: usage.memoryUsedBytes,
+        memory_limit_bytes: usage.memoryLimitBytes,
+        net_rx_bytes: usage.netRxBytes,
+        net_tx_bytes: usage.netTxBytes,
+        disk_read_bytes: usage.diskReadBytes,
+        disk_write_bytes: usage.diskWriteBytes,
+      };
+    } catch (error) {
+      throw rpcErrorFrom(error);
+    }
+  }
+
   async engineStatus(socket: string): Promise<ContainerEngineStatus> {
     try {
       const info = await this.#deps.engine.info();
@@ -146,6 +180,8 @@ export class ContainerService implements InstanceDriver {
       throw new RpcError("conflict", `a container with id ${id} already exists`);
     }
     const startedAt = this.#deps.events.now();
+    // Start-up repair running meanwhile must not take this create for one a restart cut short.
+    this.#creating.add(id);
     try {
       return await this.#exclusive(id, () => this.#create(id, request, startedAt));
     } catch (error) {
@@ -159,7 +195,31 @@ export class ContainerService implements InstanceDriver {
         startedAt,
       });
       throw rpcError;
+    } finally {
+      this.#creating.delete(id);
+      // A create refused before its record was written answers its waiters too.
+      this.#recordWaiters.settle(id);
     }
+  }
+
+  /** True once the create of `id` has written its record; false when it ended without one. */
+  whenRecorded(id: string): Promise<boolean> {
+    return this.#recordWaiters.when(id);
+  }
+
+  /**
+   * Start-up repair (repair.ts): undoes the creates a restart cut short, marks
+   * records whose engine container is gone, and takes the engine's word on
+   * which containers run. Throws when the engine does not answer.
+   */
+  reconcile(): Promise<ContainerRepair[]> {
+    return repairContainers({
+      ...this.#deps,
+      log: this.#log,
+      creating: (id) => this.#creating.has(id),
+      exclusive: (id, work) => this.#exclusive(id, work),
+      settleMs: this.#deps.stopTimeoutS * 1000 + ENGINE_SETTLE_MARGIN_MS,
+    });
   }
 
   async #create(
@@ -192,6 +252,7 @@ export class ContainerService implements InstanceDriver {
       });
       return { record, allocations: gpus.allocateGpus(id, "container", want, inventory) };
     });
+    this.#recordWaiters.settle(id);
 
     const labels = this.#labels(id);
     let volumeCreated = false;

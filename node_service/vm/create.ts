@@ -107,6 +107,7 @@ export async function create(core: VmCore, request: VmCreateRequest): Promise<Vm
       });
       return core.options.gpus.allocateGpus(id, "vm", want, inventory);
     });
+    core.recordWaiters.settle(id);
 
     const dir = core.vmPath(id);
     let defined = false;

@@ -150,6 +150,7 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
   const handlers: VmHandlers = {
     // Parsed again for the defaults' sake: handlers are typed with the schema's input.
     "vm.create": (params) => vms.create(VmCreateParamsSchema.parse(params)),
+    "vm.recorded": async (params) => ({ recorded: await vms.whenRecorded(params.id) }),
     "vm.list": async (params) => ({
       vms: await vms.list({ includeDeleted: params.include_deleted ?? false }),
     }),
@@ -164,6 +165,7 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
     "vm.reset": (params) => vms.reset(params.actor, params.id),
     "vm.delete": (params) => vms.delete(params.actor, params.id),
     "vm.logs": (params) => vms.logs(params.id, params.from ?? "tail", params.lines ?? 100),
+    "vm.usage": (params) => vms.usage(params.id),
     "vm.modify": (params) => vms.modify(VmModifyParamsSchema.parse(params)),
     "vm.snapshot_create": (params) =>
       vms.snapshotCreate(params.actor, params.id, params.name, params.description ?? ""),

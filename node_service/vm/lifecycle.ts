@@ -4,12 +4,15 @@
  * list, console log).
  */
 import {
+  type InstanceUsage,
+  RpcError,
   type Vm,
   type VmCredentials,
   type VmDetail,
   type VmHypervisorView,
 } from "../../mod/mod.ts";
-import { HypervisorError } from "./libvirt/mod.ts";
+import { type DomainUsage, HypervisorError } from "./libvirt/mod.ts";
+import { toRpcError } from "./vm_helpers.ts";
 import { MAX_CONSOLE_READ_BYTES, VM_FILES } from "./constants.ts";
 import type { VmRecord } from "./store.ts";
 import type { StopOptions, VmCore } from "./vm_core.ts";
@@ -152,6 +155,34 @@ export async function list(core: VmCore, options: { includeDeleted: boolean }): 
 }
 
 /** The guest's console output (its serial port), head or tail. */
+/** A running VM's counters now (409 when it is not running, 404 when libvirt has no domain). */
+export async function usage(core: VmCore, id: string): Promise<InstanceUsage> {
+  const record = core.record(id);
+  if (record.state !== "running") {
+    throw new RpcError("conflict", `VM ${id} is ${record.state}, not running`);
+  }
+  let reading: DomainUsage | undefined;
+  try {
+    reading = await core.options.hypervisor.usage(record.domain);
+  } catch (error) {
+    throw toRpcError(error);
+  }
+  if (!reading) throw new RpcError("not_found", `VM ${id} has no domain ${record.domain}`);
+  return {
+    id,
+    kind: "vm",
+    at: core.options.now(),
+    cpu_time_ns: reading.cpuTimeNs,
+    cpus: reading.vcpus,
+    memory_used_bytes: reading.memoryUsedBytes,
+    memory_limit_bytes: reading.memoryLimitBytes,
+    net_rx_bytes: reading.netRxBytes,
+    net_tx_bytes: reading.netTxBytes,
+    disk_read_bytes: reading.diskReadBytes,
+    disk_write_bytes: reading.diskWriteBytes,
+  };
+}
+
 export async function logs(
   core: VmCore,
   id: string,

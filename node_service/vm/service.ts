@@ -19,7 +19,14 @@
  * of these (or a create) is set right at the next start: `reconcile` makes
  * libvirt, the VM's files and its disk agree with the record (repair.ts).
  */
-import type { Vm, VmCreateRequest, VmDetail, VmModifyRequest, VmSnapshot } from "../../mod/mod.ts";
+import type {
+  InstanceUsage,
+  Vm,
+  VmCreateRequest,
+  VmDetail,
+  VmModifyRequest,
+  VmSnapshot,
+} from "../../mod/mod.ts";
 import type { InstanceDriver } from "../instances.ts";
 import type { VmSnapshotStore } from "./snapshot_store.ts";
 import type { VmStore } from "./store.ts";
@@ -52,8 +59,18 @@ export class VmService implements InstanceDriver {
   }
 
   /** Creates (and by default starts) a VM; resolves once libvirt reports it running. */
-  create(request: VmCreateRequest): Promise<Vm> {
-    return create(this.#core, request);
+  async create(request: VmCreateRequest): Promise<Vm> {
+    try {
+      return await create(this.#core, request);
+    } finally {
+      // A create refused before its record was written answers its waiters too.
+      if (request.id !== undefined) this.#core.recordWaiters.settle(request.id);
+    }
+  }
+
+  /** True once the create of `id` has written its record; false when it ended without one. */
+  whenRecorded(id: string): Promise<boolean> {
+    return this.#core.recordWaiters.when(id);
   }
 
   /** Starts a stopped VM; a running one is left as it is. */
@@ -122,6 +139,11 @@ export class VmService implements InstanceDriver {
     lines: number,
   ): Promise<{ lines: string[]; truncated: boolean }> {
     return lifecycle.logs(this.#core, id, from, lines);
+  }
+
+  /** A running VM's CPU, memory, network and disk counters now. */
+  usage(id: string): Promise<InstanceUsage> {
+    return lifecycle.usage(this.#core, id);
   }
 
   /**

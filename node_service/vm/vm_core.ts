@@ -24,6 +24,7 @@ import {
   LOGIN_GUEST_PORT,
 } from "./libvirt/mod.ts";
 import type { EventLog } from "../event_log.ts";
+import { RecordWaiters } from "../record_waiters.ts";
 import type { DiskGuard, PortKey, PortRange } from "../host/mod.ts";
 import type { GpuAllocator } from "../gpu/mod.ts";
 import type { ImageStore, ReadyImage } from "./images/mod.ts";
@@ -81,6 +82,8 @@ export class VmCore {
   #queues = new Map<string, Promise<unknown>>();
   /** VMs this service is creating now; a record in `creating` not among them was cut short. */
   readonly creating = new Set<string>();
+  /** Who waits for a create's record (the HTTP API, before it answers 202). */
+  readonly recordWaiters = new RecordWaiters((id) => this.store.get(id) !== undefined);
 
   constructor(options: VmServiceOptions) {
     this.options = options;

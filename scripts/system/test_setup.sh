@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Brings up what the system tests drive for real, idempotently (fast when all is already up):
 # libvirt + QEMU with a bootable test guest, Podman serving the Docker Engine API with a test
-# image, Prometheus and promtool for the metrics test; then it clears what an interrupted earlier
-# run left (test_leftovers.sh). Needs root (it installs Debian packages and starts daemons).
+# image, Prometheus and promtool for the metrics test, Chromium for the dashboard's browser test;
+# then it clears what an interrupted earlier run left (test_leftovers.sh). Needs root (it installs
+# Debian packages and starts daemons).
 # `deno task test` runs it first.
 # The Debian packages, those the tests only read with (dosfstools, mtools, python3-yaml) included,
 # are listed in libvirt_setup.sh.
@@ -17,5 +18,6 @@ fi
 "$here/podman_setup.sh" >/dev/null
 "$here/podman_test_image.sh" >/dev/null
 "$here/prometheus_setup.sh" >&2
+"$here/browser_setup.sh" >&2
 "$here/test_leftovers.sh"
 echo "[test_setup] libvirt and the Docker Engine API are up" >&2

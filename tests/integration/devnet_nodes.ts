@@ -30,15 +30,19 @@ export const TEST_NODE_ENV: Record<string, string> = {
   DBC_REQUEST_TIMEOUT_MS: "15000",
 };
 
-/** Starts `node` and waits (90 s at most) until its API answers with its node id. */
+/**
+ * Starts `node` and waits (90 s at most) until its API answers with its node id. `args` come after
+ * the devnet's own flags, so they win over them (a shorter validation round, say).
+ */
 export async function startNode(
   node: DevnetNode,
   seedP2pPort: number,
   seedId?: string,
   env: Record<string, string> = {},
+  args: readonly string[] = [],
 ): Promise<Running> {
   const child = new Deno.Command(DENO_BIN, {
-    args: ["task", "-q", "node", ...nodeArgs(node, seedP2pPort, seedId)],
+    args: ["task", "-q", "node", ...nodeArgs(node, seedP2pPort, seedId), ...args],
     cwd: REPO_ROOT,
     env: { ...TEST_NODE_ENV, ...env },
     stdout: "null",

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   ConfigError,
   loadConfig,
+  MONITOR_SYS,
   nodePaths,
   nodeProcessPermissions,
   permissionFlags,
@@ -73,13 +74,20 @@ Deno.test("a data directory anywhere is granted, and nothing above it", () => {
   assert.deepEqual(permissions.write, ["/srv/disk7/dbc", "/var/run/docker.sock"]);
   assert.equal(permissions.net, true);
   assert.deepEqual(permissions.env, ["DBC_*", ...SERVICE_ENV]);
-  // Deno itself only where images may be downloaded (node_service/vm/images/download_process.ts).
-  assert.deepEqual(permissions.run, [...SERVICE_PROGRAMS]);
+  // Deno itself only where images may be downloaded (node_service/vm/images/download_process.ts)
+  // or renters' monitoring data pushed (node_service/monitor/push_process.ts, on by default on a
+  // GPU node), and the load average only for the latter.
+  assert.deepEqual(permissions.run, [...SERVICE_PROGRAMS, Deno.execPath()]);
+  assert.deepEqual(permissions.sys, [...SERVICE_SYS, ...MONITOR_SYS]);
+  const quiet = nodeProcessPermissions(inputs(["--monitor-interval-s", "0"]));
+  assert.deepEqual(quiet.run, [...SERVICE_PROGRAMS]);
+  assert.deepEqual(quiet.sys, [...SERVICE_SYS]);
+  assert.deepEqual(nodeProcessPermissions(inputs(["--role", "seed"])).run, [...SERVICE_PROGRAMS]);
   assert.deepEqual(
-    nodeProcessPermissions(inputs(["--image-download-hosts", "images.example"])).run,
+    nodeProcessPermissions(inputs(["--monitor-interval-s", "0", "--image-download-hosts", "a.b"]))
+      .run,
     [...SERVICE_PROGRAMS, Deno.execPath()],
   );
-  assert.deepEqual(permissions.sys, [...SERVICE_SYS]);
   assert.ok(!covers(permissions.read, "/srv/disk7/other"));
   assert.ok(!covers(permissions.write, ROOT), "the code is read-only");
   assertWorkersFit(input);
@@ -163,8 +171,8 @@ Deno.test("permissionFlags writes one deno run flag a kind, entries comma-separa
     "--allow-write=/srv/dbc,/var/run/docker.sock",
     "--allow-net",
     `--allow-env=DBC_*,${SERVICE_ENV.join(",")}`,
-    `--allow-run=${SERVICE_PROGRAMS.join(",")}`,
-    `--allow-sys=${SERVICE_SYS.join(",")}`,
+    `--allow-run=${[...SERVICE_PROGRAMS, Deno.execPath()].join(",")}`,
+    `--allow-sys=${[...SERVICE_SYS, ...MONITOR_SYS].join(",")}`,
   ]);
   assert.ok(!flags.some((flag) => flag === "-A" || flag === "--allow-all"));
   assert.deepEqual(

@@ -17,6 +17,7 @@ import {
   type ContainerSpec,
   EngineError,
   type EngineInfo,
+  type EngineUsage,
   type ImageListing,
   type LogQuery,
   type LogResult,
@@ -24,6 +25,7 @@ import {
 } from "../engine.ts";
 import { DockerHttp, type EngineRequest, type EngineResponse, readText } from "./http.ts";
 import { LogCollector } from "./logs.ts";
+import { containerUsageFrom } from "./stats.ts";
 import {
   containerCreateBody,
   containerDetailsFrom,
@@ -205,6 +207,17 @@ export class DockerEngine implements ContainerEngine {
       }
     }
     return collector.finish();
+  }
+
+  async containerUsage(id: string): Promise<EngineUsage> {
+    // One reading, not a stream; one-shot spares Docker its second sample for a CPU share.
+    const answer = await this.#expect({
+      method: "GET",
+      path: `/containers/${id}/stats`,
+      query: { stream: false, "one-shot": true },
+      timeoutMs: ENGINE_TIMEOUTS_MS.call,
+    }, [200]);
+    return containerUsageFrom(answer);
   }
 
   async listImages(): Promise<ImageListing[]> {

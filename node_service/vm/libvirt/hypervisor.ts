@@ -3,6 +3,7 @@
  * to. The one real implementation is {@link LibvirtHypervisor} (virsh); the
  * VM service depends only on this interface.
  */
+import type { DomainUsage } from "./domain_stats.ts";
 
 /** libvirt's own words for a domain's state, as `virsh domstate` prints them. */
 export const DOMAIN_STATES = [
@@ -88,6 +89,8 @@ export interface Hypervisor {
   details(name: string): Promise<DomainDetails | undefined>;
   /** Every domain libvirt knows, running or not. */
   list(): Promise<DomainSummary[]>;
+  /** A running domain's CPU, memory, network and disk counters; `undefined` when there is no such domain. */
+  usage(name: string): Promise<DomainUsage | undefined>;
 }
 
 /** True for the states in which the guest occupies its resources. */

@@ -24,6 +24,7 @@ import {
   virshMessage,
 } from "./virsh_output.ts";
 import { VIRSH_TIMEOUT_MS, VM_STATE_POLL_MS } from "../constants.ts";
+import { type DomainUsage, DOMSTATS_FLAGS, parseDomainStats } from "./domain_stats.ts";
 
 /** The names this node gives domains; anything else is refused before virsh sees it. */
 const DOMAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
@@ -175,6 +176,14 @@ export class LibvirtHypervisor implements Hypervisor {
       vncPort,
       addresses: [...addresses],
     };
+  }
+
+  async usage(name: string): Promise<DomainUsage | undefined> {
+    const output = await this.#virshOrMissing(["domstats", ...DOMSTATS_FLAGS, checkName(name)]);
+    if (output === undefined) return undefined;
+    const usage = parseDomainStats(output);
+    if (!usage) throw new HypervisorError("failed", `virsh domstats ${name}: unreadable output`);
+    return usage;
   }
 
   async list(): Promise<DomainSummary[]> {
