@@ -1,7 +1,8 @@
 /**
  * A volume that really fills up (a small tmpfs mounted for the test; root
  * only), past what the free-space reserve can foresee: a download with no
- * length announced, and a database whose disk another program filled. Each
+ * length announced, a database whose disk another program filled, and VM
+ * disks (a new VM's overlay, a snapshot) on a full volume. Each
  * write that meets the full disk fails with a clear error, leaves no
  * half-written image and no corrupt database, and the same operation succeeds
  * once there is room again.
@@ -12,14 +13,28 @@ import { EventLog } from "../../../node_service/event_log.ts";
 import { SERVICE_MIGRATIONS } from "../../../node_service/migrations.ts";
 import { ImageStore } from "../../../node_service/vm/images/mod.ts";
 import { scratchDir } from "../../helpers.ts";
+import {
+  removeDomains,
+  requireLibvirt,
+  run,
+  testGuest,
+  testPrefix,
+  virsh,
+  vmScratchDir,
+} from "../vm/libvirt_fixture.ts";
+import { addGuestImages, guestRequest, openVmSetting } from "../vm/vm_fixture.ts";
 
 const MIB = 2 ** 20;
 const VOLUME_MIB = 24;
 
 /** Runs `work` on a fresh tmpfs of `VOLUME_MIB`, unmounted afterwards. */
-async function withSmallVolume(work: (dir: string) => Promise<void>): Promise<void> {
+async function withSmallVolume(
+  work: (dir: string) => Promise<void>,
+  at?: string,
+): Promise<void> {
   if (Deno.uid() !== 0) throw new Error("mounting a tmpfs needs root: run the tests as root");
-  const dir = await scratchDir("full-disk");
+  const dir = at ?? await scratchDir("full-disk");
+  await Deno.mkdir(dir, { recursive: true });
   const mount = await new Deno.Command("mount", {
     args: ["-t", "tmpfs", "-o", `size=${VOLUME_MIB}m,mode=0711`, "tmpfs", dir],
   }).output();
@@ -160,4 +175,64 @@ Deno.test("a database on a full volume refuses writes with a clear error, stays 
       db.close();
     }
   });
+});
+
+Deno.test("VM disks on a full volume: a new VM and a snapshot fail cleanly, nothing is left or damaged, both succeed once there is room", async () => {
+  await requireLibvirt();
+  const guest = await testGuest();
+  const dir = await vmScratchDir("full-disk-vms");
+  const prefix = testPrefix();
+  // The database and images on the ordinary disk; the VM disks on the small volume.
+  await withSmallVolume(async (vmDir) => {
+    const setting = openVmSetting({ dir, prefix, vmDir });
+    try {
+      await addGuestImages(setting.images, guest);
+      const vm = await setting.service.create(guestRequest(guest, { start: false }));
+      const filler = `${vmDir}/filler`;
+      await fill(filler);
+
+      // A new VM: its overlay cannot be written. Refused with the disk's reason; no record
+      // left running, no domain, no directory of its own.
+      const before = await setting.service.list({ includeDeleted: false });
+      await assert.rejects(
+        setting.service.create(guestRequest(guest, { start: false })),
+        /No space left|os error 28|ENOSPC/i,
+      );
+      const after = await setting.service.list({ includeDeleted: false });
+      assert.deepEqual(
+        after.filter((listed) => listed.state !== "failed").map((listed) => listed.id),
+        before.map((listed) => listed.id),
+      );
+      const domains = (await virsh("list", "--all", "--name")).stdout.split("\n")
+        .filter((name) => name.startsWith(prefix));
+      assert.deepEqual(domains, [vm.domain]);
+      const dirs = [...Deno.readDirSync(vmDir)].filter((entry) => entry.isDirectory)
+        .map((entry) => entry.name);
+      assert.deepEqual(dirs, [vm.id]);
+
+      // A snapshot of the stopped VM: refused, the disk unharmed, no snapshot recorded.
+      await assert.rejects(
+        setting.service.snapshotCreate("renter", vm.id, "full", ""),
+        /No space left|os error 28|ENOSPC|space/i,
+      );
+      assert.deepEqual(setting.service.snapshotList(vm.id), []);
+      const overlay = [...Deno.readDirSync(`${vmDir}/${vm.id}`)]
+        .find((entry) => entry.name.endsWith(".qcow2"))!;
+      const check = await run("qemu-img", ["check", "-q", `${vmDir}/${vm.id}/${overlay.name}`]);
+      assert.equal(check.code, 0, check.stderr);
+
+      // Room again: the same snapshot and a new VM go through.
+      await Deno.remove(filler);
+      assert.equal(
+        (await setting.service.snapshotCreate("renter", vm.id, "full", "")).name,
+        "full",
+      );
+      const second = await setting.service.create(guestRequest(guest, { start: false }));
+      assert.equal(second.state, "stopped");
+    } finally {
+      await removeDomains(prefix);
+      await setting.close();
+    }
+  }, `${dir}/vms`);
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
 });
