@@ -34,11 +34,14 @@ export type StartOptions = {
   role?: "gpu" | "seed" | "client";
   seeds?: string[];
   args?: string[];
+  /** Fixed ports, e.g. to start a node again where it was; free ones when absent. */
+  httpPort?: number;
+  p2pPort?: number;
 };
 
 export async function startNode(options: StartOptions): Promise<NodeProcess> {
-  const httpPort = freePort();
-  const p2pPort = freePort();
+  const httpPort = options.httpPort ?? freePort();
+  const p2pPort = options.p2pPort ?? freePort();
   const child = new Deno.Command("bash", {
     args: [
       ...await nodeCommand(),
