@@ -95,10 +95,12 @@ export async function forwardToNode(
   const reply = result.reply;
   if (reply.type === "error") {
     if (reply.code === "timeout") throw new ApiError("timeout", `node ${to}: ${reply.message}`);
-    throw new ApiError(
-      reply.code === "not_found" ? "not_found" : "bad_response",
-      `node ${to}: ${reply.message}`,
-    );
+    // Every node serves the API; one that has no handler for it yet is starting (or its HTTP
+    // worker restarting): a renter should try again, not be told its instance does not exist.
+    if (reply.code === "not_found") {
+      throw new ApiError("try_later", `node ${to} cannot serve API requests now: ${reply.message}`);
+    }
+    throw new ApiError("bad_response", `node ${to}: ${reply.message}`);
   }
   const answer = reply.type === "app" ? RemoteHttpResponseSchema.safeParse(reply.body) : undefined;
   if (!answer?.success) {
