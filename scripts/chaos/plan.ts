@@ -12,6 +12,9 @@
  * and starts it again after a random pause. Near the end a few nodes are
  * killed for good: how long the survivors take to forget them is measured.
  */
+import { Random } from "../seeded_random.ts";
+
+export { Random };
 
 export type Role = "seed" | "gpu" | "client";
 
@@ -61,44 +64,6 @@ export type ChaosPlan = {
   forGoodAtMs: number;
   phaseMs: number;
 };
-
-/** A small seeded generator (mulberry32): the same seed, the same choices. */
-export class Random {
-  #state: number;
-
-  constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-
-  /** A float in [0, 1). */
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  }
-
-  /** An integer in [min, max]. */
-  int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1));
-  }
-
-  pick<T>(items: readonly T[]): T {
-    if (items.length === 0) throw new RangeError("nothing to pick from");
-    return items[Math.floor(this.next() * items.length)]!;
-  }
-
-  /** `count` distinct items in random order. */
-  sample<T>(items: readonly T[], count: number): T[] {
-    const pool = [...items];
-    for (let index = pool.length - 1; index > 0; index--) {
-      const other = Math.floor(this.next() * (index + 1));
-      [pool[index], pool[other]] = [pool[other]!, pool[index]!];
-    }
-    return pool.slice(0, count);
-  }
-}
 
 /** Why `options` cannot make a run; undefined when they can. */
 export function invalidOptions(options: ChaosOptions): string | undefined {

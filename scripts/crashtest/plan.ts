@@ -6,6 +6,9 @@
  * one or two scenarios at once, on different instances, and the node is
  * killed somewhere inside them.
  */
+import { Random } from "../seeded_random.ts";
+
+export { Random };
 
 /** What the planner knows of an instance: the node's record after the last restart. */
 export type PoolInstance = {
@@ -42,38 +45,6 @@ const GPU_SHARE = 0.2;
 /** Most stops are forced: an ACPI stop of a guest still booting waits out the node's time-out. */
 const FORCED_STOP_SHARE = 0.8;
 const SECOND_SCENARIO_SHARE = 0.35;
-
-/** A small seeded generator (mulberry32): the same seed, the same runs. */
-export class Random {
-  #state: number;
-
-  constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-
-  /** A float in [0, 1). */
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  }
-
-  /** An integer in [min, max]. */
-  int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1));
-  }
-
-  chance(share: number): boolean {
-    return this.next() < share;
-  }
-
-  pick<T>(items: readonly T[]): T {
-    if (items.length === 0) throw new RangeError("nothing to pick from");
-    return items[Math.floor(this.next() * items.length)]!;
-  }
-}
 
 type Candidate = { weight: number; make: () => Scenario };
 

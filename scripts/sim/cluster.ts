@@ -15,6 +15,7 @@ import {
   type PeerNodeConfig,
   simulatedAuthenticator,
 } from "../../network/mod.ts";
+import { mulberry32 } from "../seeded_random.ts";
 
 export type SimNode = {
   id: string;
@@ -153,16 +154,4 @@ function fakeNodeId(random: () => number): string {
   bytes.set([0x00, 0x24, 0x08, 0x01, 0x12, 0x20]);
   for (let index = 6; index < 38; index++) bytes[index] = Math.floor(random() * 256);
   return base58.encode(bytes);
-}
-
-/** A small seeded PRNG, so a simulation run can be repeated. */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
