@@ -91,6 +91,7 @@ export function createCompatApp(deps: CompatDeps): Hono {
     }),
   );
   const authority = new OriginalAuthority({ call: deps.call, now });
+  const endpointDeps = { ...deps, now };
 
   app.all("*", async (c) => {
     const url = new URL(c.req.url);
@@ -102,7 +103,7 @@ export function createCompatApp(deps: CompatDeps): Hono {
     try {
       const text = endpoint.bodyless ? "" : await c.req.text();
       const input: EndpointInput = {
-        deps: { ...deps, now },
+        deps: endpointDeps,
         body: endpoint.bodyless ? undefined : parseOriginalBody(text),
         args,
         query: url.searchParams,
@@ -124,10 +125,7 @@ export function createCompatApp(deps: CompatDeps): Hono {
   app.onError((error, c) => {
     if (error instanceof CompatError) return originalFailure(c, error);
     deps.log.error("original-dialect request failed", { path: c.req.path, error: String(error) });
-    return originalFailure(
-      c,
-      new CompatError(500, ORIGINAL_CODES.responseError, "internal error"),
-    );
+    return originalFailure(c, internalError());
   });
   return app;
 }
@@ -199,8 +197,11 @@ function inOriginalTerms(error: unknown, endpoint: Endpoint, deps: CompatDeps): 
     endpoint: endpoint.name,
     error: String(error),
   });
-  return new CompatError(500, ORIGINAL_CODES.responseError, "internal error");
+  return internalError();
 }
+
+/** 500, -32701: what failed here, without its details. */
+const internalError = () => new CompatError(500, ORIGINAL_CODES.responseError, "internal error");
 
 /**
  * One client address's rate, as the native API counts it; what another node tunnels in counts

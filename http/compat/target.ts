@@ -5,15 +5,18 @@
  * over; a configured one is found among the machines the GPU nodes announce
  * (`market.nodes`), where exactly one node must claim it.
  */
-import { derivedMachineId, isMachineId, nodeIdOfMachineId } from "../../mod/mod.ts";
+import {
+  derivedMachineId,
+  isMachineId,
+  nodeIdOfMachineId,
+  NodeIdTextSchema,
+} from "../../mod/mod.ts";
 import type { AppDeps } from "../app_deps.ts";
 import { invalidParams } from "./envelope.ts";
 
-const NODE_ID = /^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/;
-
 /** The node id `peer` names; a 400 (-25) for text of neither form or a contested machine id. */
 export async function targetNodeId(deps: Pick<AppDeps, "call">, peer: string): Promise<string> {
-  if (NODE_ID.test(peer)) return peer;
+  if (NodeIdTextSchema.safeParse(peer).success) return peer;
   if (!isMachineId(peer)) {
     throw invalidParams(
       `peer_nodes_list: ${

@@ -82,6 +82,31 @@ export function errorText(error: unknown): string {
 }
 
 /**
+ * Sends `form` with `send` on submit: its button off and "signing and sending…" meanwhile, then
+ * the status cleared, or the error in it.
+ */
+export function submitter(
+  form: HTMLFormElement,
+  status: HTMLElement,
+  send: () => Promise<void>,
+): void {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = form.querySelector("button")!;
+    button.disabled = true;
+    status.textContent = "signing and sending…";
+    try {
+      await send();
+      status.textContent = "";
+    } catch (error) {
+      status.textContent = errorText(error);
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+/**
  * Runs `work` now and then every `intervalMs` while the page is visible, never
  * two at once; returns what stops it.
  */

@@ -4,7 +4,7 @@
  * the progress. The images offered come from the GPU node itself.
  */
 import type { ContainerCreateFields, VmCreateFields } from "../../../client.ts";
-import { type Dashboard, errorText } from "../context.ts";
+import { type Dashboard, submitter } from "../context.ts";
 import { field, h, labelled } from "../dom.ts";
 import { splitCommand } from "../format.ts";
 import type { Creation } from "./progress.ts";
@@ -35,26 +35,12 @@ function optionalNumber(form: HTMLFormElement, name: string): number | undefined
   return value;
 }
 
-function submitter(
-  form: HTMLFormElement,
-  status: HTMLElement,
-  send: () => Promise<void>,
-): void {
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const button = form.querySelector("button")!;
-    button.disabled = true;
-    status.textContent = "signing and sending…";
-    try {
-      await send();
-      status.textContent = "";
-    } catch (error) {
-      status.textContent = errorText(error);
-    } finally {
-      button.disabled = false;
-    }
-  });
-}
+/** What a create answered, as the progress view follows it. */
+const creationOf = (nodeId: string, created: { task_id: string; operation_id: string }) => ({
+  nodeId,
+  taskId: created.task_id,
+  operationId: created.operation_id,
+});
 
 export function containerForm(
   dashboard: Dashboard,
@@ -105,12 +91,7 @@ export function containerForm(
       ssh: field(form, "ssh") === "on" || undefined,
     };
     const created = await dashboard.signed().createContainer(nodeId, fields);
-    onCreated({
-      kind: "container",
-      nodeId,
-      taskId: created.task_id,
-      operationId: created.operation_id,
-    });
+    onCreated({ kind: "container", ...creationOf(nodeId, created) });
   });
   return form;
 }
@@ -170,7 +151,7 @@ export function vmForm(
       password: field(form, "password") || undefined,
     };
     const created = await dashboard.signed().createVm(nodeId, fields);
-    onCreated({ kind: "vm", nodeId, taskId: created.task_id, operationId: created.operation_id });
+    onCreated({ kind: "vm", ...creationOf(nodeId, created) });
   });
   return form;
 }

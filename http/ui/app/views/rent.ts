@@ -1,6 +1,6 @@
 /** The form that rents a machine for the connected wallet (`POST /api/v1/ledger/rentals`, signed). */
 import type { RentUnit } from "../../../../mod/mod.ts";
-import { type Dashboard, errorText } from "../context.ts";
+import { type Dashboard, submitter } from "../context.ts";
 import { field, h, labelled } from "../dom.ts";
 import { formatAmount, formatTime, shortId } from "../format.ts";
 
@@ -36,32 +36,21 @@ export function rentForm(
     h("button", { type: "submit", class: "primary" }, "Rent"),
     status,
   );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
+  submitter(form, status, async () => {
     const count = Number(field(form, "count"));
     const unit = field(form, "unit") as RentUnit;
     if (!Number.isInteger(count) || count < 1 || count > MAX_COUNT) {
-      status.textContent = `give a whole number from 1 to ${MAX_COUNT}`;
-      return;
+      throw new Error(`give a whole number from 1 to ${MAX_COUNT}`);
     }
-    status.textContent = "signing and sending…";
-    form.querySelector("button")!.disabled = true;
-    try {
-      const rental = await dashboard.signed().rent({ machine_id: machineId, unit, count });
-      status.textContent = "";
-      dashboard.notify(
-        `Rented ${shortId(machineId)}: rental ${rental.rental_id}, paid ${
-          formatAmount(rental.total_amount)
-        }, until ${formatTime(rental.ends_at)}`,
-        "good",
-      );
-      onRented();
-      dashboard.accountChanged();
-    } catch (error) {
-      status.textContent = errorText(error);
-    } finally {
-      form.querySelector("button")!.disabled = false;
-    }
+    const rental = await dashboard.signed().rent({ machine_id: machineId, unit, count });
+    dashboard.notify(
+      `Rented ${shortId(machineId)}: rental ${rental.rental_id}, paid ${
+        formatAmount(rental.total_amount)
+      }, until ${formatTime(rental.ends_at)}`,
+      "good",
+    );
+    onRented();
+    dashboard.accountChanged();
   });
   return form;
 }
