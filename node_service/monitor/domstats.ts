@@ -8,8 +8,9 @@
  *
  * The libvirt layer's own `usage` (node_service/vm/libvirt/domain_stats.ts)
  * sums disks and interfaces; the original sends each one, so this reads the
- * groups device by device.
+ * groups device by device, from the same `key=value` reader.
  */
+import { readDomstats } from "../vm/libvirt/mod.ts";
 
 /** The groups asked of `virsh domstats`, as its flags. */
 export const MONITOR_DOMSTATS_FLAGS = [
@@ -82,20 +83,8 @@ export type DomainSample = {
 
 /** Every domain in the output, by name; `at` is when the command ran. */
 export function parseDomstats(output: string, at: number): Map<string, DomainSample> {
-  const domains = new Map<string, Map<string, string>>();
-  let current: Map<string, string> | undefined;
-  for (const line of output.split("\n")) {
-    const header = /^Domain: '(.*)'\s*$/.exec(line);
-    if (header) {
-      current = new Map();
-      domains.set(header[1]!, current);
-      continue;
-    }
-    const pair = /^\s+([A-Za-z0-9_.-]+)=(.*)$/.exec(line);
-    if (pair && current) current.set(pair[1]!, pair[2]!.trim());
-  }
   const samples = new Map<string, DomainSample>();
-  for (const [name, values] of domains) samples.set(name, sampleOf(values, at));
+  for (const [name, values] of readDomstats(output)) samples.set(name, sampleOf(values, at));
   return samples;
 }
 

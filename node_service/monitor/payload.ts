@@ -29,7 +29,7 @@
  * Pure.
  */
 import type { Gpu } from "../../mod/mod.ts";
-import type { DomainSample } from "./domstats.ts";
+import type { DiskCounters, DomainSample, NicCounters } from "./domstats.ts";
 import type { HostSample } from "./host_sample.ts";
 
 export type ZabbixValue = number | string;
@@ -95,37 +95,26 @@ export function vmAgentData(input: VmMonitorInput): AgentData {
     : 0;
   item("memory.usage", float2(memoryUsage), at);
 
-  sample.disks.forEach((disk, index) => {
-    const before = previous?.disks.find((candidate) => candidate.name === disk.name);
-    const key = (field: string) => `disk.${index}.${field}`;
-    item(key("name"), disk.name, at);
-    item(key("capacity"), disk.capacity, at);
-    item(key("allocation"), disk.allocation, at);
-    item(key("physical"), disk.physical, at);
-    item(key("rd_req"), disk.rdReq, at);
-    item(key("rd_bytes"), disk.rdBytes, at);
-    item(key("wr_req"), disk.wrReq, at);
-    item(key("wr_bytes"), disk.wrBytes, at);
-    item(key("errs"), disk.errs, at);
-    item(key("rd_speed"), float2(rate(disk.rdBytes, before?.rdBytes, sample, previous)), at);
-    item(key("wr_speed"), float2(rate(disk.wrBytes, before?.wrBytes, sample, previous)), at);
-  });
-
-  sample.nics.forEach((nic, index) => {
-    const before = previous?.nics.find((candidate) => candidate.name === nic.name);
-    const key = (field: string) => `net.${index}.${field}`;
-    item(key("name"), nic.name, at);
-    item(key("rx_bytes"), nic.rxBytes, at);
-    item(key("rx_packets"), nic.rxPackets, at);
-    item(key("rx_errs"), nic.rxErrs, at);
-    item(key("rx_drop"), nic.rxDrop, at);
-    item(key("tx_bytes"), nic.txBytes, at);
-    item(key("tx_packets"), nic.txPackets, at);
-    item(key("tx_errs"), nic.txErrs, at);
-    item(key("tx_drop"), nic.txDrop, at);
-    item(key("rx_speed"), float2(rate(nic.rxBytes, before?.rxBytes, sample, previous)), at);
-    item(key("tx_speed"), float2(rate(nic.txBytes, before?.txBytes, sample, previous)), at);
-  });
+  const devices = <T extends { name: string }>(
+    group: string,
+    current: readonly T[],
+    earlier: readonly T[] | undefined,
+    counters: readonly (readonly [string, NumberKeys<T>])[],
+    speeds: readonly (readonly [string, NumberKeys<T>])[],
+  ) =>
+    current.forEach((device, index) => {
+      const before = earlier?.find((candidate) => candidate.name === device.name);
+      const key = (field: string) => `${group}.${index}.${field}`;
+      item(key("name"), device.name, at);
+      for (const [field, counter] of counters) item(key(field), device[counter] as number, at);
+      for (const [field, counter] of speeds) {
+        const bytes = device[counter] as number;
+        const bytesBefore = before?.[counter] as number | undefined;
+        item(key(field), float2(rate(bytes, bytesBefore, sample, previous)), at);
+      }
+    });
+  devices("disk", sample.disks, previous?.disks, DISK_COUNTERS, DISK_SPEEDS);
+  devices("net", sample.nics, previous?.nics, NIC_COUNTERS, NIC_SPEEDS);
 
   item("dbc.version", input.version, now);
   item("disk.count", sample.disks.length, now);
@@ -133,6 +122,35 @@ export function vmAgentData(input: VmMonitorInput): AgentData {
   item("gpu.count", 0, now);
   return { request: "agent data", data: items, ...clockOf(now) };
 }
+
+/** The keys of `T` that hold numbers. */
+type NumberKeys<T> = { [K in keyof T]: T[K] extends number ? K : never }[keyof T];
+
+/** Each disk's items after its name, in the original's order, and the counters they carry. */
+const DISK_COUNTERS = [
+  ["capacity", "capacity"],
+  ["allocation", "allocation"],
+  ["physical", "physical"],
+  ["rd_req", "rdReq"],
+  ["rd_bytes", "rdBytes"],
+  ["wr_req", "wrReq"],
+  ["wr_bytes", "wrBytes"],
+  ["errs", "errs"],
+] as const satisfies readonly (readonly [string, NumberKeys<DiskCounters>])[];
+const DISK_SPEEDS = [["rd_speed", "rdBytes"], ["wr_speed", "wrBytes"]] as const;
+
+/** Each NIC's items after its name, in the original's order, and the counters they carry. */
+const NIC_COUNTERS = [
+  ["rx_bytes", "rxBytes"],
+  ["rx_packets", "rxPackets"],
+  ["rx_errs", "rxErrs"],
+  ["rx_drop", "rxDrop"],
+  ["tx_bytes", "txBytes"],
+  ["tx_packets", "txPackets"],
+  ["tx_errs", "txErrs"],
+  ["tx_drop", "txDrop"],
+] as const satisfies readonly (readonly [string, NumberKeys<NicCounters>])[];
+const NIC_SPEEDS = [["rx_speed", "rxBytes"], ["tx_speed", "txBytes"]] as const;
 
 /** The original's `domainInfo::calculatorUsage`: CPU time over wall time, per vCPU, in percent. */
 function cpuUsage(sample: DomainSample, previous: DomainSample): number {

@@ -22,12 +22,31 @@ export const DOMSTATS_FLAGS = ["--cpu-total", "--balloon", "--vcpu", "--interfac
 
 const KIB = 1024;
 
+/**
+ * `virsh domstats` output as each domain's `key=value` lines (values trimmed, as text), by the
+ * domain's name; lines before any `Domain:` header belong to none and are skipped.
+ */
+export function readDomstats(output: string): Map<string, Map<string, string>> {
+  const domains = new Map<string, Map<string, string>>();
+  let current: Map<string, string> | undefined;
+  for (const line of output.split("\n")) {
+    const header = /^Domain: '(.*)'\s*$/.exec(line);
+    if (header) {
+      current = new Map();
+      domains.set(header[1]!, current);
+      continue;
+    }
+    const pair = /^\s+([A-Za-z0-9_.-]+)=(.*)$/.exec(line);
+    if (pair && current) current.set(pair[1]!, pair[2]!.trim());
+  }
+  return domains;
+}
+
 /** The counters in `virsh domstats` output for one domain; `undefined` when it has none. */
 export function parseDomainStats(output: string): DomainUsage | undefined {
   const values = new Map<string, number>();
-  for (const line of output.split("\n")) {
-    const match = /^\s*([a-z0-9_.-]+)=(\d+)\s*$/i.exec(line);
-    if (match) values.set(match[1]!, Number(match[2]));
+  for (const domain of readDomstats(output).values()) {
+    for (const [key, text] of domain) if (/^\d+$/.test(text)) values.set(key, Number(text));
   }
   if (values.size === 0) return undefined;
   const get = (key: string) => values.get(key) ?? null;

@@ -16,4 +16,4 @@ export {
   isActive,
 } from "./hypervisor.ts";
 export { LibvirtHypervisor } from "./libvirt.ts";
-export { type DomainUsage, parseDomainStats } from "./domain_stats.ts";
+export { type DomainUsage, parseDomainStats, readDomstats } from "./domain_stats.ts";
