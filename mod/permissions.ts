@@ -105,7 +105,7 @@ export function workerPermissions(worker: WorkerName, inputs: PermissionInputs):
         ...NOTHING,
         // Deno itself where images may be downloaded or renters' monitoring data pushed: each
         // download and each push runs in a process of its own, with its own permissions
-        // (download_policy.ts, monitor/push_policy.ts). Nowhere else, so a compiled seed, whose
+        // (node_service/host/outbound.ts). Nowhere else, so a compiled seed, whose
         // permissions are fixed, is not asked for it.
         run: [
           ...SERVICE_PROGRAMS,
@@ -128,7 +128,7 @@ export function workerPermissions(worker: WorkerName, inputs: PermissionInputs):
           ...engineSocketPermissions(config.docker_socket).write,
           ...vmStoragePaths(config, paths),
         ],
-        // A unix socket and the chain; image hosts are the download process's (download_policy.ts).
+        // A unix socket and the chain; image hosts are the download process's (host/outbound.ts).
         net: [
           ...engineSocketPermissions(config.docker_socket).net,
           ...chainRpcHosts(config),

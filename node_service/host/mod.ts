@@ -11,3 +11,11 @@ export {
   type PortProtocol,
   type PortRange,
 } from "./ports.ts";
+export {
+  ipv6Refusal,
+  NO_OUTBOUND,
+  NON_PUBLIC_IPV4,
+  nonPublicIpv6,
+  outboundFlags,
+  type OutboundPolicy,
+} from "./outbound.ts";

@@ -10,7 +10,7 @@
  * Pure.
  */
 import { MAX_MONITOR_SERVERS } from "../../mod/mod.ts";
-import { NON_PUBLIC_IPV4, nonPublicIpv6 } from "../vm/images/mod.ts";
+import { NON_PUBLIC_IPV4, nonPublicIpv6 } from "../host/mod.ts";
 
 export type MonitorServer = {
   /** A lower-case name, an IPv4 address, or an IPv6 address without brackets. */

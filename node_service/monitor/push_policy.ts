@@ -2,7 +2,7 @@
  * Where monitoring data may be sent. Renters name their servers at run
  * time, and the node service's own Deno permissions cannot grow then, so
  * each round of pushes runs in a process of its own (push_process.ts) whose
- * permissions say it, as image downloads do (vm/images/download_policy.ts,
+ * permissions say it, as image downloads do (host/outbound.ts,
  * the same rules): `--allow-net` with exactly that round's servers,
  * `--deny-net` with the chain's RPC host and, unless the operator allows
  * private addresses (`monitor_allow_private`), the loopback, private,
@@ -14,7 +14,7 @@
  *
  * Pure: the caller runs the process.
  */
-import { downloadFlags } from "../vm/images/mod.ts";
+import { outboundFlags } from "../host/mod.ts";
 import { formatServer, type MonitorServer } from "./address.ts";
 
 export type PushPolicy = {
@@ -25,11 +25,11 @@ export type PushPolicy = {
 
 /** The `deno run` permission flags of a round to `servers` (at least one). */
 export function pushFlags(servers: readonly MonitorServer[], policy: PushPolicy): string[] {
-  const flags = downloadFlags({
+  const flags = outboundFlags({
     hosts: [...new Set(servers.map(formatServer))],
     privateAddresses: policy.allowPrivate ? "allow" : "deny",
     deniedHosts: policy.deniedHosts,
   });
-  if (!flags.ok) throw new Error("a round of pushes names at least one server");
-  return flags.flags;
+  if (!flags) throw new Error("a round of pushes names at least one server");
+  return flags;
 }

@@ -10,8 +10,7 @@
  * connections of its own (the original's one request a connection), each
  * connection within its deadline.
  */
-import { lookup } from "node:dns/promises";
-import { nonPublicIpv6 } from "../vm/images/download_policy.ts";
+import { ipv6Refusal } from "../host/outbound.ts";
 import type { PushJob, PushOutcome, PushReport, PushRound } from "./push_protocol.ts";
 import { activeChecksRequest, answerSucceeded, frame, readFrame } from "./zabbix.ts";
 
@@ -27,21 +26,6 @@ function report(line: PushReport): void {
   const bytes = encoder.encode(`${JSON.stringify(line)}\n`);
   let written = 0;
   while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
-}
-
-/** IPv6 ranges Deno cannot deny: looked up before the connection (IPv4 is Deno's, at connect). */
-async function ipv6Refusal(hostname: string): Promise<string | undefined> {
-  if (hostname.includes(":")) {
-    return nonPublicIpv6(hostname) ? `${hostname} is not a public address` : undefined;
-  }
-  let addresses: Array<{ address: string; family: number }>;
-  try {
-    addresses = await lookup(hostname, { all: true });
-  } catch {
-    return undefined; // The connection attempt says why.
-  }
-  const private6 = addresses.find((entry) => entry.family === 6 && nonPublicIpv6(entry.address));
-  return private6 ? `${hostname} resolves to ${private6.address}, not a public address` : undefined;
 }
 
 /** Sends one request on a connection of its own and reads the one answer, within `timeoutMs`. */

@@ -1,6 +1,6 @@
 /**
  * The VM image download, as a process of its own: `deno run <flags of
- * download_policy.ts> download_process.ts <url> <deny|allow>`. Its net
+ * host/outbound.ts> download_process.ts <url> <deny|allow>`. Its net
  * permissions are the operator's hosts less the denied ranges, checked by
  * Deno on every connection (redirects included) against the address the name
  * resolved to. It writes one JSON line to stderr when the answer arrives
@@ -10,28 +10,11 @@
  * It runs with no permission beyond those hosts (its own modules load as its
  * program does).
  */
-import { lookup } from "node:dns/promises";
-import { nonPublicIpv6 } from "./download_policy.ts";
+import { ipv6Refusal } from "../../host/outbound.ts";
 
 const MAX_REDIRECTS = 5;
 
 type Failure = { error: string; kind: "not_allowed" | "failed" };
-
-/** IPv6 ranges Deno cannot deny: looked up before the connection (IPv4 is Deno's, at connect). */
-async function ipv6Refusal(url: URL): Promise<string | undefined> {
-  const host = url.hostname.replace(/^\[|\]$/g, "");
-  if (host.includes(":")) {
-    return nonPublicIpv6(host) ? `${host} is not a public address` : undefined;
-  }
-  let addresses: Array<{ address: string; family: number }>;
-  try {
-    addresses = await lookup(host, { all: true });
-  } catch {
-    return undefined; // The connection attempt says why.
-  }
-  const private6 = addresses.find((entry) => entry.family === 6 && nonPublicIpv6(entry.address));
-  return private6 ? `${host} resolves to ${private6.address}, not a public address` : undefined;
-}
 
 function describe(error: unknown): Failure {
   const text = String((error as Error)?.cause ?? error);
@@ -58,7 +41,7 @@ async function main(): Promise<number> {
   }
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     if (privateAddresses !== "allow") {
-      const refusal = await ipv6Refusal(url);
+      const refusal = await ipv6Refusal(url.hostname);
       if (refusal) {
         say({ kind: "not_allowed", error: refusal } satisfies Failure);
         return 4;

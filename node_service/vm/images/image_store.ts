@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
 import { type DatabaseSync, resolvePath, transaction, type VmImage } from "../../../mod/mod.ts";
 import type { DiskGuard } from "../../host/mod.ts";
 import { runTool } from "../../tools.ts";
-import { downloadFlags, type DownloadPolicy, NO_DOWNLOADS } from "./download_policy.ts";
+import { NO_OUTBOUND, outboundFlags, type OutboundPolicy } from "../../host/mod.ts";
 import {
   chmodIfOwned,
   IMAGE_DIR_MODE,
@@ -54,7 +54,7 @@ export type ImageStoreOptions = {
   /** Refuses an add that would eat into the volume's reserve of free space. */
   diskGuard?: DiskGuard;
   /** Where URLs may be downloaded from (none without one). */
-  downloads?: DownloadPolicy;
+  downloads?: OutboundPolicy;
 };
 
 type ImageRow = {
@@ -89,7 +89,7 @@ export class ImageStore {
   #usersOf: (name: string) => string[];
   #onAddDone: (image: VmImage) => void;
   #diskGuard: DiskGuard | undefined;
-  #downloads: DownloadPolicy;
+  #downloads: OutboundPolicy;
   #progress = new Map<string, Progress>();
   #jobs = new Set<Promise<unknown>>();
   /** Aborted by {@link ImageStore.close}: every copy and download under way stops. */
@@ -102,7 +102,7 @@ export class ImageStore {
     this.#usersOf = options.usersOf;
     this.#onAddDone = options.onAddDone ?? (() => {});
     this.#diskGuard = options.diskGuard;
-    this.#downloads = options.downloads ?? NO_DOWNLOADS;
+    this.#downloads = options.downloads ?? NO_OUTBOUND;
     Deno.mkdirSync(this.imageDir, { recursive: true, mode: IMAGE_DIR_MODE });
     chmodIfOwned(this.imageDir, IMAGE_DIR_MODE);
   }
@@ -440,10 +440,15 @@ async function download(
   progress: Progress,
   closing: AbortSignal,
   room: (bytes: number) => Promise<void>,
-  policy: DownloadPolicy,
+  policy: OutboundPolicy,
 ): Promise<string> {
-  const flags = downloadFlags(policy);
-  if (!flags.ok) throw new ImageError("invalid", flags.reason);
+  const flags = outboundFlags(policy);
+  if (!flags) {
+    throw new ImageError(
+      "invalid",
+      "this node downloads VM images from no host (its image_download_hosts is empty)",
+    );
+  }
   const idle = new AbortController();
   const signal = AbortSignal.any([idle.signal, closing]);
   let timer = setTimeout(() => idle.abort(), IMAGE_DOWNLOAD_IDLE_TIMEOUT_MS);
@@ -451,14 +456,14 @@ async function download(
     clearTimeout(timer);
     timer = setTimeout(() => idle.abort(), IMAGE_DOWNLOAD_IDLE_TIMEOUT_MS);
   };
-  // A process of its own, whose permissions are the policy: see download_policy.ts.
+  // A process of its own, whose permissions are the policy: see host/outbound.ts.
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--no-config",
       "--no-prompt",
       "--quiet",
-      ...flags.flags,
+      ...flags,
       fileURLToPath(DOWNLOAD_PROCESS),
       url,
       policy.privateAddresses,

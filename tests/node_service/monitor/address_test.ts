@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { formatServer, judgeAddress, judgeServers } from "../../../node_service/monitor/mod.ts";
 import { ipv4InRanges } from "../../../node_service/monitor/address.ts";
-import { NON_PUBLIC_IPV4 } from "../../../node_service/vm/images/mod.ts";
+import { NON_PUBLIC_IPV4 } from "../../../node_service/host/mod.ts";
 
 const PUBLIC = { allowPrivate: false };
 const LAN = { allowPrivate: true };

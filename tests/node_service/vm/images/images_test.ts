@@ -12,14 +12,14 @@ import {
   renterImageKey,
 } from "../../../../node_service/vm/images/image_store.ts";
 import { SERVICE_MIGRATIONS } from "../../../../node_service/migrations.ts";
-import type { DownloadPolicy } from "../../../../node_service/vm/images/mod.ts";
+import type { OutboundPolicy } from "../../../../node_service/host/mod.ts";
 import { scratchDir, waitFor } from "../../../helpers.ts";
 import { run, sha256File } from "../libvirt_fixture.ts";
 
 type Setting = { dir: string; db: DatabaseSync; store: ImageStore; users: Map<string, string[]> };
 
 /** The test servers listen on loopback: a node whose operator allows private addresses. */
-const LOOPBACK_DOWNLOADS: DownloadPolicy = {
+const LOOPBACK_DOWNLOADS: OutboundPolicy = {
   hosts: ["127.0.0.1"],
   privateAddresses: "allow",
   deniedHosts: [],
@@ -27,7 +27,7 @@ const LOOPBACK_DOWNLOADS: DownloadPolicy = {
 
 async function withStore(
   work: (setting: Setting) => Promise<void>,
-  downloads: DownloadPolicy = LOOPBACK_DOWNLOADS,
+  downloads: OutboundPolicy = LOOPBACK_DOWNLOADS,
 ): Promise<void> {
   const dir = await scratchDir("vm-images");
   const db = openDatabase(`${dir}/node.db`, SERVICE_MIGRATIONS);
@@ -178,7 +178,7 @@ Deno.test("a URL download reports progress, then lands with its checksum", async
 
 Deno.test("downloads reach only the operator's hosts: not by a name that resolves to loopback, not the chain, not by a redirect elsewhere", async () => {
   await qcowServed(async ({ port, file }) => {
-    const add = async (policy: DownloadPolicy, url: string) => {
+    const add = async (policy: OutboundPolicy, url: string) => {
       let image!: VmImage;
       await withStore(async ({ store }) => {
         image = await store.add("web.qcow2", { kind: "url", url }, undefined).done;
