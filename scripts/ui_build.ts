@@ -8,20 +8,28 @@
  * `scripts/node.sh` runs it before every start, the browser test before its
  * nodes start. `dist/` is a build output: ignored, never committed.
  *
+ * A build also writes `dist/inputs.json`: the SHA-256 of every file esbuild
+ * read (from its metafile) and of this script. When all of them are unchanged
+ * and the bundle is there, the next run returns without loading esbuild, so a
+ * node start pays a few file reads instead of a bundling.
+ *
  * @example
  * ```sh
  * deno task ui:build     # prints the written file and the sizes
  * ```
  */
-import * as esbuild from "esbuild";
+import type * as esbuild from "esbuild";
 
 const UI_DIR = new URL("../http/ui/", import.meta.url);
 /** The browser code's entry point. */
 export const DASHBOARD_ENTRY = new URL("app/main.ts", UI_DIR);
 /** The module the HTTP worker imports (http/ui/assets.ts names the same file). */
 export const DASHBOARD_ASSETS = new URL("dist/assets.js", UI_DIR);
+/** What the last build read, with digests: the cache key of the bundle. */
+const DASHBOARD_INPUTS = new URL("dist/inputs.json", UI_DIR);
 /** Browsers the bundle is written for: every current one (top-level await, class fields). */
 const TARGET = ["es2022"];
+const PROJECT_ROOT = new URL("../", import.meta.url);
 
 export type BuiltDashboard = {
   path: string;
@@ -29,7 +37,12 @@ export type BuiltDashboard = {
   styleBytes: number;
   /** False when the file already held this very bundle and was left alone. */
   written: boolean;
+  /** True when no input changed since the last build, so esbuild did not run. */
+  cached: boolean;
 };
+
+/** Project-relative path -> SHA-256 (hex) of the file's bytes. */
+type InputDigests = Record<string, string>;
 
 /**
  * Bundles the dashboard and writes {@link DASHBOARD_ASSETS}, atomically (a reader never sees
@@ -39,6 +52,9 @@ export type BuiltDashboard = {
  * rewrites the file.
  */
 export async function buildDashboard(): Promise<BuiltDashboard> {
+  const cached = await unchangedBundle();
+  if (cached) return cached;
+  const esbuild = await import("esbuild");
   try {
     const result = await esbuild.build({
       entryPoints: { app: DASHBOARD_ENTRY.pathname },
@@ -52,6 +68,7 @@ export async function buildDashboard(): Promise<BuiltDashboard> {
       outdir: new URL("dist/", UI_DIR).pathname,
       logLevel: "silent",
       legalComments: "none",
+      metafile: true,
     });
     const script = result.outputFiles.find((file) => file.path.endsWith(".js"))?.text;
     const style = result.outputFiles.find((file) => file.path.endsWith(".css"))?.text ?? "";
@@ -69,16 +86,79 @@ export async function buildDashboard(): Promise<BuiltDashboard> {
       scriptBytes: script.length,
       styleBytes: style.length,
     };
+    const inputs = await digestFiles([
+      ...inputKeys(result.metafile.inputs),
+      relativeToRoot(import.meta.url),
+    ]);
     const existing = await Deno.readTextFile(DASHBOARD_ASSETS).catch(() => undefined);
-    if (existing === module) return { ...sizes, written: false };
-    await Deno.mkdir(new URL(".", DASHBOARD_ASSETS), { recursive: true });
-    const temporary = `${DASHBOARD_ASSETS.pathname}.${crypto.randomUUID()}.tmp`;
-    await Deno.writeTextFile(temporary, module);
-    await Deno.rename(temporary, DASHBOARD_ASSETS);
-    return { ...sizes, written: true };
+    const written = existing !== module;
+    if (written) await writeAtomically(DASHBOARD_ASSETS, module);
+    // After the bundle: inputs.json never vouches for a bundle that is not there yet.
+    await writeAtomically(DASHBOARD_INPUTS, JSON.stringify(inputs));
+    return { ...sizes, written, cached: false };
   } finally {
     await esbuild.stop();
   }
+}
+
+/** The bundle as it is, when every input of the last build is byte for byte unchanged. */
+async function unchangedBundle(): Promise<BuiltDashboard | undefined> {
+  try {
+    const recorded = JSON.parse(await Deno.readTextFile(DASHBOARD_INPUTS)) as InputDigests;
+    const paths = Object.keys(recorded);
+    if (!paths.includes(relativeToRoot(import.meta.url))) return undefined;
+    const current = await digestFiles(paths);
+    if (paths.some((path) => current[path] !== recorded[path])) return undefined;
+    const module = await Deno.readTextFile(DASHBOARD_ASSETS);
+    const sizes = module.match(/^export const (script|style) = (".*");$/gm) ?? [];
+    const lengthOf = (name: string) => {
+      const line = sizes.find((item) => item.startsWith(`export const ${name} =`));
+      return line ? (JSON.parse(line.slice(line.indexOf("=") + 1, -1)) as string).length : 0;
+    };
+    return {
+      path: DASHBOARD_ASSETS.pathname,
+      scriptBytes: lengthOf("script"),
+      styleBytes: lengthOf("style"),
+      written: false,
+      cached: true,
+    };
+  } catch {
+    // No record, an unreadable one, or an input that is gone: build.
+    return undefined;
+  }
+}
+
+/** A file URL or path as the record keys it: relative to the project root. */
+function relativeToRoot(url: string): string {
+  return new URL(url).pathname.slice(PROJECT_ROOT.pathname.length);
+}
+
+/**
+ * esbuild names its inputs relative to the working directory, and names what it did not read from
+ * disk (`(disabled):...`, other namespaces) with a prefix: those carry no file to watch.
+ */
+function inputKeys(metafileInputs: Record<string, unknown>): string[] {
+  const cwd = new URL(`file://${Deno.cwd()}/`);
+  return Object.keys(metafileInputs)
+    .filter((path) => !/^[a-z()-]+:/i.test(path))
+    .map((path) => relativeToRoot(new URL(path, cwd).href));
+}
+
+async function digestFiles(keys: readonly string[]): Promise<InputDigests> {
+  const digests: InputDigests = {};
+  for (const key of keys) {
+    const bytes = await Deno.readFile(new URL(key, PROJECT_ROOT));
+    const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    digests[key] = Array.from(hash, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  }
+  return digests;
+}
+
+async function writeAtomically(url: URL, text: string): Promise<void> {
+  await Deno.mkdir(new URL(".", url), { recursive: true });
+  const temporary = `${url.pathname}.${crypto.randomUUID()}.tmp`;
+  await Deno.writeTextFile(temporary, text);
+  await Deno.rename(temporary, url);
 }
 
 /** The first 16 hex digits of the SHA-256 of `text`: the bundle's version, for caches. */
@@ -94,7 +174,11 @@ if (import.meta.main) {
     const built = await buildDashboard();
     console.log(
       `dashboard ${
-        built.written ? "written to" : "unchanged in"
+        built.cached
+          ? "up to date (no input changed) in"
+          : built.written
+          ? "written to"
+          : "unchanged in"
       } ${built.path} (script ${built.scriptBytes} bytes, style ${built.styleBytes} bytes)`,
     );
   } catch (error) {

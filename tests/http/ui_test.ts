@@ -37,6 +37,23 @@ Deno.test("ui:build bundles the dashboard offline into a module the worker loads
   assert.match(assets.style, /\.uplot/);
 });
 
+Deno.test("ui:build skips esbuild while no input changed, and builds again when one did", async () => {
+  await buildDashboard();
+  const again = await buildDashboard();
+  assert.equal(again.cached, true);
+  assert.ok(again.scriptBytes > 0 && again.styleBytes > 0);
+  // One recorded digest no longer matching its file stands for an edited source.
+  const inputsUrl = new URL("../../http/ui/dist/inputs.json", import.meta.url);
+  const inputs = JSON.parse(await Deno.readTextFile(inputsUrl)) as Record<string, string>;
+  const source = Object.keys(inputs).find((path) => path.startsWith("http/ui/app/"));
+  assert.ok(source, "the record lists the dashboard's own sources");
+  inputs[source] = "0".repeat(64);
+  await Deno.writeTextFile(inputsUrl, JSON.stringify(inputs));
+  const rebuilt = await buildDashboard();
+  assert.equal(rebuilt.cached, false);
+  assert.equal((await buildDashboard()).cached, true);
+});
+
 Deno.test("a bundle that is missing or not one ui:build wrote is reported, not thrown", async () => {
   const missing = await loadDashboardAssets(() => import("./no_such_bundle.js"));
   assert.equal(missing.kind, "missing");
