@@ -31,18 +31,25 @@ const PERMISSIONS = [
  * What the executable does not need from node_modules: every package only development needs
  * (package-lock.json marks them `dev`: the Deno binary the npm `deno` package brings, about 95 MB,
  * test and browser tooling, bundlers), type declarations, and the test suites some packages ship
- * (prom-client's bintrees ships 2 MB of test data on which `deno compile` overflows its stack).
+ * (prom-client's bintrees ships 2 MB of test data on which `deno compile` overflows its stack;
+ * polkadot-js's types-support, chain metadata for its mock provider).
  * `--exclude` matches files by path.
  */
 async function excluded(): Promise<string[]> {
-  const paths = ["node_modules/deno/deno", "node_modules/@types", "node_modules/bintrees/test"];
+  const paths = [
+    "node_modules/deno/deno",
+    "node_modules/@types",
+    "node_modules/bintrees/test",
+    // Chain metadata fixtures for polkadot-js's mock provider and its tests (about 70 MB); the
+    // node's chain client (WsProvider) never loads them.
+    "node_modules/@polkadot/types-support",
+  ];
   try {
-    const lock = JSON.parse(await Deno.readTextFile("package-lock.json")) as {
-      packages?: Record<string, { dev?: boolean }>;
-    };
+    const lock = JSON.parse(await Deno.readTextFile("package-lock.json")) as PackageLock;
     for (const [path, entry] of Object.entries(lock.packages ?? {})) {
       if (entry.dev && path.startsWith("node_modules/")) paths.push(path);
     }
+    paths.push(...onlyThrough(lock, LOADED_ON_DEMAND));
   } catch {
     // No lock file: only the paths above are left out.
   }
@@ -54,6 +61,68 @@ async function excluded(): Promise<string[]> {
     // No platform package: nothing more to leave out.
   }
   return paths;
+}
+
+/**
+ * Packages the node imports only when a setting asks for them, so that a seed carries them not:
+ * polkadot-js's API (about 60 MB with rxjs and its type definitions), which only
+ * `verification_service=substrate` loads (node_service/chain/dbc_api.ts). The executable
+ * answers such a setting with a clear error instead.
+ */
+const LOADED_ON_DEMAND = ["@polkadot/api"];
+
+type PackageLock = {
+  packages?: Record<
+    string,
+    {
+      dev?: boolean;
+      dependencies?: Record<string, string>;
+      optionalDependencies?: Record<string, string>;
+      peerDependencies?: Record<string, string>;
+    }
+  >;
+};
+
+/**
+ * The installed packages (lock paths) that only `roots` bring in: those the project's runtime
+ * dependencies reach with them and do not reach without them, resolved as Node resolves a
+ * package name (the nearest node_modules folder up from the one asking).
+ */
+export function onlyThrough(lock: PackageLock, roots: readonly string[]): string[] {
+  const packages = lock.packages ?? {};
+  const resolve = (from: string, name: string): string | undefined => {
+    for (let base = from;; base = base.slice(0, Math.max(0, base.lastIndexOf("/node_modules/")))) {
+      const candidate = base === "" ? `node_modules/${name}` : `${base}/node_modules/${name}`;
+      if (packages[candidate]) return candidate;
+      if (base === "") return undefined;
+    }
+  };
+  const reach = (skip: ReadonlySet<string>): Set<string> => {
+    const seen = new Set<string>();
+    const rootEntry = packages[""] ?? {};
+    const queue = Object.keys(rootEntry.dependencies ?? {})
+      .filter((name) => !skip.has(name))
+      .map((name) => resolve("", name))
+      .filter((path): path is string => path !== undefined);
+    while (queue.length > 0) {
+      const path = queue.pop()!;
+      if (seen.has(path)) continue;
+      seen.add(path);
+      const entry = packages[path] ?? {};
+      const names = [
+        ...Object.keys(entry.dependencies ?? {}),
+        ...Object.keys(entry.optionalDependencies ?? {}),
+        ...Object.keys(entry.peerDependencies ?? {}),
+      ];
+      for (const name of names) {
+        const found = resolve(path, name);
+        if (found && !seen.has(found)) queue.push(found);
+      }
+    }
+    return seen;
+  };
+  const without = reach(new Set(roots));
+  return [...reach(new Set())].filter((path) => !without.has(path)).sort();
 }
 
 /** Worker entry points are loaded by URL at run time, so the module graph alone does not include them. */
@@ -118,4 +187,4 @@ async function main(): Promise<number> {
   return 1;
 }
 
-Deno.exit(await main());
+if (import.meta.main) Deno.exit(await main());

@@ -146,7 +146,13 @@ export type Rental = z.infer<typeof RentalSchema>;
 
 /** What a GPU node needs to know about one lease. */
 export const LeaseStatusSchema = z.discriminatedUnion("state", [
-  z.object({ state: z.literal("active"), rental_id: z.string(), ends_at: z.number() }),
+  z.object({
+    state: z.literal("active"),
+    rental_id: z.string(),
+    ends_at: z.number(),
+    /** The GPUs (nvidia-smi indexes) a chain order holds (`gpu_index`); creates get those. */
+    gpu_index: z.array(z.number().int().min(0)).optional(),
+  }),
   z.object({ state: z.literal("ended"), rental_id: z.string(), ended_at: z.number() }),
   /** The verification service knows no rental of this machine by this renter. */
   z.object({ state: z.literal("none") }),

@@ -1,19 +1,20 @@
 /**
- * The verification service of the original network: the DeepBrainChain chain,
- * read over its WebSocket JSON-RPC (`state_getStorage` of the rent-machine
- * and online-profile pallets; see `substrate_storage.ts` for keys and types).
- * All reads of one question are made at one block, so they agree.
- *
- * Rental times on the chain are block numbers; they become milliseconds from
- * the block's own time stamp (`Timestamp::Now`) and the chain's 6-second
- * blocks.
+ * The verification service of the original network: the DBC chain, read
+ * through its runtime's metadata (`@polkadot/api`, see `dbc_api.ts`): the
+ * RentMachine pallet's orders for who rents the machine until when
+ * (`rentals.ts`), OnlineProfile's `MachinesInfo` for its status, OnlineCommittee
+ * for the committee round a check VM is made in (`committee.ts`). All reads of
+ * one question are made at one block, so they agree; block numbers become
+ * times from that block's own time stamp.
  *
  * @example
  * ```ts
- * const chain = new SubstrateVerification(new JsonRpcWebSocket(url, { timeoutMs: 10_000 }));
+ * const chain = new SubstrateVerification(new DbcConnection(url, { timeoutMs: 10_000 }));
  * await chain.leaseStatus({ machineId, renter }); // { state: "active", rental_id, ends_at } | ...
  * ```
  */
+import "./env_guard.ts";
+import { u8aToHex } from "@polkadot/util";
 import { z } from "zod";
 import {
   decodeSs58,
@@ -22,25 +23,32 @@ import {
   type MachineStatus,
   RpcError,
 } from "../../mod/mod.ts";
-import type { JsonRpcWebSocket } from "./json_rpc_ws.ts";
-import {
-  type ChainMachineStatus,
-  DBC_MS_PER_BLOCK,
-  decodeMachineStatus,
-  decodeRentedOrders,
-  decodeRentOrderDetail,
-  decodeU64,
-  machinesInfoKey,
-  parseBlockNumber,
-  rentedOrdersKey,
-  rentInfoKey,
-  TIMESTAMP_NOW_KEY,
-} from "./substrate_storage.ts";
 import type { MachineStatusReport, VerificationService } from "../verification/mod.ts";
+import { readCommitteeMachine } from "./committee.ts";
+import { chainView, type DbcConnection, storageItem } from "./dbc_api.ts";
+import {
+  currentOrder,
+  leaseFromOrders,
+  readMachineOrders,
+  readRentedHistory,
+  type RentOrder,
+} from "./rentals.ts";
 
-const HashSchema = z.string().regex(/^0x[0-9a-fA-F]{64}$/);
-const HeaderSchema = z.object({ number: z.string() });
-const StorageSchema = z.string().regex(/^0x([0-9a-fA-F]{2})*$/).nullable();
+/** `MachineStatus` variants of spec 400, in declaration order. */
+export const MACHINE_STATUS_VARIANTS = [
+  "AddingCustomizeInfo",
+  "DistributingOrder",
+  "CommitteeVerifying",
+  "CommitteeRefused",
+  "WaitingFulfill",
+  "Online",
+  "StakerReportOffline",
+  "ReporterReportOffline",
+  "Creating",
+  "Rented",
+  "Exit",
+] as const;
+export type ChainMachineStatus = typeof MACHINE_STATUS_VARIANTS[number];
 
 /** How the chain's machine statuses read in this node's terms. */
 const STATUS_OF: Record<ChainMachineStatus, MachineStatus | "offline"> = {
@@ -57,66 +65,82 @@ const STATUS_OF: Record<ChainMachineStatus, MachineStatus | "offline"> = {
   Exit: "offline",
 };
 
-type ChainView = { hash: string; block: number; nowMs: number };
+const MachineInfoSchema = z.object({ machineStatus: z.unknown() });
 
 export class SubstrateVerification implements VerificationService {
   readonly kind = "substrate";
 
-  constructor(private readonly rpc: JsonRpcWebSocket) {}
+  constructor(private readonly chain: DbcConnection) {}
 
-  async leaseStatus(query: { machineId: string; renter: string }): Promise<LeaseStatus> {
-    const renter = decodeSs58(query.renter);
-    if (!renter) throw new Error(`${query.renter} is not an SS58 account address`);
-    const view = await this.#view();
-    const ordersHex = await this.#storage(rentedOrdersKey(query.machineId, renter.accountId), view);
-    if (ordersHex === null) return { state: "none" };
-    const orders = decodeRentedOrders(ordersHex);
-    if (orders.length === 0) return { state: "none" };
-    // Renting and each renewal push an entry; the latest end is what counts.
-    const latest = orders.reduce((best, order) => (order.rentEnd > best.rentEnd ? order : best));
-    const detailHex = await this.#storage(rentInfoKey(latest.rentId), view);
-    const detail = detailHex === null ? undefined : decodeRentOrderDetail(detailHex);
-    const rentEnd = detail?.rentEnd ?? latest.rentEnd;
-    const endsAt = view.nowMs + (rentEnd - view.block) * DBC_MS_PER_BLOCK;
-    const running = detail !== undefined && detail.rentStatus !== "RentExpired" &&
-      rentEnd > view.block;
-    return running
-      ? { state: "active", rental_id: latest.rentId.toString(), ends_at: endsAt }
-      : { state: "ended", rental_id: latest.rentId.toString(), ended_at: endsAt };
+  leaseStatus(query: { machineId: string; renter: string }): Promise<LeaseStatus> {
+    const renter = renterAccount(query.renter);
+    return this.chain.use("lease status", async (api) => {
+      const view = await chainView(api);
+      const at = await api.at(view.hash);
+      const [orders, history] = await Promise.all([
+        readMachineOrders(at, query.machineId),
+        readRentedHistory(at, query.machineId, renter),
+      ]);
+      return leaseFromOrders({ view, renter: u8aToHex(renter), orders, history });
+    });
   }
 
-  /** The chain's committee checks machines itself: no validator makes check VMs through this node. */
-  machine(_machineId: string): Promise<Machine> {
-    return Promise.reject(
-      new RpcError(
-        "forbidden",
-        "not supported: under verification_service=substrate the chain's committee verifies machines, not validators' check VMs on this node",
-      ),
-    );
+  /** The renter's live order of the machine (being confirmed or confirmed), with its GPUs. */
+  currentOrder(query: { machineId: string; renter: string }): Promise<RentOrder | undefined> {
+    const renter = renterAccount(query.renter);
+    return this.chain.use("rent order", async (api) => {
+      const view = await chainView(api);
+      const orders = await readMachineOrders(await api.at(view.hash), query.machineId);
+      return currentOrder(orders, u8aToHex(renter), view.block);
+    });
   }
 
-  async machineStatus(machineId: string): Promise<MachineStatusReport> {
-    const view = await this.#view();
-    const infoHex = await this.#storage(machinesInfoKey(machineId), view);
-    if (infoHex === null) return { found: false };
-    const chainStatus = decodeMachineStatus(infoHex);
-    return { found: true, status: STATUS_OF[chainStatus], detail: chainStatus };
+  /**
+   * The machine with the chain's committee round (OnlineCommittee): its booked members are the
+   * validators, their verification slots the slots, so a member may make the check VM in its own.
+   */
+  machine(machineId: string): Promise<Machine> {
+    return this.chain.use("committee round", async (api) => {
+      const view = await chainView(api);
+      const machine = await readCommitteeMachine(await api.at(view.hash), view, machineId);
+      if (!machine) throw new RpcError("not_found", `machine ${machineId} is not on the chain`);
+      return machine;
+    });
+  }
+
+  machineStatus(machineId: string): Promise<MachineStatusReport> {
+    return this.chain.use("machine status", async (api) => {
+      const view = await chainView(api);
+      const found = await storageItem(await api.at(view.hash), "onlineProfile", "machinesInfo")(
+        machineId,
+      );
+      if (found.isEmpty) return { found: false };
+      const chainStatus = statusName(MachineInfoSchema.parse(found.toJSON()).machineStatus);
+      return { found: true, status: STATUS_OF[chainStatus], detail: chainStatus };
+    });
   }
 
   close(): void {
-    this.rpc.close();
+    void this.chain.close();
   }
+}
 
-  /** The latest block, its number and its time: every read of one question is made there. */
-  async #view(): Promise<ChainView> {
-    const hash = HashSchema.parse(await this.rpc.call("chain_getBlockHash", []));
-    const header = HeaderSchema.parse(await this.rpc.call("chain_getHeader", [hash]));
-    const nowHex = await this.#storage(TIMESTAMP_NOW_KEY, { hash });
-    if (nowHex === null) throw new Error("the chain has no Timestamp::Now");
-    return { hash, block: parseBlockNumber(header.number), nowMs: Number(decodeU64(nowHex)) };
-  }
+function renterAccount(renter: string): Uint8Array {
+  const decoded = decodeSs58(renter);
+  if (!decoded) throw new Error(`${renter} is not an SS58 account address`);
+  return decoded.accountId;
+}
 
-  async #storage(key: string, view: Pick<ChainView, "hash">): Promise<string | null> {
-    return StorageSchema.parse(await this.rpc.call("state_getStorage", [key, view.hash]));
-  }
+/** The variant of a `MachineStatus` in polkadot-js JSON: `{ online: null }`, `{ rented: null }`, ... */
+function statusName(json: unknown): ChainMachineStatus {
+  const key = typeof json === "string"
+    ? json
+    : json && typeof json === "object"
+    ? Object.keys(json)[0]
+    : undefined;
+  const name = MACHINE_STATUS_VARIANTS.find((variant) =>
+    variant.toLowerCase() === key?.toLowerCase()
+  );
+  if (!name) throw new Error(`unknown machine status ${JSON.stringify(json)}`);
+  return name;
 }

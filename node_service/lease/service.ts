@@ -8,7 +8,7 @@
 import type { Clock, DatabaseSync, Logger, NodeConfig } from "../../mod/mod.ts";
 import type { EventLog } from "../event_log.ts";
 import type { InstanceDriver } from "../instances.ts";
-import { JsonRpcWebSocket, SubstrateVerification } from "../chain/mod.ts";
+import { DbcConnection, SubstrateVerification } from "../chain/mod.ts";
 import type { Ledger } from "../ledger/mod.ts";
 import { verificationMachineId } from "./check.ts";
 import { LeaseLoop, leaseTargetsFromDrivers } from "./loop.ts";
@@ -46,7 +46,7 @@ export function verificationServiceFor(
       return { missing: "verification_service is substrate but substrate_rpc_url is empty" };
     }
     return new SubstrateVerification(
-      new JsonRpcWebSocket(config.substrate_rpc_url, { timeoutMs: config.request_timeout_ms }),
+      new DbcConnection(config.substrate_rpc_url, { timeoutMs: config.request_timeout_ms }),
     );
   }
   if (deps.ledger) return new LocalLedgerVerification(deps.ledger);
