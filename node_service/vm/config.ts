@@ -4,7 +4,7 @@
  */
 import type { NodeConfig, NodePaths } from "../../mod/mod.ts";
 import { vmStorageDirs } from "../../mod/mod.ts";
-import type { DomainNetwork, DomainType } from "./libvirt/mod.ts";
+import type { DomainNetwork, DomainType, PortForward } from "./libvirt/mod.ts";
 import { parsePortRange, type PortRange } from "../host/mod.ts";
 
 /** How guests are networked: QEMU user-mode NAT with forwarded ports, a host bridge, or a libvirt network. */
@@ -62,10 +62,16 @@ export function vmSettings(config: NodeConfig, paths: NodePaths): VmSettings {
 export function domainNetwork(
   setting: VmNetworkSetting,
   forward: { hostAddress: string; hostPort: number; guestPort: number } | undefined,
+  customForwards: PortForward[] = [],
 ): DomainNetwork {
   switch (setting.mode) {
-    case "user":
-      return forward ? { mode: "user", forward } : { mode: "user" };
+    case "user": {
+      // Each key only when it has something, so older VMs keep their spec digest.
+      const network: DomainNetwork = { mode: "user" };
+      if (forward) network.forward = forward;
+      if (customForwards.length > 0) network.customForwards = customForwards;
+      return network;
+    }
     case "bridge":
       return setting;
     case "network":

@@ -17,6 +17,21 @@ export const VM_STATE_POLL_MS = 250;
  * time-out (30 s), so a caller with default settings hears the outcome.
  */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 25_000;
+/**
+ * How long a password change waits for a guest agent that is not connected yet (a guest just
+ * started boots, then starts qemu-ga; an emulated one takes tens of seconds) before it answers
+ * `unavailable`; inside the time-out both APIs give the call (5 minutes).
+ */
+export const PASSWD_AGENT_WAIT_MS = 60_000;
+/** Between two tries of a password change while the guest agent is not connected. */
+export const PASSWD_AGENT_RETRY_MS = 1_000;
+/**
+ * How long the node watches a guest it asked to shut down (the original's shutdown, answered at
+ * once) to record whether it went off, unless the request says otherwise.
+ */
+export const SHUTDOWN_WATCH_MS = 5 * 60_000;
+/** Between two state checks while watching a guest asked to shut down. */
+export const SHUTDOWN_WATCH_POLL_MS = 1_000;
 /** The most bytes of a console log read to answer one logs request. */
 export const MAX_CONSOLE_READ_BYTES = 256 * 1024;
 /** How often an image download reports progress to its record. */

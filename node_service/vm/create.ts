@@ -26,6 +26,7 @@ export async function create(core: VmCore, request: VmCreateRequest): Promise<Vm
   if (request.vnc_port !== undefined && request.vnc_port === request.login_port) {
     throw new RpcError("invalid_params", `login and VNC ports are both ${request.vnc_port}`);
   }
+  requireCustomPorts(core, request);
   const id = request.id ?? newVmId();
   if (core.store.get(id)) throw new RpcError("conflict", `a VM with id ${id} already exists`);
   const domain = `${core.options.domainPrefix}${id}`;
@@ -62,18 +63,37 @@ export async function create(core: VmCore, request: VmCreateRequest): Promise<Vm
         `disk_gib ${request.disk_gib} is smaller than image ${base.name} (${base.virtualSizeBytes} bytes)`,
       );
     }
+    const lan = request.network_name === undefined
+      ? undefined
+      : lanFor(core, owner, request.network_name);
     const want = gpuWant(request.gpus);
     const inventory = wantsGpus(want) ? await gpuInventory(core) : [];
     await core.options.diskGuard?.require(core.options.vmDir, 0, `a new VM (${id})`);
     const userNetwork = core.options.network.mode === "user";
+    if (!userNetwork && request.custom_ports.length > 0) {
+      throw new RpcError(
+        "invalid_params",
+        "custom ports are forwarded by QEMU's user-mode network only; this node's vm_network is " +
+          `${core.options.network.mode} (the guest has an address of its own)`,
+      );
+    }
     const hostPorts = userNetwork || request.vnc_port !== undefined
       ? await core.options.listeningPorts()
       : new Set<PortKey>();
 
     // From here to the allocation nothing awaits, so two creates cannot pick the same port.
     if (request.vnc_port !== undefined) requireFreePort(core, "VNC", request.vnc_port, hostPorts);
+    for (const forward of request.custom_ports) {
+      requireFreePort(core, `custom ${forward.protocol}`, forward.host_port, hostPorts);
+      if (hostPorts.has(portKey(forward.protocol, forward.host_port))) {
+        throw new RpcError("conflict", `port ${forward.host_port} is in use on this host`);
+      }
+    }
     const loginPort = userNetwork
-      ? pickLoginPort(core, request.login_port, hostPorts, request.vnc_port)
+      ? pickLoginPort(core, request.login_port, hostPorts, [
+        ...(request.vnc_port === undefined ? [] : [request.vnc_port]),
+        ...request.custom_ports.map((forward) => forward.host_port),
+      ])
       : null;
     const spec: VmSpec = {
       uuid: crypto.randomUUID(),
@@ -89,7 +109,10 @@ export async function create(core: VmCore, request: VmCreateRequest): Promise<Vm
         : null,
       ...(guestLogin ? { guest_login: guestLogin } : {}),
       ...(request.guest_script === undefined ? {} : { guest_script: request.guest_script }),
+      desc: request.desc,
+      ...(request.custom_ports.length > 0 ? { custom_ports: request.custom_ports } : {}),
     };
+    if (lan) spec.lan = { ...lan, mac_address: otherMac(spec.mac_address) };
     // The record and its GPUs land together, or neither does.
     transaction(core.options.db, () => {
       core.store.insert({
@@ -197,7 +220,7 @@ async function gpuInventory(core: VmCore) {
 /** A host port a renter named: free of other VMs' ports and of the host's listeners. */
 function requireFreePort(
   core: VmCore,
-  what: "login" | "VNC",
+  what: string,
   port: number,
   hostPorts: ReadonlySet<PortKey>,
 ): void {
@@ -213,14 +236,15 @@ function pickLoginPort(
   core: VmCore,
   asked: number | undefined,
   hostPorts: ReadonlySet<PortKey>,
-  vncPort: number | undefined,
+  /** The VM's own other host ports (VNC, custom forwards). */
+  ownPorts: number[],
 ): number {
   if (asked !== undefined) {
     requireFreePort(core, "login", asked, hostPorts);
     return asked;
   }
   const byVms = core.store.loginPortsInUse();
-  if (vncPort !== undefined) byVms.add(vncPort);
+  for (const port of ownPorts) byVms.add(port);
   const taken = new Set([...hostPorts, ...[...byVms].map((port) => portKey("tcp", port))]);
   const port = pickFreePort(core.options.loginPorts, "tcp", taken);
   if (port === undefined) {
@@ -228,6 +252,39 @@ function pickLoginPort(
     throw new RpcError("conflict", `no free login port in ${first}-${last}`);
   }
   return port;
+}
+
+/**
+ * The custom forwards of a create: each host port in the operator's range (`vm_port_range`), none
+ * twice, none the VM's login or VNC port. Whether another VM or the host holds one is checked
+ * with the other ports.
+ */
+function requireCustomPorts(core: VmCore, request: VmCreateRequest): void {
+  const seen = new Set<number>();
+  for (const forward of request.custom_ports) {
+    const port = forward.host_port;
+    requireLoginPortInRange(port, core.options.loginPorts, `custom ${forward.protocol}`);
+    if (seen.has(port) || port === request.login_port || port === request.vnc_port) {
+      throw new RpcError("invalid_params", `host port ${port} is named twice in this request`);
+    }
+    seen.add(port);
+  }
+}
+
+/** The owner's private network of that name (node_service/lan/); refused where there is none. */
+function lanFor(core: VmCore, owner: string, name: string) {
+  if (!core.options.lanAttachment) {
+    throw new RpcError("invalid_params", "this node has no private networks (network_name)");
+  }
+  return core.options.lanAttachment(owner, name);
+}
+
+/** A MAC address for a second NIC, never the first's. */
+function otherMac(first: string): string {
+  for (;;) {
+    const mac = randomMac();
+    if (mac !== first) return mac;
+  }
 }
 
 function gpuWant(request: VmCreateRequest["gpus"]): GpuWant {

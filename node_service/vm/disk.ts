@@ -108,3 +108,12 @@ export async function deleteDiskSnapshot(path: string, name: string): Promise<vo
     QEMU_IMG_SNAPSHOT_TIMEOUT_MS,
   );
 }
+
+/** Makes an empty qcow2 disk of `bytes` (a data disk: no backing file). */
+export async function createBlankDisk(path: string, bytes: number): Promise<void> {
+  await qemuImg(
+    "create the data disk",
+    ["create", "-q", "-f", "qcow2", path, String(bytes)],
+    QEMU_IMG_TIMEOUT_MS,
+  );
+}

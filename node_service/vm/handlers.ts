@@ -24,7 +24,7 @@ import { ImageStore } from "./images/mod.ts";
 import { LibvirtHypervisor } from "./libvirt/mod.ts";
 import { vmSettings } from "./config.ts";
 import { VmStore } from "./store.ts";
-import { toRpcError, VmService } from "./service.ts";
+import { toRpcError, VmService, type VmServiceOptions } from "./service.ts";
 
 type VmMethod = Extract<Method, `vm.${string}` | `vm_image.${string}` | "gpu.allocations">;
 export type VmHandlers = Pick<Handlers<"node_service">, VmMethod>;
@@ -37,6 +37,8 @@ export type VmHandlerDeps = {
   gpuReport: () => Promise<GpuReport>;
   /** Why this host cannot run VMs now (host/facts.ts), asked before every create. */
   hostRefusal?: () => Promise<string | undefined>;
+  /** The renter's private network a create names (node_service/lan/). */
+  lanAttachment?: VmServiceOptions["lanAttachment"];
   clock: Clock;
   log: Logger;
 };
@@ -96,6 +98,7 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
     domainPrefix: settings.domainPrefix,
     diskGuard,
     hostRefusal: deps.hostRefusal,
+    lanAttachment: deps.lanAttachment,
     now,
     log: deps.log.child("vms"),
   });
@@ -157,10 +160,11 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
     "vm.get": (params) => vms.get(params.id),
     "vm.start": (params) => vms.start(params.actor, params.id),
     "vm.stop": (params) =>
-      vms.stop(params.actor, params.id, {
-        force: params.force ?? false,
-        timeoutMs: params.timeout_ms,
-      }),
+      params.acpi_only ? vms.shutdown(params.actor, params.id, params.timeout_ms) : vms.stop(
+        params.actor,
+        params.id,
+        { force: params.force ?? false, timeoutMs: params.timeout_ms },
+      ),
     "vm.restart": (params) => vms.restart(params.actor, params.id),
     "vm.reset": (params) => vms.reset(params.actor, params.id),
     "vm.delete": (params) => vms.delete(params.actor, params.id),
@@ -173,6 +177,12 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
     "vm.snapshot_get": (params) => vms.snapshotGet(params.id, params.name),
     "vm.snapshot_delete": (params) => vms.snapshotDelete(params.actor, params.id, params.name),
     "vm.snapshot_revert": (params) => vms.snapshotRevert(params.actor, params.id, params.name),
+    "vm.disk_list": (params) => vms.diskList(params.id),
+    "vm.disk_add": (params) => vms.diskAdd(params.actor, params.id, params.size_gib),
+    "vm.disk_resize": (params) =>
+      vms.diskResize(params.actor, params.id, params.disk, params.size_gib),
+    "vm.disk_delete": (params) => vms.diskDelete(params.actor, params.id, params.disk),
+    "vm.passwd": (params) => vms.passwd(params.actor, params.id, params.user, params.password),
     "vm_image.list": (params) => ({
       images: params.owner === undefined ? images.list() : images.listFor(params.owner),
     }),
@@ -203,6 +213,7 @@ export function startVms(deps: VmHandlerDeps): StartedVms {
     reconciled,
     async stop() {
       await reconciled;
+      await vms.close();
       await images.close();
     },
   };

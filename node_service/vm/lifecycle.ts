@@ -11,9 +11,15 @@ import {
   type VmDetail,
   type VmHypervisorView,
 } from "../../mod/mod.ts";
-import { type DomainUsage, HypervisorError } from "./libvirt/mod.ts";
+import { type DomainUsage, HypervisorError, isActive } from "./libvirt/mod.ts";
 import { toRpcError } from "./vm_helpers.ts";
-import { MAX_CONSOLE_READ_BYTES, VM_FILES } from "./constants.ts";
+import { nextInstanceState } from "../instances.ts";
+import {
+  MAX_CONSOLE_READ_BYTES,
+  SHUTDOWN_WATCH_MS,
+  SHUTDOWN_WATCH_POLL_MS,
+  VM_FILES,
+} from "./constants.ts";
 import type { VmRecord } from "./store.ts";
 import type { StopOptions, VmCore } from "./vm_core.ts";
 
@@ -33,6 +39,87 @@ export async function stop(
 ): Promise<Vm> {
   return await core.operate(actor, id, "stop", { type: "stop" }, async (record, detail) => {
     detail.outcome = await core.powerOff(record, options);
+  });
+}
+
+/**
+ * Asks the guest to power off (ACPI) and answers at once, as the original's shutdown does: the
+ * answer's state is still `running` (the guest goes off by itself, or not), and the event log's
+ * `vm.shutdown` says `asked`. The node then watches the domain for up to `watchMs` and records
+ * the outcome as `vm.shutdown_outcome`: `acpi` when it went off (the record is then `stopped`),
+ * `ignored` when it still runs. Never forced: the original's poweroff is {@link stop} with `force`.
+ */
+export async function shutdown(
+  core: VmCore,
+  actor: string,
+  id: string,
+  watchMs: number | undefined,
+): Promise<Vm> {
+  return await core.queued(id, () =>
+    core.logged(actor, "vm.shutdown", id, async (detail) => {
+      const record = await core.freshRecord(id);
+      const transition = nextInstanceState(record.state, { type: "stop" });
+      if (!transition.ok) {
+        throw new RpcError("conflict", `cannot shut down VM ${id}: ${transition.reason}`);
+      }
+      const outcome = record.state === "running"
+        ? await core.options.hypervisor.askShutdown(record.domain)
+        : "already_off";
+      detail.outcome = outcome;
+      if (outcome === "already_off") {
+        return core.view(core.store.setState(id, transition.state, null));
+      }
+      const limitMs = watchMs ?? SHUTDOWN_WATCH_MS;
+      core.watch(
+        `watching VM ${id} shut down`,
+        (signal) => watchShutdown(core, actor, record, limitMs, signal),
+      );
+      return core.view(record);
+    }));
+}
+
+/** Waits up to `limitMs` for a guest asked to shut down to go off; records how it went. */
+async function watchShutdown(
+  core: VmCore,
+  actor: string,
+  record: VmRecord,
+  limitMs: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const startedAt = core.options.now();
+  let off = false;
+  while (!signal.aborted && core.options.now() - startedAt < limitMs) {
+    const state = await core.options.hypervisor.state(record.domain).catch(() => undefined);
+    if (state === undefined || !isActive(state)) {
+      off = true;
+      break;
+    }
+    await abortableSleep(SHUTDOWN_WATCH_POLL_MS, signal);
+  }
+  if (signal.aborted) return;
+  // In the VM's queue, so the record's new state does not cross another operation on it.
+  await core.queued(record.id, async () => {
+    if (off) await core.freshRecord(record.id);
+    core.options.events.record({
+      actor,
+      action: "vm.shutdown_outcome",
+      target: record.id,
+      result: "ok",
+      detail: { outcome: off ? "acpi" : "ignored", watched_ms: core.options.now() - startedAt },
+      startedAt,
+    });
+  });
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
   });
 }
 

@@ -1,5 +1,5 @@
 /**
- * Modify: new CPU cores, memory, disk size or login port of a stopped VM
+ * Modify: new CPU cores, memory, disk size, login, VNC or custom ports of a stopped VM
  * (modify_plan.ts, the pure part, says why stopped). Checked in full first,
  * then applied in the order that can be undone: the new definition (the old
  * one is put back when a later step fails), the disk grown (never shrunk),
@@ -16,27 +16,47 @@ import type { VmCore } from "./vm_core.ts";
 import { errorText } from "./vm_helpers.ts";
 
 /**
- * New CPU cores, memory, disk size (grow only) or login port of a stopped
- * VM. Checked in full before anything changes; then the new definition,
+ * New CPU cores, memory, disk size (grow only), login port, VNC port or
+ * custom forwards of a stopped VM (host ports checked as at create). Checked in full before anything changes; then the new definition,
  * the disk, and the record, each step undone when a later one fails.
  */
 export async function modify(core: VmCore, request: VmModifyRequest): Promise<Vm> {
   const { actor, id, ...wanted } = request;
+  // The operator's range (vm_port_range) for every host port named, as at create.
   requireLoginPortInRange(wanted.login_port, core.options.loginPorts);
+  requireLoginPortInRange(wanted.vnc_port, core.options.loginPorts, "VNC");
+  for (const forward of wanted.custom_ports ?? []) {
+    requireLoginPortInRange(
+      forward.host_port,
+      core.options.loginPorts,
+      `custom ${forward.protocol}`,
+    );
+  }
   return await core.whileStopped(actor, "vm.modify", id, "modify", async (record, detail) => {
     const disk = core.diskPath(id);
     const { virtualSizeBytes } = await diskInfo(disk);
-    const portChanges = wanted.login_port !== undefined && wanted.login_port !== record.loginPort;
-    const hostPorts = portChanges && record.loginPort !== null
-      ? await core.options.listeningPorts()
-      : new Set<PortKey>();
+    const portChanges = (wanted.login_port !== undefined && record.loginPort !== null &&
+      wanted.login_port !== record.loginPort) ||
+      (wanted.vnc_port !== undefined && wanted.vnc_port !== record.vncPort) ||
+      wanted.custom_ports !== undefined;
+    const hostPorts = portChanges ? await core.options.listeningPorts() : new Set<PortKey>();
+    // Every host port of other VMs: this VM's own may move among its own forwards.
     const otherVms = core.store.loginPortsInUse();
-    if (record.loginPort !== null) otherVms.delete(record.loginPort);
+    for (
+      const port of [
+        record.loginPort,
+        record.vncPort,
+        ...(record.spec.custom_ports ?? []).map((forward) => forward.host_port),
+      ]
+    ) {
+      if (port !== null) otherVms.delete(port);
+    }
     const plan = planModify(
       {
         state: record.state,
         spec: record.spec,
         loginPort: record.loginPort,
+        vncPort: record.vncPort,
         diskBytes: virtualSizeBytes,
       },
       wanted,
@@ -50,7 +70,12 @@ export async function modify(core: VmCore, request: VmModifyRequest): Promise<Vm
 
     const xmlPath = `${core.vmPath(id)}/${VM_FILES.domainXml}`;
     const nextXmlPath = `${xmlPath}.next`;
-    const xml = core.domainXml({ ...record, spec: plan.spec, loginPort: plan.loginPort });
+    const xml = core.domainXml({
+      ...record,
+      spec: plan.spec,
+      loginPort: plan.loginPort,
+      vncPort: plan.vncPort,
+    });
     await Deno.writeTextFile(nextXmlPath, xml, { mode: 0o600 });
     try {
       await core.options.hypervisor.define(nextXmlPath);
@@ -62,7 +87,7 @@ export async function modify(core: VmCore, request: VmModifyRequest): Promise<Vm
     try {
       if (plan.growDiskTo !== undefined) await growDisk(disk, plan.growDiskTo);
       // The unique index refuses a login port that a create took meanwhile.
-      updated = core.store.modify(id, plan.spec, plan.loginPort);
+      updated = core.store.modify(id, plan.spec, plan.loginPort, plan.vncPort);
     } catch (error) {
       // domain.xml still holds the definition from before: put it back. A disk already grown
       // stays so (harmless: the guest sees more room, and the next modify measures the disk).

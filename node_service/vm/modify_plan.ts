@@ -38,6 +38,8 @@ export type ModifyCurrent = {
   state: InstanceState;
   spec: VmSpec;
   loginPort: number | null;
+  /** The VNC display's host port when the renter named one; null: libvirt picks one. */
+  vncPort?: number | null;
   /** The disk's size now, as qemu-img reads it (it may not be a whole number of GiB). */
   diskBytes: number;
 };
@@ -52,10 +54,11 @@ export type ModifyPorts = {
 export type ModifyPlan = {
   spec: VmSpec;
   loginPort: number | null;
+  vncPort: number | null;
   /** Grow the disk to this many bytes; `undefined` leaves it as it is. */
   growDiskTo: number | undefined;
   /** What changes, `from` and `to`, for the event log and the caller; empty when nothing does. */
-  changes: Record<string, { from: number | null; to: number }>;
+  changes: Record<string, { from: unknown; to: unknown }>;
 };
 
 /**
@@ -120,7 +123,76 @@ export function planModify(
     changes.login_port = { from: current.loginPort, to: request.login_port };
     loginPort = request.login_port;
   }
-  return { spec, loginPort, growDiskTo, changes };
+  const vncPort = planVncPort(current, request.vnc_port, ports, changes);
+  planCustomPorts(current, spec, request.custom_ports, ports, changes);
+  // The VM's own host ports after the change: one number each, whatever the protocol.
+  const own = [
+    ...(loginPort === null ? [] : [loginPort]),
+    ...(vncPort === null ? [] : [vncPort]),
+    ...(spec.custom_ports ?? []).map((forward) => forward.host_port),
+  ];
+  const twice = own.find((port, index) => own.indexOf(port) !== index);
+  if (twice !== undefined) {
+    throw new ModifyRefused("invalid", `host port ${twice} would be the VM's twice`);
+  }
+  return { spec, loginPort, vncPort, growDiskTo, changes };
+}
+
+/** A new VNC port, checked as at create: free of other VMs' ports and of the host's listeners. */
+function planVncPort(
+  current: ModifyCurrent,
+  asked: number | undefined,
+  ports: ModifyPorts,
+  changes: ModifyPlan["changes"],
+): number | null {
+  const now = current.vncPort ?? null;
+  if (asked === undefined || asked === now) return now;
+  requireFree("VNC", "tcp", asked, ports);
+  changes.vnc_port = { from: now, to: asked };
+  return asked;
+}
+
+/**
+ * New custom forwards (all of them, replacing the VM's), checked as at create: user-mode
+ * networking only, and each new host port free of other VMs' ports and the host's listeners.
+ */
+function planCustomPorts(
+  current: ModifyCurrent,
+  spec: VmSpec,
+  asked: VmModifyRequest["custom_ports"],
+  ports: ModifyPorts,
+  changes: ModifyPlan["changes"],
+): void {
+  if (asked === undefined) return;
+  const now = current.spec.custom_ports ?? [];
+  const key = (list: typeof now) =>
+    JSON.stringify(list.map((f) => [f.protocol, f.host_port, f.guest_port]));
+  if (key(asked) === key(now)) return;
+  if (asked.length > 0 && current.spec.network.mode !== "user") {
+    throw new ModifyRefused(
+      "invalid",
+      "custom ports are forwarded by QEMU's user-mode network only; this VM's network is " +
+        `${current.spec.network.mode} (the guest has an address of its own)`,
+    );
+  }
+  const held = new Set(now.map((forward) => forward.host_port));
+  for (const forward of asked) {
+    if (!held.has(forward.host_port)) {
+      requireFree(`custom ${forward.protocol}`, forward.protocol, forward.host_port, ports);
+    }
+  }
+  changes.custom_ports = { from: now, to: asked };
+  if (asked.length > 0) spec.custom_ports = asked;
+  else delete spec.custom_ports;
+}
+
+function requireFree(what: string, protocol: "tcp" | "udp", port: number, ports: ModifyPorts) {
+  if (ports.otherVms.has(port)) {
+    throw new ModifyRefused("conflict", `${what} port ${port} is taken by another VM`);
+  }
+  if (ports.host.has(portKey(protocol, port))) {
+    throw new ModifyRefused("conflict", `${what} port ${port} is in use on this host`);
+  }
 }
 
 function formatGib(bytes: number): string {
@@ -132,7 +204,7 @@ export function requireLoginPortInRange(
   port: number | undefined,
   range: { first: number; last: number },
   /** Which of the VM's host ports it is: its login forward, or its VNC display. */
-  what: "login" | "VNC" = "login",
+  what: string = "login",
 ): void {
   if (port === undefined || (port >= range.first && port <= range.last)) return;
   throw new RpcError(

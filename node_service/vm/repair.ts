@@ -17,9 +17,10 @@ import {
 } from "./repair_plan.ts";
 import type { VmCore } from "./vm_core.ts";
 import { errorText, GIB } from "./vm_helpers.ts";
+import { type DataDiskRepair, repairDataDisks } from "./data_disk_repair.ts";
 
 /** What start-up reconciliation found, repaired, or could not check. */
-export type ReconcileReport = ReconcileFinding | VmRepair | VmReconcileNote;
+export type ReconcileReport = ReconcileFinding | VmRepair | VmReconcileNote | DataDiskRepair;
 
 /**
  * Start-up reconciliation: brings the records' states up to date with
@@ -77,7 +78,13 @@ export async function reconcileVms(core: VmCore): Promise<ReconcileReport[]> {
   const report: ReconcileReport[] = [...findings];
   for (const record of core.store.list({ includeDeleted: false })) {
     if (record.state === "creating") continue;
-    report.push(...await core.queued(record.id, () => repairVm(core, record.id)));
+    report.push(
+      ...await core.queued(record.id, async () => [
+        ...await repairVm(core, record.id),
+        // A running guest's data disks after a change cut short (data_disk_repair.ts).
+        ...await repairDataDisks(core, record.id),
+      ]),
+    );
   }
   for (const name of await unownedVmDirectories(core)) {
     const note: VmReconcileNote = { kind: "unowned_directory", path: core.vmPath(name) };

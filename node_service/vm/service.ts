@@ -33,6 +33,8 @@ import type { VmStore } from "./store.ts";
 import { create } from "./create.ts";
 import * as lifecycle from "./lifecycle.ts";
 import { modify } from "./modify.ts";
+import * as dataDisks from "./data_disks.ts";
+import { passwd } from "./passwd.ts";
 import { type ReconcileReport, reconcileVms } from "./repair.ts";
 import * as snapshots from "./snapshots.ts";
 import { type StopOptions, VmCore, type VmServiceOptions } from "./vm_core.ts";
@@ -81,6 +83,19 @@ export class VmService implements InstanceDriver {
   /** ACPI power-off, forced when the guest has not gone off after the time-out (or at once with `force`). */
   stop(actor: string, id: string, options: StopOptions = { force: false }): Promise<Vm> {
     return lifecycle.stop(this.#core, actor, id, options);
+  }
+
+  /**
+   * ACPI only, never forced, answered once the guest was asked (the original's shutdown); the
+   * outcome goes to the event log (`vm.shutdown_outcome`) within `watchMs`.
+   */
+  shutdown(actor: string, id: string, watchMs?: number): Promise<Vm> {
+    return lifecycle.shutdown(this.#core, actor, id, watchMs);
+  }
+
+  /** Stops the watches under way (a shutdown's); call before the database closes. */
+  close(): Promise<void> {
+    return this.#core.close();
   }
 
   /** Reboots a running guest (ACPI); starts a stopped one. */
@@ -190,6 +205,36 @@ export class VmService implements InstanceDriver {
     name: string,
   ): Promise<{ vm_id: string; name: string; deleted: true }> {
     return snapshots.snapshotDelete(this.#core, actor, id, name);
+  }
+
+  /** The VM's disks, the system disk first. */
+  diskList(id: string): Promise<dataDisks.VmDiskList> {
+    return dataDisks.diskList(this.#core, id);
+  }
+
+  /** Adds an empty data disk to a stopped VM. */
+  diskAdd(actor: string, id: string, sizeGib: number): Promise<dataDisks.VmDiskList> {
+    return dataDisks.diskAdd(this.#core, actor, id, sizeGib);
+  }
+
+  /** Grows a disk of a stopped VM; a smaller size is refused. */
+  diskResize(
+    actor: string,
+    id: string,
+    name: string,
+    sizeGib: number,
+  ): Promise<dataDisks.VmDiskList> {
+    return dataDisks.diskResize(this.#core, actor, id, name, sizeGib);
+  }
+
+  /** Detaches and deletes a data disk of a stopped VM. */
+  diskDelete(actor: string, id: string, name: string): Promise<dataDisks.VmDiskList> {
+    return dataDisks.diskDelete(this.#core, actor, id, name);
+  }
+
+  /** A running guest's login password, through its guest agent. */
+  passwd(actor: string, id: string, user: string | undefined, password: string): Promise<Vm> {
+    return passwd(this.#core, actor, id, user, password);
   }
 
   /**

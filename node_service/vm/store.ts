@@ -27,6 +27,17 @@ export type VmSpec = {
   guest_login?: { user: string; password: string; password_ssh: boolean; ssh_keys: string[] };
   /** The script the seed disk carries as user-data instead of a login (check VMs). */
   guest_script?: string;
+  /**
+   * The renter's private network (node_service/lan/) the VM has a second NIC on: the LAN's id,
+   * its name, the libvirt network, the NIC's MAC address and MTU.
+   */
+  lan?: { id: string; name: string; network: string; mac_address: string; mtu: number };
+  /** The renter's description (absent on VMs made before it was kept). */
+  desc?: string;
+  /** Host ports forwarded to guest ports beside the login port (user-mode networking). */
+  custom_ports?: { protocol: "tcp" | "udp"; host_port: number; guest_port: number }[];
+  /** Extra qcow2 disks in the VM's directory, by the guest device they sit at. */
+  data_disks?: { name: string; size_gib: number; file: string }[];
 };
 
 export type VmRecord = {
@@ -142,12 +153,18 @@ export class VmStore {
   }
 
   /**
-   * Replaces the spec and the login port (after a modify); the partial unique
-   * index refuses a login port another live VM holds.
+   * Replaces the spec and the login port (after a modify), and the VNC port when one is given;
+   * the partial unique index refuses a login port another live VM holds.
    */
-  modify(id: string, spec: VmSpec, loginPort: number | null): VmRecord {
-    this.db.prepare("UPDATE vms SET spec = ?, login_port = ?, updated_at = ? WHERE id = ?")
-      .run(JSON.stringify(spec), loginPort, this.now(), id);
+  modify(id: string, spec: VmSpec, loginPort: number | null, vncPort?: number | null): VmRecord {
+    if (vncPort === undefined) {
+      this.db.prepare("UPDATE vms SET spec = ?, login_port = ?, updated_at = ? WHERE id = ?")
+        .run(JSON.stringify(spec), loginPort, this.now(), id);
+    } else {
+      this.db.prepare(
+        "UPDATE vms SET spec = ?, login_port = ?, vnc_port = ?, updated_at = ? WHERE id = ?",
+      ).run(JSON.stringify(spec), loginPort, vncPort, this.now(), id);
+    }
     const record = this.get(id);
     if (!record) throw new Error(`no VM record ${id}`);
     return record;
@@ -156,11 +173,35 @@ export class VmStore {
   /** Login ports held by VMs that are not deleted. */
   loginPortsInUse(): Set<number> {
     // A VNC display a renter named holds its host port as much as a login forward does.
+    // So does a custom port forward, whatever its protocol (a port is one number to a renter).
     const rows = this.db.prepare(
       `SELECT login_port AS port FROM vms WHERE login_port IS NOT NULL AND state != 'deleted'
-       UNION SELECT vnc_port FROM vms WHERE vnc_port IS NOT NULL AND state != 'deleted'`,
+       UNION SELECT vnc_port FROM vms WHERE vnc_port IS NOT NULL AND state != 'deleted'
+       UNION SELECT json_extract(forward.value, '$.host_port') FROM vms,
+         json_each(vms.spec, '$.custom_ports') AS forward WHERE vms.state != 'deleted'`,
     ).all() as { port: number }[];
     return new Set(rows.map((row) => row.port));
+  }
+
+  /** The VMs (not deleted) attached to the private network with id `lanId`. */
+  membersOfLan(lanId: string): string[] {
+    const rows = this.db.prepare(
+      `SELECT id FROM vms WHERE state != 'deleted' AND json_extract(spec, '$.lan.id') = ?
+       ORDER BY id`,
+    ).all(lanId) as { id: string }[];
+    return rows.map((row) => row.id);
+  }
+
+  /**
+   * When a VM last joined LAN `lanId` (was made on it) or left it (was deleted), as the
+   * original's `lastUseTime`; null if none ever did.
+   */
+  lastUseOfLan(lanId: string): number | null {
+    const row = this.db.prepare(
+      `SELECT MAX(CASE WHEN state = 'deleted' THEN updated_at ELSE created_at END) AS at
+       FROM vms WHERE json_extract(spec, '$.lan.id') = ?`,
+    ).get(lanId) as { at: number | null } | undefined;
+    return row?.at ?? null;
   }
 
   /** The VMs (not deleted) whose disk, kernel or initrd comes from image `name`. */

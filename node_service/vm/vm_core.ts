@@ -65,6 +65,14 @@ export type VmServiceOptions = {
    * create writes anything; none: no check.
    */
   hostRefusal?: () => Promise<string | undefined>;
+  /**
+   * The renter's private network named at create (node_service/lan/): its id and libvirt network;
+   * throws (not found) for a name the owner has not made. None: no VM may ask for one.
+   */
+  lanAttachment?: (
+    owner: string,
+    name: string,
+  ) => { id: string; name: string; network: string; mtu: number };
   now: () => number;
   log?: Logger;
 };
@@ -80,6 +88,9 @@ export class VmCore {
   readonly store: VmStore;
   readonly snapshots: VmSnapshotStore;
   #queues = new Map<string, Promise<unknown>>();
+  /** Work that outlives the operation that started it (a shutdown's watch), stopped by close. */
+  #watches = new Set<Promise<void>>();
+  #closing = new AbortController();
   /** VMs this service is creating now; a record in `creating` not among them was cut short. */
   readonly creating = new Set<string>();
   /** Who waits for a create's record (the HTTP API, before it answers 202). */
@@ -141,6 +152,10 @@ export class VmCore {
       seedDiskPath: spec.guest_login || spec.guest_script !== undefined
         ? `${dir}/${VM_FILES.seed}`
         : undefined,
+      // Absent (not empty) without disks, so a VM made before data disks keeps its spec digest.
+      dataDisks: spec.data_disks?.length
+        ? spec.data_disks.map((disk) => ({ path: `${dir}/${disk.file}`, target: disk.name }))
+        : undefined,
       directBoot: boot
         ? {
           kernelPath: this.readyImage(boot.kernel_image).path,
@@ -159,8 +174,17 @@ export class VmCore {
           hostPort: record.loginPort,
           guestPort: LOGIN_GUEST_PORT[record.os],
         },
+        (spec.custom_ports ?? []).map((port) => ({
+          protocol: port.protocol,
+          hostAddress: spec.listen_address,
+          hostPort: port.host_port,
+          guestPort: port.guest_port,
+        })),
       ),
       macAddress: spec.mac_address,
+      lanNic: spec.lan
+        ? { network: spec.lan.network, macAddress: spec.lan.mac_address, mtu: spec.lan.mtu }
+        : undefined,
       vnc: {
         listen: spec.listen_address,
         password: record.vncPassword,
@@ -256,6 +280,23 @@ export class VmCore {
     return await this.options.hypervisor.shutdown(record.domain, timeoutMs);
   }
 
+  /**
+   * Runs `work` after the operation that starts it has answered; `signal` aborts it when the
+   * service closes. Its failure is logged: nobody waits for it.
+   */
+  watch(what: string, work: (signal: AbortSignal) => Promise<void>): void {
+    const run = work(this.#closing.signal).catch((error) =>
+      this.log.error(`${what} failed`, { error: errorText(error) })
+    ).finally(() => this.#watches.delete(run));
+    this.#watches.add(run);
+  }
+
+  /** Stops the watches under way and waits for them (before the database closes). */
+  async close(): Promise<void> {
+    this.#closing.abort();
+    await Promise.all([...this.#watches]);
+  }
+
   async queued<T>(id: string, work: () => Promise<T>): Promise<T> {
     const before = this.#queues.get(id) ?? Promise.resolve();
     const run = before.catch(() => {}).then(work);
@@ -329,6 +370,14 @@ export class VmCore {
         port: record.vncPort,
         password: record.vncPassword,
       },
+      desc: record.spec.desc ?? "",
+      custom_ports: record.spec.custom_ports ?? [],
+      data_disks: (record.spec.data_disks ?? []).map(({ name, size_gib }) => ({ name, size_gib })),
+      ...(record.spec.lan
+        ? {
+          lan: { network_name: record.spec.lan.name, mac_address: record.spec.lan.mac_address },
+        }
+        : {}),
     };
   }
 }

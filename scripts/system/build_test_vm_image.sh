@@ -5,8 +5,13 @@
 #   initrd.img   busybox-static initramfs (cpio newc + gzip); its /init mounts
 #                proc/sys/dev, loads virtio + ACPI button modules, starts busybox
 #                acpid (ACPI power button -> poweroff -f, so `virsh shutdown`
-#                works), prints the cloud-init seed (a vfat disk labelled CIDATA) when
-#                it has one, then marker + facts to the console, then stays alive
+#                works), starts the QEMU guest agent (qemu-ga from Debian's
+#                qemu-guest-agent, with the host's copies of its libraries, on the
+#                org.qemu.guest_agent.0 port when the domain has one; its
+#                guest-set-user-password runs the chpasswd below, since
+#                busybox-static has none), prints the cloud-init seed (a vfat disk
+#                labelled CIDATA) when it has one, then marker + facts to the
+#                console, then stays alive
 #   base.qcow2   small blank qcow2, meant as a backing file for per-test overlays
 #
 # Everything is cached OUTSIDE the repo in ${DBC_TEST_IMAGE_DIR:-/var/cache/dbc-test-images}
@@ -23,8 +28,11 @@
 #   DBC-TEST-GUEST-BOOTED
 #   DBC-TEST-FACT nproc=<n>
 #   DBC-TEST-FACT memtotal_kb=<kB>
+#   DBC-TEST-FACT agent=<vportNpM|none>              (the guest agent's port, when it has one)
 #   DBC-TEST-FACT blockdev=<name> size_kb=<kB>      (one per /proc/partitions entry)
 #   DBC-TEST-GUEST-READY
+#   DBC-TEST-SHADOW <user>:<hash>:...               (each /etc/shadow line, whenever it changes
+#                                                    after READY: users root and dbc)
 #   <what the user-data script prints>               (user-data starting with #! is run after
 #   DBC-TEST-USER-SCRIPT exit=<status>                READY, as cloud-init runs such user-data)
 #   DBC-TEST-GUEST-POWEROFF                          (on ACPI power button)
@@ -47,6 +55,8 @@ MODULES=(
   drivers/virtio/virtio_pci drivers/block/virtio_blk
   net/core/failover drivers/net/net_failover drivers/net/virtio_net
   drivers/input/evdev drivers/acpi/button
+  # the guest agent's virtio-serial port
+  drivers/char/virtio_console
   # the cloud-init seed disk: vfat with long names; codepage 437 and iocharset ascii are the
   # kernel's defaults for vfat mounts
   fs/fat/fat fs/fat/vfat fs/nls/nls_cp437 fs/nls/nls_ascii
@@ -155,9 +165,53 @@ MODDIR="$WORK/k/lib/modules/$KVER/kernel"
 [[ -d "$MODDIR" ]] || MODDIR="$WORK/k/usr/lib/modules/$KVER/kernel"
 [[ -d "$MODDIR" ]] || die "no modules dir for $KVER in $deb"
 
+# ------------------------------------------------------------- guest agent
+log "downloading qemu-guest-agent"
+(
+  cd "$WORK"
+  apt-get -q -o APT::Sandbox::User="$(id -un)" download qemu-guest-agent >/dev/null
+) || die "apt-get download qemu-guest-agent failed"
+ga_debs=("$WORK"/qemu-guest-agent_*.deb)
+mkdir "$WORK/ga"
+dpkg -x "${ga_debs[0]}" "$WORK/ga" || die "dpkg -x ${ga_debs[0]} failed"
+QEMU_GA="$WORK/ga/usr/sbin/qemu-ga"
+[[ -x "$QEMU_GA" ]] || die "no usr/sbin/qemu-ga in ${ga_debs[0]}"
+
 # --------------------------------------------------------------- initramfs
 R="$WORK/root"
 mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,etc/acpi/PWRF,lib/modules}
+# qemu-ga is dynamic: the host's copies of its libraries (and the loader) go along.
+cp "$QEMU_GA" "$R/usr/sbin/qemu-ga"
+if ldd "$QEMU_GA" | grep 'not found' >/dev/null; then
+  die "qemu-ga needs libraries this host lacks: $(ldd "$QEMU_GA" | grep 'not found' | tr '\n' ' ')"
+fi
+for lib in $(ldd "$QEMU_GA" | grep -o '/[^ ]*'); do
+  mkdir -p "$R$(dirname "$lib")"
+  cp -L "$lib" "$R$lib"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\ndbc:x:1000:1000:dbc:/home/dbc:/bin/sh\n' >"$R/etc/passwd"
+printf 'root:x:0:\ndbc:x:1000:\n' >"$R/etc/group"
+printf 'root:*:19000:0:99999:7:::\ndbc:!:19000:0:99999:7:::\n' >"$R/etc/shadow"
+chmod 0600 "$R/etc/shadow"
+# What qemu-ga's guest-set-user-password runs: `chpasswd [-e]`, "user:password" lines on stdin.
+cat >"$R/usr/sbin/chpasswd" <<'CHPASSWD'
+#!/bin/sh
+crypted=0
+[ "$1" = "-e" ] && crypted=1
+while IFS= read -r line; do
+  user=${line%%:*}
+  pass=${line#*:}
+  grep -q "^$user:" /etc/shadow || { echo "chpasswd: no user $user" >&2; exit 1; }
+  if [ "$crypted" = 1 ]; then
+    hash=$pass
+  else
+    hash=$(printf '%s\n' "$pass" | mkpasswd -m sha512 -P 0) || exit 1
+  fi
+  awk -F: -v OFS=: -v u="$user" -v h="$hash" '$1 == u { $2 = h } { print }' /etc/shadow \
+    >/etc/shadow.new && mv /etc/shadow.new /etc/shadow || exit 1
+done
+CHPASSWD
+chmod 0755 "$R/usr/sbin/chpasswd"
 cp "$BUSYBOX" "$R/bin/busybox"
 ln -s busybox "$R/bin/sh"
 modlist=""
@@ -213,12 +267,34 @@ if [ -n "\$seed" ] && mkdir -p /seed && mount -t vfat -o ro "\$seed" /seed; then
   umount /seed
 fi
 acpid -c /etc/acpi -l /tmp/acpid.log 2>/dev/null
+# the guest agent, on its port when the domain has one (devtmpfs names it vportNpM); the port
+# shows up a moment after the module is loaded
+i=0; while [ \$i -lt 30 ] && ! ls /sys/class/virtio-ports/*/name >/dev/null 2>&1; do sleep 0.1; i=\$((i+1)); done
+agent=none
+for p in /sys/class/virtio-ports/*; do
+  [ "\$(cat "\$p/name" 2>/dev/null)" = org.qemu.guest_agent.0 ] || continue
+  i=0; while [ \$i -lt 20 ] && [ ! -e "/dev/\${p##*/}" ]; do sleep 0.1; i=\$((i+1)); done
+  qemu-ga -m virtio-serial -p "/dev/\${p##*/}" -t /run >/tmp/qemu-ga.log 2>&1 &
+  agent=\${p##*/}
+done
 echo "$MARKER"
 echo "DBC-TEST-FACT kernel=\$(uname -r)"
 echo "DBC-TEST-FACT nproc=\$(nproc)"
+echo "DBC-TEST-FACT agent=\$agent"
 echo "DBC-TEST-FACT memtotal_kb=\$(awk '/^MemTotal:/ {print \$2}' /proc/meminfo)"
 awk 'NR > 2 && NF == 4 { print "DBC-TEST-FACT blockdev=" \$4 " size_kb=" \$3 }' /proc/partitions
 echo "DBC-TEST-GUEST-READY"
+# every change to /etc/shadow (a password set through the guest agent) goes to the console
+(
+  old=\$(md5sum /etc/shadow)
+  while :; do
+    sleep 0.5
+    new=\$(md5sum /etc/shadow)
+    [ "\$new" = "\$old" ] && continue
+    old=\$new
+    sed 's/^/DBC-TEST-SHADOW /' /etc/shadow
+  done
+) &
 if [ -x /tmp/user-data ]; then
   /tmp/user-data
   echo "DBC-TEST-USER-SCRIPT exit=\$?"

@@ -33,9 +33,47 @@ export const LOGIN_GUEST_PORT: Record<VmOs, number> = { linux: 22, windows: 3389
 
 export type DomainType = "kvm" | "qemu";
 
+/**
+ * Spare PCIe root ports of a Linux guest, one per data disk it may get while running
+ * (VM_OPS_LIMITS.maxDataDisks); a Windows guest's data disks are SATA, which is not hot-plugged.
+ */
+export const HOTPLUG_ROOT_PORTS = 8;
+/**
+ * The controller index of the first spare port: above those libvirt gives the ports it adds for
+ * the domain's own devices (numbered from 1), so the two never collide.
+ */
+const HOTPLUG_FIRST_INDEX = 32;
+
+/**
+ * A data disk's `<disk>` element: in the domain XML, and alone for `virsh attach-device` when it
+ * is added to a running guest (the same element both ways, so the live and the next boot agree).
+ */
+export function dataDiskElement(disk: { path: string; target: string }, os: VmOs): XmlNode {
+  return xmlElement("disk", { type: "file", device: "disk" }, [
+    xmlElement("driver", { name: "qemu", type: "qcow2", discard: "unmap" }),
+    xmlElement("source", { file: disk.path }),
+    xmlElement("target", { dev: disk.target, bus: os === "windows" ? "sata" : "virtio" }),
+  ]);
+}
+
+/** A host port forwarded to a guest port by QEMU's user-mode NAT. */
+export type PortForward = {
+  protocol: "tcp" | "udp";
+  hostAddress: string;
+  hostPort: number;
+  guestPort: number;
+};
+
 export type DomainNetwork =
-  /** QEMU's own NAT; the login port on the host is forwarded to the guest. */
-  | { mode: "user"; forward?: { hostAddress: string; hostPort: number; guestPort: number } }
+  /**
+   * QEMU's own NAT; the login port on the host is forwarded to the guest, and so are the
+   * renter's custom ports.
+   */
+  | {
+    mode: "user";
+    forward?: { hostAddress: string; hostPort: number; guestPort: number };
+    customForwards?: PortForward[];
+  }
   /** The guest sits on a host bridge and gets its address from that LAN. */
   | { mode: "bridge"; bridge: string }
   /** A libvirt network (e.g. `default`, NAT with DHCP). */
@@ -52,11 +90,15 @@ export type DomainSpec = {
   diskPath: string;
   /** The cloud-init seed image (raw vfat), attached read-only; Linux guests only. */
   seedDiskPath?: string;
+  /** Extra qcow2 disks, each at the guest device it is named by (`vdc`.., or `sdb`.. on Windows). */
+  dataDisks?: { path: string; target: string }[];
   directBoot?: { kernelPath: string; initrdPath?: string; cmdline: string };
   /** PCI bus ids as nvidia-smi reports them. */
   gpuBusIds: readonly string[];
   network: DomainNetwork;
   macAddress: string;
+  /** A second NIC on a renter's private network (a libvirt network, node_service/lan/). */
+  lanNic?: { network: string; macAddress: string; mtu: number };
   vnc: { listen: string; password: string; port?: number };
   consoleLogPath: string;
   metadata: { instanceId: string; owner: string };
@@ -130,6 +172,14 @@ function validate(spec: DomainSpec): PciAddress[] {
     spec.vnc.port === undefined || (isPort(spec.vnc.port) && spec.vnc.port >= 5900),
     `bad VNC port ${spec.vnc.port}`,
   );
+  const dataTargets = new Set<string>();
+  for (const disk of spec.dataDisks ?? []) {
+    const pattern = spec.os === "windows" ? /^sd[b-z]$/ : /^vd[c-z]$/;
+    check(pattern.test(disk.target), `bad data disk target ${JSON.stringify(disk.target)}`);
+    check(!dataTargets.has(disk.target), `data disk target ${disk.target} used twice`);
+    dataTargets.add(disk.target);
+    check(disk.path.startsWith("/") && isXmlText(disk.path), `bad data disk path ${disk.path}`);
+  }
   for (const path of [spec.diskPath, spec.consoleLogPath, spec.seedDiskPath ?? "/"]) {
     check(path.startsWith("/"), `not an absolute path: ${JSON.stringify(path)}`);
   }
@@ -161,6 +211,12 @@ function validate(spec: DomainSpec): PciAddress[] {
         check(isPort(network.forward.hostPort), `bad host port ${network.forward.hostPort}`);
         check(isPort(network.forward.guestPort), `bad guest port ${network.forward.guestPort}`);
       }
+      for (const forward of network.customForwards ?? []) {
+        check(forward.protocol === "tcp" || forward.protocol === "udp", "bad forward protocol");
+        check(IPV4.test(forward.hostAddress), "forward address must be IPv4");
+        check(isPort(forward.hostPort), `bad host port ${forward.hostPort}`);
+        check(isPort(forward.guestPort), `bad guest port ${forward.guestPort}`);
+      }
       break;
     case "bridge":
       check(IFACE_NAME.test(network.bridge), `bad bridge name ${JSON.stringify(network.bridge)}`);
@@ -168,6 +224,15 @@ function validate(spec: DomainSpec): PciAddress[] {
     case "network":
       check(NETWORK_NAME.test(network.network), `bad network ${JSON.stringify(network.network)}`);
       break;
+  }
+  if (spec.lanNic) {
+    check(NETWORK_NAME.test(spec.lanNic.network), `bad LAN ${JSON.stringify(spec.lanNic.network)}`);
+    check(MAC.test(spec.lanNic.macAddress), `bad MAC address ${spec.lanNic.macAddress}`);
+    check(spec.lanNic.macAddress !== spec.macAddress, "the LAN NIC needs a MAC address of its own");
+    check(
+      Number.isInteger(spec.lanNic.mtu) && spec.lanNic.mtu >= 576,
+      `bad MTU ${spec.lanNic.mtu}`,
+    );
   }
   const addresses = spec.gpuBusIds.map((busId) => {
     const address = parsePciBusId(busId);
@@ -231,9 +296,16 @@ export function buildDomainXml(spec: DomainSpec): string {
       el("target", { dev: "vdb", bus: "virtio" }),
       el("readonly"),
     ]),
+    ...(spec.dataDisks ?? []).map((disk) => dataDiskElement(disk, spec.os)),
     networkInterface(spec.network, spec.macAddress, windows),
+    spec.lanNic ? lanInterface(spec.lanNic, windows) : undefined,
     el("serial", { type: "file" }, [consoleSource, el("target", { port: 0 })]),
     el("console", { type: "file" }, [consoleSource, el("target", { type: "serial", port: 0 })]),
+    // The QEMU guest agent's port (libvirt picks the socket): how a running guest's password is
+    // changed. A guest without an agent just leaves it unopened.
+    el("channel", { type: "unix" }, [
+      el("target", { type: "virtio", name: "org.qemu.guest_agent.0" }),
+    ]),
     el("input", { type: "tablet", bus: "usb" }),
     el(
       "graphics",
@@ -254,6 +326,13 @@ export function buildDomainXml(spec: DomainSpec): string {
       ])
     ),
     el("memballoon", { model: "none" }),
+    // Empty PCIe ports a data disk is hot-plugged into while the guest runs: on q35 a device
+    // plugged into a running guest needs a free root port, and libvirt adds none of its own.
+    ...(windows ? [] : Array.from(
+      { length: HOTPLUG_ROOT_PORTS },
+      (_, n) =>
+        el("controller", { type: "pci", index: HOTPLUG_FIRST_INDEX + n, model: "pcie-root-port" }),
+    )),
   ];
 
   const children: (XmlNode | undefined)[] = [
@@ -311,15 +390,33 @@ function networkInterface(
   }
 }
 
+/**
+ * The NIC on a renter's LAN. Its MTU is written out because libvirt tells a virtio guest the MTU
+ * (host_mtu) only when the interface names one, not when only its network does: a guest that
+ * assumed 1500 would lose its large frames in the VXLAN tunnel.
+ */
+function lanInterface(nic: { network: string; macAddress: string; mtu: number }, windows: boolean) {
+  return xmlElement("interface", { type: "network" }, [
+    xmlElement("mac", { address: nic.macAddress }),
+    xmlElement("source", { network: nic.network }),
+    xmlElement("model", { type: windows ? "e1000e" : "virtio" }),
+    xmlElement("mtu", { size: nic.mtu }),
+  ]);
+}
+
 function userNetworkArguments(
   network: DomainNetwork,
   mac: string,
   windows: boolean,
 ): XmlNode | undefined {
   if (network.mode !== "user") return undefined;
-  const forward = network.forward
-    ? `,hostfwd=tcp:${network.forward.hostAddress}:${network.forward.hostPort}-:${network.forward.guestPort}`
-    : "";
+  const forwards = [
+    ...(network.forward ? [{ protocol: "tcp" as const, ...network.forward }] : []),
+    ...(network.customForwards ?? []),
+  ];
+  const forward = forwards.map((item) =>
+    `,hostfwd=${item.protocol}:${item.hostAddress}:${item.hostPort}-:${item.guestPort}`
+  ).join("");
   const device = `${windows ? "e1000e" : "virtio-net-pci"},netdev=dbcnet0,mac=${mac}` +
     `,bus=pcie.0,addr=0x${USER_NIC_PCI_SLOT.toString(16)}`;
   const arg = (value: string) => xmlElement("qemu:arg", { value });

@@ -36,8 +36,11 @@ export type DomainDetails = {
   addresses: string[];
 };
 
-/** How a shutdown ended: the guest powered off when asked, or was forced off at the time-out. */
-export type ShutdownOutcome = "acpi" | "forced" | "already_off";
+/**
+ * How a shutdown ended: the guest powered off when asked, was forced off at the time-out, or
+ * (asked without force) ignored the request and runs on.
+ */
+export type ShutdownOutcome = "acpi" | "forced" | "already_off" | "ignored";
 
 export type HypervisorErrorKind =
   /** libvirt does not answer (daemon down, socket missing). */
@@ -65,8 +68,27 @@ export interface Hypervisor {
   /** Defines (persistently) the domain in the XML file at `xmlPath`, validating it against libvirt's schema. */
   define(xmlPath: string): Promise<void>;
   start(name: string): Promise<void>;
-  /** Asks the guest to power off (ACPI); forces it off when it has not after `timeoutMs`. */
-  shutdown(name: string, timeoutMs: number): Promise<ShutdownOutcome>;
+  /**
+   * Asks the guest to power off (ACPI); forces it off when it has not after `timeoutMs`, unless
+   * `forceAfter` is false (then `ignored`: it runs on).
+   */
+  shutdown(name: string, timeoutMs: number, forceAfter?: boolean): Promise<ShutdownOutcome>;
+  /** Asks the guest to power off (ACPI) and returns at once, without waiting for it. */
+  askShutdown(name: string): Promise<"asked" | "already_off">;
+  /**
+   * Sets a guest user's password through the QEMU guest agent (`virsh set-user-password`);
+   * `unavailable` when the guest runs no agent.
+   */
+  setUserPassword(name: string, user: string, password: string): Promise<void>;
+  /**
+   * Plugs the device in the XML file at `xmlPath` (a `<disk>`) into the running guest only; the
+   * persistent definition is the caller's to define (so it stays the node's own XML).
+   */
+  attachLive(name: string, xmlPath: string): Promise<void>;
+  /** Unplugs the disk at guest device `target` from the running guest only (as attachLive). */
+  detachDiskLive(name: string, target: string): Promise<void>;
+  /** Grows the disk at guest device `target` of a running guest to `bytes` (QEMU grows the file). */
+  resizeBlockLive(name: string, target: string, bytes: number): Promise<void>;
   /** Asks the guest to reboot (ACPI). */
   reboot(name: string): Promise<void>;
   /** Hard reset, like the reset button. */

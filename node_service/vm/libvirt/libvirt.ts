@@ -65,18 +65,27 @@ export class LibvirtHypervisor implements Hypervisor {
     await this.#virsh(["start", "--domain", checkName(name)]);
   }
 
-  async shutdown(name: string, timeoutMs: number): Promise<ShutdownOutcome> {
+  async askShutdown(name: string): Promise<"asked" | "already_off"> {
+    const before = await this.state(name);
+    if (before === undefined) throw new HypervisorError("not_found", `no domain ${name}`);
+    if (!isActive(before)) return "already_off";
+    try {
+      await this.#virsh(["shutdown", "--domain", checkName(name), "--mode", "acpi"]);
+    } catch (error) {
+      // It went off between the state check and the request.
+      if (error instanceof HypervisorError && error.kind === "conflict") return "already_off";
+      throw error;
+    }
+    return "asked";
+  }
+
+  async shutdown(name: string, timeoutMs: number, forceAfter = true): Promise<ShutdownOutcome> {
     const before = await this.state(name);
     if (before === undefined) throw new HypervisorError("not_found", `no domain ${name}`);
     if (!isActive(before)) return "already_off";
     if (timeoutMs > 0) {
-      try {
-        await this.#virsh(["shutdown", "--domain", checkName(name), "--mode", "acpi"]);
-      } catch (error) {
-        // It went off between the state check and the request.
-        if (error instanceof HypervisorError && error.kind === "conflict") return "acpi";
-        throw error;
-      }
+      // Off between the state check and the request: it went off as asked.
+      if (await this.askShutdown(name) === "already_off") return "acpi";
       const deadline = this.#now() + timeoutMs;
       while (this.#now() < deadline) {
         const state = await this.state(name);
@@ -84,6 +93,7 @@ export class LibvirtHypervisor implements Hypervisor {
         await this.#sleep(VM_STATE_POLL_MS);
       }
     }
+    if (!forceAfter) return "ignored";
     try {
       await this.destroy(name);
     } catch (error) {
@@ -91,6 +101,68 @@ export class LibvirtHypervisor implements Hypervisor {
       throw error;
     }
     return "forced";
+  }
+
+  async setUserPassword(name: string, user: string, password: string): Promise<void> {
+    // The command goes to virsh's own command reader on its standard input: as an argument, the
+    // password would show in /proc/<pid>/cmdline to every local user while virsh runs. Read from
+    // there, virsh exits 0 whatever happens, so its failure is what it writes to stderr.
+    const command = [
+      "set-user-password",
+      "--domain",
+      checkName(name),
+      "--user",
+      virshQuoted(user),
+      "--password",
+      virshQuoted(password),
+    ].join(" ");
+    const what = `virsh set-user-password ${name} ${user}`;
+    const result = await runTool("virsh", ["-q", "-c", this.uri], VIRSH_TIMEOUT_MS, `${command}\n`);
+    switch (result.kind) {
+      case "not_found":
+        throw new HypervisorError(
+          "unavailable",
+          "virsh is not installed (package libvirt-clients)",
+        );
+      case "timed_out":
+        throw new HypervisorError("timeout", `${what}: no answer within ${result.timeoutMs} ms`);
+      case "exited":
+        if (result.code !== 0 || /^error:/m.test(result.stderr)) {
+          throw new HypervisorError(
+            classifyVirshError(result.stderr),
+            `${what}: ${virshMessage(result.stderr)}`,
+          );
+        }
+    }
+  }
+
+  async attachLive(name: string, xmlPath: string): Promise<void> {
+    if (!xmlPath.startsWith("/")) throw new Error(`not an absolute path: ${xmlPath}`);
+    await this.#virsh(["attach-device", "--domain", checkName(name), "--file", xmlPath, "--live"]);
+  }
+
+  async detachDiskLive(name: string, target: string): Promise<void> {
+    await this.#virsh([
+      "detach-disk",
+      "--domain",
+      checkName(name),
+      "--target",
+      checkTarget(target),
+      "--live",
+    ]);
+  }
+
+  async resizeBlockLive(name: string, target: string, bytes: number): Promise<void> {
+    if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new Error(`bad disk size ${bytes}`);
+    await this.#virsh([
+      "blockresize",
+      "--domain",
+      checkName(name),
+      "--path",
+      checkTarget(target),
+      "--size",
+      `${bytes}B`,
+    ]);
   }
 
   async reboot(name: string): Promise<void> {
@@ -225,6 +297,24 @@ export class LibvirtHypervisor implements Hypervisor {
         return result.stdout;
     }
   }
+}
+
+/**
+ * One argument for virsh's command reader: in single quotes, each quote in it closed, escaped
+ * and reopened (`'\\''`), as a POSIX shell reads it; newlines never reach here (the schemas
+ * allow printable ASCII only), and are refused in case.
+ */
+export function virshQuoted(text: string): string {
+  if (/[\n\r]/.test(text)) throw new HypervisorError("invalid", "a virsh argument with a newline");
+  return `'${text.replaceAll("'", "'\\''")}'`;
+}
+
+/** A guest disk device name (`vda`, `sdb`); anything else is refused before virsh sees it. */
+function checkTarget(target: string): string {
+  if (!/^(vd|sd)[a-z]$/.test(target)) {
+    throw new HypervisorError("invalid", `not a disk device name: ${JSON.stringify(target)}`);
+  }
+  return target;
 }
 
 function checkName(name: string): string {

@@ -2,11 +2,13 @@
 export { type DomainFacts, readDomainFacts } from "./domain_facts.ts";
 export {
   buildDomainXml,
+  dataDiskElement,
   type DomainNetwork,
   type DomainSpec,
   DomainSpecError,
   type DomainType,
   LOGIN_GUEST_PORT,
+  type PortForward,
 } from "./domain_xml.ts";
 export {
   type DomainState,
@@ -16,4 +18,6 @@ export {
   isActive,
 } from "./hypervisor.ts";
 export { LibvirtHypervisor } from "./libvirt.ts";
+export { virshMessage } from "./virsh_output.ts";
+export { xmlElement } from "./xml_text.ts";
 export { type DomainUsage, parseDomainStats, readDomstats } from "./domain_stats.ts";

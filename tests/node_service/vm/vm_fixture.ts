@@ -19,7 +19,7 @@ import type { Hypervisor } from "../../../node_service/vm/libvirt/hypervisor.ts"
 import { ImageStore } from "../../../node_service/vm/images/image_store.ts";
 import { LibvirtHypervisor } from "../../../node_service/vm/libvirt/libvirt.ts";
 import { SERVICE_MIGRATIONS } from "../../../node_service/migrations.ts";
-import { VmService } from "../../../node_service/vm/service.ts";
+import { VmService, type VmServiceOptions } from "../../../node_service/vm/service.ts";
 import { VmStore } from "../../../node_service/vm/store.ts";
 import { LIBVIRT_URI, TEST_DOMAIN_TYPE, type TestGuest } from "./libvirt_fixture.ts";
 
@@ -47,6 +47,8 @@ export function openVmSetting(options: {
   vmDir?: string;
   /** Why the host cannot run VMs (node_service/host/facts.ts); no host check when absent. */
   hostRefusal?: () => Promise<string | undefined>;
+  /** The renters' private networks a create may name (node_service/lan/); none when absent. */
+  lanAttachment?: VmServiceOptions["lanAttachment"];
 }): VmSetting {
   const db = openDatabase(`${options.dir}/node.db`, SERVICE_MIGRATIONS);
   const events = new EventLog(db, Date.now);
@@ -79,6 +81,7 @@ export function openVmSetting(options: {
     domainPrefix: options.prefix,
     diskGuard: options.diskGuard,
     hostRefusal: options.hostRefusal,
+    lanAttachment: options.lanAttachment,
     now: Date.now,
     log: silentLogger,
   });
@@ -89,6 +92,7 @@ export function openVmSetting(options: {
     gpus,
     service,
     async close() {
+      await service.close();
       await images.close();
       db.close();
     },
