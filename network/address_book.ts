@@ -233,6 +233,12 @@ export class AddressBook {
     // goes, and the next report adds it afresh; a link to the node corrects it at once.
     if (peer.inc < entry.incarnation || lastSeen <= entry.lastSeen) return "unchanged";
     entry.lastSeen = lastSeen;
+    // Except where ours no longer answers (a node that moved to another relay, or behind one):
+    // fresher news of another address is worth a dial. The dial checks the id, so a false
+    // address costs one failed dial, as the one we had did (and the back-off stays).
+    if (entry.failures > 0 && peer.addr !== entry.address && !UNSPECIFIED_HOST.test(peer.addr)) {
+      entry.address = peer.addr;
+    }
     return "updated";
   }
 

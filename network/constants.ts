@@ -7,7 +7,7 @@
 /** The libp2p protocol of a link: handshake, peer exchange, broadcast and sealed routing. */
 export const LINK_PROTOCOL = "/dbc/link/1.0.0";
 /** Checked in every handshake; a peer speaking another version is refused. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3; // 3: Plumtree (ihave, graft, prune)
 
 // --- Wire limits (every byte from a peer is hostile) ---------------------------------------
 /** The largest frame a peer may send; a longer length prefix closes the link at once. */
@@ -93,6 +93,16 @@ export const REFUSAL_SAMPLE_SIZE = 16;
 // --- Broadcast and routing -----------------------------------------------------------------
 /** Hops a broadcast or a flooded sealed message may travel. */
 export const MAX_HOPS = 16;
+/**
+ * Hops a broadcast may travel. Plumtree relays along a tree (network/broadcast/), whose paths
+ * are longer than the shortest ones (up to twice its depth); duplicates end a broadcast anyway,
+ * so this only bounds a forged hop count.
+ */
+export const MAX_BROADCAST_HOPS = 64;
+/** Message ids in one lazy-push announcement (`ihave`) or repair request (`graft`). */
+export const MAX_IHAVE_IDS = 64;
+/** Contacts in one lookup answer (`found`): Kademlia's k (network/routing/). */
+export const MAX_FOUND_ENTRIES = 20;
 /** Where the reply to a sealed request goes first: back the way the request came. */
 export const ROUTE_HINT_TTL_MS = 60_000;
 /**

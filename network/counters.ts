@@ -16,6 +16,9 @@ export const COUNTER_NAMES = [
   "broadcasts_delivered",
   "broadcasts_relayed",
   "broadcast_duplicates",
+  /** Plumtree: broadcast ids asked for after a lazy announcement, and links pruned from the tree. */
+  "broadcast_grafts",
+  "broadcast_prunes",
   "sealed_sent",
   "sealed_delivered",
   "sealed_relayed",
@@ -39,6 +42,18 @@ export const COUNTER_NAMES = [
   "claims_dropped",
   /** Requests sent through a route hint that got no reply in time, then flooded. */
   "hint_fallbacks",
+  /** Sealed messages sent to every neighbour for want of a route (copies). No request does that now. */
+  "sealed_flooded",
+  /** Kademlia lookups (network/routing/) started, those that did not find their target, queries made. */
+  "lookups",
+  "lookups_failed",
+  "lookup_queries",
+  /** Request links dialled (to a node that is not a neighbour), requests sent and answered on links. */
+  "request_links_opened",
+  /** Short links dialled for one lookup query each (to a node that is not a neighbour). */
+  "query_links_opened",
+  "calls_sent",
+  "calls_answered",
 ] as const;
 export type CounterName = typeof COUNTER_NAMES[number];
 export type Counters = Record<CounterName, number>;
@@ -56,7 +71,14 @@ export const MESSAGE_KINDS = [
   "refuse",
   "peers",
   "bcast",
+  "ihave",
+  "graft",
+  "prune",
   "sealed",
+  "find",
+  "found",
+  "call",
+  "answer",
   "bye",
 ] as const satisfies readonly WireMessage["t"][];
 export type MessageKind = typeof MESSAGE_KINDS[number];

@@ -18,6 +18,12 @@ import type { Departure } from "./wire.ts";
 export type DepartureReportsOptions = {
   /** A report about a node is passed on (and checked) at most once in this long. */
   quietMs: number;
+  /**
+   * A reported node is remembered this long (at least `quietMs`), so that a node that learns of
+   * it from gossip only after the report went by checks it too: otherwise the entries of a node
+   * that vanished live on in the books of those who heard of it late, and spread from there.
+   */
+  rememberMs?: number;
   /** Nodes remembered at once; the oldest is forgotten first. */
   maxTracked: number;
   /** Reports waiting to be passed on, at most (more are dropped: none is needed for safety). */
@@ -32,6 +38,8 @@ export class DepartureReports {
   #options: DepartureReportsOptions;
   /** id -> when it was last passed on. */
   #heard = new Map<string, number>();
+  /** id -> the incarnation last reported gone, and when. */
+  #reported = new Map<string, { inc: number; at: number }>();
   #queue: QueuedReport[] = [];
   #checks: TokenBucket;
 
@@ -63,11 +71,26 @@ export class DepartureReports {
       this.#heard.delete(this.#heard.keys().next().value!);
     }
     this.#heard.set(departure.id, now);
+    this.#reported.delete(departure.id);
+    while (this.#reported.size >= this.#options.maxTracked) {
+      this.#reported.delete(this.#reported.keys().next().value!);
+    }
+    this.#reported.set(departure.id, { inc: departure.inc, at: now });
     if (this.#queue.length < this.#options.maxQueued) {
       const { id, inc, age } = departure;
       this.#queue.push({ departure: { id, inc, age }, from, at: now });
     }
     return true;
+  }
+
+  /** Whether incarnation `inc` of node `id` was reported gone lately (a reason to check it). */
+  reportedGone(id: string, inc: number, now: number): boolean {
+    const report = this.#reported.get(id);
+    return report !== undefined && report.inc >= inc && now - report.at < this.#rememberMs;
+  }
+
+  get #rememberMs(): number {
+    return Math.max(this.#options.quietMs, this.#options.rememberMs ?? 0);
   }
 
   /** Takes one check from the budget; false when the budget is spent (the node is kept). */
@@ -89,6 +112,9 @@ export class DepartureReports {
   expire(now: number): void {
     for (const [id, at] of this.#heard) {
       if (now - at >= this.#options.quietMs) this.#heard.delete(id);
+    }
+    for (const [id, report] of this.#reported) {
+      if (now - report.at >= this.#rememberMs) this.#reported.delete(id);
     }
   }
 }

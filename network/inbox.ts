@@ -23,7 +23,7 @@ import {
   RpcError,
   type TimerHandle,
 } from "../mod/mod.ts";
-import type { BroadcastDelivery } from "./broadcast.ts";
+import type { BroadcastDelivery } from "./broadcast/mod.ts";
 import {
   MAX_INBOX_MESSAGES,
   MAX_PENDING_REPLIES,

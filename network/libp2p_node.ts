@@ -1,17 +1,28 @@
 /**
- * Links over js-libp2p: WebSockets, Noise (which proves each side's key, so
- * a link's remote id is authenticated), Yamux, identify and ping. One stream
- * of {@link LINK_PROTOCOL} per link carries length-prefixed frames; bytes are
- * decoded here, under a frame-size limit and a byte budget, and only checked
- * messages reach the protocol.
+ * Links over js-libp2p: WebSockets and TCP, Noise (which proves each side's
+ * key, so a link's remote id is authenticated), Yamux, identify and ping. One
+ * stream of {@link LINK_PROTOCOL} per link carries length-prefixed frames;
+ * bytes are decoded here, under a frame-size limit and a byte budget, and only
+ * checked messages reach the protocol.
+ *
+ * Behind NAT (decisions in nat.ts): every node serves as a circuit relay v2
+ * (with limits), AutoNAT checks public addresses, and a node that finds itself
+ * behind a NAT reserves slots on {@link RELAY_RESERVATIONS} relays and
+ * advertises a circuit through one (`onAdvertised`); links run over relayed
+ * (limited) connections too, and DCUtR upgrades them where hole punching works.
  */
 import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
+import { autoNAT } from "@libp2p/autonat";
+import { circuitRelayServer, circuitRelayTransport } from "@libp2p/circuit-relay-v2";
 import { privateKeyFromRaw } from "@libp2p/crypto/keys";
+import { dcutr } from "@libp2p/dcutr";
 import { identify } from "@libp2p/identify";
-import type { Connection, Libp2p, Stream } from "@libp2p/interface";
+import type { Connection, Libp2p, PeerId, Stream } from "@libp2p/interface";
 import { ping } from "@libp2p/ping";
+import { tcp } from "@libp2p/tcp";
 import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
+import { peerIdFromString } from "@libp2p/peer-id";
 import { createLibp2p } from "libp2p";
 import type { Logger } from "../mod/mod.ts";
 import {
@@ -21,6 +32,19 @@ import {
   MAX_LINK_SEND_BUFFER_BYTES,
   RATE_LIMIT_BYTES_PER_S,
 } from "./constants.ts";
+import { isMultiaddrAddress } from "./address.ts";
+import {
+  advertisedAddress,
+  isCircuitAddress,
+  RELAY_DATA_LIMIT_BYTES,
+  RELAY_DURATION_LIMIT_MS,
+  RELAY_MAX_RESERVATIONS,
+  RELAY_RESERVATION_TIMEOUT_MS,
+  RELAY_RESERVATION_TTL_MS,
+  RELAY_RESERVATIONS,
+  type RelayHold,
+  seenBehindNat,
+} from "./nat.ts";
 import { TokenBucket } from "./rate_limit.ts";
 import type { Link, LinkDirection, LinkEvents, Transport } from "./transport.ts";
 import { webSocketsWithNoDelay } from "./ws_dialer.ts";
@@ -33,11 +57,18 @@ export type Libp2pTransportOptions = {
   nodeId: string;
   listenHost: string;
   listenPort: number;
+  /** The TCP listener's port (DCUtR punches holes over TCP); 0 or absent: one the system picks. */
+  tcpPort?: number;
   /** Connections libp2p keeps at most (links, probes and handshakes together). */
   maxConnections: number;
   log: Logger;
   /** Told about every link a remote node opens. */
   onInbound: (link: Link) => void;
+  /**
+   * Told when the address to advertise changes (nat.ts): `undefined` where peers see this node,
+   * a relay circuit, or `null` when behind a NAT with no relay yet.
+   */
+  onAdvertised?: (address: string | undefined | null) => void;
 };
 
 /** How long stopping waits for links to flush their last messages (goodbyes). */
@@ -45,14 +76,46 @@ const STOP_FLUSH_MS = 3_000;
 /** Events that arrive before the protocol attaches, at most (then the link is dropped). */
 const MAX_EARLY_EVENTS = 64;
 
-type Services = { identify: ReturnType<ReturnType<typeof identify>>; ping: { ping: PingFn } };
+type Services = {
+  identify: ReturnType<ReturnType<typeof identify>>;
+  ping: { ping: PingFn };
+  relay: { reservations: { has(peer: PeerId): boolean } };
+};
+/** What this module uses of the circuit relay transport's reservation store. */
+type ReservationStore = {
+  hasReservation(peer: PeerId): boolean;
+  addEventListener(type: string, listener: () => void): void;
+};
+/** The part of libp2p's internals this module reaches into (see {@link reservationStoreOf}). */
+type Internals = {
+  components: {
+    transportManager: {
+      getTransports(): unknown[];
+      listen(addresses: Multiaddr[]): Promise<void>;
+    };
+    addressManager: {
+      getAddressesWithMetadata(): Array<{ multiaddr: Multiaddr; verified: boolean; type: string }>;
+    };
+  };
+};
+/** Protocols whose streams may run over a relayed connection (which libp2p marks limited). */
+const ON_LIMITED = { runOnLimitedConnection: true } as const;
 type PingFn = (
   peer: Connection["remotePeer"],
   options?: { signal?: AbortSignal },
 ) => Promise<number>;
 
-/** `host:port` (IPv6 in brackets) as a WebSocket multiaddr. */
+/**
+ * An address (address.ts) as a multiaddr: `host:port` (IPv6 in brackets) as a WebSocket one, a
+ * multiaddr string as it is; `peerId` is appended unless the address names one already.
+ */
 export function toMultiaddr(address: string, peerId?: string): Multiaddr {
+  if (isMultiaddrAddress(address)) {
+    const parsed = multiaddr(address);
+    return peerId && !address.endsWith(`/p2p/${peerId}`)
+      ? parsed.encapsulate(`/p2p/${peerId}`)
+      : parsed;
+  }
   const colon = address.lastIndexOf(":");
   const host = address.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
   const port = address.slice(colon + 1);
@@ -75,11 +138,27 @@ export class Libp2pTransport implements Transport {
   #log: Logger;
   #listen: string;
   #links = new Set<StreamLink>();
+  #reservations: ReservationStore;
+  /** Our IPs: the listener's, and each outbound socket's local one. */
+  #ownHosts: Set<string>;
+  #behindNat = false;
+  #reserving = false;
+  #advertised: string | undefined | null = undefined;
+  #stopping = false;
+  #onAdvertised: Libp2pTransportOptions["onAdvertised"];
 
-  private constructor(libp2p: Libp2p<Services>, log: Logger, listen: string) {
+  private constructor(
+    libp2p: Libp2p<Services>,
+    options: Libp2pTransportOptions,
+    listen: string,
+    ownHosts: Set<string>,
+  ) {
     this.libp2p = libp2p;
-    this.#log = log;
+    this.#log = options.log;
     this.#listen = listen;
+    this.#ownHosts = ownHosts;
+    this.#onAdvertised = options.onAdvertised;
+    this.#reservations = reservationStoreOf(libp2p);
   }
 
   /** Creates the libp2p node, listens, and hands inbound links to `onInbound`. */
@@ -88,16 +167,34 @@ export class Libp2pTransport implements Transport {
       Uint8Array.from([...options.seed, ...options.publicKey]),
     );
     const listen = toMultiaddr(`${bracket(options.listenHost)}:${options.listenPort}`).toString();
+    const ip = options.listenHost.includes(":") ? "ip6" : "ip4";
+    const ownHosts = new Set<string>();
+    if (!/^(0\.0\.0\.0|::)$/.test(options.listenHost)) ownHosts.add(options.listenHost);
     const libp2p = await createLibp2p({
       privateKey,
-      addresses: { listen: [listen] },
-      transports: [webSocketsWithNoDelay()],
+      addresses: { listen: [listen, `/${ip}/${options.listenHost}/tcp/${options.tcpPort ?? 0}`] },
+      transports: [
+        webSocketsWithNoDelay((host) => ownHosts.add(host)),
+        tcp(),
+        circuitRelayTransport({ reservationCompletionTimeout: RELAY_RESERVATION_TIMEOUT_MS }),
+      ],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       // Two pings in flight per connection at most (ours, one link per connection, one at a time).
       services: {
         identify: identify(),
-        ping: ping({ maxInboundStreams: 4, maxOutboundStreams: 4 }),
+        ping: ping({ maxInboundStreams: 4, maxOutboundStreams: 4, ...ON_LIMITED }),
+        autoNAT: autoNAT(),
+        dcutr: dcutr(),
+        relay: circuitRelayServer({
+          reservations: {
+            maxReservations: RELAY_MAX_RESERVATIONS,
+            reservationTtl: RELAY_RESERVATION_TTL_MS,
+            applyDefaultLimit: true,
+            defaultDataLimit: RELAY_DATA_LIMIT_BYTES,
+            defaultDurationLimit: RELAY_DURATION_LIMIT_MS,
+          },
+        }),
       },
       // Liveness is the protocol's job (pings with a miss count, then a probe); libp2p's own
       // monitor aborts connections on one slow ping, which a busy machine produces.
@@ -115,11 +212,95 @@ export class Libp2pTransport implements Transport {
         `libp2p derived peer id ${libp2p.peerId} from the node key, expected ${options.nodeId}`,
       );
     }
-    const transport = new Libp2pTransport(libp2p, options.log, listen);
+    const transport = new Libp2pTransport(libp2p, options, listen, ownHosts);
+    // A neighbour link, a request link and a lookup query may share one connection.
     await libp2p.handle(LINK_PROTOCOL, (stream: Stream, connection: Connection) => {
       options.onInbound(transport.#adopt(stream, connection, "inbound"));
-    }, { maxInboundStreams: 2, maxOutboundStreams: 2 });
+    }, { maxInboundStreams: 4, maxOutboundStreams: 4, ...ON_LIMITED });
+    transport.#watchReachability();
     return transport;
+  }
+
+  /** What this node advertises now (see `onAdvertised`). */
+  advertised(): string | undefined | null {
+    return this.#advertised;
+  }
+
+  #watchReachability(): void {
+    const update = () => this.#updateAdvertised();
+    this.libp2p.addEventListener("peer:identify", (event) => {
+      const { connection, observedAddr } = event.detail;
+      // Only a direct WebSocket connection we opened says where our packets come from.
+      if (
+        connection.direction !== "outbound" || connection.limits !== undefined ||
+        !observedAddr || !String(connection.remoteAddr).includes("/ws")
+      ) return;
+      if (!this.#behindNat && seenBehindNat(String(observedAddr), this.#ownHosts)) {
+        this.#behindNat = true;
+        this.#log.info("behind a NAT: reserving relay slots", { seen_as: String(observedAddr) });
+        this.#reserveRelays();
+      }
+      update();
+    });
+    this.libp2p.addEventListener("self:peer:update", update);
+    this.libp2p.addEventListener("connection:close", update);
+    this.#reservations.addEventListener("relay:created-reservation", update);
+    this.#reservations.addEventListener("relay:removed", update);
+  }
+
+  /** Listening on `/p2p-circuit` makes the relay transport find relays and reserve a slot each. */
+  #reserveRelays(): void {
+    if (this.#reserving) return;
+    this.#reserving = true;
+    const circuits = Array.from({ length: RELAY_RESERVATIONS }, () => multiaddr("/p2p-circuit"));
+    (this.libp2p as unknown as Internals).components.transportManager.listen(circuits)
+      .catch((error) =>
+        this.#log.warn("cannot reserve relay slots", { error: (error as Error).message })
+      );
+  }
+
+  #updateAdvertised(): void {
+    // Connections closing at shutdown say nothing about where we are reached.
+    if (this.#stopping) return;
+    const selfId = this.libp2p.peerId.toString();
+    const relays = this.#relayHolds();
+    const next = advertisedAddress(selfId, {
+      behindNat: this.#behindNat,
+      confirmedPublic: this.#confirmedPublic(),
+      relays,
+    }, this.#advertised);
+    if (next === this.#advertised) return;
+    this.#advertised = next;
+    this.#log.info("advertised address", {
+      address: next ?? (next === null ? "none" : "seen"),
+      relays: relays.length,
+    });
+    this.#onAdvertised?.(next);
+  }
+
+  /** Relays we hold a reservation on, each with the address of our direct connection to it. */
+  #relayHolds(): RelayHold[] {
+    const holds: RelayHold[] = [];
+    for (const connection of this.libp2p.getConnections()) {
+      if (connection.status !== "open" || connection.limits !== undefined) continue;
+      if (isCircuitAddress(String(connection.remoteAddr))) continue;
+      if (!this.#reservations.hasReservation(connection.remotePeer)) continue;
+      const relayId = connection.remotePeer.toString();
+      if (holds.some((hold) => hold.relayId === relayId)) continue;
+      holds.push({ relayId, reachedAt: String(connection.remoteAddr) });
+    }
+    return holds;
+  }
+
+  /** AutoNAT confirmed a public (not private) address of our WebSocket listener. */
+  #confirmedPublic(): boolean {
+    const port = /\/tcp\/(\d+)\/ws/.exec(this.#listen)?.[1];
+    return (this.libp2p as unknown as Internals).components.addressManager
+      .getAddressesWithMetadata()
+      .some(({ multiaddr: address, verified, type }) =>
+        verified && (type === "observed" || type === "ip-mapping") &&
+        String(address).includes(`/tcp/${port}/ws`)
+      );
   }
 
   /** The addresses libp2p listens on, as multiaddrs (the configured one when it lists none). */
@@ -132,9 +313,11 @@ export class Libp2pTransport implements Transport {
     const signal = AbortSignal.timeout(timeoutMs);
     const target = toMultiaddr(address, expectedId);
     for (let attempt = 1;; attempt++) {
-      const connection = await this.libp2p.dial(target, { signal });
+      const connection = await this.libp2p.dial(await this.#dialTargets(target, expectedId), {
+        signal,
+      });
       try {
-        const stream = await connection.newStream(LINK_PROTOCOL, { signal });
+        const stream = await connection.newStream(LINK_PROTOCOL, { signal, ...ON_LIMITED });
         return this.#adopt(stream, connection, "outbound");
       } catch (error) {
         // libp2p hands out a connection that is already closing (the old link's, say) once;
@@ -146,8 +329,27 @@ export class Libp2pTransport implements Transport {
     }
   }
 
+  /**
+   * The address asked for, then the node's other circuits that identify told us of: a node
+   * behind NAT that lost the relay named in its address is still reached through its other one.
+   */
+  async #dialTargets(target: Multiaddr, expectedId: string | undefined): Promise<Multiaddr[]> {
+    if (!expectedId) return [target];
+    // Unknown to the peer store (or an id it cannot parse): the address asked for only.
+    const known = await Promise.resolve()
+      .then(() => this.libp2p.peerStore.get(peerIdFromString(expectedId)))
+      .then((peer) => peer.addresses.map(({ multiaddr: address }) => address))
+      .catch(() => [] as Multiaddr[]);
+    const circuits = known
+      .filter((address) => isCircuitAddress(String(address)))
+      .map((address) => toMultiaddr(String(address), expectedId))
+      .filter((address) => !address.equals(target));
+    return [target, ...circuits.slice(0, RELAY_RESERVATIONS)];
+  }
+
   /** Closes every link (flushing what is queued, briefly) and stops libp2p. */
   async stop(): Promise<void> {
+    this.#stopping = true;
     const links = [...this.#links];
     for (const link of links) link.close();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -168,8 +370,13 @@ export class Libp2pTransport implements Transport {
       this.libp2p.services.ping.ping.bind(this.libp2p.services.ping),
       () => {
         this.#links.delete(link);
-        // The connection carried only this link (plus identify and ping): close it too.
-        if (this.#linksOn(connection) === 0 && connection.status === "open") {
+        // The connection carried only this link (plus identify and ping): close it too, unless
+        // it holds a relay reservation (ours on the peer, or the peer's on us).
+        if (
+          this.#linksOn(connection) === 0 && connection.status === "open" &&
+          !this.#reservations.hasReservation(connection.remotePeer) &&
+          !this.libp2p.services.relay.reservations.has(connection.remotePeer)
+        ) {
           connection.close().catch(() => connection.abort(new Error("close failed")));
         }
       },
@@ -297,6 +504,23 @@ class StreamLink implements Link {
     this.#onDone();
     this.#resolveClosed();
   }
+}
+
+/**
+ * The circuit relay transport's reservation store: which relays hold a slot for us. Not part of
+ * libp2p's public interface; a version without it fails here at start, not silently later.
+ */
+function reservationStoreOf(libp2p: Libp2p<Services>): ReservationStore {
+  const transport = (libp2p as unknown as Internals).components.transportManager.getTransports()
+    .find((candidate) =>
+      (candidate as { [Symbol.toStringTag]?: string })[Symbol.toStringTag] ===
+        "@libp2p/circuit-relay-v2-transport"
+    ) as { reservationStore?: ReservationStore } | undefined;
+  const store = transport?.reservationStore;
+  if (!store || typeof store.hasReservation !== "function") {
+    throw new Error("@libp2p/circuit-relay-v2 has no reservationStore: see network/libp2p_node.ts");
+  }
+  return store;
 }
 
 function bracket(host: string): string {

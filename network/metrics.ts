@@ -75,6 +75,8 @@ const COUNTER_SERIES: Record<CounterName, readonly [FamilyName, string] | undefi
   broadcasts_delivered: ["dbc_p2p_broadcasts_total", "delivered"],
   broadcast_duplicates: ["dbc_p2p_broadcasts_total", "duplicate"],
   broadcasts_relayed: ["dbc_p2p_relayed_total", "bcast"],
+  broadcast_grafts: ["dbc_p2p_events_total", "broadcast_graft"],
+  broadcast_prunes: ["dbc_p2p_events_total", "broadcast_prune"],
   sealed_sent: ["dbc_p2p_sealed_total", "sent"],
   sealed_delivered: ["dbc_p2p_sealed_total", "delivered"],
   sealed_duplicates: ["dbc_p2p_sealed_total", "duplicate"],
@@ -92,6 +94,14 @@ const COUNTER_SERIES: Record<CounterName, readonly [FamilyName, string] | undefi
   departure_checks: ["dbc_p2p_events_total", "departure_check"],
   departure_checks_failed: ["dbc_p2p_events_total", "departure_check_failed"],
   hint_fallbacks: ["dbc_p2p_events_total", "route_hint_fallback"],
+  sealed_flooded: ["dbc_p2p_relayed_total", "sealed_flooded"],
+  lookups: ["dbc_p2p_events_total", "lookup"],
+  lookups_failed: ["dbc_p2p_events_total", "lookup_failed"],
+  lookup_queries: ["dbc_p2p_events_total", "lookup_query"],
+  request_links_opened: ["dbc_p2p_links_total", "request_link_opened"],
+  query_links_opened: ["dbc_p2p_links_total", "query_link_opened"],
+  calls_sent: ["dbc_p2p_events_total", "call_sent"],
+  calls_answered: ["dbc_p2p_events_total", "call_answered"],
 };
 
 /** The readings of one family from the running totals. */

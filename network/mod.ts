@@ -6,7 +6,7 @@ export const NETWORK_WORKER_URL = new URL("./worker.ts", import.meta.url);
 export { NETWORK_MIGRATIONS } from "./migrations.ts";
 export { AddressBook, type BookEntry } from "./address_book.ts";
 export { type Authenticator, nodeAuthenticator, simulatedAuthenticator } from "./authenticator.ts";
-export { type BroadcastDelivery } from "./broadcast.ts";
+export { type BroadcastDelivery, Broadcaster } from "./broadcast/mod.ts";
 export * from "./constants.ts";
 export { COUNTER_NAMES, type Counters } from "./counters.ts";
 export { EventClock } from "./event_clock.ts";

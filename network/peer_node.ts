@@ -22,8 +22,11 @@
  *   range-checked by the wire schema and incarnations against the clock
  *   (incarnation.ts); a "seed" role counts only for configured or pinned
  *   seeds (seeds.ts); routes are learned only from signed messages
- *   (router.ts); gossip never rewrites a known entry (address_book.ts);
- * - broadcast ({@link Broadcaster}) and sealed requests ({@link Router});
+ *   (router.ts); gossip never rewrites a known entry, but for the address of
+ *   one our dial failed at (address_book.ts); a node's own word over its link
+ *   sets its address (a relay circuit when it is behind a NAT: nat.ts);
+ * - broadcast along a tree with lazy repair ({@link Broadcaster}: Plumtree) and sealed
+ *   requests ({@link Router});
  * - every peer has a message budget: what comes over it is dropped (a busy
  *   relay is still a good neighbour, and its senders retry); a peer far over
  *   it ({@link FLOOD_FACTOR} times), or sending anything malformed, is
@@ -39,10 +42,10 @@ import type {
   Role,
   TimerHandle,
 } from "../mod/mod.ts";
-import { joinAddress, splitAddress } from "./address.ts";
+import { isMultiaddrAddress, joinAddress, splitAddress } from "./address.ts";
 import { AddressBook } from "./address_book.ts";
 import { andThen, type Authenticator, type MaybePromise } from "./authenticator.ts";
-import { type BroadcastDelivery, Broadcaster } from "./broadcast.ts";
+import { type BroadcastDelivery, Broadcaster } from "./broadcast/mod.ts";
 import {
   BAN_MS,
   DEPARTURE_ANNOUNCE_ROUNDS,
@@ -82,6 +85,13 @@ import type { Neighbours } from "./neighbours.ts";
 import { NonceCache } from "./nonce_cache.ts";
 import { TokenBucket } from "./rate_limit.ts";
 import { Router, type RouteResult } from "./router.ts";
+import {
+  isRoutingMessage,
+  JOIN_LOOKUP_DELAY_MS,
+  REFRESH_LOOKUP_ROUNDS,
+  RequestRouter,
+  type RoutingTable,
+} from "./routing/mod.ts";
 import { parseSeeds, SeedTrust } from "./seeds.ts";
 import type { Link, LinkDirection, Transport } from "./transport.ts";
 import {
@@ -192,6 +202,9 @@ export type PeerNodeStatus = {
   nonceCache: { size: number; max: number; evictedEarly: number };
   routeHints: number;
   pendingRequests: number;
+  /** Kademlia contacts, and request links this node keeps open (network/routing/). */
+  routingContacts: number;
+  requestLinks: number;
   counters: Counters;
 };
 
@@ -213,6 +226,8 @@ export class PeerNode {
   #nonces: NonceCache;
   #broadcaster: Broadcaster;
   #router: Router;
+  /** Requests to nodes by id: Kademlia lookups and direct request links (network/routing/). */
+  #requests: RequestRouter;
   #open = new Map<string, LinkRecord>();
   #handshaking = new Set<LinkRecord>();
   /** Inbound links past their checks, whose own hello is still being signed: they hold a slot. */
@@ -230,6 +245,8 @@ export class PeerNode {
   #announceMs: number;
   /** Our goodbye for the current incarnation, signed ahead (stopping cannot wait for a signature). */
   #goodbye: Goodbye | undefined;
+  /** Where to reach us when peers cannot dial what they see (a relay circuit; see nat.ts). */
+  #advertised: string | undefined;
 
   constructor(config: PeerNodeConfig, deps: PeerNodeDeps) {
     this.#config = config;
@@ -263,6 +280,7 @@ export class PeerNode {
     );
     this.#reports = new DepartureReports({
       quietMs: config.exchangeIntervalMs,
+      rememberMs: this.#announceMs,
       maxTracked: MAX_DEPARTURE_REPORTS,
       maxQueued: MAX_EXCHANGE_DEPARTURES,
       checksPerS: DEPARTURE_CHECKS_PER_S,
@@ -305,6 +323,23 @@ export class PeerNode {
       penalise,
       hintTtlMs: rounds(2),
     });
+    this.#requests = new RequestRouter({
+      selfId: deps.selfId,
+      networkId: config.networkId,
+      listenPort: config.listenPort,
+      advertisedAddress: () => this.#advertised,
+      transport: deps.transport,
+      clock: deps.clock,
+      log: deps.log,
+      counters: this.counters,
+      messageCounts: this.messageCounts,
+      rateLimitPerS: config.rateLimitPerS,
+      neighbours,
+      book: this.#book,
+      handleRequest: (origin, request, deadline) => this.#answer(origin, request, deadline),
+      isDeparted: (id) => this.#book.departure(id) !== undefined && !this.#open.has(id),
+      isBanned: (id) => this.#isBanned(id),
+    });
   }
 
   get incarnation(): number {
@@ -314,6 +349,11 @@ export class PeerNode {
   /** The address book, read-only use (tests and the simulation look inside). */
   get book(): AddressBook {
     return this.#book;
+  }
+
+  /** The Kademlia contacts (network/routing/), read-only use (tests and the simulation). */
+  get routingTable(): RoutingTable {
+    return this.#requests.table;
   }
 
   /** Which ids count as seeds here (configured or pinned). */
@@ -340,6 +380,11 @@ export class PeerNode {
     return this.#open.has(id);
   }
 
+  /** Neighbours in the broadcast tree (sent broadcasts in full) and the others (sent ids only). */
+  broadcastTree(): { eager: string[]; lazy: string[] } {
+    return { eager: this.#broadcaster.eagerPeers(), lazy: this.#broadcaster.lazyPeers() };
+  }
+
   /** Puts entries saved by an earlier run back into the book. */
   restore(entries: Parameters<AddressBook["restore"]>[0]): void {
     this.#book.restore(entries, this.#clock.now());
@@ -352,6 +397,13 @@ export class PeerNode {
     this.#scheduleDialTick(0);
     this.#every(() => this.#jittered(this.#config.exchangeIntervalMs), () => this.#exchangeRound());
     this.#every(() => this.#jittered(this.#config.pingIntervalMs), () => this.#pingRound());
+    // A self-lookup soon after joining puts this node in the tables of the nodes nearest it.
+    let joined = false;
+    const refreshMs = this.#config.exchangeIntervalMs * REFRESH_LOOKUP_ROUNDS;
+    this.#every(() => this.#jittered(joined ? refreshMs : JOIN_LOOKUP_DELAY_MS), () => {
+      joined = true;
+      this.#requests.refresh();
+    });
   }
 
   /** Says goodbye to every neighbour and closes every link. */
@@ -369,6 +421,8 @@ export class PeerNode {
     }
     for (const record of [...this.#handshaking]) this.#closeLink(record, "ours");
     this.#router.close("the node is shutting down");
+    this.#requests.close();
+    this.#broadcaster.stop();
   }
 
   /** A link a remote node opened to us. */
@@ -384,7 +438,7 @@ export class PeerNode {
     this.#track(this.#newRecord(link, "inbound", undefined));
   }
 
-  /** Floods a message to the whole network; `body` is any JSON value. */
+  /** Sends a message to the whole network (network/broadcast/); `body` is any JSON value. */
   broadcast(topic: string, body: unknown): MaybePromise<{ nonce: string; sentTo: number }> {
     const text = JSON.stringify(body);
     if (new TextEncoder().encode(text).length > MAX_BROADCAST_BODY_BYTES) {
@@ -393,9 +447,44 @@ export class PeerNode {
     return this.#broadcaster.originate(topic, text);
   }
 
-  /** Sends a sealed request to a node by id and waits for its reply. */
+  /**
+   * Sends a request to a node by id and waits for its reply: on the neighbour link, or on a
+   * request link dialled after a lookup (network/routing/); never flooded.
+   */
   request(target: string, request: NetworkRequest, timeoutMs: number): Promise<RouteResult> {
+    return this.#requests.request(target, request, timeoutMs);
+  }
+
+  /**
+   * The older way: sealed to the target's key and relayed hop by hop (a route hint, else a
+   * flood). Nothing in the node sends requests this way any more; it stays for the relays and
+   * answers an older node still asks of this one, and the tests of that path.
+   */
+  sealedRequest(target: string, request: NetworkRequest, timeoutMs: number): Promise<RouteResult> {
     return this.#router.request(target, request, timeoutMs);
+  }
+
+  /**
+   * The address this node is reached at changed (the transport found it is behind a NAT, or
+   * moved to another relay): `undefined` for "where you see me". Every neighbour is told at
+   * once, so the address they gossip is the new one.
+   */
+  advertise(address: string | undefined): void {
+    if (address === this.#advertised) return;
+    this.#advertised = address;
+    for (const record of this.#open.values()) {
+      this.#send(record, { t: "peers", peers: [this.#selfEntry()], gone: [] });
+    }
+  }
+
+  #selfEntry(): PeerEntry {
+    return {
+      id: this.selfId,
+      addr: this.#advertised ?? `0.0.0.0:${this.#config.listenPort}`,
+      role: this.#config.role,
+      inc: this.#incarnation,
+      age: 0,
+    };
   }
 
   activePeers(): ActivePeer[] {
@@ -452,7 +541,9 @@ export class PeerNode {
         evictedEarly: this.#nonces.evictedEarly,
       },
       routeHints: this.#router.hintCount,
-      pendingRequests: this.#router.pendingCount,
+      pendingRequests: this.#router.pendingCount + this.#requests.pendingCount,
+      routingContacts: this.#requests.table.size,
+      requestLinks: this.#requests.requestLinkCount,
       counters: { ...this.counters },
     };
   }
@@ -540,6 +631,8 @@ export class PeerNode {
     }
     if (this.#open.get(record.remoteId) === record) this.#open.delete(record.remoteId);
     this.#router.linkClosed(record.remoteId);
+    this.#requests.neighbourClosed(record.remoteId);
+    this.#broadcaster.linkClosed(record.remoteId);
     if (this.#stopped) return;
     this.#log.debug("link closed", { peer: record.remoteId, kind });
     if ((kind === "remote" || record.probeAfterClose) && record.peer) this.#probe(record.peer);
@@ -675,9 +768,17 @@ export class PeerNode {
       case "seed":
         this.#dialer.seedFailed(target.address, now);
         break;
-      case "peer":
+      case "peer": {
         this.#book.dialFailed(target.expectedId, now);
+        // Reported gone, and now a dial of our own failed: as good as a failed check. (The
+        // check itself is not made while this dial is under way.)
+        const entry = this.#book.get(target.expectedId);
+        if (
+          entry && !this.#open.has(entry.id) &&
+          this.#reports.reportedGone(entry.id, entry.incarnation, now)
+        ) this.#recordDeparture(entry.id, entry.incarnation);
         break;
+      }
       case "probe":
         // A former neighbour that no longer answers has left, as far as this node can tell.
         if (!this.#open.has(target.expectedId)) {
@@ -859,6 +960,7 @@ export class PeerNode {
     };
     this.#open.set(hello.id, record);
     this.#book.noteLinked(record.peer, now);
+    this.#requests.linked(hello.id, record.peer.address);
     if (record.dial?.kind === "seed" && this.#trust.pin(record.dial.address, hello.id)) {
       this.#log.info("seed pinned to the node first met there", {
         address: record.dial.address,
@@ -868,6 +970,7 @@ export class PeerNode {
     }
     this.counters.links_opened++;
     this.#log.debug("link open", { peer: hello.id, direction: record.direction });
+    this.#broadcaster.linkOpened(hello.id);
     this.#pushPeers(record, true);
     const queued = record.queue ?? [];
     record.queue = undefined;
@@ -891,6 +994,9 @@ export class PeerNode {
       return;
     }
     if (record.state === "handshake") {
+      if (
+        record.direction === "inbound" && !record.helloReceived && isRoutingMessage(message)
+      ) return this.#handOver(record, message);
       if (message.t === "hello") return this.#onHello(record, message);
       if (message.t === "refuse") return this.#onRefuse(record, message);
       if (record.queue && record.queue.length < MAX_QUEUED_DURING_HANDSHAKE) {
@@ -900,6 +1006,18 @@ export class PeerNode {
       return this.#misbehave(record, `${message.t} before the handshake`);
     }
     this.#dispatch(record, message);
+  }
+
+  /**
+   * An inbound link that opens with a query or a request instead of a hello is no neighbour
+   * link: the request router takes it over (network/routing/side_link.ts).
+   */
+  #handOver(record: LinkRecord, first: WireMessage): void {
+    if (record.handshakeTimer) this.#clock.clearTimeout(record.handshakeTimer);
+    record.handshakeTimer = undefined;
+    this.#handshaking.delete(record);
+    record.state = "closed";
+    this.#requests.adoptInbound(record.link, first);
   }
 
   #dispatch(record: LinkRecord, message: WireMessage): void {
@@ -912,8 +1030,17 @@ export class PeerNode {
         return this.#onPeers(record, message);
       case "bcast":
         return this.#broadcaster.receive(record.remoteId, message);
+      case "ihave":
+      case "graft":
+      case "prune":
+        return this.#broadcaster.receiveTree(record.remoteId, message);
       case "sealed":
         return this.#router.receive(record.remoteId, message);
+      case "find":
+      case "found":
+      case "call":
+      case "answer":
+        return this.#requests.receive(record.remoteId, message);
       case "bye":
         return this.#onBye(record, message);
     }
@@ -971,14 +1098,18 @@ export class PeerNode {
       if (entry.id === record.remoteId) {
         // The neighbour's word about itself, over its own link: only its incarnation counts (we
         // know its address). Its `n` entries install no route (see router.ts).
-        if (entry.inc > record.peer!.incarnation) {
-          record.peer!.incarnation = entry.inc;
+        // A multiaddr is where it says it is reached (a relay circuit: see nat.ts); its own
+        // word over its own link, and a dial checks the id anyway.
+        const moved = isMultiaddrAddress(entry.addr) && entry.addr !== record.peer!.address;
+        if (moved) record.peer!.address = entry.addr;
+        if (entry.inc > record.peer!.incarnation || moved) {
+          record.peer!.incarnation = Math.max(entry.inc, record.peer!.incarnation);
           this.#book.noteLinked(record.peer!, now);
         }
         continue;
       }
       if (entry.id === this.selfId) continue;
-      this.#book.learn(entry, now);
+      if (this.#book.learn(entry, now) === "added") this.#checkIfReported(entry, now);
     }
     const signed: Departure[] = [];
     for (const departure of message.gone) {
@@ -1066,6 +1197,19 @@ export class PeerNode {
     });
   }
 
+  /** A node just learned of was reported gone lately: see for ourselves, as those who heard did. */
+  #checkIfReported(entry: PeerEntry, now: number): void {
+    if (!this.#reports.reportedGone(entry.id, entry.inc, now)) return;
+    if (!this.#reports.takeCheck(now)) return;
+    this.counters.departure_checks++;
+    this.#startDial({
+      kind: "check",
+      address: entry.addr,
+      expectedId: entry.id,
+      incarnation: entry.inc,
+    });
+  }
+
   /**
    * Someone says we left. A report of the incarnation we have now is refuted with the next one
    * (stepped from our own number and clock, once a round at most); a higher one is a number we
@@ -1104,6 +1248,7 @@ export class PeerNode {
   #departureLearned(id: string): void {
     this.counters.departures_recorded++;
     this.#router.targetDeparted(id);
+    this.#requests.targetDeparted(id);
     this.#deps.onDeparture?.(id);
     this.#schedulePush();
   }
@@ -1141,13 +1286,7 @@ export class PeerNode {
   /** Our neighbours, a sample of the book and new departures, to one neighbour. */
   #pushPeers(record: LinkRecord, includeAllDepartures: boolean): void {
     const now = this.#clock.now();
-    const entries: PeerEntry[] = [{
-      id: this.selfId,
-      addr: `0.0.0.0:${this.#config.listenPort}`,
-      role: this.#config.role,
-      inc: this.#incarnation,
-      age: 0,
-    }];
+    const entries: PeerEntry[] = [this.#selfEntry()];
     for (const other of this.#open.values()) {
       if (entries.length >= EXCHANGE_SAMPLE_SIZE / 2) break;
       if (other === record || !other.peer) continue;

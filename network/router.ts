@@ -191,7 +191,9 @@ export class Router {
           if (this.#pending.get(id) !== pending) return;
           this.#hintFailed(target, via);
           // The same message: whoever already has it drops the copy, the target answers once.
-          sendToAll(this.#deps.neighbours, sent.message, [via]);
+          this.#deps.counters.sealed_flooded += sendToAll(this.#deps.neighbours, sent.message, [
+            via,
+          ]);
         }, Math.min(HINT_FALLBACK_MS, timeoutMs / 2));
       });
     });
@@ -379,10 +381,16 @@ export class Router {
         return neighbours.send(message.target, message) ? 1 : 0;
       case "hint":
         if (neighbours.send(route.via, message)) return 1;
-        return sendToAll(neighbours, message, [fromId ?? "", message.origin]);
+        return this.#flood(message, fromId);
       case "flood":
-        return sendToAll(neighbours, message, [fromId ?? "", message.origin]);
+        return this.#flood(message, fromId);
     }
+  }
+
+  #flood(message: Sealed, fromId: string | undefined): number {
+    const copies = sendToAll(this.#deps.neighbours, message, [fromId ?? "", message.origin]);
+    this.#deps.counters.sealed_flooded += copies;
+    return copies;
   }
 
   #hintFailed(target: string, via: string): void {

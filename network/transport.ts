@@ -34,7 +34,8 @@ export interface Link {
 
 export interface Transport {
   /**
-   * Opens a link to `address` (`host:port`); `expectedId`, when known, must be
+   * Opens a link to `address` (`host:port`, or a multiaddr such as a relay
+   * circuit: address.ts); `expectedId`, when known, must be
    * who answers. Rejects when nobody does within `timeoutMs`.
    */
   dial(address: string, expectedId: string | undefined, timeoutMs: number): Promise<Link>;

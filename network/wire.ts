@@ -7,13 +7,18 @@
  */
 import { z } from "zod";
 import { base64 } from "@scure/base";
+import { NetworkReplySchema, NetworkRequestSchema } from "../mod/mod.ts";
+import { isAddress, MAX_ADDRESS_LENGTH } from "./address.ts";
 import {
   MAX_AGE_MS,
   MAX_BROADCAST_BODY_BYTES,
+  MAX_BROADCAST_HOPS,
   MAX_EXCHANGE_DEPARTURES,
   MAX_EXCHANGE_ENTRIES,
+  MAX_FOUND_ENTRIES,
   MAX_FRAME_BYTES,
   MAX_HOPS,
+  MAX_IHAVE_IDS,
   MAX_INCARNATION,
   MAX_SEALED_CIPHERTEXT_BYTES,
   MAX_TIMESTAMP_MS,
@@ -25,10 +30,13 @@ import {
 
 /** An Ed25519 libp2p peer id: "12D3KooW" and 44 more base58 characters. */
 export const NodeIdSchema = z.string().regex(/^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/);
-/** `host:port` as a peer reports it; checked again (parseHostPort) before it is dialled. */
-const AddressSchema = z.string().max(300).regex(
-  /^(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253}):\d{1,5}$/,
-);
+/**
+ * An address as a peer reports it (address.ts): `host:port`, or a multiaddr such as a relay
+ * circuit; bounded here, and parsed again by the transport before it is dialled.
+ */
+const AddressSchema = z.string().max(MAX_ADDRESS_LENGTH).refine(isAddress, {
+  message: "expected host:port or a multiaddr",
+});
 const RoleSchema = z.enum(["gpu", "seed", "client"]);
 const b64 = (maxBytes: number) =>
   z.string().max(Math.ceil(maxBytes / 3) * 4).regex(/^[A-Za-z0-9+/]*={0,2}$/);
@@ -40,6 +48,13 @@ const Incarnation = z.number().int().min(0).max(MAX_INCARNATION);
 const Timestamp = z.number().int().min(0).max(MAX_TIMESTAMP_MS);
 const Age = z.number().int().min(0).max(MAX_AGE_MS);
 const Hops = z.number().int().min(0).max(MAX_HOPS);
+/** A query's or call's id, chosen by the asker, unique among its open ones on that link. */
+const QueryId = z.string().min(1).max(24).regex(/^[A-Za-z0-9+/=]+$/);
+const NetworkId = z.string().min(1).max(63);
+const Port = z.number().int().min(1).max(65535);
+const MAX_CALL_WAIT_MS = 600_000;
+/** A node and where to dial it, as a lookup answer names it: something to dial, never believed. */
+export const ContactSchema = z.object({ id: NodeIdSchema, addr: AddressSchema }).strict();
 export const TopicSchema = z.string().min(1).max(MAX_TOPIC_LENGTH).regex(/^[a-z0-9][a-z0-9._-]*$/);
 
 /** One address-book entry as peers exchange it; `age` (ms since last evidence) avoids clock skew. */
@@ -129,7 +144,7 @@ export const WireMessageSchema = z.discriminatedUnion("t", [
     nonce: Nonce,
     origin: NodeIdSchema,
     ts: Timestamp,
-    hops: Hops,
+    hops: z.number().int().min(0).max(MAX_BROADCAST_HOPS),
     topic: TopicSchema,
     body: z.string().max(MAX_BROADCAST_BODY_BYTES),
     sig: Signature,
@@ -145,6 +160,42 @@ export const WireMessageSchema = z.discriminatedUnion("t", [
     ct: b64(MAX_SEALED_CIPHERTEXT_BYTES),
     sig: Signature,
   }).strict(),
+  // Plumtree's lazy push (network/broadcast/): ids of broadcasts the sender has, for a peer it
+  // does not push them to; a request for some of them (and to be pushed to from now on);
+  // a request to be pushed to no more (a copy came twice).
+  z.object({ t: z.literal("ihave"), ids: z.array(Nonce).min(1).max(MAX_IHAVE_IDS) }).strict(),
+  z.object({ t: z.literal("graft"), ids: z.array(Nonce).max(MAX_IHAVE_IDS) }).strict(),
+  z.object({ t: z.literal("prune") }).strict(),
+  // Request routing (network/routing/): a Kademlia query for the nodes nearest an id and its
+  // answer; a request and its reply on a direct link. Sent on a neighbour link or as the first
+  // message of a link opened for it (no hello there: the transport authenticated both ends, so
+  // `net` and `port`, where to dial the sender back, travel in the message).
+  z.object({
+    t: z.literal("find"),
+    q: QueryId,
+    net: NetworkId,
+    port: Port,
+    /** Where the sender says it is reached, when not at its port here (a relay circuit). */
+    addr: AddressSchema.optional(),
+    key: NodeIdSchema,
+  }).strict(),
+  z.object({
+    t: z.literal("found"),
+    q: QueryId,
+    peers: z.array(ContactSchema).max(MAX_FOUND_ENTRIES),
+  })
+    .strict(),
+  z.object({
+    t: z.literal("call"),
+    q: QueryId,
+    net: NetworkId,
+    port: Port,
+    addr: AddressSchema.optional(),
+    /** How long the caller waits, so the callee does not work for nobody. */
+    wait: z.number().int().min(0).max(MAX_CALL_WAIT_MS),
+    p: NetworkRequestSchema,
+  }).strict(),
+  z.object({ t: z.literal("answer"), q: QueryId, p: NetworkReplySchema }).strict(),
   z.object({
     t: z.literal("bye"),
     reason: z.enum(BYE_REASONS),

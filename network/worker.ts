@@ -14,6 +14,7 @@ import { Libp2pTransport } from "./libp2p_node.ts";
 import { NETWORK_MIGRATIONS } from "./migrations.ts";
 import { nodeAuthenticator } from "./authenticator.ts";
 import { PeerNode } from "./peer_node.ts";
+import { MAX_INBOUND_SIDE_LINKS, MAX_REQUEST_LINKS } from "./routing/mod.ts";
 import { loadAddressBook, loadSeedPins, saveAddressBook, saveSeedPin } from "./store.ts";
 
 /** Connections libp2p may hold beyond the protocol's own links: probes, handshakes, pings. */
@@ -37,9 +38,14 @@ runWorker("network", async ({ init, log, clock }) => {
       nodeId: init.node_id,
       listenHost: config.p2p_host,
       listenPort: config.p2p_port,
-      maxConnections: config.p2p_target_outbound + config.p2p_max_inbound + CONNECTION_SLACK,
+      tcpPort: config.p2p_tcp_port,
+      // Request links (ours and others' to us: network/routing/) are outside the neighbour count.
+      maxConnections: config.p2p_target_outbound + config.p2p_max_inbound + MAX_REQUEST_LINKS +
+        MAX_INBOUND_SIDE_LINKS + CONNECTION_SLACK,
       log: log.child("libp2p"),
       onInbound: (link) => (ready.peer ? ready.peer.acceptInbound(link) : link.close()),
+      // Behind a NAT with no relay yet there is nothing better to say than where peers see us.
+      onAdvertised: (address) => ready.peer?.advertise(address ?? undefined),
     });
   } catch (error) {
     db.close();
@@ -89,6 +95,7 @@ runWorker("network", async ({ init, log, clock }) => {
       }),
   });
   ready.peer = running;
+  running.advertise(transport.advertised() ?? undefined);
   running.restore(loadAddressBook(db));
   running.start();
   const save = () => saveAddressBook(db, running.book.entries(), clock.now());

@@ -20,8 +20,15 @@ type ConnectOptions = { signal?: AbortSignal };
 /** The dial step of the transport, which this module replaces. */
 type Connecting = { _connect(ma: Multiaddr, options: ConnectOptions): Promise<unknown> };
 
+/** Told the local IP of every outbound socket once it is open (NAT detection, nat.ts). */
+export type OnLocalHost = (host: string) => void;
+
 /** Opens a WebSocket with `ws`; resolves once open, rejects on error or abort. */
-export function openWebSocket(uri: string, signal?: AbortSignal): Promise<WebSocket> {
+export function openWebSocket(
+  uri: string,
+  signal?: AbortSignal,
+  onLocalHost?: OnLocalHost,
+): Promise<WebSocket> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   const socket = new WebSocket(uri, { perMessageDeflate: false });
   socket.binaryType = "arraybuffer";
@@ -38,6 +45,10 @@ export function openWebSocket(uri: string, signal?: AbortSignal): Promise<WebSoc
       fail(event.error ?? new Error(`cannot connect to ${uri}: ${event.message ?? "error"}`));
     const onOpen = () => {
       cleanup();
+      // `ws` keeps the TCP socket as `_socket`; without it, NAT detection just learns less.
+      const local = (socket as unknown as { _socket?: { localAddress?: string } })._socket
+        ?.localAddress;
+      if (local) onLocalHost?.(local.replace(/^::ffff:/, ""));
       resolve(socket);
     };
     const cleanup = () => {
@@ -52,7 +63,7 @@ export function openWebSocket(uri: string, signal?: AbortSignal): Promise<WebSoc
 }
 
 /** `webSockets()` from @libp2p/websockets, with its dialling done by {@link openWebSocket}. */
-export function webSocketsWithNoDelay(): (
+export function webSocketsWithNoDelay(onLocalHost?: OnLocalHost): (
   components: Parameters<ReturnType<typeof webSockets>>[0],
 ) => Transport {
   const factory = webSockets();
@@ -64,7 +75,7 @@ export function webSocketsWithNoDelay(): (
       throw new Error("@libp2p/websockets has no _connect to replace: see network/ws_dialer.ts");
     }
     (transport as unknown as Connecting)._connect = (ma, options) =>
-      openWebSocket(multiaddrToUri(ma), options?.signal);
+      openWebSocket(multiaddrToUri(ma), options?.signal, onLocalHost);
     return transport;
   };
 }

@@ -1,7 +1,9 @@
 /**
- * Requests a second and latency of a wallet-signed renter query through a
- * client-end to a GPU node two hops away (client-end -> seed -> GPU node), on
- * loopback, with real node processes started as `deno task node` starts them.
+ * Requests a second and latency of a wallet-signed renter query routed through a
+ * client-end to a GPU node that is not its neighbour (each is linked to the seed
+ * alone), on loopback, with real node processes started as `deno task node`
+ * starts them. The client-end finds the GPU node and keeps a request link to it
+ * (network/routing/), so the requests go client-end -> GPU node on that link.
  *
  * Sets up a seed (with the embedded ledger), one GPU node and one client-end
  * in a scratch directory; registers the GPU node's machine, has three
@@ -12,26 +14,28 @@
  * requests a run, `--runs` runs after a warm-up, and checks every answer: HTTP
  * 200, the envelope's container list, served by the GPU node. Latency is what
  * the renter's client sees, its own signing included. Each run of the
- * two-hop path is paired with one of the same query sent straight to the GPU
+ * routed path is paired with one of the same query sent straight to the GPU
  * node's own API (zero hops), for the ratio. Apart from that it times, in this
  * process, signing one request (the client's share) and the signature check
  * the GPU node makes of it (its share), so the reader can see where the time
- * goes, and the network's share alone (sealed pings). Per-run figures and
- * medians are printed, then one JSON line. The nodes' data lives in
+ * goes, and the network's share alone (pings). Per-run figures and
+ * medians are printed, then a JSON line of everything, and last the summary line
+ * `{"routed": {"1": {p50_ms, p99_ms, rps}, "16": ...}, "direct": {...}}`. The nodes' data lives in
  * `.test-tmp/bench-api-*`, removed at the end; the nodes are stopped on any
  * exit, Ctrl-C included.
  *
  *   deno run -A scripts/bench_api.ts [--runs 5] [--requests 300] [--concurrency 1,16]
  *                                    [--warmup 50]
  *
- * Two hops are guaranteed by the topology, not hoped for: the client-end and
- * the GPU node accept no inbound peer link (`--p2p-max-inbound 0`) and keep one
- * outbound link, to the seed, the only address they are given; so neither can
- * link to the other even once the seed's peer exchange tells them of it. The
- * script checks it before and after measuring (each one's active peers are the
- * seed alone; a ping from the client-end reports two hops, relayed) and during
- * (every answer names the GPU node as its server; the seed relays two sealed
- * messages per request), and stops if it does not hold.
+ * That they are not neighbours is guaranteed by the topology, not hoped for:
+ * the client-end and the GPU node accept no inbound peer link
+ * (`--p2p-max-inbound 0`) and keep one outbound link, to the seed, the only
+ * address they are given; so neither can become the other's neighbour even
+ * once the seed's peer exchange tells them of it. The script checks it before
+ * and after measuring (each one's active peers are the seed alone) and during
+ * (every answer names the GPU node as its server; the seed carries no request,
+ * sealed or not, and the client-end opened one request link), and stops if it
+ * does not hold.
  *
  * The per-client HTTP limit (50 a second by default; a GPU node counts all
  * requests tunnelled from one client-end as one client) and the per-peer
@@ -199,7 +203,7 @@ async function activePeerIds(node: Running): Promise<string[]> {
 }
 
 /** Throws unless the client-end and the GPU node are each linked to the seed alone. */
-async function assertTwoHops(
+async function assertNotNeighbours(
   { seed, gpu, client }: Topology,
 ): Promise<Awaited<ReturnType<ApiClient["ping"]>>> {
   for (const [node, other] of [[client, gpu], [gpu, client]] as const) {
@@ -212,7 +216,7 @@ async function assertTwoHops(
     }
   }
   const ping = await api(client).ping(gpu.nodeId);
-  if (ping.hops !== 2 || ping.route !== "relayed") {
+  if (ping.hops !== 1 || ping.route !== "direct") {
     throw new Error(
       `a ping from the client-end to the GPU node went ${ping.hops} hops, ${ping.route}`,
     );
@@ -220,8 +224,15 @@ async function assertTwoHops(
   return ping;
 }
 
-async function sealedRelayedBySeed(seed: Running): Promise<number> {
-  return (await api(seed).networkStatus()).counters?.sealed_relayed ?? 0;
+/** What shows where requests went: the seed carries none, the client-end keeps one link. */
+async function routingCounters({ seed, client }: Topology) {
+  const seedCounters = (await api(seed).networkStatus()).counters ?? {};
+  const clientCounters = (await api(client).networkStatus()).counters ?? {};
+  return {
+    seedCarried: (seedCounters.sealed_relayed ?? 0) + (seedCounters.calls_answered ?? 0) +
+      (seedCounters.sealed_flooded ?? 0),
+    requestLinks: clientCounters.request_links_opened ?? 0,
+  };
 }
 
 // --- Setup: register, verify and rent the machine ------------------------------------------------
@@ -296,7 +307,7 @@ type RunFigures = {
   p99Ms: number;
   errors: number;
 };
-type PathName = "two_hops" | "direct";
+type PathName = "routed" | "direct";
 
 /**
  * A fetch that accepts only HTTP 200 from the expected server: a forwarded answer names the node
@@ -420,12 +431,12 @@ async function signatureCosts(renter: KeyringPair, gpuNodeId: string): Promise<S
 }
 
 /**
- * The network's share alone: sealed pings from the client-end, timed by its network worker (no
- * HTTP, no wallet signature), to the seed (one link) and to the GPU node (two).
+ * The network's share alone: pings from the client-end, timed by its network worker (no HTTP, no
+ * wallet signature), to the seed (its neighbour) and to the GPU node (on the request link).
  */
 async function pingRoundTrips(
   { seed, gpu, client }: Topology,
-): Promise<{ oneHopMs: number; twoHopsMs: number }> {
+): Promise<{ seedMs: number; gpuMs: number }> {
   const rtts = async (target: Running, hops: number) => {
     const times: number[] = [];
     for (let index = 0; index < PINGS; index++) {
@@ -435,7 +446,7 @@ async function pingRoundTrips(
     }
     return median(times);
   };
-  return { oneHopMs: await rtts(seed, 1), twoHopsMs: await rtts(gpu, 2) };
+  return { seedMs: await rtts(seed, 1), gpuMs: await rtts(gpu, 1) };
 }
 
 // --- Report --------------------------------------------------------------------------------------
@@ -497,8 +508,12 @@ async function main(): Promise<number> {
     const [fromClient, fromGpu] = await Promise.all([activePeerIds(client), activePeerIds(gpu)]);
     return fromClient.includes(seed.nodeId) && fromGpu.includes(seed.nodeId) ? true : undefined;
   }, LINK_TIMEOUT_MS);
-  const ping = await assertTwoHops(topology);
-  progress(`two hops: client-end -> seed -> GPU node (ping ${ping.rtt_ms.toFixed(1)} ms)`);
+  const ping = await assertNotNeighbours(topology);
+  progress(
+    `not neighbours; routed on a request link: client-end -> GPU node (ping ${
+      ping.rtt_ms.toFixed(1)
+    } ms)`,
+  );
 
   const wallets = await devWallets();
   await rentMachine(topology, wallets);
@@ -506,33 +521,28 @@ async function main(): Promise<number> {
 
   const renter = wallets.dave;
   const clients: Record<PathName, ApiClient> = {
-    two_hops: api(client, { signer: walletSigner(renter), fetch: checkedFetch(gpu.nodeId) }),
+    routed: api(client, { signer: walletSigner(renter), fetch: checkedFetch(gpu.nodeId) }),
     direct: api(gpu, { signer: walletSigner(renter), fetch: checkedFetch(null) }),
   };
   const results: Array<{ concurrency: number; runs: Record<PathName, RunFigures[]> }> = [];
   const failures = new Map<string, number>();
   for (const concurrency of LEVELS) {
-    for (const path of ["two_hops", "direct"] as const) {
+    for (const path of ["routed", "direct"] as const) {
       // Failures while routes and connections settle are not the figure; they are not kept.
       await measure(clients[path], gpu.nodeId, WARMUP, concurrency, new Map());
     }
-    const runs: Record<PathName, RunFigures[]> = { two_hops: [], direct: [] };
+    const runs: Record<PathName, RunFigures[]> = { routed: [], direct: [] };
     for (let run = 0; run < RUNS; run++) {
-      const relayedBefore = await sealedRelayedBySeed(seed);
-      const twoHops = await measure(
-        clients.two_hops,
-        gpu.nodeId,
-        REQUESTS,
-        concurrency,
-        failures,
-      );
-      const relayed = (await sealedRelayedBySeed(seed)) - relayedBefore;
-      // Each answered request is relayed by the seed twice: the request and its reply.
-      const answered = REQUESTS - twoHops.errors;
-      if (relayed < 2 * answered) {
-        throw new Error(`the seed relayed ${relayed} sealed messages for ${answered} requests`);
+      const before = await routingCounters(topology);
+      const routed = await measure(clients.routed, gpu.nodeId, REQUESTS, concurrency, failures);
+      const after = await routingCounters(topology);
+      if (after.seedCarried !== before.seedCarried) {
+        throw new Error(`the seed carried ${after.seedCarried - before.seedCarried} requests`);
       }
-      runs.two_hops.push(twoHops);
+      if (after.requestLinks !== 1) {
+        throw new Error(`the client-end opened ${after.requestLinks} request links, not one`);
+      }
+      runs.routed.push(routed);
       runs.direct.push(
         await measure(clients.direct, gpu.nodeId, REQUESTS, concurrency, failures),
       );
@@ -540,7 +550,7 @@ async function main(): Promise<number> {
     }
     results.push({ concurrency, runs });
   }
-  await assertTwoHops(topology);
+  await assertNotNeighbours(topology);
   const costs = await signatureCosts(renter, gpu.nodeId);
   const pings = await pingRoundTrips(topology);
 
@@ -548,9 +558,16 @@ async function main(): Promise<number> {
     "",
     `Signed GET /api/v1/containers?node_id=<GPU node> by the renter, ${REQUESTS} requests a run, ` +
     `${RUNS} runs after ${WARMUP} warm-up requests; latency in ms.`,
-    "  two hops: client-end -> seed -> GPU node;  direct: the GPU node's own API (zero hops).",
+    "  routed: through the client-end, on its request link to the GPU node;  direct: the GPU node's own API.",
   ];
-  const summary = [];
+  const summary: Array<{
+    concurrency: number;
+    medians: Record<PathName, RunFigures>;
+    routed: ReturnType<typeof rounded> & { runs: ReturnType<typeof rounded>[] };
+    direct: ReturnType<typeof rounded> & { runs: ReturnType<typeof rounded>[] };
+    p50_ratio: number;
+    requests_per_s_ratio: number;
+  }> = [];
   for (const { concurrency, runs } of results) {
     lines.push(
       "",
@@ -559,19 +576,20 @@ async function main(): Promise<number> {
         "p99".padStart(8)
       } ${"errors".padStart(7)}`,
     );
-    const medians = { two_hops: medianFigures(runs.two_hops), direct: medianFigures(runs.direct) };
-    for (const path of ["two_hops", "direct"] as const) {
+    const medians = { routed: medianFigures(runs.routed), direct: medianFigures(runs.direct) };
+    for (const path of ["routed", "direct"] as const) {
       runs[path].forEach((figures, index) => lines.push(row(`${path} run ${index + 1}`, figures)));
       lines.push(row(`${path} median`, medians[path]));
     }
-    const latencyRatio = medians.two_hops.p50Ms / medians.direct.p50Ms;
-    const rateRatio = medians.two_hops.requestsPerS / medians.direct.requestsPerS;
+    const latencyRatio = medians.routed.p50Ms / medians.direct.p50Ms;
+    const rateRatio = medians.routed.requestsPerS / medians.direct.requestsPerS;
     lines.push(
-      `  two hops / direct: p50 x${fixed(latencyRatio, 2)}, req/s x${fixed(rateRatio, 2)}`,
+      `  routed / direct: p50 x${fixed(latencyRatio, 2)}, req/s x${fixed(rateRatio, 2)}`,
     );
     summary.push({
       concurrency,
-      two_hops: { ...rounded(medians.two_hops), runs: runs.two_hops.map(rounded) },
+      medians,
+      routed: { ...rounded(medians.routed), runs: runs.routed.map(rounded) },
       direct: { ...rounded(medians.direct), runs: runs.direct.map(rounded) },
       p50_ratio: Number(latencyRatio.toFixed(2)),
       requests_per_s_ratio: Number(rateRatio.toFixed(2)),
@@ -585,9 +603,9 @@ async function main(): Promise<number> {
     } µs`,
     `  checking it, as the GPU node does: ${fixed(costs.checkUs, 0)} µs ` +
       `(${fixed(costs.rawCheckUs, 0)} µs for a bare signature of the raw message)`,
-    `  sealed ping round trip from the client-end, network only: ` +
-      `${fixed(pings.oneHopMs, 1)} ms to the seed (1 hop), ` +
-      `${fixed(pings.twoHopsMs, 1)} ms to the GPU node (2 hops), ${PINGS} pings`,
+    `  ping round trip from the client-end, network only: ` +
+      `${fixed(pings.seedMs, 1)} ms to the seed (neighbour link), ` +
+      `${fixed(pings.gpuMs, 1)} ms to the GPU node (request link), ${PINGS} pings`,
   );
   if (failures.size > 0) {
     lines.push("", "errors:");
@@ -599,13 +617,21 @@ async function main(): Promise<number> {
     requests: REQUESTS,
     runs: RUNS,
     warmup: WARMUP,
-    levels: summary,
+    levels: summary.map(({ medians: _medians, ...level }) => level),
     sign_us: Math.round(costs.signUs),
     check_us: Math.round(costs.checkUs),
     check_raw_us: Math.round(costs.rawCheckUs),
-    ping_1_hop_ms: pings.oneHopMs,
-    ping_2_hops_ms: pings.twoHopsMs,
+    ping_seed_ms: pings.seedMs,
+    ping_gpu_ms: pings.gpuMs,
   }));
+  // Last: the summary line of issue #14, by path and requests in flight.
+  const byLevel = (path: PathName) =>
+    Object.fromEntries(summary.map(({ concurrency, medians }) => [String(concurrency), {
+      p50_ms: Number(medians[path].p50Ms.toFixed(3)),
+      p99_ms: Number(medians[path].p99Ms.toFixed(3)),
+      rps: Math.round(medians[path].requestsPerS),
+    }]));
+  console.log(JSON.stringify({ routed: byLevel("routed"), direct: byLevel("direct") }));
   return failures.size > 0 ? 1 : 0;
 }
 

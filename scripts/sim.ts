@@ -14,6 +14,8 @@
  */
 import { parseArgs } from "node:util";
 import { DEFAULT_SIM_CONFIG, SimCluster, type SimNode } from "./sim/cluster.ts";
+import { measureBroadcasts, scheduleBroadcasts } from "./sim/broadcasts.ts";
+import { measureRequests } from "./sim/requests.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -23,6 +25,10 @@ const { values } = parseArgs({
     churn: { type: "string", default: "0.2" },
     broadcasts: { type: "string", default: "5" },
     crypto: { type: "string", default: "simulated" },
+    /** New client-ends that each send a first and a next request to a GPU node (0: skip). */
+    requests: { type: "string", default: "20" },
+    /** Stop after the request phase (its figures only): the large sizes, where later phases are slow. */
+    "requests-only": { type: "boolean", default: false },
   },
 });
 const NODES = Number(values.nodes);
@@ -30,6 +36,11 @@ const CHURN = Number(values.churn);
 const BROADCASTS = Number(values.broadcasts);
 const ROUND_MS = DEFAULT_SIM_CONFIG.exchangeIntervalMs;
 const SEEDS = 3;
+/**
+ * How long a departure is watched before it counts as not forgotten (null in the figures): the
+ * goal is 3 rounds, and every round of virtual time at 10,000 nodes costs minutes of wall time.
+ */
+const FORGET_WAIT_ROUNDS = 10;
 if (!Number.isInteger(NODES) || NODES < SEEDS + 2) {
   throw new Error("--nodes: an integer of at least 5");
 }
@@ -61,41 +72,48 @@ const roundsToTarget = joinMs === undefined ? null : round((clock.now() - joinSt
 log(`${NODES} nodes joined; every node at its outbound target after ${roundsToTarget} rounds`);
 
 // --- Broadcast ------------------------------------------------------------------------------
-async function broadcasts(count: number) {
-  const coverage: number[] = [];
-  const perNode: number[] = [];
-  for (let index = 0; index < count; index++) {
-    const alive = cluster.alive;
-    const relayedBefore = alive.reduce(
-      (sum, node) => sum + node.peer.counters.broadcasts_relayed,
-      0,
-    );
-    const origin = pick(alive);
-    const { nonce } = await origin.peer.broadcast("sim.broadcast", { index });
-    await clock.runFor(ROUND_MS);
-    const reached = alive.filter((node) =>
-      node === origin || node.deliveries.get(nonce) === 1
-    ).length;
-    const relayed = alive.reduce((sum, node) => sum + node.peer.counters.broadcasts_relayed, 0) -
-      relayedBefore;
-    coverage.push(reached / alive.length);
-    perNode.push(relayed / alive.length);
-  }
-  const mean = (list: number[]) => list.reduce((sum, value) => sum + value, 0) / list.length;
-  return { coverage: round(mean(coverage), 4), messagesPerNode: round(mean(perNode)) };
-}
+// Plumtree (network/broadcast/): full copies along a tree, ids on the other links.
+const broadcasts = (count: number) => measureBroadcasts(cluster, { count, waitMs: ROUND_MS });
 const steady = await broadcasts(BROADCASTS);
 log(
   `broadcast: ${
     steady.coverage * 100
-  }% of nodes reached, ${steady.messagesPerNode} messages per node`,
+  }% of nodes reached, ${steady.payloadsPerNode} full copies per node (first ${steady.firstPayloadsPerNode}), ${steady.controlPerNode} ids/grafts/prunes per node, all reached in ${steady.fullCoverageMs} ms`,
 );
+
+// --- Requests to one node (issue #14; scripts/sim/requests.ts) --------------------------------
+const REQUEST_SAMPLES = Number(values.requests);
+const requests = REQUEST_SAMPLES > 0
+  ? await measureRequests(cluster, {
+    samples: REQUEST_SAMPLES,
+    seeds: seedAddresses,
+    settleMs: ROUND_MS,
+    timeoutMs: 10_000,
+  })
+  : {};
+log(`requests: ${JSON.stringify(requests)}`);
+if (values["requests-only"]) {
+  for (const node of cluster.nodes) node.peer.stop();
+  console.log(JSON.stringify({
+    nodes: NODES,
+    seed: Number(values.seed),
+    crypto: values.crypto,
+    rounds_to_target: roundsToTarget,
+    ...requests,
+    wall_time_s: round((performance.now() - wallStarted) / 1000, 1),
+  }));
+  Deno.exit(0);
+}
 
 // --- Single departures ----------------------------------------------------------------------
 async function forgetTime(how: "leave" | "crash" | "cut"): Promise<number | null> {
   const victim = pick(cluster.alive.filter((node) => !seeds.includes(node)));
   cluster[how](victim);
-  const took = await clock.runUntil(() => cluster.forgotten(victim.id), 500, 40 * ROUND_MS);
+  const took = await clock.runUntil(
+    () => cluster.forgotten(victim.id),
+    500,
+    FORGET_WAIT_ROUNDS * ROUND_MS,
+  );
   return took === undefined ? null : Math.round(took);
 }
 const forgotten = {
@@ -125,6 +143,7 @@ for (const [index, victim] of candidates.slice(0, churnCount).entries()) {
   }, cluster.random() * churnWindow);
   clock.setTimeout(() => cluster.add({ seeds: seedAddresses }), cluster.random() * churnWindow);
 }
+const duringChurn = scheduleBroadcasts(cluster, { count: BROADCASTS, windowMs: churnWindow });
 const forgottenAt = new Map<string, number>();
 const stillListed = () => {
   const pending = new Set([...departed.keys()].filter((id) => !forgottenAt.has(id)));
@@ -142,16 +161,31 @@ const CHECK_MS = 5_000;
 const churnEnds = churnStarted + churnWindow;
 let reconvergedAt: number | undefined;
 while (clock.now() < churnEnds || stillListed() > 0 || reconvergedAt === undefined) {
-  if (clock.now() > churnEnds + 60 * ROUND_MS) break;
+  if (clock.now() > churnEnds + FORGET_WAIT_ROUNDS * ROUND_MS) break;
   await clock.runFor(CHECK_MS);
   stillListed();
   if (clock.now() >= churnEnds && reconvergedAt === undefined && cluster.converged()) {
     reconvergedAt = clock.now();
   }
 }
+/** The slowest departure of each kind (even: left, odd: crashed), null if one was never forgotten. */
+const churnForget = { leave: 0 as number | null, crash: 0 as number | null };
+for (const [index, victim] of candidates.slice(0, churnCount).entries()) {
+  const at = departed.get(victim.id);
+  const kind = index % 2 === 0 ? "leave" : "crash";
+  const took = at === undefined ? Infinity : (forgottenAt.get(victim.id) ?? Infinity) - at;
+  const worst = churnForget[kind];
+  churnForget[kind] = worst === null || !Number.isFinite(took)
+    ? null
+    : Math.max(worst, Math.round(took));
+}
+const seconds = (ms: number | null) => ms === null ? null : round(ms / 1000, 1);
 const forgetTimes = [...departed]
   .map(([id, at]) => Math.round((forgottenAt.get(id) ?? Infinity) - at))
   .sort((a, b) => a - b);
+// The last of them may have started a moment ago: give it the time the others had.
+await clock.runFor(ROUND_MS);
+const churnedDuring = duringChurn.figures();
 const churned = await broadcasts(BROADCASTS);
 const churn = {
   share: CHURN,
@@ -166,8 +200,12 @@ const churn = {
   rounds_to_target_after: reconvergedAt === undefined
     ? null
     : round((reconvergedAt - churnEnds) / ROUND_MS),
+  /** Broadcasts sent while nodes left and joined. */
+  during_broadcast_coverage: churnedDuring.coverage,
+  during_broadcast_payloads_per_node: churnedDuring.payloadsPerNode,
+  /** Broadcasts sent after the churn, when the network had settled. */
   broadcast_coverage: churned.coverage,
-  broadcast_messages_per_node: churned.messagesPerNode,
+  broadcast_messages_per_node: churned.payloadsPerNode,
 };
 log(`churn ${CHURN * 100}%: ${JSON.stringify(churn)}`);
 for (const node of cluster.nodes) node.peer.stop();
@@ -181,7 +219,25 @@ const figures = {
   max_inbound: DEFAULT_SIM_CONFIG.maxInbound,
   rounds_to_target: roundsToTarget,
   broadcast_coverage: steady.coverage,
-  broadcast_messages_per_node: steady.messagesPerNode,
+  broadcast_messages_per_node: steady.payloadsPerNode,
+  // Issue #15's names: Plumtree's full copies and its control messages per node and broadcast.
+  join_rounds: roundsToTarget,
+  broadcast_payloads_per_node: steady.payloadsPerNode,
+  broadcast_first_payloads_per_node: steady.firstPayloadsPerNode,
+  broadcast_control_per_node: steady.controlPerNode,
+  broadcast_full_coverage_ms: steady.fullCoverageMs,
+  forget_leave_s: seconds(forgotten.leave_ms),
+  forget_crash_s: seconds(forgotten.crash_ms),
+  forget_cut_s: seconds(forgotten.cut_ms),
+  churn_broadcast_coverage: Math.min(churnedDuring.coverage, churned.coverage),
+  churn_broadcast_payloads_per_node: Math.max(
+    churnedDuring.payloadsPerNode,
+    churned.payloadsPerNode,
+  ),
+  churn_join_rounds: churn.rounds_to_target_after,
+  churn_forget_leave_s: seconds(churnForget.leave),
+  churn_forget_crash_s: seconds(churnForget.crash),
+  ...requests,
   forgotten_after_leave_ms: forgotten.leave_ms,
   forgotten_after_crash_ms: forgotten.crash_ms,
   forgotten_after_cut_ms: forgotten.cut_ms,
@@ -191,6 +247,6 @@ const figures = {
   wall_time_s: round((performance.now() - wallStarted) / 1000, 1),
 };
 console.log(
-  `nodes ${NODES}: target reached after ${roundsToTarget} rounds; broadcast coverage ${steady.coverage}, ${steady.messagesPerNode} messages per node`,
+  `nodes ${NODES}: target reached after ${roundsToTarget} rounds; broadcast coverage ${steady.coverage}, ${steady.payloadsPerNode} full copies per node`,
 );
 console.log(JSON.stringify(figures));

@@ -11,6 +11,7 @@ import {
   MAX_AGE_MS,
   MAX_EXCHANGE_DEPARTURES,
   MAX_EXCHANGE_ENTRIES,
+  MAX_FOUND_ENTRIES,
   MAX_HOPS,
   MAX_INCARNATION,
   MAX_TIMESTAMP_MS,
@@ -105,6 +106,33 @@ export function wireMessages(long = false): fc.Arbitrary<WireMessage> {
       eph: base64Of(32),
       ct: fc.uint8Array({ maxLength: long ? 2000 : 64 }).map(encodeBase64),
       sig: base64Of(64),
+    }),
+    // Request routing (network/routing/): queries, their answers, requests and replies.
+    fc.record({
+      t: fc.constant("find" as const),
+      q: base64Of(16),
+      net: fc.constantFrom("fuzz-net", "other"),
+      port: ports,
+      addr: addresses,
+      key: nodeIds,
+    }, { requiredKeys: ["t", "q", "net", "port", "key"] }),
+    fc.record({
+      t: fc.constant("found" as const),
+      q: base64Of(16),
+      peers: list(fc.record({ id: nodeIds, addr: addresses }), MAX_FOUND_ENTRIES),
+    }),
+    fc.record({
+      t: fc.constant("call" as const),
+      q: base64Of(16),
+      net: fc.constantFrom("fuzz-net", "other"),
+      port: ports,
+      wait: fc.integer({ min: 0, max: 600_000 }),
+      p: fc.constant({ type: "node.ping" as const }),
+    }),
+    fc.record({
+      t: fc.constant("answer" as const),
+      q: base64Of(16),
+      p: fc.constant({ type: "error" as const, code: "internal" as const, message: "x" }),
     }),
     fc.record({
       t: fc.constant("bye" as const),

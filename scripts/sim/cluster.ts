@@ -20,6 +20,7 @@ import { mulberry32 } from "../seeded_random.ts";
 export type SimNode = {
   id: string;
   address: string;
+  role: Role;
   peer: PeerNode;
   auth: Authenticator;
   /** Nonce -> times delivered here. */
@@ -71,6 +72,7 @@ export class SimCluster {
   /** Adds and starts a node that joins through `seeds` (addresses of earlier nodes). */
   add(options: { role?: Role; seeds?: string[]; config?: Partial<PeerNodeConfig> } = {}): SimNode {
     const index = ++this.#counter;
+    const role = options.role ?? "gpu";
     const host = `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
     const address = `${host}:5001`;
     let id: string;
@@ -89,7 +91,7 @@ export class SimCluster {
       ...DEFAULT_SIM_CONFIG,
       ...this.#options.config,
       ...options.config,
-      role: options.role ?? "gpu",
+      role,
       listenPort: 5001,
       seeds: options.seeds ?? [],
     }, {
@@ -104,7 +106,7 @@ export class SimCluster {
         deliveries.set(delivery.nonce, (deliveries.get(delivery.nonce) ?? 0) + 1),
     });
     this.network.listen(address, id, (link) => peer.acceptInbound(link));
-    const node: SimNode = { id, address, peer, auth, deliveries, alive: true };
+    const node: SimNode = { id, address, role, peer, auth, deliveries, alive: true };
     this.nodes.push(node);
     peer.start();
     return node;

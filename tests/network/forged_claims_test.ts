@@ -7,8 +7,8 @@
  * the wire's range), gossips the victim at its own address with a higher
  * incarnation and flags it as its neighbour (a route hint), and greets with an
  * incarnation from tomorrow. Nothing changes for anyone: the victim stays
- * linked, keeps its incarnation and is reachable from the client-end by the
- * honest path; the liar is refused, cut off or simply not believed.
+ * linked, keeps its incarnation and is reachable from the client-end (on a
+ * request link to it); the liar is refused, cut off or simply not believed.
  */
 import assert from "node:assert/strict";
 import { type GlobalPeer, type NetworkStatus } from "../../mod/mod.ts";
@@ -216,7 +216,8 @@ Deno.test({
       assert.equal(entry?.node_type, "gpu");
 
       // The victim: still linked to the seed, never refuted anything, and reachable from the
-      // client-end through the seed, not through the liar.
+      // client-end on a request link to the victim itself (the transport checked its id), not
+      // through the liar.
       const after = { client: await status(client), victim: await status(victim) };
       assert.equal(after.client.counters.departure_checks_failed, 0);
       assert.equal(
@@ -228,7 +229,8 @@ Deno.test({
       assert.ok((await book(client)).some((peer) => peer.id === victim.nodeId));
       const pong = await ping(client, victim);
       assert.equal(pong.node_id, victim.nodeId);
-      assert.equal(pong.hops, 2);
+      assert.equal(pong.hops, 1);
+      assert.equal(pong.route, "direct");
       for (const node of nodes) assert.equal(node.exited, false, `${node.name} exited`);
       await second.transport.stop();
     } finally {

@@ -95,7 +95,7 @@ Deno.test("a sealed request reaches a non-neighbour and its reply comes back; re
       if (message.t === "sealed") captured.push({ from, to, message });
     };
     const [from, to] = nonNeighbours(cluster);
-    const pending = from.peer.request(to.id, { type: "node.ping" }, 10_000);
+    const pending = from.peer.sealedRequest(to.id, { type: "node.ping" }, 10_000);
     await cluster.clock.runFor(3_000);
     const result = await pending;
     assert.equal(result.reply.type, "node.pong");
@@ -205,7 +205,7 @@ Deno.test("a sealed message altered in transit is refused, whichever part was ch
       if (message.t === "sealed") captured.push(message);
     };
     const [from, to] = nonNeighbours(cluster);
-    const pending = from.peer.request(to.id, { type: "node.ping" }, 10_000);
+    const pending = from.peer.sealedRequest(to.id, { type: "node.ping" }, 10_000);
     await cluster.clock.runFor(3_000);
     await pending;
     const original = captured.find((message) => message.target === to.id)!;

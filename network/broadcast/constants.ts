@@ -1,0 +1,37 @@
+/**
+ * Plumtree's timings and bounds (the wire limits are in ../constants.ts).
+ *
+ * A broadcast is pushed in full along a tree (the "eager" links) and announced by id on the
+ * other links (the "lazy" ones); a node that hears of an id but has not had the message
+ * after {@link GRAFT_TIMEOUT_MS} asks an announcer for it, which also adds that link to the
+ * tree. The timeout is well above the eager path's delay (hops of tens of milliseconds plus
+ * the announcement's batching), so an intact tree is never second-guessed, and short enough
+ * that a broken one is mended within a second or two.
+ */
+
+/**
+ * A new link joins the tree only while this node has fewer tree links than this; otherwise it
+ * starts lazy (both ends: a `prune` says so). Without it, every new link carries the next
+ * broadcast in full once, so the first broadcast after a join costs as many copies as links
+ * (16 a node here, 40 at a full hub); with it, at most this many. A node whose links all start
+ * lazy (its peers have enough) joins the tree at its first repair.
+ */
+export const MAX_EAGER_ON_OPEN = 4;
+/** Announcements to a lazy link wait this long to be sent together. */
+export const IHAVE_BATCH_MS = 100;
+/** After the first announcement of an id that has not arrived, ask for it this much later. */
+export const GRAFT_TIMEOUT_MS = 1_000;
+/** An asked announcer that has not delivered by then: ask the next one. */
+export const GRAFT_RETRY_MS = 500;
+/** Announcers remembered per missing id (the first ones are asked first). */
+export const MAX_ANNOUNCERS = 8;
+/** Missing ids tracked at once; announcements beyond it are ignored until some arrive. */
+export const MAX_MISSING = 4_096;
+/**
+ * How long a relayed broadcast is kept to answer repair requests: a repair comes within a
+ * few seconds of the announcement, so a minute is ample; the byte bound caps the worst case
+ * (bodies of 64 KiB), the count the common one.
+ */
+export const MESSAGE_CACHE_MS = 60_000;
+export const MAX_CACHED_MESSAGES = 16_384;
+export const MAX_CACHED_BYTES = 32 * 1024 * 1024;

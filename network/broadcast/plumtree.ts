@@ -1,0 +1,330 @@
+/**
+ * Broadcast by Plumtree (Leitão, Pereira, Rodrigues, "Epidemic Broadcast Trees", 2007): the
+ * full message travels along a spanning tree of the links, and only its id along the others,
+ * so a node receives about one copy of each broadcast instead of one per link.
+ *
+ * - A new link joins the tree ("eager": the next broadcast goes over it in full) while the node
+ *   has fewer than {@link MAX_EAGER_ON_OPEN} tree links; past that it starts lazy.
+ * - A copy that arrives a second time was sent over a link the tree does not need: the
+ *   receiver tells the sender (`prune`), and both announce by id over it from then on ("lazy").
+ * - Each node announces what it relays to its lazy peers (`ihave`, batched). An id announced
+ *   that has not arrived within {@link GRAFT_TIMEOUT_MS} means the tree is broken (a node left):
+ *   the node asks an announcer for it (`graft`), which answers with the message and puts the
+ *   link back into the tree.
+ *
+ * The seed's rules hold: only the origin's signature counts (checked on arrival, see
+ * admission.ts), and an id already seen is dropped, never passed on again; a repair only
+ * answers a peer that asked, once per peer and id ({@link MessageCache}).
+ */
+import type { Clock, TimerHandle } from "../../mod/mod.ts";
+import { type AdmissionDeps, admit } from "../admission.ts";
+import { andThen, type Authenticator, type MaybePromise } from "../authenticator.ts";
+import { MAX_BROADCAST_HOPS, MAX_IHAVE_IDS } from "../constants.ts";
+import type { Counters } from "../counters.ts";
+import type { Neighbours } from "../neighbours.ts";
+import { newNonce, type NonceCache } from "../nonce_cache.ts";
+import {
+  type Broadcast,
+  broadcastSignedBytes,
+  decodeBase64,
+  encodeBase64,
+  type WireMessageOf,
+} from "../wire.ts";
+import {
+  GRAFT_RETRY_MS,
+  GRAFT_TIMEOUT_MS,
+  IHAVE_BATCH_MS,
+  MAX_ANNOUNCERS,
+  MAX_CACHED_BYTES,
+  MAX_CACHED_MESSAGES,
+  MAX_EAGER_ON_OPEN,
+  MAX_MISSING,
+  MESSAGE_CACHE_MS,
+} from "./constants.ts";
+import { MessageCache } from "./message_cache.ts";
+import { MissingIds } from "./missing.ts";
+
+export type BroadcastDelivery = {
+  nonce: string;
+  origin: string;
+  topic: string;
+  /** The body as JSON text, exactly as signed. */
+  body: string;
+  receivedAt: number;
+};
+
+export type BroadcasterDeps = {
+  selfId: string;
+  networkId: string;
+  clock: Clock;
+  auth: Authenticator;
+  nonces: NonceCache;
+  neighbours: Neighbours;
+  counters: Counters;
+  deliver: (delivery: BroadcastDelivery) => void;
+  /** A neighbour passed on something no honest relay would. */
+  penalise: (fromId: string, reason: string) => void;
+};
+
+/** The control messages of the lazy push. */
+export type TreeMessage = WireMessageOf<"ihave" | "graft" | "prune">;
+
+export class Broadcaster {
+  #deps: BroadcasterDeps;
+  #admission: AdmissionDeps;
+  /** Neighbours we only announce to; every other open link is in the tree. */
+  #lazy = new Set<string>();
+  #cache = new MessageCache({
+    ttlMs: MESSAGE_CACHE_MS,
+    maxEntries: MAX_CACHED_MESSAGES,
+    maxBytes: MAX_CACHED_BYTES,
+  });
+  #missing = new MissingIds<TimerHandle>({ maxIds: MAX_MISSING, maxAnnouncers: MAX_ANNOUNCERS });
+  /** Ids waiting to be announced, by lazy neighbour. */
+  #announce = new Map<string, string[]>();
+  #announceTimer: TimerHandle | undefined;
+  /**
+   * Ids to ask for, by announcer, sent together at the end of this moment: the ids of one
+   * announcement fall due together, and asking for each in a message of its own would let a
+   * peer that announces invented ids turn one message into sixty-four.
+   */
+  #asks = new Map<string, string[]>();
+  #askTimer: TimerHandle | undefined;
+  #stopped = false;
+
+  constructor(deps: BroadcasterDeps) {
+    this.#deps = deps;
+    this.#admission = { ...deps, duplicates: "broadcast_duplicates" };
+  }
+
+  /** Neighbours in the tree right now (tests and the simulation look). */
+  eagerPeers(): string[] {
+    return [...this.#deps.neighbours.ids()].filter((id) => !this.#lazy.has(id));
+  }
+
+  lazyPeers(): string[] {
+    return [...this.#lazy].filter((id) => this.#deps.neighbours.has(id));
+  }
+
+  /**
+   * Signs a message and sends it along the tree; resolves with its nonce and how many
+   * neighbours got it or its id (0: none, nobody will have it; counted as originated otherwise).
+   */
+  originate(topic: string, body: string): MaybePromise<{ nonce: string; sentTo: number }> {
+    const { selfId, networkId, clock, auth, nonces, counters } = this.#deps;
+    const unsigned = { nonce: newNonce(), origin: selfId, ts: clock.now(), topic, body };
+    return andThen(auth.sign(broadcastSignedBytes(networkId, unsigned)), (signature) => {
+      const now = clock.now();
+      nonces.add(unsigned.nonce, now);
+      const message: Broadcast = {
+        t: "bcast",
+        ...unsigned,
+        hops: MAX_BROADCAST_HOPS,
+        sig: encodeBase64(signature),
+      };
+      const { full, announced } = this.#spread(message, undefined, now);
+      const sentTo = full + announced;
+      if (sentTo > 0) counters.broadcasts_originated++;
+      return { nonce: unsigned.nonce, sentTo };
+    });
+  }
+
+  /** A full broadcast from a neighbour. */
+  receive(fromId: string, message: Broadcast): void {
+    const { networkId } = this.#deps;
+    const decode = () => {
+      const signature = decodeBase64(message.sig);
+      // A signature that is not even base64 is as bad as one that fails.
+      return signature ? { signature, signed: broadcastSignedBytes(networkId, message) } : "forged";
+    };
+    andThen(admit(this.#admission, message, decode), (admission) => {
+      if (this.#stopped) return;
+      if (admission.outcome === "admitted") return this.#accept(fromId, message, admission.at);
+      switch (admission.reason) {
+        case "forged":
+          return this.#deps.penalise(fromId, "broadcast with a bad signature");
+        case "own":
+        case "duplicate":
+          return this.#prune(fromId);
+        case "stale":
+        case "malformed":
+          return;
+      }
+    });
+  }
+
+  /** An announcement, a repair request or a prune from a neighbour. */
+  receiveTree(fromId: string, message: TreeMessage): void {
+    if (this.#stopped) return;
+    const now = this.#deps.clock.now();
+    switch (message.t) {
+      case "prune":
+        this.#lazy.add(fromId);
+        return;
+      case "graft":
+        this.#lazy.delete(fromId);
+        for (const id of message.ids) {
+          const cached = this.#cache.takeFor(id, fromId, now);
+          if (cached && this.#deps.neighbours.send(fromId, cached)) {
+            this.#deps.counters.broadcasts_relayed++;
+          }
+        }
+        return;
+      case "ihave":
+        for (const id of message.ids) {
+          if (this.#deps.nonces.has(id, now)) continue;
+          if (this.#missing.announce(id, fromId)) {
+            this.#missing.setTimer(id, this.#timer(() => this.#repair(id), GRAFT_TIMEOUT_MS));
+          }
+        }
+        return;
+    }
+  }
+
+  /** A link opened: into the tree while the node has few tree links, else lazy at both ends. */
+  linkOpened(id: string): void {
+    if (this.#stopped) return;
+    const { neighbours, counters } = this.#deps;
+    this.#lazy.delete(id);
+    let eager = 0;
+    for (const other of neighbours.ids()) if (other !== id && !this.#lazy.has(other)) eager++;
+    if (eager >= MAX_EAGER_ON_OPEN) {
+      this.#lazy.add(id);
+      counters.broadcast_prunes++;
+      neighbours.send(id, { t: "prune" });
+    }
+  }
+
+  /** A link closed: whatever it was, a new link to that peer starts in the tree again. */
+  linkClosed(id: string): void {
+    this.#lazy.delete(id);
+    this.#announce.delete(id);
+    this.#asks.delete(id);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    const { clock } = this.#deps;
+    for (const timer of this.#missing.clear()) clock.clearTimeout(timer);
+    if (this.#announceTimer) clock.clearTimeout(this.#announceTimer);
+    if (this.#askTimer) clock.clearTimeout(this.#askTimer);
+    this.#announceTimer = this.#askTimer = undefined;
+    this.#announce.clear();
+    this.#asks.clear();
+  }
+
+  #accept(fromId: string, message: Broadcast, now: number): void {
+    const { counters, clock } = this.#deps;
+    const timer = this.#missing.received(message.nonce);
+    if (timer) clock.clearTimeout(timer);
+    // It came over this link, first: the link is part of the tree (it may have been grafted).
+    this.#lazy.delete(fromId);
+    counters.broadcasts_delivered++;
+    this.#deps.deliver({
+      nonce: message.nonce,
+      origin: message.origin,
+      topic: message.topic,
+      body: message.body,
+      receivedAt: now,
+    });
+    if (message.hops <= 1) return;
+    this.#spread({ ...message, hops: message.hops - 1 }, fromId, now);
+  }
+
+  /** Pushes a message to the tree and announces it to the rest; counts both. */
+  #spread(
+    message: Broadcast,
+    fromId: string | undefined,
+    now: number,
+  ): { full: number; announced: number } {
+    const { neighbours, counters, selfId } = this.#deps;
+    this.#cache.add(message, now);
+    let full = 0;
+    let announced = 0;
+    for (const id of neighbours.ids()) {
+      if (id === fromId || id === message.origin || id === selfId) continue;
+      if (this.#lazy.has(id)) {
+        this.#queueAnnouncement(id, message.nonce);
+        announced++;
+      } else if (neighbours.send(id, message)) {
+        this.#cache.sent(message.nonce, id);
+        full++;
+      }
+    }
+    counters.broadcasts_relayed += full;
+    return { full, announced };
+  }
+
+  /**
+   * A copy came twice: the link it came over last is not needed in the tree. Said even when
+   * the link is lazy here already: the sender pushed, so it has not heard (links open and
+   * prune from both ends at once).
+   */
+  #prune(fromId: string): void {
+    const { neighbours, counters } = this.#deps;
+    if (!neighbours.has(fromId)) return;
+    this.#lazy.add(fromId);
+    counters.broadcast_prunes++;
+    neighbours.send(fromId, { t: "prune" });
+  }
+
+  /** An announced id has not come along the tree: ask an announcer, and take it into the tree. */
+  #repair(id: string): void {
+    if (this.#stopped) return;
+    const { neighbours, counters, nonces, clock } = this.#deps;
+    this.#missing.setTimer(id, undefined);
+    if (nonces.has(id, clock.now())) {
+      this.#missing.received(id);
+      return;
+    }
+    const peer = this.#missing.nextAnnouncer(id, (candidate) => neighbours.has(candidate));
+    if (peer === undefined) return;
+    this.#lazy.delete(peer);
+    counters.broadcast_grafts++;
+    this.#ask(peer, id);
+    this.#missing.setTimer(id, this.#timer(() => this.#repair(id), GRAFT_RETRY_MS));
+  }
+
+  #ask(peer: string, id: string): void {
+    let ids = this.#asks.get(peer);
+    if (!ids) this.#asks.set(peer, ids = []);
+    ids.push(id);
+    if (ids.length >= MAX_IHAVE_IDS) {
+      this.#asks.delete(peer);
+      this.#deps.neighbours.send(peer, { t: "graft", ids });
+    }
+    this.#askTimer ??= this.#timer(() => {
+      this.#askTimer = undefined;
+      for (const [to, asked] of this.#asks) {
+        this.#deps.neighbours.send(to, { t: "graft", ids: asked });
+      }
+      this.#asks.clear();
+    }, 0);
+  }
+
+  #queueAnnouncement(peer: string, id: string): void {
+    let ids = this.#announce.get(peer);
+    if (!ids) this.#announce.set(peer, ids = []);
+    ids.push(id);
+    if (ids.length >= MAX_IHAVE_IDS) {
+      this.#announce.delete(peer);
+      this.#deps.neighbours.send(peer, { t: "ihave", ids });
+    }
+    this.#announceTimer ??= this.#timer(() => {
+      this.#announceTimer = undefined;
+      this.#flushAnnouncements();
+    }, IHAVE_BATCH_MS);
+  }
+
+  #flushAnnouncements(): void {
+    const { neighbours } = this.#deps;
+    for (const [peer, ids] of this.#announce) {
+      if (this.#lazy.has(peer)) neighbours.send(peer, { t: "ihave", ids });
+    }
+    this.#announce.clear();
+  }
+
+  #timer(run: () => void, delayMs: number): TimerHandle {
+    return this.#deps.clock.setTimeout(run, delayMs);
+  }
+}
