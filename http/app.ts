@@ -20,12 +20,15 @@ import { WalletAuthenticator } from "./auth.ts";
 import { dispatch } from "./dispatch.ts";
 import { Operations } from "./operations.ts";
 import { containerRoutes, vmRoutes } from "./routes/instances.ts";
+import { vmOperationRoutes } from "./routes/vm_ops.ts";
 import { operationRoutes } from "./routes/operations.ts";
 import { marketRoutes } from "./routes/market.ts";
 import { operatorRoutes } from "./routes/operator.ts";
 import { imageRoutes } from "./routes/images.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
 import { monitorRoutes } from "./routes/monitor.ts";
+import { lanRoutes } from "./routes/lan.ts";
+import { imageServerRoutes, operatorImageServerRoutes } from "./routes/image_servers.ts";
 import { validationRoutes } from "./routes/validation.ts";
 import { usageRoutes } from "./routes/usage.ts";
 import { isRemoteEnv } from "./remote.ts";
@@ -122,11 +125,14 @@ export function createAppWithRoutes(deps: AppDeps): App {
   ledgerRoutes(routes, deps, auth);
   marketRoutes(routes, deps);
   vmRoutes(routes, { ...deps, operations }, auth);
+  vmOperationRoutes(routes, { ...deps, operations }, auth);
   containerRoutes(routes, { ...deps, operations }, auth);
   usageRoutes(routes, deps, auth);
   imageRoutes(routes, { ...deps, operations }, auth);
   sessionRoutes(routes, { ...deps, operations }, auth);
   monitorRoutes(routes, deps, auth);
+  lanRoutes(routes, deps, auth);
+  imageServerRoutes(routes, { ...deps, operations }, auth);
   validationRoutes(routes, { ...deps, operations }, auth);
   operationRoutes(routes, {
     ...deps,
@@ -136,6 +142,10 @@ export function createAppWithRoutes(deps: AppDeps): App {
     auth,
   });
   operatorRoutes(routes, deps, { token: deps.operatorToken, clientAddress: deps.clientAddress });
+  operatorImageServerRoutes(routes, { ...deps, operations }, {
+    token: deps.operatorToken,
+    clientAddress: deps.clientAddress,
+  });
   routes.mount(app);
   const document = openApiDocument(routes.specs);
   app.get("/openapi.json", (c) => c.json(document));

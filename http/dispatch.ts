@@ -20,6 +20,7 @@ export const NODE_TARGETED_PREFIXES = [
   "/api/v1/images",
   "/api/v1/sessions",
   "/api/v1/monitor",
+  "/api/v1/lan",
   "/api/v1/operations",
   "/api/v1/validation",
 ];

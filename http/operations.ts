@@ -13,6 +13,13 @@ import { z } from "zod";
 
 export const OPERATION_STATES = ["running", "done", "failed"] as const;
 
+export const OperationProgressSchema = z.object({
+  phase: z.string(),
+  done_bytes: z.number().int().nonnegative(),
+  total_bytes: z.number().int().nonnegative().nullable(),
+});
+export type OperationProgress = z.infer<typeof OperationProgressSchema>;
+
 export const OperationSchema = z.object({
   operation_id: z.string(),
   kind: z.string(),
@@ -26,6 +33,8 @@ export const OperationSchema = z.object({
     z.object({ at: z.number(), state: z.enum(OPERATION_STATES), message: z.string() }),
   ),
   error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  /** How far a transfer has come (image downloads and uploads); absent for other operations. */
+  progress: OperationProgressSchema.optional(),
 });
 export type Operation = z.infer<typeof OperationSchema>;
 
@@ -39,7 +48,11 @@ export class Operations {
   constructor(private readonly nodeId: string, private readonly now: () => number = Date.now) {}
 
   /** Starts `work` in the background and returns the operation that reports on it. */
-  start(kind: string, target: string, work: () => Promise<unknown>): Operation {
+  start(
+    kind: string,
+    target: string,
+    work: (report: (progress: OperationProgress) => void) => Promise<unknown>,
+  ): Operation {
     const at = this.now();
     const operation: Operation = {
       operation_id: `op-${crypto.randomUUID().replaceAll("-", "")}`,
@@ -54,7 +67,15 @@ export class Operations {
     };
     this.#operations.set(operation.operation_id, operation);
     this.#evict();
-    work().then(
+    const report = (progress: OperationProgress) => {
+      if (operation.state !== "running") return;
+      // Unchanged progress is no news: the event stream stays quiet.
+      if (JSON.stringify(operation.progress) === JSON.stringify(progress)) return;
+      operation.progress = progress;
+      operation.updated_at = this.now();
+      this.#notify(operation);
+    };
+    work(report).then(
       () => this.#finish(operation, "done", `${kind} ${target} finished`, null),
       (error: { code?: string; message?: string }) =>
         this.#finish(operation, "failed", `${kind} ${target} failed: ${error?.message}`, {
@@ -88,10 +109,14 @@ export class Operations {
     operation.updated_at = this.now();
     operation.events.push({ at: operation.updated_at, state, message });
     operation.error = error;
+    this.#notify(operation);
+    this.#listeners.delete(operation.operation_id);
+  }
+
+  #notify(operation: Operation): void {
     for (const listener of this.#listeners.get(operation.operation_id) ?? []) {
       listener(structuredClone(operation));
     }
-    this.#listeners.delete(operation.operation_id);
   }
 
   #evict(): void {

@@ -18,6 +18,7 @@ import { z } from "zod";
 import { LOG_FORMATS, LOG_LEVELS } from "./log.ts";
 import { decodeSs58 } from "./wallet/mod.ts";
 import { DEFAULT_METRICS_ALLOW, parseCidr } from "./metrics/allow.ts";
+import { parseImageServerEntry } from "./image_server_entry.ts";
 
 export const ROLES = ["gpu", "seed", "client"] as const;
 export type Role = typeof ROLES[number];
@@ -123,6 +124,15 @@ export const CONFIG_FIELDS = {
   http_port: field(portSchema, asInteger, 8080, "port the HTTP API listens on"),
   p2p_host: field(hostSchema, asText, "0.0.0.0", "address the peer-to-peer listener binds"),
   p2p_port: field(portSchema, asInteger, 5001, "port the peer-to-peer listener binds"),
+  p2p_tcp_port: field(
+    z.number({ message: "expected an integer from 0 to 65535" }).int({
+      message: "expected an integer from 0 to 65535",
+    }).min(0, { message: "expected an integer from 0 to 65535" })
+      .max(65535, { message: "expected an integer from 0 to 65535" }),
+    asInteger,
+    0,
+    "port of the peer-to-peer TCP listener beside the WebSocket one (hole punching needs TCP); 0: one the system picks",
+  ),
   seeds: field(
     z.array(seedSchema),
     asList,
@@ -310,6 +320,29 @@ export const CONFIG_FIELDS = {
     false,
     "let image downloads reach loopback, private and link-local addresses (a mirror on the LAN); otherwise a listed host that resolves there is refused at the connection",
   ),
+  image_servers: field(
+    z.array(z.string()).superRefine((entries, context) => {
+      const ids = new Set<string>();
+      for (const entry of entries) {
+        const parsed = parseImageServerEntry(entry);
+        if (!parsed.ok) context.addIssue({ code: "custom", message: parsed.message });
+        else if (ids.has(parsed.server.id)) {
+          context.addIssue({ code: "custom", message: `image server ${parsed.server.id} twice` });
+        } else ids.add(parsed.server.id);
+      }
+    }),
+    asList,
+    [] as string[],
+    "image servers (WebDAV) renters and the operator download VM images from and upload images and snapshots to: <id>=<http(s) URL>, comma-separated",
+  ),
+  image_server_private: field(
+    z.boolean({ message: "expected true or false" }),
+    (
+      text,
+    ) => (/^(true|1|yes|on)$/i.test(text) ? true : /^(false|0|no|off)$/i.test(text) ? false : text),
+    false,
+    "let transfers with image servers reach loopback, private and link-local addresses (a server on the LAN); otherwise a server that resolves there is refused at the connection",
+  ),
   monitor_interval_s: field(
     intBetween(0, 3_600),
     asInteger,
@@ -357,7 +390,9 @@ export const CONFIG_FIELDS = {
   p2p_nonce_cache_size: field(
     intBetween(100, 10_000_000),
     asInteger,
-    100_000,
+    // Nonces live p2p_nonce_ttl_ms (300 s): room for 1,333 new messages a second, 12 times the
+    // market's refreshes at 65,536 GPU nodes; about 100 bytes each, 40 MiB when full.
+    400_000,
     "broadcast and routed-message nonces remembered at most (duplicates are dropped)",
   ),
   p2p_nonce_ttl_ms: field(
@@ -487,8 +522,8 @@ export const CONFIG_FIELDS = {
   announce_interval_s: field(
     intBetween(1, 3_600),
     asInteger,
-    30,
-    "how often a GPU node announces its machine (GPUs, CPU, memory, disk, state, price) to the network",
+    600,
+    "how often a GPU node announces its unchanged machine (GPUs, CPU, memory, disk, state, price) to the network; a change is announced at once",
   ),
   rent_price_per_hour: field(
     z.string().regex(/^(0|[1-9][0-9]{0,37})?$/, {

@@ -22,6 +22,11 @@ export {
   type SeedAddress,
 } from "./config.ts";
 export { type DataDirLock, DataDirLockedError, lockDataDir } from "./data_lock.ts";
+export {
+  IMAGE_SERVER_ID,
+  type ImageServerEntry,
+  parseImageServerEntry,
+} from "./image_server_entry.ts";
 export { LEDGER_AUTHORITY_SETTING, type LedgerPlace, ledgerPlace } from "./ledger_authority.ts";
 export {
   generateNodeKeys,
@@ -56,9 +61,11 @@ export {
   chainRpcHosts,
   CONFIG_DIR,
   engineSocketPermissions,
+  LAN_PROGRAMS,
   listenAddress,
   MONITOR_SYS,
   nodeProcessPermissions,
+  offersLans,
   permissionFlags,
   type ProcessPermissionInputs,
   type ProcessPermissions,

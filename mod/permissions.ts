@@ -20,7 +20,20 @@ import { resolveProgram } from "./programs.ts";
  * user's groups, without read grants of whole trees.
  */
 export const SERVICE_PROGRAMS = ["virsh", "nvidia-smi", "qemu-img", "ss", "stat", "id"] as const;
-export type ServiceProgram = typeof SERVICE_PROGRAMS[number];
+
+/**
+ * What a GPU node runs besides for renters' private networks (node_service/lan/host.ts): `ip` and
+ * `bridge` (iproute2) make and remove a LAN's VXLAN device and its forwarding entries to the
+ * renter's other hosts, and read the host's own addresses and routes and its default route's
+ * source; libvirt (virsh) makes the LAN's bridge and runs its DHCP. Other roles have no LANs.
+ */
+export const LAN_PROGRAMS = ["ip", "bridge"] as const;
+export type ServiceProgram = typeof SERVICE_PROGRAMS[number] | typeof LAN_PROGRAMS[number];
+
+/** Whether this node keeps renters' private networks: a GPU node. */
+export function offersLans(config: Pick<NodeConfig, "role">): boolean {
+  return config.role === "gpu";
+}
 
 /**
  * Environment the node service reads: PATH to find its programs; the other
@@ -109,7 +122,9 @@ export function workerPermissions(worker: WorkerName, inputs: PermissionInputs):
         // permissions are fixed, is not asked for it.
         run: [
           ...SERVICE_PROGRAMS,
-          ...(config.image_download_hosts.length > 0 || pushesMonitoring(config)
+          ...(offersLans(config) ? LAN_PROGRAMS : []),
+          ...(config.image_download_hosts.length > 0 || config.image_servers.length > 0 ||
+              pushesMonitoring(config)
             ? [Deno.execPath()]
             : []),
         ],
@@ -174,7 +189,9 @@ export function chainRpcHosts(
 
 /** Where the service programs are on `searchPath` (PATH): the files the node service may stat. */
 export function serviceProgramPaths(searchPath: string | undefined): string[] {
-  return SERVICE_PROGRAMS.flatMap((name) => resolveProgram(name, searchPath) ?? []);
+  return [...SERVICE_PROGRAMS, ...LAN_PROGRAMS].flatMap((name) =>
+    resolveProgram(name, searchPath) ?? []
+  );
 }
 
 /** What the node reads its configuration from besides flags and `DBC_*` variables. */

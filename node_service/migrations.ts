@@ -220,4 +220,48 @@ export const SERVICE_MIGRATIONS: readonly Migration[] = [
       PRIMARY KEY (account, position)
     );`,
   },
+  {
+    version: 12,
+    name: "renters' private networks",
+    // Each renter's LANs on this machine (node_service/lan/): the name is per renter, the id names
+    // the host's devices (libvirt network, bridge, VXLAN), the VNI is unique on the host (the
+    // kernel refuses two VXLAN devices with one VNI and port). `peers` is a JSON array of the
+    // renter's other hosts' tunnel ends. The VMs on a LAN are in vms (spec.lan).
+    sql: `CREATE TABLE lans (
+      id TEXT PRIMARY KEY,
+      account TEXT NOT NULL,
+      name TEXT NOT NULL,
+      cidr TEXT NOT NULL,
+      serves_dhcp INTEGER NOT NULL CHECK (serves_dhcp IN (0, 1)),
+      vni INTEGER NOT NULL UNIQUE CHECK (vni BETWEEN 1 AND 16777215),
+      peers TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      UNIQUE (account, name)
+    );`,
+  },
+  {
+    version: 13,
+    name: "image server transfers",
+    // Downloads from and uploads to the operator's image servers (node_service/image_servers/):
+    // each record outlives a restart, which marks the ones under way `interrupted`.
+    sql: `CREATE TABLE image_transfers (
+      transfer_id TEXT PRIMARY KEY,
+      kind TEXT NOT NULL CHECK (kind IN ('download', 'upload')),
+      server TEXT NOT NULL,
+      remote_name TEXT NOT NULL,
+      local TEXT NOT NULL,
+      owner TEXT,
+      state TEXT NOT NULL
+        CHECK (state IN ('running', 'done', 'failed', 'stopped', 'interrupted')),
+      phase TEXT NOT NULL,
+      done_bytes INTEGER NOT NULL,
+      total_bytes INTEGER,
+      resumed INTEGER NOT NULL,
+      sha256 TEXT,
+      error TEXT,
+      started_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX image_transfers_by_owner ON image_transfers (owner, started_at);`,
+  },
 ];

@@ -63,7 +63,7 @@ export {
   RemoteLedgerVerification,
   type VerificationService,
 } from "./verification/mod.ts";
-export { JsonRpcError, JsonRpcWebSocket, SubstrateVerification } from "./chain/mod.ts";
+export { ChainUnavailableError, DbcConnection, SubstrateVerification } from "./chain/mod.ts";
 export {
   buildDomainXml,
   type DomainSpec,

@@ -19,10 +19,13 @@ export async function runTool(
   program: ServiceProgram,
   args: readonly string[],
   timeoutMs: number,
+  /** Written to the program's standard input: how a secret reaches it, never its arguments. */
+  stdin?: string,
 ): Promise<ToolResult> {
   const env = { PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin", LC_ALL: "C" };
   try {
-    const result = await $`${program} ${args}`
+    const command = $`${program} ${args}`;
+    const result = await (stdin === undefined ? command : command.stdinText(stdin))
       .clearEnv()
       .env(env)
       .stdout("piped")

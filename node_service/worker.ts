@@ -31,6 +31,9 @@ import { usedNonceHandlers } from "./used_nonces.ts";
 import { startCheckVms } from "./validation/mod.ts";
 import { ServiceMetrics } from "./metrics/mod.ts";
 import { MonitorStore, startMonitor } from "./monitor/mod.ts";
+import { startImageServers } from "./image_servers/mod.ts";
+import { startLans } from "./lan/mod.ts";
+import { VmStore } from "./vm/mod.ts";
 
 /** How stale a GPU inventory may be when the caller does not say. */
 const DEFAULT_GPU_MAX_AGE_MS = 5_000;
@@ -68,6 +71,18 @@ runWorker("node_service", ({ init, log, clock, call }) => {
     now: () => clock.now(),
     log: log.child("host"),
   });
+  // Renters' private networks: the VMs on one are those whose records name it.
+  const vmRecords = new VmStore(db, () => clock.now());
+  const lans = startLans({
+    config: init.config,
+    paths: init.paths,
+    db,
+    events,
+    members: (lanId) => vmRecords.membersOfLan(lanId),
+    lastUse: (lanId) => vmRecords.lastUseOfLan(lanId),
+    now: () => clock.now(),
+    log: log.child("lan"),
+  });
   const vms = startVms({
     config: init.config,
     paths: init.paths,
@@ -75,6 +90,7 @@ runWorker("node_service", ({ init, log, clock, call }) => {
     events,
     gpuReport: () => gpus.report(DEFAULT_GPU_MAX_AGE_MS),
     hostRefusal: () => host.vmCreateRefusal(),
+    lanAttachment: (owner, name) => lans.service.attachment(owner, name),
     clock,
     log,
   });
@@ -193,6 +209,17 @@ runWorker("node_service", ({ init, log, clock, call }) => {
     deniedHosts: chainRpcHosts(init.config),
     diskPath: storage.vmDir,
   });
+  // Downloads from and uploads to the operator's image servers, each request in a process of its own.
+  const imageServers = startImageServers({
+    config: init.config,
+    db,
+    images: vms.images,
+    vms: vms.service,
+    vmDir: storage.vmDir,
+    events,
+    now: () => clock.now(),
+    log: log.child("image_servers"),
+  });
   log.info("node service ready", { database: init.paths.serviceDb });
   return {
     handlers: {
@@ -205,6 +232,8 @@ runWorker("node_service", ({ init, log, clock, call }) => {
       ...machine.handlers,
       ...leaseChecks,
       ...monitor.handlers,
+      ...imageServers.handlers,
+      ...lans.handlers,
       ...eventHandlers(events),
       ...sessionHandlers(new SessionStore(db, () => clock.now()), events),
       ...usedNonceHandlers(db, () => clock.now()),
@@ -219,6 +248,7 @@ runWorker("node_service", ({ init, log, clock, call }) => {
       await leases.stop();
       await checks.stop();
       await monitor.stop();
+      await imageServers.stop();
       ledger.stop();
       containers.stop();
       await vms.stop();

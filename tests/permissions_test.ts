@@ -36,11 +36,11 @@ async function probe(permissions: WorkerPermissions, probes: Probe[]): Promise<P
   }
 }
 
-async function setting() {
+async function setting(extraArgs: string[] = []) {
   const dir = await scratchDir("permissions");
   const httpPort = freePort();
   const { config } = loadConfig({
-    args: ["--data-dir", `${dir}/data`, "--http-port", String(httpPort)],
+    args: ["--data-dir", `${dir}/data`, "--http-port", String(httpPort), ...extraArgs],
     env: {},
     cwd: dir,
   });
@@ -162,6 +162,21 @@ Deno.test("the node service may run stat and id and read qemu.conf for its host 
     assert.deepEqual(outcomes, ["allowed", "allowed", "allowed", "denied", "denied"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a GPU node's node service may run ip and bridge (renters' LANs); a seed's may not", async () => {
+  for (const [role, outcome] of [["gpu", "allowed"], ["seed", "denied"]] as const) {
+    const { dir, permissionsOf } = await setting(["--role", role]);
+    try {
+      const outcomes = await probe(permissionsOf("node_service"), [
+        { op: "run", program: "ip" },
+        { op: "run", program: "bridge" },
+      ]);
+      assert.deepEqual(outcomes, [outcome, outcome], role);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   }
 });
 

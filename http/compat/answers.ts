@@ -52,12 +52,12 @@ export function taskStatus(state: InstanceState): string {
   }
 }
 
-/** One entry of the task list. `desc` is not kept by this node: always empty. */
+/** One entry of the task list. */
 export function taskListItem(vm: Vm) {
   return {
     task_id: vm.id,
     create_time: localTime(vm.created_at),
-    desc: "",
+    desc: vm.desc ?? "",
     status: taskStatus(vm.state),
   };
 }
@@ -80,8 +80,10 @@ export function taskDetail(vm: VmDetail) {
     disk_system: vm.disk_gib === null ? "" : `${vm.disk_gib}G`,
     vnc_port: vncPort === null ? "" : String(vncPort),
     vnc_password: vm.vnc.password,
+    // The renter's private network (/lan) the VM is on, only when it is on one, as the original.
+    ...(vm.lan ? { network_name: vm.lan.network_name } : {}),
     create_time: localTime(vm.created_at),
-    desc: "",
+    desc: vm.desc ?? "",
     status: taskStatus(vm.state),
     // The original listed libvirt's interfaces with their MAC addresses; this node does not.
     interface: [],

@@ -37,8 +37,10 @@ import {
   refused,
 } from "./envelope.ts";
 import { imageRoutes } from "./images.ts";
+import { diskRoutes } from "./disks.ts";
 import { miningNodeRoutes } from "./mining_nodes.ts";
 import { monitorRoutes } from "./monitor.ts";
+import { lanRoutes } from "./lan.ts";
 import { peerRoutes } from "./peers.ts";
 import { snapshotRoutes } from "./snapshots.ts";
 import { namesThisNode, targetNodeId } from "./target.ts";
@@ -59,6 +61,8 @@ const GROUPS: Record<string, Group> = {
   mining_nodes: miningNodeRoutes,
   peers: peerRoutes,
   monitor: monitorRoutes,
+  lan: lanRoutes,
+  disk: diskRoutes,
   ...unservedGroups,
   stat: stubRoutes,
   config: stubRoutes,
@@ -108,6 +112,7 @@ export function createCompatApp(deps: CompatDeps): Hono {
         args,
         query: url.searchParams,
         authority,
+        uri,
       };
       endpoint.check?.(input);
       const atNode = endpoint.at === "node" ||

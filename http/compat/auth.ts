@@ -28,6 +28,7 @@ import {
 import type { AppDeps } from "../app_deps.ts";
 import type { Requester } from "../auth.ts";
 import type { OriginalAuthFields } from "./body.ts";
+import { boundNonceRefusal, type BoundRequest } from "./bound_nonce.ts";
 import { denied } from "./envelope.ts";
 
 /** Legacy signatures carry no time: the window only sizes the in-memory guard. */
@@ -49,7 +50,10 @@ export class OriginalAuthority {
    * Who acts: the session's renter, or the signing wallet or multisig account. `session: false`
    * for what only the wallet may do (making a session). Throws -3 at HTTP 200, as the original.
    */
-  async requester(auth: OriginalAuthFields, options: { session: boolean }): Promise<Requester> {
+  async requester(
+    auth: OriginalAuthFields,
+    options: { session: boolean; request?: BoundRequest },
+  ): Promise<Requester> {
     const hasSession = auth.session_id !== "" && auth.session_id_sign !== "";
     const hasWallet = (auth.wallet !== "" && auth.nonce !== "" && auth.sign !== "") ||
       (auth.multisig !== undefined && auth.multisig.wallets.length > 0);
@@ -66,7 +70,7 @@ export class OriginalAuthority {
         }`,
       );
     }
-    return await this.#wallet(auth);
+    return await this.#wallet(auth, options.request);
   }
 
   async #session(
@@ -111,8 +115,13 @@ export class OriginalAuthority {
     };
   }
 
-  async #wallet(auth: OriginalAuthFields): Promise<Requester> {
+  async #wallet(auth: OriginalAuthFields, request?: BoundRequest): Promise<Requester> {
     const multisig = auth.wallet === "" ? auth.multisig : undefined;
+    // Before anything is claimed: a signature relayed with another request leaves its nonce
+    // unspent for the request it was made for.
+    const nonces = multisig ? multisig.signs.map((item) => item.nonce) : [auth.nonce];
+    const unbound = request && boundNonceRefusal(nonces, request);
+    if (unbound) throw denied(`${AUTH_FAILED}: nonce check failed (${unbound})`);
     const threshold = multisig ? Number(multisig.threshold.trim()) : undefined;
     if (multisig && !Number.isInteger(threshold)) {
       throw denied(`${AUTH_FAILED}: multisig threshold ${JSON.stringify(multisig.threshold)}`);

@@ -11,6 +11,7 @@ import type { AppDeps } from "../app_deps.ts";
 import type { Requester } from "../auth.ts";
 import type { OriginalAuthority } from "./auth.ts";
 import type { OriginalBody } from "./body.ts";
+import type { BoundRequest } from "./bound_nonce.ts";
 
 /** What the compat app is given: the node's typed calls and who this node is. */
 export type CompatDeps = Pick<AppDeps, "call" | "log" | "now" | "rateLimit" | "clientAddress"> & {
@@ -31,6 +32,8 @@ export type EndpointInput = {
   args: string[];
   query: URLSearchParams;
   authority: OriginalAuthority;
+  /** The path and query as received: what a bound nonce (bound_nonce.ts) commits to. */
+  uri?: string;
 };
 
 /** The common body, which every endpoint but the bodyless ones has. */
@@ -41,7 +44,16 @@ export function bodyOf(input: EndpointInput): OriginalBody {
 
 /** Who acts, for endpoints the renter (or its session) may use. */
 export function renter(input: EndpointInput): Promise<Requester> {
-  return input.authority.requester(bodyOf(input).auth, { session: true });
+  return input.authority.requester(bodyOf(input).auth, {
+    session: true,
+    request: boundRequestOf(input),
+  });
+}
+
+/** The request a bound nonce must have been made for; none without the received path. */
+export function boundRequestOf(input: EndpointInput): BoundRequest | undefined {
+  if (input.uri === undefined || !input.body) return undefined;
+  return { uri: input.uri, peer: input.body.peer ?? "", additional: input.body.additional };
 }
 
 export type Endpoint = {

@@ -14,7 +14,7 @@
  */
 import { MAX_SESSION_TTL_S } from "../../mod/mod.ts";
 import { requireRenting } from "./access.ts";
-import { bodyOf, type Endpoint } from "./endpoint.ts";
+import { bodyOf, boundRequestOf, type Endpoint } from "./endpoint.ts";
 
 /** The label of sessions made through the original dialect. */
 export const ORIGINAL_SESSION_LABEL = "original client";
@@ -26,7 +26,10 @@ export const sessionIdEndpoint: Endpoint = {
   at: "node",
   signed: true,
   async run(input) {
-    const who = await input.authority.requester(bodyOf(input).auth, { session: false });
+    const who = await input.authority.requester(bodyOf(input).auth, {
+      session: false,
+      request: boundRequestOf(input),
+    });
     await requireRenting(input, who.account);
     const now = input.deps.now();
     const { sessions } = await input.deps.call("session.list", { account: who.account });

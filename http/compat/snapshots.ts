@@ -1,11 +1,13 @@
 /**
  * `/api/v1/snapshot/...`: a VM's disk snapshots in the original dialect, on
  * the native calls `vm.snapshot_list`, `vm.snapshot_get`,
- * `vm.snapshot_create`, `vm.snapshot_delete`. The original uploaded each
- * snapshot to an image server (`additional.image_server`); here a snapshot
- * stays inside the VM's own disk, so the image server is not needed and is
- * ignored. As natively, taking and deleting a snapshot needs the VM stopped
- * (errcode 1 otherwise).
+ * `vm.snapshot_create`, `vm.snapshot_delete`. A snapshot stays inside the
+ * VM's own disk; with `additional.image_server` (one of the GPU node's
+ * `image_servers`, checked before the snapshot is taken), it is also
+ * uploaded there as the original did (`image_server.upload`, as
+ * `<task_id>-<snapshot_name>.qcow2` with its `.sha256`; its progress at
+ * `/images/uploadprogress`). As natively, taking and deleting a snapshot needs
+ * the VM stopped (errcode 1 otherwise).
  */
 import { RpcError, VmSnapshotDescriptionSchema, VmSnapshotNameSchema } from "../../mod/mod.ts";
 import { ownVm } from "./access.ts";
@@ -60,12 +62,30 @@ const create: Endpoint = {
     const description = VmSnapshotDescriptionSchema.safeParse(desc);
     if (!description.success) throw refused(`'desc' ${description.error.issues[0]?.message}`);
     const id = await ownVmId(input, who.account);
+    const server = additionalText(additional, "image_server");
+    if (server !== "") {
+      const { servers } = await input.deps.call("image_server.list", {});
+      if (!servers.some((known) => known.id === server)) throw refused("image_server not exist");
+    }
     await input.deps.call("vm.snapshot_create", {
       actor: who.actor,
       id,
       name,
       description: description.data,
     }, { timeoutMs: DISK_OPERATION_TIMEOUT_MS });
+    if (server !== "") {
+      try {
+        await input.deps.call("image_server.upload", {
+          actor: who.actor,
+          owner: who.account,
+          server,
+          source: { kind: "vm", task_id: id, snapshot: name },
+        });
+      } catch (error) {
+        if (!(error instanceof RpcError)) throw error;
+        throw refused(`snapshot ${name} taken, but not uploaded: ${error.message}`);
+      }
+    }
     return "ok";
   },
 };

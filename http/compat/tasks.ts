@@ -1,18 +1,29 @@
 /**
  * `/api/v1/tasks...`: the renter's VMs in the original dialect, answered by
  * the GPU node with the same typed calls as the native routes
- * (http/routes/instances.ts): `vm.create`, `vm.list`, `vm.get`, `vm.start`,
- * `vm.stop`, `vm.restart`, `vm.reset`, `vm.delete`, `vm.logs`, `vm.modify`.
- * The signer sees and touches only its own VMs ("task not exist" otherwise);
- * only the machine's renter creates. Actions answer `"ok"`.
+ * (http/routes/instances.ts, vm_ops.ts): `vm.create`, `vm.list`, `vm.get`,
+ * `vm.start`, `vm.stop` (poweroff; shutdown with `acpi_only`), `vm.restart`,
+ * `vm.reset` (restart with `force_reboot`), `vm.delete`, `vm.logs`,
+ * `vm.modify`, `vm.passwd`. The signer sees and touches only its own VMs
+ * ("task not exist" otherwise); only the machine's renter creates. Actions
+ * answer `"ok"`.
  *
- * What the original has and this node does not (Windows guests, UEFI or PXE
- * boot, a public IP, custom port forwards, multicast, network filters,
- * private networks, data files, changing the password, and at modify a new
- * GPU count, VNC or RDP port) is refused with the original's errcode 1 and a
- * message that says so, before anything is made.
+ * What the original has and this node does not (PXE boot, a public IP,
+ * multicast, network filters, data files, and at modify a
+ * new GPU count or public IP) is refused with the original's errcode 1
+ * and a message that says so, before anything is made.
  */
-import { InstanceIdSchema, type VmCreateParams, VmImageNameSchema } from "../../mod/mod.ts";
+import {
+  InstanceIdSchema,
+  LanNameSchema,
+  VM_OPS_LIMITS,
+  type VmCreateParams,
+  VmDescSchema,
+  VmImageNameSchema,
+  VmPasswordSchema,
+  type VmPortForward,
+  VmUserNameSchema,
+} from "../../mod/mod.ts";
 import { ownVm, requireRenting, TASK_NOT_EXIST } from "./access.ts";
 import { localTime, taskDetail, taskListItem } from "./answers.ts";
 import { additionalText } from "./body.ts";
@@ -32,7 +43,10 @@ const MAX_LOG_LINES = 100;
 const MAX_GPUS = 16;
 const GIB_MIB = 1024;
 
-/** What a VM action is in the native calls. `stop` is the original's power-off. */
+/**
+ * What a VM action is in the native calls. `stop` is the original's power-off; `shutdown` only
+ * asks the guest (ACPI) and never forces it.
+ */
 const ACTIONS = {
   start: { name: "start task", call: "vm.start" },
   shutdown: { name: "shutdown task", call: "vm.stop", force: false },
@@ -48,10 +62,8 @@ const PATH_WORDS = [...Object.keys(ACTIONS), "logs", "modify", "passwd"];
 /** Fields of `additional` this node cannot honour yet, with what it lacks. */
 const UNSUPPORTED_CREATE_FIELDS: Record<string, string> = {
   public_ip: "a public IP per VM",
-  custom_port: "custom port forwards",
   multicast: "multicast",
   network_filters: "network filters",
-  network_name: "private networks (/lan)",
   data_file_name: "data files",
 };
 
@@ -106,19 +118,18 @@ export function createParams(
 ): { params: VmCreateParams; desc: string } {
   const text = (key: string) => additionalText(additional, key);
   const os = text("operation_system").toLowerCase();
-  if (os !== "" && (os.startsWith("win") || os === "windows")) {
-    throw refused(
-      `operation_system ${os} is not supported by this node yet: Linux guests only (no RDP, no OVMF)`,
-    );
-  }
-  if (os !== "" && !/^(linux|ubuntu|debian|centos)/.test(os)) {
+  // Older nodes also took `ubuntu`, `win10`, ... as the original's TaskManager does.
+  const windows = os.startsWith("win");
+  if (os !== "" && !windows && !/^(linux|ubuntu|debian|centos)/.test(os)) {
     throw refused(`unsupported operation system: ${os} (usage: 'linux' 'windows')`);
   }
   const bios = text("bios_mode");
-  if (bios === "uefi" || bios === "pxe") {
-    throw refused(`bios_mode ${bios} is not supported by this node yet; use legacy`);
+  if (bios === "pxe") {
+    throw refused(
+      "bios_mode pxe is not supported by this node (no network boot); use legacy or uefi",
+    );
   }
-  if (bios !== "" && bios !== "legacy") {
+  if (bios !== "" && bios !== "legacy" && bios !== "uefi") {
     throw refused(`unsupported bios mode: ${bios} (usage: 'legacy(default)'、'uefi'、'pxe')`);
   }
   for (const [key, what] of Object.entries(UNSUPPORTED_CREATE_FIELDS)) {
@@ -149,22 +160,83 @@ export function createParams(
   if (!(memGib > 0)) throw refused("mem_size is invalid");
   const diskGib = atoi(text("disk_size"));
   if (diskGib <= 0) throw refused("disk_size is invalid (usage: disk_size > 0)");
+  // The renter's private network (/lan), made beforehand on this machine.
+  const networkName = text("network_name");
+  if (networkName !== "" && !LanNameSchema.safeParse(networkName).success) {
+    throw refused("network name requires a combination of 6 to 10 letters or numbers");
+  }
+  const desc = text("desc");
+  if (!VmDescSchema.safeParse(desc).success) {
+    throw refused("desc is invalid: one line of at most 256 characters");
+  }
   return {
     params: {
       actor: who.actor,
       owner: who.account,
       id: taskId === "" ? newId() : taskId,
-      os: "linux",
+      os: windows ? "windows" : "linux",
       image,
       cpu_cores: cpuCores,
       memory_mib: Math.round(memGib * GIB_MIB),
       disk_gib: diskGib,
       gpus: { count: gpuCount },
-      login_port: port(text("ssh_port"), "ssh_port"),
+      // The login forward: SSH for Linux, RDP for Windows, as the original read them.
+      login_port: windows ? port(text("rdp_port"), "rdp_port") : port(text("ssh_port"), "ssh_port"),
       vnc_port: port(text("vnc_port"), "vnc_port", 5900),
+      firmware: bios === "uefi" ? "uefi" : "bios",
+      desc,
+      custom_ports: customPorts(additional.custom_port),
+      ...(networkName === "" ? {} : { network_name: networkName }),
     },
-    desc: text("desc"),
+    desc,
   };
+}
+
+/** One `custom_port` entry: `tcp,123`, `udp,111:222`, `tcp,1000-1010`, `tcp,1000-1010:2000-2010`. */
+const CUSTOM_PORT =
+  /^\s*(tcp|udp)\s*,\s*(\d{1,5})(?:\s*-\s*(\d{1,5}))?(?:\s*:\s*(\d{1,5})(?:\s*-\s*(\d{1,5}))?)?\s*$/i;
+const CUSTOM_PORT_USAGE = '"tcp,123" "udp,111:222" "tcp,1000-1010" "tcp,1000-1010:2000-2010"';
+
+/**
+ * `custom_port` as the original's TaskManager reads it (it then wrote one iptables DNAT rule per
+ * entry): host port to the same guest port, `host:guest`, a range to the same range, or a range to
+ * a range of the same length; here each port of a range is a forward of its own. What the
+ * original skipped in silence (another protocol, a malformed entry) is refused, saying which.
+ */
+export function customPorts(value: unknown): VmPortForward[] {
+  if (value === undefined || value === "") return [];
+  if (!Array.isArray(value)) throw refused("custom_port is invalid: expected a list of strings");
+  const forwards = value.flatMap((item): VmPortForward[] => {
+    const match = typeof item === "string" ? CUSTOM_PORT.exec(item) : null;
+    const shown = JSON.stringify(item);
+    if (!match) throw refused(`custom_port ${shown} is invalid (usage: ${CUSTOM_PORT_USAGE})`);
+    const [, protocol, hostFirst, hostLast, guestFirst, guestLast] = match;
+    const host = [Number(hostFirst), Number(hostLast ?? hostFirst)];
+    const guest = guestFirst === undefined
+      ? host
+      : [Number(guestFirst), Number(guestLast ?? guestFirst)];
+    if ([...host, ...guest].some((port) => port < 1 || port > 65_535)) {
+      throw refused(`custom_port ${shown} is invalid: ports are 1-65535`);
+    }
+    const count = host[1]! - host[0]! + 1;
+    if (count < 1 || guest[1]! - guest[0]! + 1 !== count) {
+      throw refused(`custom_port ${shown} is invalid: a range maps to a range of the same length`);
+    }
+    if (count > VM_OPS_LIMITS.maxCustomPorts) {
+      throw refused(
+        `custom_port ${shown} is invalid: at most ${VM_OPS_LIMITS.maxCustomPorts} ports`,
+      );
+    }
+    return Array.from({ length: count }, (_, index) => ({
+      protocol: protocol!.toLowerCase() as "tcp" | "udp",
+      host_port: host[0]! + index,
+      guest_port: guest[0]! + index,
+    }));
+  });
+  if (forwards.length > VM_OPS_LIMITS.maxCustomPorts) {
+    throw refused(`custom_port is invalid: at most ${VM_OPS_LIMITS.maxCustomPorts} ports in all`);
+  }
+  return forwards;
 }
 
 const newVmId = () => `vm-${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
@@ -212,7 +284,11 @@ function action(word: Action): Endpoint {
       const target = { actor: who.actor, id };
       const options = { timeoutMs: ACTION_TIMEOUT_MS };
       if (spec.call === "vm.stop") {
-        await input.deps.call("vm.stop", { ...target, force: spec.force }, options);
+        await input.deps.call(
+          "vm.stop",
+          { ...target, force: spec.force, acpi_only: !spec.force },
+          options,
+        );
       } else if (word === "restart" && forceReboot(input.query)) {
         await input.deps.call("vm.reset", target, options);
       } else {
@@ -256,11 +332,8 @@ const logs: Endpoint = {
 
 /** The modify fields this node cannot change. */
 const UNSUPPORTED_MODIFY_FIELDS = [
-  "new_rdp_port",
-  "new_vnc_port",
   "new_gpu_count",
   "new_public_ip",
-  "new_custom_port",
   "new_network_filters",
 ];
 
@@ -285,29 +358,65 @@ const modify: Endpoint = {
       : Number.parseFloat(text("new_mem_size"));
     if (memGib !== undefined && !(memGib > 0)) throw refused("new_mem_size is invalid");
     const sshPort = port(text("new_ssh_port"), "new_ssh_port");
-    if (cpuCores === undefined && memGib === undefined && sshPort === undefined) {
-      throw refused("nothing to modify: new_cpu_cores, new_mem_size or new_ssh_port");
+    const rdpPort = port(text("new_rdp_port"), "new_rdp_port");
+    const vncPort = port(text("new_vnc_port"), "new_vnc_port", 5900);
+    // An empty list is what a client sends for "no change", as for the other fields.
+    const asked = additional.new_custom_port;
+    const forwards =
+      asked === undefined || asked === "" || (Array.isArray(asked) && asked.length === 0)
+        ? undefined
+        : customPorts(asked);
+    if (
+      [cpuCores, memGib, sshPort, rdpPort, vncPort, forwards].every((value) => value === undefined)
+    ) {
+      throw refused(
+        "nothing to modify: new_cpu_cores, new_mem_size, new_ssh_port, new_rdp_port, " +
+          "new_vnc_port or new_custom_port",
+      );
     }
-    const id = (await ownVm(input, input.args[0]!, who.account)).id;
+    const vm = await ownVm(input, input.args[0]!, who.account);
+    // The login forward is SSH's on Linux and RDP's on Windows, as at create.
+    const [loginPort, otherName, otherPort] = vm.os === "windows"
+      ? [rdpPort, "new_ssh_port", sshPort]
+      : [sshPort, "new_rdp_port", rdpPort];
+    if (otherPort !== undefined) throw refused(`${otherName} is not for a ${vm.os} VM`);
     await input.deps.call("vm.modify", {
       actor: who.actor,
-      id,
+      id: vm.id,
       cpu_cores: cpuCores,
       memory_mib: memGib === undefined ? undefined : Math.round(memGib * GIB_MIB),
-      login_port: sshPort,
+      login_port: loginPort,
+      vnc_port: vncPort,
+      custom_ports: forwards,
     }, { timeoutMs: ACTION_TIMEOUT_MS });
     return "ok";
   },
 };
 
+/** `additional.username` (the node's login user when empty) and `password`; the VM running. */
 const passwd: Endpoint = {
   name: "passwd task",
   at: "node",
   signed: true,
-  run() {
-    throw refused(
-      "changing a running VM's password is not supported by this node yet; the password is set at create",
-    );
+  async run(input) {
+    const who = await renter(input);
+    const additional = bodyOf(input).additional;
+    const user = additionalText(additional, "username");
+    const password = additionalText(additional, "password");
+    if (user !== "" && !VmUserNameSchema.safeParse(user).success) {
+      throw refused("username is invalid");
+    }
+    if (!VmPasswordSchema.safeParse(password).success) {
+      throw refused("password is invalid: 8 to 128 printable ASCII characters");
+    }
+    const id = (await ownVm(input, input.args[0]!, who.account)).id;
+    await input.deps.call("vm.passwd", {
+      actor: who.actor,
+      id,
+      user: user === "" ? undefined : user,
+      password,
+    }, { timeoutMs: ACTION_TIMEOUT_MS });
+    return "ok";
   },
 };
 

@@ -1,8 +1,8 @@
 /**
  * The original's prefixes this network does not serve, each answered with a
  * clear refusal in the original's shape (HTTP 200, errcode -3, what is
- * missing and, where there is one, the native way): data disks, private
- * networks, bare-metal (IPMI) nodes, DeepLink, GPU-share rent orders.
+ * missing and, where there is one, the native way): bare-metal (IPMI) nodes, DeepLink, GPU-share
+ * rent orders.
  * `/stat` and `/config` were empty stubs there and answer as they did
  * ("Unhandled request", 500). `/` gives the node's version.
  */
@@ -12,10 +12,6 @@ import type { Endpoint, Group } from "./endpoint.ts";
 
 /** What each unserved prefix lacks here. */
 const UNSERVED: Record<string, string> = {
-  disk: "data disks (/disk/list|resize|add|delete) are not supported by this node yet; " +
-    "a VM's own disk grows with POST /api/v1/tasks/modify/{task_id} (new_... fields) or the " +
-    "native modify's disk_size",
-  lan: "private networks (/lan) are not supported by this network",
   bare_metal: "bare-metal nodes (IPMI) are not supported by this network",
   deeplink: "DeepLink devices are not supported by this network",
   rent_orders: "GPU-share rent orders are not kept by this network; a machine's rentals are " +

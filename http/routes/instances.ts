@@ -18,15 +18,20 @@ import {
   ContainerSchema,
   DirectBootSchema,
   InstanceIdSchema,
+  LanNameSchema,
+  type LeaseStatus,
   MAX_SSH_KEYS,
   PortRequestSchema,
   RpcError,
   type RpcErrorCode,
   SshPublicKeySchema,
   SshPublicKeysSchema,
+  VM_OPS_LIMITS,
+  VmDescSchema,
   VmDetailSchema,
   VmLogsSchema,
   VmPasswordSchema,
+  VmPortForwardSchema,
   VmSchema,
   VmSnapshotDeletedSchema,
   VmSnapshotDescriptionSchema,
@@ -50,6 +55,8 @@ const SIGNED =
 
 /** A hung guest ignores the shutdown request: the renter may power it off at once. */
 const StopBody = TargetBody.extend({ force: z.boolean().default(false) });
+/** `force_reboot: true`: a hard reset instead of asking the guest (the original's query flag). */
+const RestartBody = TargetBody.extend({ force_reboot: z.boolean().default(false) });
 const LogQuery = NodeQuery.extend({
   flag: z.enum(["head", "tail"]).default("tail"),
   line_num: z.coerce.number().int().min(1).max(100).default(100),
@@ -101,8 +108,8 @@ export async function found<T>(noun: string, id: string, lookup: Promise<T>): Pr
 export async function requireRental(
   deps: Pick<InstanceRouteDeps, "call" | "node">,
   account: string,
-): Promise<void> {
-  if (!deps.node) return;
+): Promise<LeaseStatus | undefined> {
+  if (!deps.node) return undefined;
   const check = await deps.call("lease.check", { account, machine_id: deps.node.nodeId });
   if (!check.renting) {
     throw new ApiError(
@@ -110,6 +117,27 @@ export async function requireRental(
       `${account} does not rent machine ${deps.node.nodeId} now (${check.verification}: ${check.lease.state})`,
     );
   }
+  return check.lease;
+}
+
+/**
+ * The GPUs a create gets: `count` free ones, or, where the rental holds some GPUs only (a chain
+ * GPU-share order's `gpu_index`), the first `count` of those; more than it holds is refused.
+ */
+export function rentalGpus(
+  count: number,
+  lease: LeaseStatus | undefined,
+): { count: number } | { indexes: number[] } {
+  if (lease?.state !== "active" || lease.gpu_index === undefined) return { count };
+  if (count > lease.gpu_index.length) {
+    throw new ApiError(
+      "forbidden",
+      `the rental holds ${lease.gpu_index.length} GPU(s) (index ${
+        lease.gpu_index.join(",") || "none"
+      }); ${count} asked for`,
+    );
+  }
+  return { indexes: lease.gpu_index.slice(0, count) };
 }
 
 const newId = (prefix: string) =>
@@ -180,19 +208,28 @@ export function vmRoutes(
       mem_size: MemSizeSchema,
       disk_size: DiskSizeSchema.optional(),
       ssh_port: SshPortSchema.optional(),
+      /** A Windows guest's login forward (the original's name); `ssh_port` does as well. */
+      rdp_port: SshPortSchema.optional(),
       vnc_port: z.number().int().min(5900).max(65_535).optional(),
+      /** `uefi` boots with OVMF; `bios` (legacy) with SeaBIOS. */
+      firmware: z.enum(["bios", "uefi"]).default("bios"),
+      desc: VmDescSchema.default(""),
+      /** Host ports of the node's VM range forwarded to guest ports (user-mode networking). */
+      custom_ports: z.array(VmPortForwardSchema).max(VM_OPS_LIMITS.maxCustomPorts).default([]),
       direct_boot: DirectBootSchema.optional(),
       /** OpenSSH public key(s) of the login user (Linux); one, or a list. */
       ssh_key: z.union([VmSshKeySchema, z.array(VmSshKeySchema).max(MAX_SSH_KEYS)]).optional(),
       /** The login user's password (Linux); the node makes one when absent. */
       password: VmPasswordSchema.optional(),
+      /** The signer's private network (`/api/v1/lan`) the VM gets a second NIC on. */
+      network_name: LanNameSchema.optional(),
     }),
     response: CreatedSchema,
     successStatus: 202,
     errors: ERRORS,
   }, async ({ body, rawBody, context }) => {
     const who = await auth.authoriseRenter(context, rawBody);
-    await requireRental(deps, who.account);
+    const lease = await requireRental(deps, who.account);
     const id = newId("vm");
     const operation = deps.operations.start("vm.create", id, () =>
       deps.call("vm.create", {
@@ -204,12 +241,16 @@ export function vmRoutes(
         cpu_cores: body.cpu_cores,
         memory_mib: gibToMib(body.mem_size),
         disk_gib: body.disk_size,
-        gpus: { count: body.gpu_count },
-        login_port: body.ssh_port,
+        gpus: rentalGpus(body.gpu_count, lease),
+        login_port: body.ssh_port ?? body.rdp_port,
         vnc_port: body.vnc_port,
+        firmware: body.firmware,
+        desc: body.desc,
+        custom_ports: body.custom_ports,
         direct_boot: body.direct_boot,
         ssh_keys: typeof body.ssh_key === "string" ? [body.ssh_key] : body.ssh_key,
         password: body.password,
+        network_name: body.network_name,
       }, { timeoutMs: 15 * 60_000 }));
     await recorded(deps, "vm.recorded", id, operation.operation_id);
     return { task_id: id, operation_id: operation.operation_id, state: "creating" as const };
@@ -260,7 +301,7 @@ export function vmRoutes(
         : SIGNED,
       tags: ["vms"],
       params: IdParams,
-      body: action === "stop" ? StopBody : TargetBody,
+      body: action === "stop" ? StopBody : action === "restart" ? RestartBody : TargetBody,
       response: VmSchema,
       errors: ERRORS,
     }, async ({ params, body, rawBody, context }) => {
@@ -276,7 +317,11 @@ export function vmRoutes(
             force: (body as z.infer<typeof StopBody>).force,
           }, { timeoutMs: 5 * 60_000 });
         case "restart":
-          return await deps.call("vm.restart", target, { timeoutMs: 5 * 60_000 });
+          return await deps.call(
+            (body as z.infer<typeof RestartBody>).force_reboot ? "vm.reset" : "vm.restart",
+            target,
+            { timeoutMs: 5 * 60_000 },
+          );
         case "reset":
           return await deps.call("vm.reset", target, { timeoutMs: 5 * 60_000 });
         case "delete":
@@ -305,10 +350,13 @@ export function vmRoutes(
   routes.add({
     method: "post",
     path: "/api/v1/tasks/:task_id/modify",
-    summary: "Change a stopped VM's CPU cores, memory, disk size (grow only) or SSH port",
+    summary:
+      "Change a stopped VM's CPU cores, memory, disk size (grow only), SSH/RDP, VNC or custom ports",
     auth: "renter",
     description: `${SIGNED} The VM must be stopped (409 otherwise); a smaller disk is refused ` +
-      "(400). What the body leaves out stays as it is.",
+      "(400). What the body leaves out stays as it is. Host ports are checked as at create " +
+      "(in the node's VM port range, free on the host and of other VMs); `custom_ports` " +
+      "replaces all the VM's forwards (`[]` removes them).",
     tags: ["vms"],
     params: IdParams,
     body: TargetBody.extend({
@@ -316,12 +364,23 @@ export function vmRoutes(
       mem_size: MemSizeSchema.optional(),
       disk_size: DiskSizeSchema.optional(),
       ssh_port: SshPortSchema.optional(),
+      /** A Windows guest's login forward (the original's name); `ssh_port` does as well. */
+      rdp_port: SshPortSchema.optional(),
+      vnc_port: z.number().int().min(5900).max(65_535).optional(),
+      custom_ports: z.array(VmPortForwardSchema).max(VM_OPS_LIMITS.maxCustomPorts).optional(),
     }).refine(
       (body) =>
         body.cpu_cores !== undefined || body.mem_size !== undefined ||
-        body.disk_size !== undefined || body.ssh_port !== undefined,
-      { message: "name at least one of cpu_cores, mem_size, disk_size, ssh_port" },
-    ),
+        body.disk_size !== undefined || body.ssh_port !== undefined ||
+        body.rdp_port !== undefined || body.vnc_port !== undefined ||
+        body.custom_ports !== undefined,
+      {
+        message: "name at least one of cpu_cores, mem_size, disk_size, ssh_port, rdp_port, " +
+          "vnc_port, custom_ports",
+      },
+    ).refine((body) => body.ssh_port === undefined || body.rdp_port === undefined, {
+      message: "ssh_port and rdp_port are the same login forward: name one",
+    }),
     response: VmSchema,
     errors: ERRORS,
   }, async ({ params, body, rawBody, context }) => {
@@ -333,7 +392,9 @@ export function vmRoutes(
       cpu_cores: body.cpu_cores,
       memory_mib: body.mem_size === undefined ? undefined : gibToMib(body.mem_size),
       disk_gib: body.disk_size,
-      login_port: body.ssh_port,
+      login_port: body.ssh_port ?? body.rdp_port,
+      ...(body.vnc_port === undefined ? {} : { vnc_port: body.vnc_port }),
+      ...(body.custom_ports === undefined ? {} : { custom_ports: body.custom_ports }),
     }, { timeoutMs: DISK_OPERATION_TIMEOUT_MS });
   });
 
@@ -492,7 +553,7 @@ export function containerRoutes(
     errors: ERRORS,
   }, async ({ body, rawBody, context }) => {
     const who = await auth.authoriseRenter(context, rawBody);
-    await requireRental(deps, who.account);
+    const lease = await requireRental(deps, who.account);
     const id = newId("ct");
     const operation = deps.operations.start(
       "container.create",
@@ -505,7 +566,7 @@ export function containerRoutes(
           image: body.image,
           command: body.command,
           env: body.env,
-          gpus: { count: body.gpu_count },
+          gpus: rentalGpus(body.gpu_count, lease),
           cpu_cores: body.cpu_cores,
           memory_mib: body.mem_size === undefined ? undefined : Math.round(body.mem_size * 1024),
           ssh: body.ssh || body.ssh_key ? { authorized_keys: body.ssh_key } : undefined,

@@ -20,7 +20,7 @@ import type { ApiRoutes } from "../api_route.ts";
 import type { AppDeps } from "../app_deps.ts";
 
 const ANNOUNCED =
-  "GPU nodes announce their machine every announce_interval_s (30 s by default); a node silent for " +
+  "GPU nodes announce their machine when it changes and every announce_interval_s (600 s by default); a node silent for " +
   "three of its intervals, or reported gone by the network, is no longer listed.";
 
 export function marketRoutes(routes: ApiRoutes, deps: AppDeps): void {

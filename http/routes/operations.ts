@@ -110,16 +110,24 @@ export function operationRoutes(routes: ApiRoutes, deps: OperationRouteDeps): vo
         if (operation.state !== "running") return;
         await (remote
           ? stream.sleep(REMOTE_POLL_MS)
-          : nextChange(deps.operations, params.operation_id, REMOTE_POLL_MS * 20));
+          : nextChange(deps.operations, params.operation_id, REMOTE_POLL_MS * 20, sent));
       }
     });
   });
 }
 
-function nextChange(operations: Operations, id: string, atMostMs: number): Promise<void> {
+/** Resolves on the next change of operation `id` after the one sent (`sent`), or after `atMostMs`. */
+function nextChange(
+  operations: Operations,
+  id: string,
+  atMostMs: number,
+  sent: string,
+): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, atMostMs);
     const stop = operations.watch(id, done);
+    // A change while the last event was being written has no watcher to tell: look once more.
+    if (JSON.stringify(operations.get(id)) !== sent) done();
     function done() {
       clearTimeout(timer);
       stop();

@@ -61,7 +61,7 @@ export function peerRoutes(routes: ApiRoutes, deps: AppDeps): void {
   routes.add({
     method: "get",
     path: "/api/v1/peers/:node_id/ping",
-    summary: "Ping any node by id; the request and its reply are sealed end to end",
+    summary: "Ping any node by id, on its neighbour link or a request link (encrypted end to end)",
     tags: ["peers"],
     params: z.object({ node_id: NodeIdTextSchema }),
     response: PeerPingSchema,

@@ -39,6 +39,14 @@ import {
   MonitorServersSchema,
   MonitorSetParamsSchema,
 } from "./monitor.ts";
+import {
+  LanCreateParamsSchema,
+  LanDeleteParamsSchema,
+  LanListParamsSchema,
+  LanListSchema,
+  LanPeersParamsSchema,
+  LanSchema,
+} from "./lan.ts";
 import { HostCheckParamsSchema, HostCheckReportSchema } from "./host.ts";
 import {
   SessionCreatedSchema,
@@ -66,6 +74,7 @@ import {
   VmLogsParamsSchema,
   VmLogsSchema,
   VmModifyParamsSchema,
+  VmPasswdParamsSchema,
   VmSchema,
   VmSnapshotCreateParamsSchema,
   VmSnapshotDeletedSchema,
@@ -77,6 +86,13 @@ import {
   VmStopParamsSchema,
   VmTargetSchema,
 } from "./vm.ts";
+import {
+  VmDiskAddParamsSchema,
+  VmDiskDeleteParamsSchema,
+  VmDiskListParamsSchema,
+  VmDiskListSchema,
+  VmDiskResizeParamsSchema,
+} from "./vm_ops.ts";
 import {
   ActivePeerListSchema,
   GlobalPeerListSchema,
@@ -136,6 +152,17 @@ import {
 } from "./check_vm.ts";
 import { NodeStatementSchema } from "./node_statement.ts";
 import { MetricsSnapshotSchema } from "./metrics.ts";
+import {
+  ImageDownloadParamsSchema,
+  ImageServerFilesParamsSchema,
+  ImageServerFilesSchema,
+  ImageServerListSchema,
+  ImageTransferListParamsSchema,
+  ImageTransferListSchema,
+  ImageTransferSchema,
+  ImageTransferTargetSchema,
+  ImageUploadParamsSchema,
+} from "./image_server.ts";
 
 export const WORKER_NAMES = ["network", "node_service", "http"] as const;
 export type WorkerName = typeof WORKER_NAMES[number];
@@ -377,6 +404,21 @@ export const METHODS = {
   },
   /** Puts the disk back as the snapshot saw it; the VM keeps its resources of now. */
   "vm.snapshot_revert": { to: "node_service", params: VmSnapshotTargetSchema, result: VmSchema },
+  // Data disks (extra qcow2 disks): listed in any state, added, grown and deleted while stopped.
+  "vm.disk_list": { to: "node_service", params: VmDiskListParamsSchema, result: VmDiskListSchema },
+  "vm.disk_add": { to: "node_service", params: VmDiskAddParamsSchema, result: VmDiskListSchema },
+  "vm.disk_resize": {
+    to: "node_service",
+    params: VmDiskResizeParamsSchema,
+    result: VmDiskListSchema,
+  },
+  "vm.disk_delete": {
+    to: "node_service",
+    params: VmDiskDeleteParamsSchema,
+    result: VmDiskListSchema,
+  },
+  /** A running Linux guest's login password, changed through its guest agent. */
+  "vm.passwd": { to: "node_service", params: VmPasswdParamsSchema, result: VmSchema },
   "vm_image.list": {
     to: "node_service",
     params: VmImageListParamsSchema,
@@ -557,6 +599,47 @@ export const METHODS = {
     params: MonitorSetParamsSchema,
     result: MonitorServersSchema,
   },
+  // Image servers and transfers to and from them (node_service/image_servers/, mod/schemas/image_server.ts).
+  "image_server.list": { to: "node_service", params: EmptyParams, result: ImageServerListSchema },
+  "image_server.files": {
+    to: "node_service",
+    params: ImageServerFilesParamsSchema,
+    result: ImageServerFilesSchema,
+  },
+  /** Checked and started at once (refusals are immediate); the bytes move in the background. */
+  "image_server.download": {
+    to: "node_service",
+    params: ImageDownloadParamsSchema,
+    result: ImageTransferSchema,
+  },
+  "image_server.upload": {
+    to: "node_service",
+    params: ImageUploadParamsSchema,
+    result: ImageTransferSchema,
+  },
+  "image_server.transfers": {
+    to: "node_service",
+    params: ImageTransferListParamsSchema,
+    result: ImageTransferListSchema,
+  },
+  "image_server.transfer": {
+    to: "node_service",
+    params: ImageTransferTargetSchema.omit({ actor: true }),
+    result: ImageTransferSchema,
+  },
+  /** Stops a running transfer; what it wrote so far is removed. */
+  "image_server.stop": {
+    to: "node_service",
+    params: ImageTransferTargetSchema,
+    result: ImageTransferSchema,
+  },
+  // Renters' private networks on this GPU node (node_service/lan/, mod/schemas/lan.ts).
+  "lan.list": { to: "node_service", params: LanListParamsSchema, result: LanListSchema },
+  /** Refuses a bad name or range, or one overlapping another, and then changes nothing. */
+  "lan.create": { to: "node_service", params: LanCreateParamsSchema, result: LanSchema },
+  /** Refused while VMs are attached. */
+  "lan.delete": { to: "node_service", params: LanDeleteParamsSchema, result: LanSchema },
+  "lan.peers": { to: "node_service", params: LanPeersParamsSchema, result: LanSchema },
   /** Whether an account rents a machine now, from the verification service this node uses. */
   "lease.check": {
     to: "node_service",

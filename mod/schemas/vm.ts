@@ -12,6 +12,8 @@ import {
   MAX_SSH_KEYS,
   SshPublicKeySchema,
 } from "./instance.ts";
+import { VM_OPS_LIMITS, VmDescSchema, VmPortForwardSchema, VmUserNameSchema } from "./vm_ops.ts";
+import { LanNameSchema } from "./lan.ts";
 
 /** Limits on what a renter may ask for; generous, but finite. */
 export const VM_LIMITS = {
@@ -117,6 +119,18 @@ export const VmCreateParamsSchema = z.object({
    * it at first boot. For the node's own check VMs (validation); no renter route sets it.
    */
   guest_script: z.string().startsWith("#!").max(65_536).optional(),
+  /** The renter's description, kept and shown (the original's `desc`). */
+  desc: VmDescSchema.default(""),
+  /**
+   * Host ports of `vm_port_range` forwarded to guest ports (user-mode networking), beside the
+   * login port: the original's `custom_port`.
+   */
+  custom_ports: z.array(VmPortForwardSchema).max(VM_OPS_LIMITS.maxCustomPorts).default([]),
+  /**
+   * The renter's private network (node_service/lan/) the VM gets a second NIC on: the original's
+   * create parameter of that name.
+   */
+  network_name: LanNameSchema.optional(),
   /** Define only, without starting, when false. */
   start: z.boolean().default(true),
 }).strict();
@@ -155,6 +169,13 @@ export const VmSchema = InstanceSummarySchema.extend({
     port: z.number().int().nullable(),
     password: z.string(),
   }),
+  /** The renter's description (absent from nodes before it was kept). */
+  desc: z.string().optional(),
+  custom_ports: z.array(VmPortForwardSchema).optional(),
+  /** The extra disks, by the guest's device name, with the size asked for. */
+  data_disks: z.array(z.object({ name: z.string(), size_gib: z.number().int() })).optional(),
+  /** The renter's private network it is on, with its NIC's MAC address (absent: none). */
+  lan: z.object({ network_name: z.string(), mac_address: z.string() }).optional(),
 });
 export type Vm = z.infer<typeof VmSchema>;
 
@@ -204,6 +225,21 @@ export const VmStopParamsSchema = z.object({
   force: z.boolean().default(false),
   /** How long the guest has to shut down before it is forced off. */
   timeout_ms: z.number().int().min(0).max(VM_LIMITS.maxShutdownTimeoutMs).optional(),
+  /**
+   * Only ask the guest (ACPI, `virsh shutdown`), never force it, and answer at once (state still
+   * `running`): the original's shutdown. The node watches the guest for `timeout_ms` (5 minutes
+   * when absent) and records whether it went off (event `vm.shutdown_outcome`).
+   */
+  acpi_only: z.boolean().default(false),
+}).strict().refine((params) => !(params.force && params.acpi_only), {
+  message: "force and acpi_only exclude each other",
+});
+/** A new login password for a running Linux guest (through its guest agent). */
+export const VmPasswdParamsSchema = z.object({
+  ...VmTarget,
+  /** The node's login user when absent. */
+  user: VmUserNameSchema.optional(),
+  password: VmPasswordSchema,
 }).strict();
 export const VmGetParamsSchema = z.object({ id: InstanceIdSchema }).strict();
 export const VmListParamsSchema = z.object({
@@ -267,11 +303,22 @@ export const VmModifyParamsSchema = z.object({
   disk_gib: z.number().int().min(1).max(VM_LIMITS.maxDiskGib).optional(),
   /** Host port forwarded to the guest's SSH or RDP (user-mode networking only). */
   login_port: PortSchema.optional(),
+  /** Host port of the VM's VNC display (the original's `new_vnc_port`). */
+  vnc_port: z.number().int().min(5900).max(65535).optional(),
+  /**
+   * The VM's custom forwards, all of them: they replace the ones it has (an empty list removes
+   * them); user-mode networking only (the original's `new_custom_port`).
+   */
+  custom_ports: z.array(VmPortForwardSchema).max(VM_OPS_LIMITS.maxCustomPorts).optional(),
 }).strict().refine(
   (params) =>
     params.cpu_cores !== undefined || params.memory_mib !== undefined ||
-    params.disk_gib !== undefined || params.login_port !== undefined,
-  { message: "name at least one of cpu_cores, memory_mib, disk_gib, login_port" },
+    params.disk_gib !== undefined || params.login_port !== undefined ||
+    params.vnc_port !== undefined || params.custom_ports !== undefined,
+  {
+    message:
+      "name at least one of cpu_cores, memory_mib, disk_gib, login_port, vnc_port, custom_ports",
+  },
 );
 export type VmModifyRequest = z.infer<typeof VmModifyParamsSchema>;
 

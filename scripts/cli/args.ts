@@ -62,6 +62,26 @@ export const FLAGS = {
   cmdline: { kind: "string", help: "the kernel command line for --kernel (default console=ttyS0)" },
   "timeout-s": { kind: "count", help: "seconds the check VM's guest has to report (default 300)" },
   "slot-wait-s": { kind: "count", help: "give up when the next slot opens later than this" },
+  sha256: { kind: "string", help: "the file's SHA-256 (64 hex), when its server has no .sha256" },
+  task: { kind: "string", help: "a VM's task id" },
+  snapshot: { kind: "string", help: "one of the VM's snapshots, by name" },
+  "remote-name": { kind: "string", help: "the file's name on the image server" },
+  lan: { kind: "string", help: "your private network (`lan create`) the VM joins" },
+  vni: { kind: "count", help: "the VXLAN VNI of your network on another host, to join it" },
+  chain: {
+    kind: "string",
+    help: "the DBC chain's WebSocket RPC (ws://...): rent, confirm and renew on the chain itself",
+  },
+  multisig: {
+    kind: "string",
+    help:
+      "on the chain: every signatory of the multisig account that rents (SS58, comma-separated)",
+  },
+  threshold: { kind: "count", help: "on the chain: how many signatories the multisig needs" },
+  peers: {
+    kind: "string",
+    help: "your other hosts' tunnel ends (their networks' vtep), comma-separated",
+  },
 } as const satisfies Record<string, { kind: FlagKind; help: string }>;
 
 export type FlagName = keyof typeof FLAGS;

@@ -3,6 +3,7 @@
  * that the files declaring commands (commands.ts, owner_commands.ts, ...)
  * share it without importing one another.
  */
+import type { KeyringPair } from "@polkadot/keyring/types";
 import type { ApiClient } from "../../http/mod.ts";
 import type { FlagName, FlagValues } from "./args.ts";
 
@@ -22,6 +23,8 @@ export type CommandContext = {
   args: Record<string, string>;
   flags: FlagValues;
   wallet: { address: string; type: string } | undefined;
+  /** The wallet's key pair, for what is signed outside the API (the chain's extrinsics). */
+  keyPair?: KeyringPair;
   /** `DBC_OPERATOR_TOKEN`: the GPU node's operator token, for its owner's commands. */
   operatorToken?: string;
   /** Prints `data` as JSON under `--json`, else as `human(data)`. */

@@ -21,6 +21,9 @@ import { type FlagName, FLAGS, type FlagValues, splitWords } from "./args.ts";
 import { type Command, type CommandContext, EXIT, UsageError } from "./command_types.ts";
 import { ownerCommands } from "./owner_commands.ts";
 import { validateCommands } from "./validate_command.ts";
+import { imageServerCommands } from "./image_server_commands.ts";
+import { lanCommands } from "./lan_commands.ts";
+import { chainCommands, chainRenew, chainRent } from "./chain_commands.ts";
 import {
   eventAsJson,
   formatEvent,
@@ -130,14 +133,20 @@ export const COMMANDS: readonly Command[] = [
   },
   ...ownerCommands(),
   ...validateCommands(),
+  ...imageServerCommands(),
+  ...lanCommands(),
+  ...chainCommands(),
   {
     words: ["rent"],
     args: ["machine_id"],
-    flags: ["period", "unit"],
+    flags: ["period", "unit", "chain", "gpus", "multisig", "threshold"],
     required: ["period", "unit"],
-    summary: "rent an online machine for N seconds, hours or days",
+    summary:
+      "rent an online machine for N seconds, hours or days; with --chain, on the DBC chain " +
+      "(--gpus, default all free; whole half hours)",
     wallet: "required",
     async run(context) {
+      if (context.flags.chain !== undefined) return await chainRent(context);
       const rental = await context.client.rent({
         machine_id: context.args.machine_id!,
         unit: rentUnit(context.flags),
@@ -149,11 +158,12 @@ export const COMMANDS: readonly Command[] = [
   {
     words: ["renew"],
     args: ["rental_id"],
-    flags: ["period", "unit"],
+    flags: ["period", "unit", "chain", "multisig", "threshold"],
     required: ["period", "unit"],
-    summary: "renew a rental by N seconds, hours or days",
+    summary: "renew a rental by N seconds, hours or days; with --chain, the chain's order",
     wallet: "required",
     async run(context) {
+      if (context.flags.chain !== undefined) return await chainRenew(context);
       const rental = await context.client.renew(rentalId(context.args.rental_id!), {
         unit: rentUnit(context.flags),
         count: context.flags.period as number,
@@ -174,7 +184,17 @@ export const COMMANDS: readonly Command[] = [
   {
     words: ["vm", "create"],
     args: [],
-    flags: ["node", "image", "gpus", "cpus", "memory-gib", "disk-gib", "ssh-key", "password"],
+    flags: [
+      "node",
+      "image",
+      "gpus",
+      "cpus",
+      "memory-gib",
+      "disk-gib",
+      "ssh-key",
+      "password",
+      "lan",
+    ],
     required: ["node", "image"],
     summary:
       `create a VM on a GPU node you rent (defaults: ${VM_DEFAULTS.gpus} GPUs, ${VM_DEFAULTS.cpus} CPU, ${VM_DEFAULTS.memoryGib} GiB); prints its task and operation ids`,
@@ -189,6 +209,7 @@ export const COMMANDS: readonly Command[] = [
         disk_size: flags["disk-gib"] as number | undefined,
         ssh_key: flags["ssh-key"] as string | undefined,
         password: flags.password as string | undefined,
+        ...(flags.lan === undefined ? {} : { network_name: flags.lan as string }),
       });
       context.print(accepted, keyValues);
     },

@@ -124,6 +124,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     args: Object.fromEntries(command.args.map((name, index) => [name, values[index]!])),
     flags,
     wallet: wallet.value ? { address: wallet.value.address, type: wallet.value.type } : undefined,
+    keyPair: wallet.value,
     operatorToken: io.env(OPERATOR_TOKEN_ENV)?.trim() || undefined,
     json,
     print(data, human) {

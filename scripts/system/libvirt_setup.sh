@@ -27,6 +27,10 @@ PACKAGES=(
   dosfstools
   mtools
   python3-yaml
+  # renters' LANs (node_service/lan/): libvirt runs dnsmasq for a LAN's DHCP range
+  dnsmasq-base
+  # UEFI guests (bios_mode uefi): OVMF's firmware and the descriptors libvirt's firmware="efi" reads
+  ovmf
 )
 
 log() { echo "[libvirt_setup] $*" >&2; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Brings up what the system tests drive for real, idempotently (fast when all is already up):
 # libvirt + QEMU with a bootable test guest, Podman serving the Docker Engine API with a test
-# image, Prometheus and promtool for the metrics test, Chromium for the dashboard's browser test;
+# image, Prometheus and promtool for the metrics test, nginx with WebDAV for the image-server
+# tests, Chromium for the dashboard's browser test;
 # then it clears what an interrupted earlier run left (test_leftovers.sh). Needs root (it installs
 # Debian packages and starts daemons).
 # `deno task test` runs it first.
@@ -18,6 +19,9 @@ fi
 "$here/podman_setup.sh" >/dev/null
 "$here/podman_test_image.sh" >/dev/null
 "$here/prometheus_setup.sh" >&2
+"$here/image_server_setup.sh" >&2
 "$here/browser_setup.sh" >&2
+"$here/nat_lab_setup.sh" >&2
+"$here/chain_setup.sh"
 "$here/test_leftovers.sh"
 echo "[test_setup] libvirt and the Docker Engine API are up" >&2

@@ -97,6 +97,25 @@ function standInVms(now: () => number) {
       throw new RpcError("conflict", `cannot change VM ${id}: it is running`);
     }
   };
+  const diskList = (id: string) => ({
+    vm_id: id,
+    disks: [
+      {
+        name: "vda",
+        file: `/vms/${id}/disk.qcow2`,
+        size_gib: vmOf(id).disk_gib,
+        size_bytes: (vmOf(id).disk_gib ?? 0) * 2 ** 30,
+        kind: "system",
+      },
+      ...vmOf(id).data_disks!.map((disk) => ({
+        name: disk.name,
+        file: `/vms/${id}/data-${disk.name}.qcow2`,
+        size_gib: disk.size_gib,
+        size_bytes: disk.size_gib * 2 ** 30,
+        kind: "data",
+      })),
+    ],
+  });
   const setState = (id: string, state: Vm["state"]) => {
     const vm = vmOf(id);
     vm.state = state;
@@ -127,8 +146,18 @@ function standInVms(now: () => number) {
           firmware: args.firmware,
           gpu_devices: [],
           network: { mode: "user", source: null },
-          login: { protocol: "ssh", host: "203.0.113.7", port: args.login_port ?? 30_001 },
+          login: {
+            protocol: args.os === "windows" ? "rdp" : "ssh",
+            host: "203.0.113.7",
+            port: args.login_port ?? 30_001,
+          },
           vnc: { listen: "127.0.0.1", port: args.vnc_port ?? null, password: "vnc-secret" },
+          desc: args.desc ?? "",
+          custom_ports: args.custom_ports ?? [],
+          data_disks: [],
+          ...(args.network_name
+            ? { lan: { network_name: args.network_name, mac_address: "52:54:00:0a:0b:0c" } }
+            : {}),
         } as Vm;
         vms.set(args.id, vm);
         return vm;
@@ -184,6 +213,38 @@ function standInVms(now: () => number) {
         return { vm_id: args.id, name: args.name, deleted: true };
       },
       "vm_image.list": () => ({ images: [IMAGE] }),
+      // Data disks as the real service lists them: the system disk first, then vdc, vdd, ...
+      "vm.disk_list": (args: Json) => diskList(args.id),
+      "vm.disk_add": (args: Json) => {
+        stopped(args.id);
+        const disks = vmOf(args.id).data_disks!;
+        disks.push({ name: `vd${"cdefgh"[disks.length]}`, size_gib: args.size_gib });
+        return diskList(args.id);
+      },
+      "vm.disk_resize": (args: Json) => {
+        stopped(args.id);
+        const disk = vmOf(args.id).data_disks!.find((item) => item.name === args.disk);
+        if (!disk) throw new RpcError("not_found", `VM ${args.id} has no disk ${args.disk}`);
+        if (args.size_gib < disk.size_gib) {
+          throw new RpcError("invalid_params", `disk ${args.disk}: a disk only grows`);
+        }
+        disk.size_gib = args.size_gib;
+        return diskList(args.id);
+      },
+      "vm.disk_delete": (args: Json) => {
+        stopped(args.id);
+        const vm = vmOf(args.id);
+        if (!vm.data_disks!.some((item) => item.name === args.disk)) {
+          throw new RpcError("not_found", `VM ${args.id} has no disk ${args.disk}`);
+        }
+        vm.data_disks = vm.data_disks!.filter((item) => item.name !== args.disk);
+        return diskList(args.id);
+      },
+      "vm.passwd": (args: Json) => {
+        const vm = vmOf(args.id);
+        if (vm.state !== "running") throw new RpcError("conflict", `VM ${args.id} is stopped`);
+        return vm;
+      },
     } as Record<string, (args: Json) => unknown>,
   };
 }

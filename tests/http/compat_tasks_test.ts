@@ -75,6 +75,8 @@ Deno.test("create: additional's strings become vm.create's numbers; the answer i
         login_port: 5678,
         vnc_port: 5907,
         firmware: "bios",
+        desc: "mine",
+        custom_ports: [],
         ssh_keys: [],
         start: true,
       },
@@ -85,7 +87,7 @@ Deno.test("create: additional's strings become vm.create's numbers; the answer i
   }
 });
 
-Deno.test("create refusals: not the renter (-3), numbers instead of strings, Windows, UEFI, custom ports, no GPUs (1)", async () => {
+Deno.test("create refusals: not the renter (-3), numbers instead of strings, PXE, bad custom ports or desc, no GPUs (1)", async () => {
   const { alice, bob } = await devWallets();
   const node = await gpuNode({ renters: [alice.address] });
   try {
@@ -108,12 +110,18 @@ Deno.test("create refusals: not the renter (-3), numbers instead of strings, Win
       [{ ...CREATE_ADDITIONAL, image_name: "" }, /^image_name is empty$/],
       [{ ...CREATE_ADDITIONAL, ssh_port: "22a" }, /^ssh_port is not digit$/],
       [{ ...CREATE_ADDITIONAL, vnc_port: "5000" }, /^vnc_port is invalid/],
-      [
-        { ...CREATE_ADDITIONAL, operation_system: "windows", rdp_port: "3389" },
-        /windows is not supported by this node yet/,
-      ],
-      [{ ...CREATE_ADDITIONAL, bios_mode: "uefi" }, /bios_mode uefi is not supported/],
-      [{ ...CREATE_ADDITIONAL, custom_port: ["tcp,123"] }, /custom port forwards/],
+      [{ ...CREATE_ADDITIONAL, operation_system: "beos" }, /unsupported operation system: beos/],
+      [{ ...CREATE_ADDITIONAL, bios_mode: "pxe" }, /bios_mode pxe is not supported/],
+      [{ ...CREATE_ADDITIONAL, bios_mode: "coreboot" }, /unsupported bios mode/],
+      [{ ...CREATE_ADDITIONAL, custom_port: ["tcp;123"] }, /custom_port "tcp;123" is invalid/],
+      [{ ...CREATE_ADDITIONAL, custom_port: ["sctp,9"] }, /custom_port "sctp,9" is invalid/],
+      [{ ...CREATE_ADDITIONAL, custom_port: ["udp,70000"] }, /ports are 1-65535/],
+      [{ ...CREATE_ADDITIONAL, custom_port: "tcp,123" }, /expected a list of strings/],
+      [{ ...CREATE_ADDITIONAL, custom_port: ["tcp,10-12:20-21"] }, /same length/],
+      [{ ...CREATE_ADDITIONAL, custom_port: ["tcp,10-12:20"] }, /same length/],
+      [{ ...CREATE_ADDITIONAL, custom_port: ["tcp,12-10"] }, /same length/],
+      [{ ...CREATE_ADDITIONAL, custom_port: ["tcp,1000-1100"] }, /at most 64 ports/],
+      [{ ...CREATE_ADDITIONAL, desc: "two\nlines" }, /^desc is invalid/],
       [{ ...CREATE_ADDITIONAL, gpu_count: "2" }, /2 GPUs asked, 0 free/],
     ];
     for (const [additional, message] of cases) {
@@ -197,8 +205,8 @@ Deno.test("actions: stop and poweroff power off, shutdown asks ACPI, restart?for
     const expectations: Array<[string, string, Record<string, unknown>]> = [
       [`/api/v1/tasks/stop/${taskId}`, "vm.stop", { force: true }],
       [`/api/v1/tasks/start/${taskId}`, "vm.start", {}],
-      [`/api/v1/tasks/shutdown/${taskId}`, "vm.stop", { force: false }],
-      [`/api/v1/tasks/poweroff/${taskId}`, "vm.stop", { force: true }],
+      [`/api/v1/tasks/shutdown/${taskId}`, "vm.stop", { force: false, acpi_only: true }],
+      [`/api/v1/tasks/poweroff/${taskId}`, "vm.stop", { force: true, acpi_only: false }],
       [`/api/v1/tasks/restart/${taskId}`, "vm.restart", {}],
       [`/api/v1/tasks/restart/${taskId}?force_reboot=true`, "vm.reset", {}],
       [`/api/v1/tasks/reset/${taskId}`, "vm.reset", {}],
@@ -277,7 +285,7 @@ Deno.test("logs: flag=head|tail and line_num 1..100 reach vm.logs; a bad flag or
   }
 });
 
-Deno.test("modify: new_cpu_cores and new_mem_size of a stopped VM; what this node cannot change is refused; passwd is refused", async () => {
+Deno.test("modify: new_cpu_cores and new_mem_size of a stopped VM; what this node cannot change is refused", async () => {
   const { alice } = await devWallets();
   const node = await gpuNode({ renters: [alice.address] });
   try {
@@ -297,13 +305,178 @@ Deno.test("modify: new_cpu_cores and new_mem_size of a stopped VM; what this nod
     const gpus = await post(`/api/v1/tasks/modify/${taskId}`, { new_gpu_count: "1" });
     assert.equal(gpus.body.errcode, 1);
     assert.match(gpus.body.message, /new_gpu_count cannot be changed/);
-    const passwd = await post(`/api/v1/tasks/passwd/${taskId}`, {
+  } finally {
+    await node.close();
+  }
+});
+
+Deno.test("create: a Windows guest on UEFI with an RDP port, custom ports and a desc, kept and shown", async () => {
+  const { alice } = await devWallets();
+  const node = await gpuNode({ renters: [alice.address] });
+  try {
+    const app = node.makeApp();
+    const answer = await send(app, "/api/v1/tasks/start", {
+      peer_nodes_list: [node.machineId],
+      // Example 3 of ORIGINAL_API.md, with custom ports.
+      additional: {
+        ssh_port: "",
+        rdp_port: "3389",
+        image_name: "ubuntu.qcow2",
+        data_file_name: "",
+        gpu_count: "0",
+        cpu_cores: "8",
+        mem_size: "32",
+        disk_size: "1",
+        vnc_port: "5907",
+        operation_system: "windows",
+        bios_mode: "uefi",
+        desc: "omniverse",
+        custom_port: ["tcp,8080", "udp, 6000:7000", "tcp,9000-9001", "udp,9100-9101:9200-9201"],
+      },
+      ...walletFields(alice),
+      session_id: "",
+      session_id_sign: "",
+    });
+    assert.equal(answer.body.errcode, 0, JSON.stringify(answer.body));
+    assert.equal(answer.body.message.desc, "omniverse");
+    const taskId = answer.body.message.task_id;
+    const params = node.callsOf("vm.create")[0]!.params;
+    assert.equal(params.os, "windows");
+    assert.equal(params.firmware, "uefi");
+    assert.equal(params.login_port, 3389);
+    assert.deepEqual(params.custom_ports, [
+      { protocol: "tcp", host_port: 8080, guest_port: 8080 },
+      { protocol: "udp", host_port: 6000, guest_port: 7000 },
+      { protocol: "tcp", host_port: 9000, guest_port: 9000 },
+      { protocol: "tcp", host_port: 9001, guest_port: 9001 },
+      { protocol: "udp", host_port: 9100, guest_port: 9200 },
+      { protocol: "udp", host_port: 9101, guest_port: 9201 },
+    ]);
+    const signed = () => ({
+      peer_nodes_list: [node.machineId],
+      additional: {},
+      ...walletFields(alice),
+    });
+    const detail = await send(app, `/api/v1/tasks/${taskId}`, signed());
+    assert.equal(detail.body.message.rdp_port, "3389");
+    assert.equal(detail.body.message.ssh_port, undefined);
+    assert.equal(detail.body.message.desc, "omniverse");
+    const list = await send(app, "/api/v1/tasks", signed());
+    assert.deepEqual(list.body.message.map((task: { desc: string }) => task.desc), ["omniverse"]);
+  } finally {
+    await node.close();
+  }
+});
+
+Deno.test("passwd: a running VM's password through vm.passwd; bad input and a stopped VM are refused (1)", async () => {
+  const { alice } = await devWallets();
+  const node = await gpuNode({ renters: [alice.address] });
+  try {
+    const { app, taskId } = await created(node, alice);
+    const post = (path: string, additional: Record<string, unknown>) =>
+      send(app, path, { peer_nodes_list: [node.machineId], additional, ...walletFields(alice) });
+    const changed = await post(`/api/v1/tasks/passwd/${taskId}`, {
       username: "dbc",
       password: "another-secret",
     });
-    assert.equal(passwd.status, 200);
-    assert.equal(passwd.body.errcode, 1);
-    assert.match(passwd.body.message, /password is not supported|not supported by this node/);
+    assert.deepEqual(changed, { status: 200, body: { errcode: 0, message: "ok" } });
+    assert.deepEqual(node.callsOf("vm.passwd").at(-1)!.params, {
+      actor: alice.address,
+      id: taskId,
+      user: "dbc",
+      password: "another-secret",
+    });
+    const defaultUser = await post(`/api/v1/tasks/passwd/${taskId}`, { password: "third-secret" });
+    assert.equal(defaultUser.body.errcode, 0);
+    assert.equal(node.callsOf("vm.passwd").at(-1)!.params.user, undefined);
+    for (
+      const [additional, message] of [
+        [{ password: "short" }, /^password is invalid/],
+        [{ username: "Root;", password: "another-secret" }, /^username is invalid/],
+      ] as const
+    ) {
+      const answer = await post(`/api/v1/tasks/passwd/${taskId}`, additional);
+      assert.equal(answer.body.errcode, 1, JSON.stringify(answer.body));
+      assert.match(answer.body.message, message);
+    }
+    await post(`/api/v1/tasks/poweroff/${taskId}`, {});
+    const stopped = await post(`/api/v1/tasks/passwd/${taskId}`, { password: "another-secret" });
+    assert.equal(stopped.body.errcode, 1);
+    assert.match(stopped.body.message, /stopped/);
+    assert.equal(node.callsOf("vm.passwd").length, 3);
+  } finally {
+    await node.close();
+  }
+});
+
+Deno.test("disks: list, add, resize (up only) and delete a stopped VM's data disks; each action answers ok", async () => {
+  const { alice, bob } = await devWallets();
+  const node = await gpuNode({ renters: [alice.address, bob.address] });
+  try {
+    const { app, taskId } = await created(node, alice);
+    const post = (path: string, additional: Record<string, unknown>, pair = alice) =>
+      send(app, path, { peer_nodes_list: [node.machineId], additional, ...walletFields(pair) });
+    const list = async () => (await post(`/api/v1/disk/list/${taskId}`, {})).body;
+    assert.deepEqual(await list(), {
+      errcode: 0,
+      message: [{ name: "vda", file: `/vms/${taskId}/disk.qcow2`, size: "10G" }],
+    });
+    const running = await post(`/api/v1/disk/add/${taskId}`, { size: 20 });
+    assert.equal(running.body.errcode, 1);
+    assert.match(running.body.message, /running/);
+    await post(`/api/v1/tasks/stop/${taskId}`, {});
+    // `size` is a JSON integer in the original; digits in a string are taken too.
+    assert.deepEqual((await post(`/api/v1/disk/add/${taskId}`, { size: 20 })).body, {
+      errcode: 0,
+      message: "ok",
+    });
+    assert.deepEqual(node.callsOf("vm.disk_add").at(-1)!.params, {
+      actor: alice.address,
+      id: taskId,
+      size_gib: 20,
+    });
+    assert.equal(
+      (await post(`/api/v1/disk/resize/${taskId}`, { disk: "vdc", size: "30" })).body.errcode,
+      0,
+    );
+    assert.deepEqual((await list()).message[1], {
+      name: "vdc",
+      file: `/vms/${taskId}/data-vdc.qcow2`,
+      size: "30G",
+    });
+    const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+      ["resize", { disk: "vdc", size: 10 }, /only grows/],
+      ["resize", { disk: "vdc", size: 1.5 }, /^size is invalid/],
+      ["resize", { disk: "vdc" }, /^size is invalid/],
+      ["resize", { disk: "", size: 40 }, /^disk is empty$/],
+      ["resize", { disk: "../etc", size: 40 }, /^disk \.\.\/etc not exist$/],
+      ["delete", { disk: "vdz" }, /no disk vdz/],
+      ["add", { size: "0" }, /^size is invalid/],
+    ];
+    for (const [word, additional, message] of cases) {
+      const answer = await post(`/api/v1/disk/${word}/${taskId}`, additional);
+      assert.equal(answer.status, 200, JSON.stringify(additional));
+      assert.equal(answer.body.errcode, 1, JSON.stringify(answer.body));
+      assert.match(answer.body.message, message);
+    }
+    // Another renter's task does not exist for it.
+    assert.deepEqual((await post(`/api/v1/disk/list/${taskId}`, {}, bob)).body, {
+      errcode: 1,
+      message: "task not exist",
+    });
+    assert.deepEqual((await post(`/api/v1/disk/delete/${taskId}`, { disk: "vdc" })).body, {
+      errcode: 0,
+      message: "ok",
+    });
+    assert.equal((await list()).message.length, 1);
+    const bad = await post(`/api/v1/disk/list`, {});
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.errcode, -25);
+    const unknown = await post(`/api/v1/disk/format/${taskId}`, {});
+    assert.deepEqual(unknown, {
+      status: 400,
+      body: { errcode: -32600, message: "invalid requests uri" },
+    });
   } finally {
     await node.close();
   }

@@ -436,6 +436,24 @@ Deno.test("modify: GiB become MiB, an empty or out-of-range body is 400, a runni
     disk_gib: 40,
     login_port: 30022,
   });
+  // The ports beside the login port: VNC and the custom forwards, as at create.
+  const ports = await request(app, "POST", path, alice, {
+    rdp_port: 30023,
+    vnc_port: 5911,
+    custom_ports: [{ protocol: "udp", host_port: 30053, guest_port: 53 }],
+  });
+  assert.equal(ports.status, 200, JSON.stringify(ports.body));
+  // Through JSON, as the call carries them: what the body left out is absent.
+  assert.deepEqual(JSON.parse(JSON.stringify(service.params["vm.modify"])), {
+    actor: alice.address,
+    id,
+    login_port: 30023,
+    vnc_port: 5911,
+    custom_ports: [{ protocol: "udp", host_port: 30053, guest_port: 53 }],
+  });
+  const both = await request(app, "POST", path, alice, { ssh_port: 30022, rdp_port: 30023 });
+  assert.equal(both.status, 400);
+  assert.match(both.body.error_message, /name one/);
 });
 
 Deno.test("snapshot paths name their GPU node like the other VM paths (a client-end forwards them)", async () => {

@@ -6,10 +6,13 @@
  * original-dialect port as written, with real sr25519 signatures of fresh
  * nonces and this network's machine id: a session id, the Linux create
  * (first as written, which asks for GPUs this host lacks, then with what it
- * has), the Windows create (refused), list and detail, stop and the log's
- * tail, a snapshot, the multisig restart, the machine's detail, delete. The
- * VM really runs, stops and goes in libvirt. The test guest's disk has no
- * boot loader, so its console stays empty: the log is checked for its shape.
+ * has), the Windows create on UEFI (first as written, then with what this
+ * host has, a custom port and its desc kept: it runs on OVMF), list and
+ * detail, stop and the log's tail, data disks, a password change (refused:
+ * the guest never boots, so no agent answers), a snapshot, the multisig
+ * restart, the machine's detail, delete. The VMs really run, stop and go in
+ * libvirt. The test guest's disk has no boot loader, so its console stays
+ * empty: the log is checked for its shape.
  */
 import assert from "node:assert/strict";
 import type { KeyringPair } from "@polkadot/keyring/types";
@@ -29,8 +32,8 @@ import { api, type Json, ok, operator, type Running, startNode, stop } from "./d
 
 /** Nine slots of 10 s: the shortest round the ledger allows, so validators report within the test. */
 const VERIFICATION_WINDOW_S = 90;
-/** The GPU node's VM login ports: the examples' 5678 among them. */
-const VM_PORT_RANGE = "5600-5999";
+/** The GPU node's VM login ports: the examples' 3389, 5678 and 5907 among them. */
+const VM_PORT_RANGE = "3300-5999";
 
 const step = (what: string) => console.error(`[compat devnet ${new Date().toISOString()}] ${what}`);
 
@@ -45,6 +48,19 @@ function portOr(port: number, min = 1): number {
       if (other >= min) return other;
     }
   }
+}
+
+/** The first port of `first`..`last` nothing listens on now. */
+function freeIn(first: number, last: number): number {
+  for (let port = first; port <= last; port++) {
+    try {
+      Deno.listen({ hostname: "0.0.0.0", port }).close();
+      return port;
+    } catch {
+      // taken: the next
+    }
+  }
+  throw new Error(`no free port in ${first}-${last}`);
 }
 
 /** POSTs `body` to the client-end's original-dialect port, as an original client does. */
@@ -160,6 +176,12 @@ Deno.test({
         name: "ubuntu.qcow2",
         path: `${gpu.dataDir}/images/ubuntu.qcow2`,
       });
+      // And as example 3's Windows image (a blank disk: OVMF finds nothing to boot, and runs on).
+      await Deno.copyFile(guest.baseDisk, `${gpu.dataDir}/images/windows_1909.qcow2`);
+      await operator(gpu, "POST", "images/vm", {
+        name: "windows_1909.qcow2",
+        path: `${gpu.dataDir}/images/windows_1909.qcow2`,
+      });
       // The client-end hears the GPU node announce itself: the original's node list shows it.
       await waitFor("the GPU node in the client-end's mining_nodes", async () => {
         const answer = await original(client, "/api/v1/mining_nodes", {
@@ -228,30 +250,74 @@ Deno.test({
       assert.equal(created.body.message.status, "creating");
       const taskId: string = created.body.message.task_id;
 
-      // 3. Windows with UEFI, signed by the wallet beside empty session fields: refused, clearly.
+      // 3. Windows with UEFI, signed by the wallet beside empty session fields. As written it
+      // asks for a GPU and a VNC port the Linux VM took: the node's refusal.
+      const windowsAdditional = {
+        ssh_port: "",
+        rdp_port: "3389",
+        image_name: "windows_1909.qcow2",
+        data_file_name: "",
+        gpu_count: "1",
+        cpu_cores: "8",
+        mem_size: "32",
+        disk_size: "1",
+        vnc_port: String(vncPort),
+        operation_system: "windows",
+        bios_mode: "uefi",
+        desc: "omniverse",
+      };
+      const windowsAsWritten = await original(client, "/api/v1/tasks/start", {
+        peer_nodes_list: [machineId],
+        additional: windowsAdditional,
+        ...wallet(alice),
+        session_id: "",
+        session_id_sign: "",
+      });
+      assert.equal(windowsAsWritten.status, 200);
+      assert.equal(windowsAsWritten.body.errcode, 1, JSON.stringify(windowsAsWritten.body));
+      // With what this host has, and a custom port forward: it runs, on OVMF.
+      const rdpPort = freeIn(3389, 3399);
+      const customPort = freeIn(4000, 4099);
       const windows = await original(client, "/api/v1/tasks/start", {
         peer_nodes_list: [machineId],
         additional: {
-          ssh_port: "",
-          rdp_port: "3389",
-          image_name: "windows_1909.qcow2",
-          data_file_name: "",
-          gpu_count: "1",
-          cpu_cores: "8",
-          mem_size: "32",
-          disk_size: "1",
-          vnc_port: "5907",
-          operation_system: "windows",
-          bios_mode: "uefi",
-          desc: "omniverse",
+          ...windowsAdditional,
+          rdp_port: String(rdpPort),
+          gpu_count: "0",
+          cpu_cores: "1",
+          mem_size: "1",
+          vnc_port: String(freeIn(5910, 5999)),
+          custom_port: [`tcp,${customPort}:8080`],
         },
         ...wallet(alice),
         session_id: "",
         session_id_sign: "",
       });
-      assert.equal(windows.status, 200);
-      assert.equal(windows.body.errcode, 1);
-      assert.match(windows.body.message, /windows is not supported/);
+      assert.equal(windows.body.errcode, 0, JSON.stringify(windows.body));
+      assert.equal(windows.body.message.desc, "omniverse");
+      const windowsId: string = windows.body.message.task_id;
+      const windowsDomain = `${gpuNode.domainPrefix}${windowsId}`;
+      const windowsDetail = await waitFor("the Windows VM running", async () => {
+        const answer = await original(client, `/api/v1/tasks/${windowsId}`, {
+          peer_nodes_list: [machineId],
+          additional: {},
+          ...bySession,
+        });
+        return answer.body.message?.status === "running" ? answer.body.message : undefined;
+      }, 90_000);
+      assert.equal(windowsDetail.os, "windows");
+      assert.equal(windowsDetail.rdp_port, String(rdpPort));
+      assert.equal(windowsDetail.desc, "omniverse");
+      const windowsXml = (await virsh("dumpxml", windowsDomain)).stdout;
+      assert.match(windowsXml, /<loader[^>]*>[^<]*OVMF[^<]*<\/loader>/);
+      assert.match(windowsXml, new RegExp(`hostfwd=tcp:[0-9.]+:${customPort}-:8080`));
+      const windowsDeleted = await original(client, `/api/v1/tasks/delete/${windowsId}`, {
+        peer_nodes_list: [machineId],
+        additional: {},
+        ...wallet(alice),
+      });
+      assert.deepEqual(windowsDeleted.body, { errcode: 0, message: "ok" });
+      step("Windows VM ran on UEFI and was deleted");
 
       // 4. The list, then the detail, by session: running in libvirt.
       const detail = await waitFor("the VM running", async () => {
@@ -298,6 +364,42 @@ Deno.test({
       assert.equal(replayed.status, 200);
       assert.equal(replayed.body.errcode, -3);
 
+      // Data disks of the stopped VM: added, listed, grown (never shrunk), deleted.
+      const disk = (word: string, extra: Record<string, unknown>) =>
+        original(client, `/api/v1/disk/${word}/${taskId}`, {
+          peer_nodes_list: [machineId],
+          additional: extra,
+          ...wallet(alice),
+        });
+      assert.deepEqual((await disk("add", { size: 1, mount_dir: "/data" })).body, {
+        errcode: 0,
+        message: "ok",
+      });
+      assert.deepEqual((await disk("resize", { disk: "vdc", size: 2 })).body, {
+        errcode: 0,
+        message: "ok",
+      });
+      const shrink = await disk("resize", { disk: "vdc", size: 1 });
+      assert.equal(shrink.body.errcode, 1);
+      assert.match(shrink.body.message, /only grows/);
+      const disks = await disk("list", {});
+      assert.deepEqual(disks.body.message.map((item: Json) => [item.name, item.size]), [
+        ["vda", "10G"],
+        ["vdc", "2G"],
+      ]);
+      assert.match((await virsh("domblklist", domain)).stdout, /vdc\s+\S+data-vdc\.qcow2/);
+      assert.deepEqual((await disk("delete", { disk: "vdc" })).body, { errcode: 0, message: "ok" });
+      assert.doesNotMatch((await virsh("domblklist", domain)).stdout, /vdc/);
+      // A new password needs the VM running (and a guest agent, which this unbooted guest lacks).
+      const passwd = await original(client, `/api/v1/tasks/passwd/${taskId}`, {
+        peer_nodes_list: [machineId],
+        additional: { username: "dbc", password: "a-new-password" },
+        ...wallet(alice),
+      });
+      assert.equal(passwd.body.errcode, 1);
+      assert.match(passwd.body.message, /start it first/);
+      step("data disks added, grown, deleted");
+
       // A snapshot of the stopped VM.
       const snapshot = await original(client, `/api/v1/snapshot/create/${taskId}`, {
         peer_nodes_list: [machineId],
@@ -338,6 +440,7 @@ Deno.test({
       assert.equal(machine.body.errcode, 0, JSON.stringify(machine.body));
       assert.deepEqual(machine.body.message.images.map((image: Json) => image.image_name), [
         "ubuntu.qcow2",
+        "windows_1909.qcow2",
       ]);
       const peers = await original(client, "/api/v1/peers/active", {});
       assert.ok(peers.body.message.peer_nodes.some((peer: Json) => peer.node_id === gpu.nodeId));

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import {
   ConfigError,
+  LAN_PROGRAMS,
   loadConfig,
   MONITOR_SYS,
   nodePaths,
@@ -76,17 +77,25 @@ Deno.test("a data directory anywhere is granted, and nothing above it", () => {
   assert.deepEqual(permissions.env, ["DBC_*", ...SERVICE_ENV]);
   // Deno itself only where images may be downloaded (node_service/vm/images/download_process.ts)
   // or renters' monitoring data pushed (node_service/monitor/push_process.ts, on by default on a
-  // GPU node), and the load average only for the latter.
-  assert.deepEqual(permissions.run, [...SERVICE_PROGRAMS, Deno.execPath()]);
+  // GPU node), and the load average only for the latter. `ip` and `bridge` only on a GPU node
+  // (renters' private networks, node_service/lan/).
+  assert.deepEqual(permissions.run, [...SERVICE_PROGRAMS, ...LAN_PROGRAMS, Deno.execPath()]);
   assert.deepEqual(permissions.sys, [...SERVICE_SYS, ...MONITOR_SYS]);
   const quiet = nodeProcessPermissions(inputs(["--monitor-interval-s", "0"]));
-  assert.deepEqual(quiet.run, [...SERVICE_PROGRAMS]);
+  assert.deepEqual(quiet.run, [...SERVICE_PROGRAMS, ...LAN_PROGRAMS]);
   assert.deepEqual(quiet.sys, [...SERVICE_SYS]);
   assert.deepEqual(nodeProcessPermissions(inputs(["--role", "seed"])).run, [...SERVICE_PROGRAMS]);
   assert.deepEqual(
     nodeProcessPermissions(inputs(["--monitor-interval-s", "0", "--image-download-hosts", "a.b"]))
       .run,
-    [...SERVICE_PROGRAMS, Deno.execPath()],
+    [...SERVICE_PROGRAMS, ...LAN_PROGRAMS, Deno.execPath()],
+  );
+  // Or where the operator names image servers (node_service/image_servers/request_process.ts).
+  assert.deepEqual(
+    nodeProcessPermissions(
+      inputs(["--monitor-interval-s", "0", "--image-servers", "lan=http://10.0.0.5:8080/images/"]),
+    ).run,
+    [...SERVICE_PROGRAMS, ...LAN_PROGRAMS, Deno.execPath()],
   );
   assert.ok(!covers(permissions.read, "/srv/disk7/other"));
   assert.ok(!covers(permissions.write, ROOT), "the code is read-only");
@@ -171,7 +180,7 @@ Deno.test("permissionFlags writes one deno run flag a kind, entries comma-separa
     "--allow-write=/srv/dbc,/var/run/docker.sock",
     "--allow-net",
     `--allow-env=DBC_*,${SERVICE_ENV.join(",")}`,
-    `--allow-run=${[...SERVICE_PROGRAMS, Deno.execPath()].join(",")}`,
+    `--allow-run=${[...SERVICE_PROGRAMS, ...LAN_PROGRAMS, Deno.execPath()].join(",")}`,
     `--allow-sys=${[...SERVICE_SYS, ...MONITOR_SYS].join(",")}`,
   ]);
   assert.ok(!flags.some((flag) => flag === "-A" || flag === "--allow-all"));
