@@ -290,8 +290,13 @@ Deno.test({
       assert.equal(listed.image, TEST_IMAGE);
       step(`container ${containerId} running`);
 
-      // 4. The instance's page: its state, console and usage charts.
-      await page.click(`tr[data-instance="${containerId}"] a`);
+      // 4. The instance's page: its state, console and usage charts. The machine page redraws its
+      // instance table as it polls, so the link is found and clicked in one step in the page
+      // (puppeteer's click finds, scrolls, then clicks, and a redraw between them detaches it).
+      await page.$eval(
+        `tr[data-instance="${containerId}"] a`,
+        (link) => (link as unknown as { click(): void }).click(),
+      );
       await page.waitForSelector(".instance [data-state=running]", { timeout: PAGE_STEP_MS });
       // Two readings make the first rate.
       await waitForText(
