@@ -101,6 +101,12 @@ export const MAX_HOPS = 16;
 export const MAX_BROADCAST_HOPS = 64;
 /** Message ids in one lazy-push announcement (`ihave`) or repair request (`graft`). */
 export const MAX_IHAVE_IDS = 64;
+/**
+ * Broadcasts in one page of retained ones (`retained`, network/broadcast/retained.ts); the
+ * sender also keeps each page under {@link MAX_FRAME_BYTES}. The smallest signed broadcast
+ * takes about 300 bytes, so a full frame never holds more.
+ */
+export const MAX_RETAINED_PAGE = 1_024;
 /** Contacts in one lookup answer (`found`): Kademlia's k (network/routing/). */
 export const MAX_FOUND_ENTRIES = 20;
 /** Where the reply to a sealed request goes first: back the way the request came. */

@@ -19,6 +19,8 @@ export const COUNTER_NAMES = [
   /** Plumtree: broadcast ids asked for after a lazy announcement, and links pruned from the tree. */
   "broadcast_grafts",
   "broadcast_prunes",
+  /** Retained broadcasts (the market) handed over by a neighbour at join and delivered here. */
+  "retained_delivered",
   "sealed_sent",
   "sealed_delivered",
   "sealed_relayed",
@@ -74,6 +76,8 @@ export const MESSAGE_KINDS = [
   "ihave",
   "graft",
   "prune",
+  "retained_req",
+  "retained",
   "sealed",
   "find",
   "found",

@@ -103,13 +103,17 @@ export function networkHandlers(deps: HandlerDeps): Omit<Handlers<"network">, "m
       const { nonce, sentTo } = await peer.broadcast(params.topic, params.body);
       return { nonce, sent_to: sentTo };
     },
-    "network.subscribe": (params, context) => ({
-      subscription_id: inbox.subscribe(
-        context.from,
-        params.topics,
-        params.kinds ?? ["request", "broadcast"],
-      ),
-    }),
+    "network.subscribe": (params, context) => {
+      const kinds = params.kinds ?? ["request", "broadcast"];
+      const id = inbox.subscribe(context.from, params.topics, kinds);
+      // The market's latest announcements, which may have come before this subscriber did.
+      if (kinds.includes("broadcast")) {
+        for (const retained of peer.retainedBroadcasts(params.topics)) {
+          inbox.deliverBroadcast(retained, id);
+        }
+      }
+      return { subscription_id: id };
+    },
     "network.receive": (params, context) =>
       inbox.receive(params.subscription_id, context.from, params.wait_ms, params.max ?? 64),
     "network.reply": (params) => ({ delivered: inbox.reply(params.request_id, params.reply) }),

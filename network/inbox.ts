@@ -123,8 +123,11 @@ export class Inbox {
     return { messages, dropped };
   }
 
-  /** Queues a broadcast for every subscriber of its topic; returns how many got it. */
-  deliverBroadcast(delivery: BroadcastDelivery): number {
+  /**
+   * Queues a broadcast for every subscriber of its topic (or only for `subscriptionId`);
+   * returns how many got it.
+   */
+  deliverBroadcast(delivery: BroadcastDelivery, subscriptionId?: string): number {
     let body: unknown;
     try {
       body = JSON.parse(delivery.body);
@@ -133,6 +136,7 @@ export class Inbox {
     }
     let count = 0;
     for (const subscription of this.#matching(delivery.topic, "broadcast")) {
+      if (subscriptionId !== undefined && subscription.id !== subscriptionId) continue;
       this.#enqueue(subscription, {
         kind: "broadcast",
         nonce: delivery.nonce,

@@ -74,6 +74,7 @@ const COUNTER_SERIES: Record<CounterName, readonly [FamilyName, string] | undefi
   broadcasts_originated: ["dbc_p2p_broadcasts_total", "originated"],
   broadcasts_delivered: ["dbc_p2p_broadcasts_total", "delivered"],
   broadcast_duplicates: ["dbc_p2p_broadcasts_total", "duplicate"],
+  retained_delivered: ["dbc_p2p_broadcasts_total", "retained_delivered"],
   broadcasts_relayed: ["dbc_p2p_relayed_total", "bcast"],
   broadcast_grafts: ["dbc_p2p_events_total", "broadcast_graft"],
   broadcast_prunes: ["dbc_p2p_events_total", "broadcast_prune"],

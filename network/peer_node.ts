@@ -42,6 +42,7 @@ import type {
   Role,
   TimerHandle,
 } from "../mod/mod.ts";
+import { SERVICE_SUMMARY_TOPIC } from "../mod/mod.ts";
 import { isMultiaddrAddress, joinAddress, splitAddress } from "./address.ts";
 import { AddressBook } from "./address_book.ts";
 import { andThen, type Authenticator, type MaybePromise } from "./authenticator.ts";
@@ -309,6 +310,8 @@ export class PeerNode {
       counters: this.counters,
       deliver: (delivery) => deps.onBroadcast?.(delivery),
       penalise,
+      // The market: a client-end that joins late lists every GPU node at once, not at its refresh.
+      retainTopics: new Set([SERVICE_SUMMARY_TOPIC]),
     });
     this.#router = new Router({
       selfId: deps.selfId,
@@ -436,6 +439,11 @@ export class PeerNode {
       return;
     }
     this.#track(this.#newRecord(link, "inbound", undefined));
+  }
+
+  /** The latest broadcast of each origin on the retained topics among `topics` (the market). */
+  retainedBroadcasts(topics: readonly string[]): BroadcastDelivery[] {
+    return this.#broadcaster.retainedDeliveries(new Set(topics));
   }
 
   /** Sends a message to the whole network (network/broadcast/); `body` is any JSON value. */
@@ -1034,6 +1042,9 @@ export class PeerNode {
       case "graft":
       case "prune":
         return this.#broadcaster.receiveTree(record.remoteId, message);
+      case "retained_req":
+      case "retained":
+        return this.#broadcaster.receiveRetained(record.remoteId, message);
       case "sealed":
         return this.#router.receive(record.remoteId, message);
       case "find":
@@ -1248,6 +1259,7 @@ export class PeerNode {
   #departureLearned(id: string): void {
     this.counters.departures_recorded++;
     this.#router.targetDeparted(id);
+    this.#broadcaster.forgetOrigin(id);
     this.#requests.targetDeparted(id);
     this.#deps.onDeparture?.(id);
     this.#schedulePush();

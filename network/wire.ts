@@ -20,6 +20,7 @@ import {
   MAX_HOPS,
   MAX_IHAVE_IDS,
   MAX_INCARNATION,
+  MAX_RETAINED_PAGE,
   MAX_SEALED_CIPHERTEXT_BYTES,
   MAX_TIMESTAMP_MS,
   MAX_TOPIC_LENGTH,
@@ -127,6 +128,18 @@ export const HelloSchema = z.object({
 }).strict();
 export type Hello = z.infer<typeof HelloSchema>;
 
+/** A broadcast as its origin signed it (hops aside), relayed whole or handed over retained. */
+const BroadcastSchema = z.object({
+  t: z.literal("bcast"),
+  nonce: Nonce,
+  origin: NodeIdSchema,
+  ts: Timestamp,
+  hops: z.number().int().min(0).max(MAX_BROADCAST_HOPS),
+  topic: TopicSchema,
+  body: z.string().max(MAX_BROADCAST_BODY_BYTES),
+  sig: Signature,
+}).strict();
+
 export const WireMessageSchema = z.discriminatedUnion("t", [
   HelloSchema,
   z.object({
@@ -139,16 +152,7 @@ export const WireMessageSchema = z.discriminatedUnion("t", [
     peers: z.array(PeerEntrySchema).max(MAX_EXCHANGE_ENTRIES),
     gone: z.array(DepartureSchema).max(MAX_EXCHANGE_DEPARTURES),
   }).strict(),
-  z.object({
-    t: z.literal("bcast"),
-    nonce: Nonce,
-    origin: NodeIdSchema,
-    ts: Timestamp,
-    hops: z.number().int().min(0).max(MAX_BROADCAST_HOPS),
-    topic: TopicSchema,
-    body: z.string().max(MAX_BROADCAST_BODY_BYTES),
-    sig: Signature,
-  }).strict(),
+  BroadcastSchema,
   z.object({
     t: z.literal("sealed"),
     nonce: Nonce,
@@ -166,6 +170,15 @@ export const WireMessageSchema = z.discriminatedUnion("t", [
   z.object({ t: z.literal("ihave"), ids: z.array(Nonce).min(1).max(MAX_IHAVE_IDS) }).strict(),
   z.object({ t: z.literal("graft"), ids: z.array(Nonce).max(MAX_IHAVE_IDS) }).strict(),
   z.object({ t: z.literal("prune") }).strict(),
+  // A node that just joined asks one neighbour, once, for the latest broadcast of each origin on
+  // the retained topics (the market); the answer comes in pages, the last one marked. Each
+  // broadcast is checked as its origin signed it, never taken on the neighbour's word.
+  z.object({ t: z.literal("retained_req") }).strict(),
+  z.object({
+    t: z.literal("retained"),
+    msgs: z.array(BroadcastSchema).max(MAX_RETAINED_PAGE),
+    last: z.boolean(),
+  }).strict(),
   // Request routing (network/routing/): a Kademlia query for the nodes nearest an id and its
   // answer; a request and its reply on a direct link. Sent on a neighbour link or as the first
   // message of a link opened for it (no hello there: the transport authenticated both ends, so

@@ -35,3 +35,18 @@ export const MAX_MISSING = 4_096;
 export const MESSAGE_CACHE_MS = 60_000;
 export const MAX_CACHED_MESSAGES = 16_384;
 export const MAX_CACHED_BYTES = 32 * 1024 * 1024;
+/**
+ * Origins whose latest retained broadcast (the market's topic) a node keeps to hand to a node
+ * that joins: the market's own cap on GPU nodes.
+ */
+export const MAX_RETAINED_ORIGINS = 65_536;
+/**
+ * A retained broadcast handed over at join may be this old: twice the market's 600 s refresh,
+ * so the latest announcement of every live GPU node qualifies (a live node has announced
+ * again within one refresh) and a departed node's falls out within two.
+ */
+export const RETAINED_MAX_AGE_MS = 2 * 600_000;
+/** Room left in a page of retained broadcasts for the frame's own fields. */
+export const RETAINED_PAGE_SLACK_BYTES = 1_024;
+/** Neighbours asked in turn for the retained broadcasts when links close before the answer. */
+export const MAX_RETAINED_ASKS = 8;

@@ -3,7 +3,9 @@ export {
   type BroadcastDelivery,
   Broadcaster,
   type BroadcasterDeps,
+  type RetainedMessage,
   type TreeMessage,
 } from "./plumtree.ts";
 export { MessageCache } from "./message_cache.ts";
 export { MissingIds } from "./missing.ts";
+export { RetainedBroadcasts } from "./retained.ts";

@@ -19,7 +19,13 @@
 import type { Clock, TimerHandle } from "../../mod/mod.ts";
 import { type AdmissionDeps, admit } from "../admission.ts";
 import { andThen, type Authenticator, type MaybePromise } from "../authenticator.ts";
-import { MAX_BROADCAST_HOPS, MAX_IHAVE_IDS } from "../constants.ts";
+import {
+  MAX_BROADCAST_HOPS,
+  MAX_CLOCK_SKEW_MS,
+  MAX_FRAME_BYTES,
+  MAX_IHAVE_IDS,
+  MAX_RETAINED_PAGE,
+} from "../constants.ts";
 import type { Counters } from "../counters.ts";
 import type { Neighbours } from "../neighbours.ts";
 import { newNonce, type NonceCache } from "../nonce_cache.ts";
@@ -39,9 +45,14 @@ import {
   MAX_CACHED_MESSAGES,
   MAX_EAGER_ON_OPEN,
   MAX_MISSING,
+  MAX_RETAINED_ASKS,
+  MAX_RETAINED_ORIGINS,
   MESSAGE_CACHE_MS,
+  RETAINED_MAX_AGE_MS,
+  RETAINED_PAGE_SLACK_BYTES,
 } from "./constants.ts";
 import { MessageCache } from "./message_cache.ts";
+import { RetainedBroadcasts } from "./retained.ts";
 import { MissingIds } from "./missing.ts";
 
 export type BroadcastDelivery = {
@@ -64,10 +75,17 @@ export type BroadcasterDeps = {
   deliver: (delivery: BroadcastDelivery) => void;
   /** A neighbour passed on something no honest relay would. */
   penalise: (fromId: string, reason: string) => void;
+  /**
+   * Topics whose latest broadcast per origin is kept and handed, once, to a neighbour that
+   * joins (the market); none when absent.
+   */
+  retainTopics?: ReadonlySet<string>;
 };
 
 /** The control messages of the lazy push. */
 export type TreeMessage = WireMessageOf<"ihave" | "graft" | "prune">;
+/** The hand-over of retained broadcasts to a node that joins. */
+export type RetainedMessage = WireMessageOf<"retained_req" | "retained">;
 
 export class Broadcaster {
   #deps: BroadcasterDeps;
@@ -90,11 +108,65 @@ export class Broadcaster {
    */
   #asks = new Map<string, string[]>();
   #askTimer: TimerHandle | undefined;
+  #retained = new RetainedBroadcasts({ maxOrigins: MAX_RETAINED_ORIGINS });
+  /** The neighbour asked for its retained broadcasts, while its answer is not complete. */
+  #retainedAsked: string | undefined;
+  /**
+   * Every neighbour asked so far: a page from one asked before the current one (its link
+   * closed while another to it stayed) is still an answer, not abuse.
+   */
+  #retainedAskedEver = new Set<string>();
+  /** The hand-over happened (or nothing is retained): never asked again. */
+  #retainedDone: boolean;
+  /** Neighbours answered on their current link: a second request on it is abuse. */
+  #retainedAnswered = new Set<string>();
   #stopped = false;
 
   constructor(deps: BroadcasterDeps) {
     this.#deps = deps;
     this.#admission = { ...deps, duplicates: "broadcast_duplicates" };
+    this.#retainedDone = (deps.retainTopics?.size ?? 0) === 0;
+  }
+
+  /** Origins whose latest retained broadcast is kept here (tests look). */
+  get retainedCount(): number {
+    return this.#retained.size;
+  }
+
+  /**
+   * The kept broadcasts on `topics`, as deliveries: a subscriber that comes after they arrived
+   * (the market starts after the network worker) gets them all the same.
+   */
+  retainedDeliveries(topics: ReadonlySet<string>): BroadcastDelivery[] {
+    const now = this.#deps.clock.now();
+    return this.#retained.pages(now, RETAINED_MAX_AGE_MS, Infinity, Infinity)[0]!
+      .filter((message) => topics.has(message.topic))
+      .map((message) => ({
+        nonce: message.nonce,
+        origin: message.origin,
+        topic: message.topic,
+        body: message.body,
+        receivedAt: now,
+      }));
+  }
+
+  /** The origin said goodbye: its kept broadcast is handed to nobody any more. */
+  forgetOrigin(id: string): void {
+    this.#retained.forget(id);
+  }
+
+  /** A request for the retained broadcasts, or a page of them. */
+  receiveRetained(fromId: string, message: RetainedMessage): void {
+    if (this.#stopped) return;
+    if (message.t === "retained_req") return this.#answerRetained(fromId);
+    if (!this.#retainedAskedEver.has(fromId)) {
+      return this.#deps.penalise(fromId, "retained broadcasts nobody asked for");
+    }
+    if (message.last && fromId === this.#retainedAsked) {
+      this.#retainedAsked = undefined;
+      this.#retainedDone = true;
+    }
+    for (const retained of message.msgs) this.#admitRetained(fromId, retained);
   }
 
   /** Neighbours in the tree right now (tests and the simulation look). */
@@ -122,6 +194,7 @@ export class Broadcaster {
         hops: MAX_BROADCAST_HOPS,
         sig: encodeBase64(signature),
       };
+      this.#retain(message);
       const { full, announced } = this.#spread(message, undefined, now);
       const sentTo = full + announced;
       if (sentTo > 0) counters.broadcasts_originated++;
@@ -193,6 +266,7 @@ export class Broadcaster {
       counters.broadcast_prunes++;
       neighbours.send(id, { t: "prune" });
     }
+    if (!this.#retainedDone && this.#retainedAsked === undefined) this.#askRetained(id);
   }
 
   /** A link closed: whatever it was, a new link to that peer starts in the tree again. */
@@ -200,6 +274,14 @@ export class Broadcaster {
     this.#lazy.delete(id);
     this.#announce.delete(id);
     this.#asks.delete(id);
+    this.#retainedAnswered.delete(id);
+    // A duplicate link to the same peer may stay open: its answer can still come on that one.
+    if (this.#retainedAsked !== id || this.#stopped || this.#deps.neighbours.has(id)) return;
+    // The answer did not complete: ask the next neighbour (duplicates of what came are skipped).
+    this.#retainedAsked = undefined;
+    for (const other of this.#deps.neighbours.ids()) {
+      if (other !== id) return this.#askRetained(other);
+    }
   }
 
   stop(): void {
@@ -220,6 +302,7 @@ export class Broadcaster {
     // It came over this link, first: the link is part of the tree (it may have been grafted).
     this.#lazy.delete(fromId);
     counters.broadcasts_delivered++;
+    this.#retain(message);
     this.#deps.deliver({
       nonce: message.nonce,
       origin: message.origin,
@@ -322,6 +405,74 @@ export class Broadcaster {
       if (this.#lazy.has(peer)) neighbours.send(peer, { t: "ihave", ids });
     }
     this.#announce.clear();
+  }
+
+  #retain(message: Broadcast): void {
+    if (this.#deps.retainTopics?.has(message.topic)) this.#retained.keep(message);
+  }
+
+  #askRetained(peer: string): void {
+    if (this.#retainedAskedEver.size >= MAX_RETAINED_ASKS) return;
+    if (!this.#deps.neighbours.send(peer, { t: "retained_req" })) return;
+    this.#retainedAsked = peer;
+    this.#retainedAskedEver.add(peer);
+  }
+
+  #answerRetained(fromId: string): void {
+    const { neighbours, clock, penalise } = this.#deps;
+    if (this.#retainedAnswered.has(fromId)) {
+      return penalise(fromId, "retained broadcasts asked for twice on one link");
+    }
+    this.#retainedAnswered.add(fromId);
+    const pages = this.#retained.pages(
+      clock.now(),
+      RETAINED_MAX_AGE_MS,
+      MAX_RETAINED_PAGE,
+      MAX_FRAME_BYTES - RETAINED_PAGE_SLACK_BYTES,
+    );
+    pages.forEach((msgs, index) =>
+      neighbours.send(fromId, { t: "retained", msgs, last: index === pages.length - 1 })
+    );
+  }
+
+  /**
+   * A retained broadcast is checked as a relayed one (origin, id, signature) but may be older,
+   * up to {@link RETAINED_MAX_AGE_MS}: it is the origin's latest, not news. It is delivered
+   * here only, never passed on: every other node had it when it was broadcast.
+   */
+  #admitRetained(fromId: string, message: Broadcast): void {
+    const { selfId, networkId, clock, auth, nonces, counters, penalise, retainTopics } = this.#deps;
+    const now = clock.now();
+    if (!retainTopics?.has(message.topic)) {
+      return penalise(fromId, "a retained broadcast on a topic nobody retains");
+    }
+    if (message.origin === selfId || nonces.has(message.nonce, now)) return;
+    if (message.ts > now + MAX_CLOCK_SKEW_MS || now - message.ts > RETAINED_MAX_AGE_MS) {
+      counters.stale_dropped++;
+      return;
+    }
+    const signature = decodeBase64(message.sig);
+    const verified = signature
+      ? auth.verify(message.origin, broadcastSignedBytes(networkId, message), signature)
+      : false;
+    andThen(verified, (ok) => {
+      if (this.#stopped) return;
+      if (!ok) {
+        counters.forged_dropped++;
+        return penalise(fromId, "retained broadcast with a bad signature");
+      }
+      const at = clock.now();
+      if (!nonces.add(message.nonce, at)) return;
+      this.#retained.keep(message);
+      counters.retained_delivered++;
+      this.#deps.deliver({
+        nonce: message.nonce,
+        origin: message.origin,
+        topic: message.topic,
+        body: message.body,
+        receivedAt: at,
+      });
+    });
   }
 
   #timer(run: () => void, delayMs: number): TimerHandle {

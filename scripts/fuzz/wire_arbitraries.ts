@@ -14,6 +14,7 @@ import {
   MAX_FOUND_ENTRIES,
   MAX_HOPS,
   MAX_INCARNATION,
+  MAX_RETAINED_PAGE,
   MAX_TIMESTAMP_MS,
   REFUSAL_REASONS,
   REFUSAL_SAMPLE_SIZE,
@@ -62,6 +63,16 @@ export const departures = fc.record({
 export function wireMessages(long = false): fc.Arbitrary<WireMessage> {
   const list = <T>(items: fc.Arbitrary<T>, max: number) =>
     fc.array(items, { maxLength: long ? max : Math.min(max, 3) });
+  const broadcast = fc.record({
+    t: fc.constant("bcast" as const),
+    nonce: base64Of(16),
+    origin: nodeIds,
+    ts: timestamps,
+    hops,
+    topic: topics,
+    body: fc.string({ unit: "binary", maxLength: long ? 2000 : 40 }),
+    sig: base64Of(64),
+  });
   return fc.oneof(
     fc.record({
       t: fc.constant("hello" as const),
@@ -86,15 +97,13 @@ export function wireMessages(long = false): fc.Arbitrary<WireMessage> {
       peers: list(peerEntries, MAX_EXCHANGE_ENTRIES),
       gone: list(departures, MAX_EXCHANGE_DEPARTURES),
     }),
+    broadcast,
+    // The hand-over of retained broadcasts (the market) to a node that joins.
+    fc.record({ t: fc.constant("retained_req" as const) }),
     fc.record({
-      t: fc.constant("bcast" as const),
-      nonce: base64Of(16),
-      origin: nodeIds,
-      ts: timestamps,
-      hops,
-      topic: topics,
-      body: fc.string({ unit: "binary", maxLength: long ? 2000 : 40 }),
-      sig: base64Of(64),
+      t: fc.constant("retained" as const),
+      msgs: list(broadcast, MAX_RETAINED_PAGE),
+      last: fc.boolean(),
     }),
     fc.record({
       t: fc.constant("sealed" as const),
