@@ -31,8 +31,9 @@ export const TEST_NODE_ENV: Record<string, string> = {
 };
 
 /**
- * Starts `node` and waits (90 s at most) until its API answers with its node id. `args` come after
- * the devnet's own flags, so they win over them (a shorter validation round, say).
+ * Starts `node` and waits (90 s at most) until its API answers with its node id and all its
+ * workers run. `args` come after the devnet's own flags, so they win over them (a shorter
+ * validation round, say).
  */
 export async function startNode(
   node: DevnetNode,
@@ -55,7 +56,13 @@ export async function startNode(
     if (exited) throw new GiveUp(`${node.name} exited: ${await log}`);
     const response = await fetch(`http://127.0.0.1:${node.httpPort}/api/v1/node`);
     const body = await response.json();
-    return response.ok ? body.data.node_id as string : undefined;
+    if (!response.ok) return undefined;
+    // The API answers as soon as the HTTP worker is up; the node service (operator endpoints,
+    // images) and the network may still be starting, and a request to them would get a 503.
+    const workers = Object.values(body.data.workers as Record<string, { state: string }>);
+    return workers.every((worker) => worker.state === "running")
+      ? body.data.node_id as string
+      : undefined;
   }, 90_000);
   return { ...node, child, log, nodeId };
 }
