@@ -7,7 +7,7 @@
  * deleted, kept across a node restart, gone with the VM; a running guest's
  * are in vm_live_disks_test.ts), a running guest's password changed through
  * its guest agent, also right after a start; and a Windows guest on UEFI
- * (OVMF).
+ * (OVMF), whose firmware ignores an ACPI shutdown (logged as ignored, never forced).
  *
  * Fails (does not skip) when libvirt is not running.
  */
@@ -35,6 +35,8 @@ import {
 } from "./vm_fixture.ts";
 
 const BOOT_MS = 180_000;
+/** How long a shutdown nothing in the guest answers is watched before it counts as ignored. */
+const IGNORED_WATCH_MS = 8_000;
 const GIB = 2 ** 30;
 /** Characters a shell or chpasswd's `user:password` line could trip on. */
 const NEW_PASSWORD = `n3w pa:ss "$x" \\ 'y'`;
@@ -261,7 +263,7 @@ Deno.test("the original's VM operations: desc, custom ports, shutdown, poweroff,
   }
 });
 
-Deno.test("a Windows guest boots with UEFI (OVMF) and takes an RDP forward", async () => {
+Deno.test("a Windows guest boots with UEFI (OVMF), takes an RDP forward, and an ignored shutdown is not forced", async () => {
   await requireLibvirt();
   const guest = await testGuest();
   const prefix = testPrefix();
@@ -281,6 +283,24 @@ Deno.test("a Windows guest boots with UEFI (OVMF) and takes an RDP forward", asy
     assert.match(xml, new RegExp(`hostfwd=tcp:127\\.0\\.0\\.1:${rdpPort}-:3389`));
     assert.match(xml, /<target dev="sda" bus="sata"\/>|<target dev='sda' bus='sata'\/>/);
     assert.ok(await tcpAccepts(rdpPort), "QEMU listens on the RDP forward");
+
+    // Nothing booted (the disk is not a UEFI one): the firmware runs on and nothing in the guest
+    // handles the ACPI power button. The shutdown is logged as ignored and never forced; a
+    // poweroff then stops it.
+    const asked = await setting.service.shutdown("renter", vm.id, IGNORED_WATCH_MS);
+    assert.equal(asked.state, "running");
+    const outcome = await waitFor(
+      "the ignored shutdown's outcome",
+      () => setting.events.list({ action: "vm.shutdown_outcome", target: vm.id, limit: 1 })[0],
+      IGNORED_WATCH_MS + 30_000,
+    );
+    assert.equal(outcome.detail.outcome, "ignored");
+    assert.ok(Number(outcome.detail.watched_ms) >= IGNORED_WATCH_MS, "watched the whole time");
+    assert.equal((await virsh("domstate", vm.domain)).stdout.trim(), "running");
+    assert.equal((await setting.service.get(vm.id)).state, "running");
+    const off = await setting.service.stop("renter", vm.id, { force: true });
+    assert.equal(off.state, "stopped");
+    assert.equal((await virsh("domstate", vm.domain)).stdout.trim(), "shut off");
     await setting.service.delete("renter", vm.id);
   } finally {
     await removeDomains(prefix);
