@@ -46,11 +46,11 @@ export function validationRoutes(
       "operation)",
     auth: "wallet",
     description: `${SIGNED} Only a validator that holds an order for this machine in the ` +
-      "ledger's current round, has not reported, and is inside one of its time slots (403 " +
-      "otherwise); one live check VM per validator and round (409). The VM has the CPU cores, " +
-      "memory, disk and all the GPUs the owner declared; a script on its seed disk prints what " +
-      "the guest sees to its console, read back by `GET .../checks/{id}`. The node deletes it " +
-      "when the slot ends. A node that cannot make it that big fails the operation.",
+      "ledger's current round and is inside one of its time slots (403 otherwise), has not " +
+      "reported, and has no live check VM of this round here (409 otherwise). The VM has the " +
+      "CPU cores, memory, disk and all the GPUs the owner declared; a script on its seed disk " +
+      "prints what the guest sees to its console, read back by `GET .../checks/{id}`. The node " +
+      "deletes it when the slot ends. A node that cannot make it that big fails the operation.",
     tags: ["validation"],
     body: z.object({
       ...Target,

@@ -53,7 +53,7 @@ export type CheckVmServiceOptions = {
   events: EventLog;
   vms: VmService;
   images: ImageStore;
-  /** Where the ledger is read; under `substrate` it refuses (the chain's committee verifies). */
+  /** Where the ledger is read; under `substrate`, the chain's OnlineCommittee round. */
   verification: VerificationService | { missing: string };
   /** This node's machine id in the ledger. */
   machineId: string;

@@ -7,15 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { DbcConnection, SubstrateVerification } from "../../node_service/chain/mod.ts";
-import { COMMITTEE_SLOT_BLOCKS } from "../../node_service/chain/committee.ts";
 import { checkDecision } from "../../node_service/validation/decision.ts";
 import { devWallets } from "../wallets.ts";
 import { startChopsticks } from "./chopsticks.ts";
-import { DBC, fund, makeMachineOnline, text } from "./dbc_machine.ts";
+import { bookCommittee, DBC, fund, makeMachineOnline } from "./dbc_machine.ts";
 
 const MACHINE_ID = "c0ffee17".repeat(8);
-/** OnlineCommittee cuts the round into 9 slots; member i works in slots i, i+3, i+6. */
-const SLOTS = 9;
 
 Deno.test("a booked committee member may create the check VM in its own slot (DBC runtime under chopsticks)", async () => {
   const { alice, bob, charlie, dave, eve } = await devWallets();
@@ -36,51 +33,11 @@ Deno.test("a booked committee member may create the check VM in its own slot (DB
       status: "CommitteeVerifying",
     });
     // Distributed now, as `online_committee::book_one` leaves it: booked, slots from this block.
-    const booked = await chain.head();
-    const opsOf = (index: number, status: "Booked" | "Hashed") => ({
-      stakedDbc: (1_000n * DBC).toString(),
-      verifyTime: [index, index + 3, index + 6].map((slot) =>
-        booked + slot * COMMITTEE_SLOT_BLOCKS
-      ),
-      confirmHash: `0x${"00".repeat(16)}`,
-      hashTime: status === "Hashed" ? booked : 0,
-      confirmTime: 0,
-      machineStatus: status,
-      machineInfo: {
-        machineId: "0x",
-        gpuType: "0x",
-        gpuNum: 0,
-        cudaCore: 0,
-        gpuMem: 0,
-        calcPoint: 0,
-        sysDisk: 0,
-        dataDisk: 0,
-        cpuType: "0x",
-        cpuCoreNum: 0,
-        cpuRate: 0,
-        memNum: 0,
-        randStr: "0x",
-        isSupport: false,
-      },
-    });
-    await chain.setStorage({
-      OnlineCommittee: {
-        MachineCommittee: [[[text(MACHINE_ID)], {
-          bookTime: booked,
-          bookedCommittee: members.map((member) => member.address),
-          hashedCommittee: [],
-          confirmStartTime: booked + SLOTS * COMMITTEE_SLOT_BLOCKS,
-          confirmedCommittee: [],
-          onlinedCommittee: [],
-          status: "SubmittingHash",
-        }]],
-        CommitteeOps: [
-          [[bob.address, text(MACHINE_ID)], opsOf(0, "Booked")],
-          [[charlie.address, text(MACHINE_ID)], opsOf(1, "Booked")],
-          [[dave.address, text(MACHINE_ID)], opsOf(2, "Hashed")],
-        ],
-      },
-    });
+    await bookCommittee(chain, MACHINE_ID, [
+      { account: bob.address },
+      { account: charlie.address },
+      { account: dave.address, status: "Hashed" },
+    ], await chain.head());
 
     const machine = await verification.machine(MACHINE_ID);
     assert.equal(machine.status, "verifying");

@@ -19,6 +19,7 @@ export const STANDARD_GPU_POINT_PRICE = { gpuPoint: 1_000, gpuPrice: 28_229 };
 export const DBC_AVG_PRICE = 1_000;
 /** The chain's 6-second blocks: 10 a minute (dbc_support::ONE_MINUTE). */
 export const BLOCKS_PER_MINUTE = 10;
+export const MS_PER_BLOCK = 60_000 / BLOCKS_PER_MINUTE;
 export const BLOCKS_PER_DAY = 24 * 60 * BLOCKS_PER_MINUTE;
 /** RentMachine: the renter confirms within 15 minutes of renting (WAITING_CONFIRMING_DELAY). */
 export const CONFIRM_WINDOW_BLOCKS = 15 * BLOCKS_PER_MINUTE;
@@ -160,4 +161,80 @@ export function text(value: string): string {
       "",
     )
   }`;
+}
+
+/** OnlineCommittee: a round's 36 hours cut into 9 verification slots of 4 hours. */
+export const COMMITTEE_SLOTS = 9;
+export const COMMITTEE_SLOT_BLOCKS = 4 * 60 * BLOCKS_PER_MINUTE;
+
+export type BookedMember = {
+  account: string;
+  /** `Hashed`: it submitted its hash (it has reported); default `Booked`. */
+  status?: "Booked" | "Hashed";
+};
+
+/**
+ * Books `members` to verify `machineId` at block `booked`, as `online_committee::book_one`
+ * leaves it: member i works in slots i, i+3 and i+6 from that block; none has confirmed yet.
+ * The machine must be `CommitteeVerifying` ({@link makeMachineOnline}).
+ */
+export async function bookCommittee(
+  chain: Chopsticks,
+  machineId: string,
+  members: BookedMember[],
+  booked: number,
+): Promise<void> {
+  const opsOf = (index: number, status: "Booked" | "Hashed") => ({
+    stakedDbc: (1_000n * DBC).toString(),
+    verifyTime: [index, index + 3, index + 6].map((slot) => booked + slot * COMMITTEE_SLOT_BLOCKS),
+    confirmHash: `0x${"00".repeat(16)}`,
+    hashTime: status === "Hashed" ? booked : 0,
+    confirmTime: 0,
+    machineStatus: status,
+    machineInfo: {
+      machineId: "0x",
+      gpuType: "0x",
+      gpuNum: 0,
+      cudaCore: 0,
+      gpuMem: 0,
+      calcPoint: 0,
+      sysDisk: 0,
+      dataDisk: 0,
+      cpuType: "0x",
+      cpuCoreNum: 0,
+      cpuRate: 0,
+      memNum: 0,
+      randStr: "0x",
+      isSupport: false,
+    },
+  });
+  const accounts = members.map((member) => member.account);
+  await chain.setStorage({
+    OnlineCommittee: {
+      MachineCommittee: [[[text(machineId)], {
+        bookTime: booked,
+        bookedCommittee: accounts,
+        hashedCommittee: members.filter((member) => member.status === "Hashed")
+          .map((member) => member.account),
+        confirmStartTime: booked + COMMITTEE_SLOTS * COMMITTEE_SLOT_BLOCKS,
+        confirmedCommittee: [],
+        onlinedCommittee: [],
+        status: "SubmittingHash",
+      }]],
+      CommitteeOps: members.map((member, index) => [
+        [member.account, text(machineId)],
+        opsOf(index, member.status ?? "Booked"),
+      ]),
+    },
+  });
+}
+
+/**
+ * Sets the chain's clock (Timestamp.Now) so that a new head block, built here, is stamped `ms`:
+ * mainnet's block times follow the wall clock, a chain under chopsticks adds 6 s a block from
+ * wherever it started, and a GPU node compares the chain's slot times with its own clock.
+ */
+export async function setChainClock(chain: Chopsticks, ms: number): Promise<void> {
+  await chain.setStorage({ Timestamp: { Now: ms - MS_PER_BLOCK } });
+  await chain.newBlocks(1);
 }

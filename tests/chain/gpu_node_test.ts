@@ -8,22 +8,13 @@
 import assert from "node:assert/strict";
 import type { KeyringPair } from "@polkadot/keyring/types";
 import { DbcConnection, DbcRenter } from "../../node_service/chain/mod.ts";
-import {
-  DENO_BIN,
-  freePort,
-  GiveUp,
-  REPO_ROOT,
-  scratchDir,
-  waitFor,
-  writeScript,
-} from "../helpers.ts";
-import { devWallets, walletHeaders } from "../wallets.ts";
+import { scratchDir, waitFor } from "../helpers.ts";
+import { devWallets } from "../wallets.ts";
+import { type ChainNode, startChainNode } from "./chain_node.ts";
 import { startChopsticks } from "./chopsticks.ts";
 import { DBC, fund, HALF_HOUR_BLOCKS, makeMachineOnline, setRentSettings } from "./dbc_machine.ts";
 
 const MACHINE_ID = "7a21c9d4".repeat(8);
-const RECORDED_GPUS = `${REPO_ROOT}/tests/fixtures/nvidia-smi/two_h100.csv`;
-const DOCKER_SOCKET = Deno.env.get("DBC_DOCKER_SOCKET") ?? "/run/dbc-podman/podman.sock";
 /** The busybox image scripts/system/podman_test_image.sh imports. */
 const TEST_IMAGE = Deno.env.get("DBC_TEST_IMAGE") ?? "localhost/dbc-test-busybox:latest";
 
@@ -32,7 +23,7 @@ Deno.test("a GPU node with verification_service=substrate follows the chain's or
   const chain = await startChopsticks();
   const dir = await scratchDir("chain-gpu-node");
   const connection = new DbcConnection(chain.url, { timeoutMs: 30_000 });
-  let child: Deno.ChildProcess | undefined;
+  let node: ChainNode | undefined;
   try {
     await fund(chain, [alice.address, dave.address], 1_000_000n * DBC);
     await setRentSettings(chain, eve.address);
@@ -47,73 +38,17 @@ Deno.test("a GPU node with verification_service=substrate follows the chain's or
     const renter = new DbcRenter(await connection.api(), alice, { immortal: true });
     const rent = await renter.rent({ machineId: MACHINE_ID, gpus: 1, blocks: HALF_HOUR_BLOCKS });
 
-    const bin = `${dir}/bin`;
-    await Deno.mkdir(bin);
-    await writeScript(
-      `${bin}/nvidia-smi`,
-      `case "$*" in *--query-gpu=index,uuid,name,pci.bus_id,*--format=csv,noheader,nounits*) cat '${RECORDED_GPUS}';; *) echo "unexpected arguments: $*" >&2; exit 2;; esac`,
-    );
-    const httpPort = freePort();
-    child = new Deno.Command(DENO_BIN, {
-      args: [
-        "task",
-        "-q",
-        "node",
-        "--data-dir",
-        `${dir}/data`,
-        "--http-port",
-        String(httpPort),
-        "--p2p-host",
-        "127.0.0.1",
-        "--p2p-port",
-        String(freePort()),
-        "--vm-domain-prefix",
-        `chain-${crypto.randomUUID().slice(0, 8)}-`,
-        "--verification-service",
-        "substrate",
-        "--substrate-rpc-url",
-        chain.url,
-        "--substrate-machine-id",
-        MACHINE_ID,
-        // The lease loop asks the chain every second here (a minute by default).
-        "--lease-check-interval-s",
-        "1",
-      ],
-      cwd: REPO_ROOT,
-      env: {
-        PATH: `${bin}:${Deno.env.get("PATH")}`,
-        DBC_LOG_LEVEL: "warn",
-        DBC_DOCKER_SOCKET: DOCKER_SOCKET,
-      },
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const log = new Response(child.stderr).text();
-    let exited = false;
-    void child.status.then(() => (exited = true));
-    const base = `http://127.0.0.1:${httpPort}`;
-    const info = await waitFor("the GPU node to answer", async () => {
-      if (exited) throw new GiveUp(`the node exited: ${await log}`);
-      const response = await fetch(`${base}/api/v1/node`);
-      const body = await response.json();
-      return response.ok ? body.data : undefined;
-    }, 90_000);
-    assert.equal(info.machine_id, MACHINE_ID);
+    node = await startChainNode({ chainUrl: chain.url, machineId: MACHINE_ID, dir });
+    const gpu = node;
 
     /** A VM create on this node signed by `who`: refused for the rental, or past that check. */
-    const create = async (who: KeyringPair, gpus = 0) => {
-      const path = `/api/v1/tasks/start?node_id=${info.node_id}`;
-      const body = { image_name: "no-such-image", cpu_cores: 1, mem_size: 1, gpu_count: gpus };
-      const response = await fetch(`${base}${path}`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          ...walletHeaders(who, { method: "POST", path, body, timestamp: Date.now() }),
-        },
-        body: JSON.stringify(body),
+    const create = (who: KeyringPair, gpus = 0) =>
+      gpu.signed(who, "POST", `/api/v1/tasks/start?node_id=${gpu.nodeId}`, {
+        image_name: "no-such-image",
+        cpu_cores: 1,
+        mem_size: 1,
+        gpu_count: gpus,
       });
-      return { status: response.status, body: await response.json() };
-    };
 
     // Bob rents nothing here (asked once the node service has started: 503 until then).
     const wrong = await waitFor("the node service", async () => {
@@ -132,18 +67,9 @@ Deno.test("a GPU node with verification_service=substrate follows the chain's or
     assert.match(tooMany.body.error_message, /holds 1 GPU\(s\) \(index 0\); 2 asked for/);
 
     // Alice's container runs while her order does.
-    const signed = async (method: string, path: string, body?: unknown) => {
-      const response = await fetch(`${base}${path}`, {
-        method,
-        headers: {
-          "content-type": "application/json",
-          ...walletHeaders(alice, { method, path, body, timestamp: Date.now() }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: response.status, body: await response.json() };
-    };
-    const created = await signed("POST", `/api/v1/containers/create?node_id=${info.node_id}`, {
+    const signed = (method: string, path: string, body?: unknown) =>
+      gpu.signed(alice, method, path, body);
+    const created = await signed("POST", `/api/v1/containers/create?node_id=${gpu.nodeId}`, {
       image: TEST_IMAGE,
       command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"],
     });
@@ -152,7 +78,7 @@ Deno.test("a GPU node with verification_service=substrate follows the chain's or
     const stateIs = (wanted: string) => async () => {
       const detail = await signed(
         "GET",
-        `/api/v1/containers/${containerId}?node_id=${info.node_id}`,
+        `/api/v1/containers/${containerId}?node_id=${gpu.nodeId}`,
       );
       return detail.body.data?.state === wanted ? detail.body.data : undefined;
     };
@@ -171,17 +97,12 @@ Deno.test("a GPU node with verification_service=substrate follows the chain's or
     await waitFor("the lease loop to start the container again", stateIs("running"), 60_000);
     const deleted = await signed(
       "POST",
-      `/api/v1/containers/${containerId}/delete?node_id=${info.node_id}`,
+      `/api/v1/containers/${containerId}/delete?node_id=${gpu.nodeId}`,
       {},
     );
     assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
   } finally {
-    if (child) {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* already gone */ }
-      await child.status;
-    }
+    await node?.stop();
     await connection.close();
     await chain.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => undefined);
