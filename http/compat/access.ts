@@ -2,12 +2,12 @@
  * Who may touch what, in the original's words, on the native rules: a renter
  * sees and operates only the VMs it owns (anyone else's, or a missing one, is
  * "task not exist", errcode 1), and only the machine's current renter creates
- * (http/routes/instances.ts `requireRental`; otherwise the original's -3
+ * (http/routes/renter.ts `requireRental`; otherwise the original's -3
  * "check authority failed: wallet not rented").
  */
 import { RpcError, type VmDetail } from "../../mod/mod.ts";
 import { ApiError } from "../errors.ts";
-import { requireRental } from "../routes/instances.ts";
+import { requireRental } from "../routes/renter.ts";
 import { denied, refused } from "./envelope.ts";
 import type { EndpointInput } from "./endpoint.ts";
 

@@ -30,7 +30,8 @@ import { type OperatorAccess, requireOperator } from "../operator_auth.ts";
 import type { Operations } from "../operations.ts";
 import { NodeQuery, SIGNED_ROUTE_ERRORS, TargetFields } from "./common.ts";
 import { MAX_IMAGES_PER_RENTER } from "./images.ts";
-import { type InstanceRouteDeps, requireRental } from "./instances.ts";
+import type { InstanceRouteDeps } from "./instances.ts";
+import { requireRental } from "./renter.ts";
 
 /** How often a transfer's operation reads the transfer's progress. */
 const TRANSFER_POLL_MS = 500;

@@ -22,7 +22,8 @@ import {
 import type { ApiRoutes } from "../api_route.ts";
 import type { WalletAuthenticator } from "../auth.ts";
 import { ApiError } from "../errors.ts";
-import { type InstanceRouteDeps, requireRental } from "./instances.ts";
+import type { InstanceRouteDeps } from "./instances.ts";
+import { requireRental } from "./renter.ts";
 import { NodeQuery, TargetFields as Target } from "./common.ts";
 
 /** VM images one renter may keep on a node at once, so one renter cannot fill its disk. */

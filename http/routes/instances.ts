@@ -22,7 +22,6 @@ import {
   type LeaseStatus,
   MAX_SSH_KEYS,
   PortRequestSchema,
-  RpcError,
   type RpcErrorCode,
   SshPublicKeySchema,
   SshPublicKeysSchema,
@@ -45,9 +44,10 @@ import type { AppDeps } from "../app_deps.ts";
 import type { WalletAuthenticator } from "../auth.ts";
 import { ApiError, apiErrorKindFor } from "../errors.ts";
 import type { Operations } from "../operations.ts";
-import { NodeQuery, SIGNED_ROUTE_ERRORS, TargetBody, TargetFields as Target } from "./common.ts";
+import { NodeQuery, TargetBody, TargetFields as Target } from "./common.ts";
+import { type OwnedRouteAdder, ownedRoutes, signersContainer, signersVm } from "./owned.ts";
+import { rentalRoutes, signedRoutes } from "./renter.ts";
 
-const ERRORS = SIGNED_ROUTE_ERRORS;
 const SIGNED =
   "Wallet-signed (see /api/v1/ledger routes for the headers and the signed message), or a " +
   "delegated session of the renter (`X-DBC-Session`). " +
@@ -66,6 +66,8 @@ const MemSizeSchema = z.number().min(0.125).max(4096);
 const DiskSizeSchema = z.number().int().min(1).max(65_536);
 const SshPortSchema = z.number().int().min(1).max(65_535);
 const gibToMib = (gib: number) => Math.round(gib * 1024);
+/** A create pulls its image and writes its disk first. */
+const CREATE_TIMEOUT_MS = 15 * 60_000;
 /** Snapshot and modify requests may take a while on a large disk. */
 const DISK_OPERATION_TIMEOUT_MS = 5 * 60_000;
 const CreatedSchema = z.object({
@@ -75,50 +77,6 @@ const CreatedSchema = z.object({
 });
 
 export type InstanceRouteDeps = AppDeps & { operations: Operations };
-
-/** Gives an instance to the renter who asked only; anyone else is told it does not exist. */
-export function ownedBy<T extends { owner: string; id: string }>(
-  instance: T,
-  account: string,
-  noun: string,
-): T {
-  if (instance.owner !== account) {
-    throw new ApiError("not_found", `no ${noun} ${instance.id} of yours on this node`);
-  }
-  return instance;
-}
-
-/** A missing instance is a 404, whoever asks. */
-export async function found<T>(noun: string, id: string, lookup: Promise<T>): Promise<T> {
-  try {
-    return await lookup;
-  } catch (error) {
-    if (error instanceof RpcError && error.code === "not_found") {
-      throw new ApiError("not_found", `no ${noun} ${id} of yours on this node`);
-    }
-    throw error;
-  }
-}
-
-/**
- * Only the current renter of this machine (or its multisig account) may create on it, as the
- * verification service says. Without a node identity (tools, unit tests) there is no machine to
- * check against.
- */
-export async function requireRental(
-  deps: Pick<InstanceRouteDeps, "call" | "node">,
-  account: string,
-): Promise<LeaseStatus | undefined> {
-  if (!deps.node) return undefined;
-  const check = await deps.call("lease.check", { account, machine_id: deps.node.nodeId });
-  if (!check.renting) {
-    throw new ApiError(
-      "forbidden",
-      `${account} does not rent machine ${deps.node.nodeId} now (${check.verification}: ${check.lease.state})`,
-    );
-  }
-  return check.lease;
-}
 
 /**
  * The GPUs a create gets: `count` free ones, or, where the rental holds some GPUs only (a chain
@@ -142,6 +100,23 @@ export function rentalGpus(
 
 const newId = (prefix: string) =>
   `${prefix}-${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+/** The id prefix of each kind of instance. */
+const ID_PREFIX = { vm: "vm", container: "ct" } as const;
+
+/**
+ * Starts a create as an operation under a new id, waits until its record is written (see
+ * {@link recorded}) and answers what a 202 says: the id and the operation to follow.
+ */
+async function startCreate(
+  deps: InstanceRouteDeps,
+  kind: "vm" | "container",
+  create: (id: string) => Promise<unknown>,
+): Promise<z.infer<typeof CreatedSchema>> {
+  const id = newId(ID_PREFIX[kind]);
+  const operation = deps.operations.start(`${kind}.create`, id, () => create(id));
+  await recorded(deps, `${kind}.recorded`, id, operation.operation_id);
+  return { task_id: id, operation_id: operation.operation_id, state: "creating" };
+}
 
 /**
  * Waits until the create has written the instance's record, so that a 202
@@ -187,14 +162,15 @@ export function vmRoutes(
   auth: WalletAuthenticator,
 ): void {
   const IdParams = z.object({ task_id: InstanceIdSchema });
-  const ownVm = async (id: string, account: string) =>
-    ownedBy(await found("VM", id, deps.call("vm.get", { id })), account, "VM");
+  const ownVm = signersVm(deps);
+  const addVmRoute = ownedRoutes(routes, auth, "task_id", ownVm);
+  const addSignedRoute = signedRoutes(routes, auth, SIGNED);
+  const addRentalRoute = rentalRoutes(routes, deps, auth, SIGNED);
 
-  routes.add({
+  addRentalRoute({
     method: "post",
     path: "/api/v1/tasks/start",
     summary: "Create and start a VM (answers at once; follow the operation)",
-    auth: "renter",
     description: `${SIGNED} A Linux guest's login user gets \`ssh_key\` and \`password\` through ` +
       "cloud-init (a seed disk); without a password the node makes one. The VM's detail shows " +
       "them to its owner.",
@@ -226,12 +202,8 @@ export function vmRoutes(
     }),
     response: CreatedSchema,
     successStatus: 202,
-    errors: ERRORS,
-  }, async ({ body, rawBody, context }) => {
-    const who = await auth.authoriseRenter(context, rawBody);
-    const lease = await requireRental(deps, who.account);
-    const id = newId("vm");
-    const operation = deps.operations.start("vm.create", id, () =>
+  }, async (who, { body }) => {
+    return await startCreate(deps, "vm", (id) =>
       deps.call("vm.create", {
         actor: who.actor,
         owner: who.account,
@@ -241,7 +213,7 @@ export function vmRoutes(
         cpu_cores: body.cpu_cores,
         memory_mib: gibToMib(body.mem_size),
         disk_gib: body.disk_size,
-        gpus: rentalGpus(body.gpu_count, lease),
+        gpus: rentalGpus(body.gpu_count, who.lease),
         login_port: body.ssh_port ?? body.rdp_port,
         vnc_port: body.vnc_port,
         firmware: body.firmware,
@@ -251,50 +223,39 @@ export function vmRoutes(
         ssh_keys: typeof body.ssh_key === "string" ? [body.ssh_key] : body.ssh_key,
         password: body.password,
         network_name: body.network_name,
-      }, { timeoutMs: 15 * 60_000 }));
-    await recorded(deps, "vm.recorded", id, operation.operation_id);
-    return { task_id: id, operation_id: operation.operation_id, state: "creating" as const };
+      }, { timeoutMs: CREATE_TIMEOUT_MS }));
   });
 
-  routes.add({
+  addSignedRoute({
     method: "get",
     path: "/api/v1/tasks",
     summary: "The signer's VMs on this node",
-    auth: "renter",
-    description: SIGNED,
     tags: ["vms"],
     query: NodeQuery,
     response: z.object({ tasks: z.array(VmSchema) }),
-    errors: ERRORS,
-  }, async ({ context }) => {
-    const who = await auth.authoriseRenter(context, "");
+  }, async (who) => {
     const { vms } = await deps.call("vm.list", {});
     return { tasks: vms.filter((vm) => vm.owner === who.account) };
   });
 
-  routes.add({
+  addSignedRoute({
     method: "get",
     path: "/api/v1/tasks/:task_id",
     summary:
       "One of the signer's VMs: state, login port and credentials (user, password), VNC, hypervisor view",
-    auth: "renter",
-    description: SIGNED,
     tags: ["vms"],
     params: IdParams,
     query: NodeQuery,
     response: VmDetailSchema,
-    errors: ERRORS,
-  }, async ({ params, context }) => {
-    const who = await auth.authoriseRenter(context, "");
+  }, async (who, { params }) => {
     return await ownVm(params.task_id, who.account);
   });
 
   for (const action of ["start", "stop", "restart", "reset", "delete"] as const) {
-    routes.add({
+    addVmRoute({
       method: "post",
       path: `/api/v1/tasks/:task_id/${action}`,
       summary: `${action[0]!.toUpperCase()}${action.slice(1)} one of the signer's VMs`,
-      auth: "renter",
       description: action === "stop"
         ? `${SIGNED} The guest is asked to shut down (ACPI) and powered off when it has not ` +
           "within the node's time-out; `force: true` powers it off at once."
@@ -303,11 +264,8 @@ export function vmRoutes(
       params: IdParams,
       body: action === "stop" ? StopBody : action === "restart" ? RestartBody : TargetBody,
       response: VmSchema,
-      errors: ERRORS,
-    }, async ({ params, body, rawBody, context }) => {
-      const who = await auth.authoriseRenter(context, rawBody);
-      const id = (await ownVm(params.task_id, who.account)).id;
-      const target = { actor: who.actor, id };
+    }, async ({ actor, id }, { body }) => {
+      const target = { actor, id };
       switch (action) {
         case "start":
           return await deps.call("vm.start", target, { timeoutMs: 5 * 60_000 });
@@ -330,29 +288,24 @@ export function vmRoutes(
     });
   }
 
-  routes.add({
+  addVmRoute({
     method: "get",
     path: "/api/v1/tasks/:task_id/trace",
     summary: "The VM's console output, head or tail, at most 100 lines a request",
-    auth: "renter",
     description: SIGNED,
     tags: ["vms"],
     params: IdParams,
     query: LogQuery,
     response: VmLogsSchema,
-    errors: ERRORS,
-  }, async ({ params, query, context }) => {
-    const who = await auth.authoriseRenter(context, "");
-    const id = (await ownVm(params.task_id, who.account)).id;
+  }, async ({ id }, { query }) => {
     return await deps.call("vm.logs", { id, from: query.flag, lines: query.line_num });
   });
 
-  routes.add({
+  addVmRoute({
     method: "post",
     path: "/api/v1/tasks/:task_id/modify",
     summary:
       "Change a stopped VM's CPU cores, memory, disk size (grow only), SSH/RDP, VNC or custom ports",
-    auth: "renter",
     description: `${SIGNED} The VM must be stopped (409 otherwise); a smaller disk is refused ` +
       "(400). What the body leaves out stays as it is. Host ports are checked as at create " +
       "(in the node's VM port range, free on the host and of other VMs); `custom_ports` " +
@@ -382,12 +335,9 @@ export function vmRoutes(
       message: "ssh_port and rdp_port are the same login forward: name one",
     }),
     response: VmSchema,
-    errors: ERRORS,
-  }, async ({ params, body, rawBody, context }) => {
-    const who = await auth.authoriseRenter(context, rawBody);
-    const id = (await ownVm(params.task_id, who.account)).id;
+  }, async ({ actor, id }, { body }) => {
     return await deps.call("vm.modify", {
-      actor: who.actor,
+      actor,
       id,
       cpu_cores: body.cpu_cores,
       memory_mib: body.mem_size === undefined ? undefined : gibToMib(body.mem_size),
@@ -398,59 +348,48 @@ export function vmRoutes(
     }, { timeoutMs: DISK_OPERATION_TIMEOUT_MS });
   });
 
-  snapshotRoutes(routes, auth, deps, ownVm);
+  snapshotRoutes(deps, addVmRoute);
 }
 
 /** `/api/v1/snapshot/:task_id[/:name][/create|delete|restore]`: snapshots of a VM's disk. */
 function snapshotRoutes(
-  routes: ApiRoutes,
-  auth: WalletAuthenticator,
   deps: InstanceRouteDeps,
-  ownVm: (id: string, account: string) => Promise<{ id: string }>,
+  addVmRoute: OwnedRouteAdder<"task_id">,
 ): void {
   const IdParams = z.object({ task_id: InstanceIdSchema });
   const SnapshotParams = IdParams.extend({ name: VmSnapshotNameSchema });
   const STOPPED = " The VM must be stopped (409 otherwise).";
 
-  routes.add({
+  addVmRoute({
     method: "get",
     path: "/api/v1/snapshot/:task_id",
     summary: "The snapshots of one of the signer's VMs, oldest first",
-    auth: "renter",
     description: SIGNED,
     tags: ["snapshots"],
     params: IdParams,
     query: NodeQuery,
     response: VmSnapshotListSchema,
-    errors: ERRORS,
-  }, async ({ params, context }) => {
-    const who = await auth.authoriseRenter(context, "");
-    const id = (await ownVm(params.task_id, who.account)).id;
+  }, async ({ id }) => {
     return await deps.call("vm.snapshot_list", { id });
   });
 
-  routes.add({
+  addVmRoute({
     method: "get",
     path: "/api/v1/snapshot/:task_id/:name",
     summary: "One snapshot of one of the signer's VMs",
-    auth: "renter",
     description: SIGNED,
     tags: ["snapshots"],
     params: SnapshotParams,
     query: NodeQuery,
     response: VmSnapshotSchema,
-    errors: ERRORS,
-  }, async ({ params, context }) => {
-    const who = await auth.authoriseRenter(context, "");
-    const id = (await ownVm(params.task_id, who.account)).id;
+  }, async ({ id }, { params }) => {
     return await deps.call("vm.snapshot_get", { id, name: params.name });
   });
 
-  routes.add({
+  addVmRoute({
     method: "post",
     path: "/api/v1/snapshot/:task_id/create",
     summary: "Take a snapshot of a stopped VM's disk",
-    auth: "renter",
     description: `${SIGNED}${STOPPED} Names are unique per VM; a VM holds a limited number.`,
     tags: ["snapshots"],
     params: IdParams,
@@ -459,56 +398,45 @@ function snapshotRoutes(
       description: VmSnapshotDescriptionSchema.default(""),
     }),
     response: VmSnapshotSchema,
-    errors: ERRORS,
-  }, async ({ params, body, rawBody, context }) => {
-    const who = await auth.authoriseRenter(context, rawBody);
-    const id = (await ownVm(params.task_id, who.account)).id;
+  }, async ({ actor, id }, { body }) => {
     return await deps.call("vm.snapshot_create", {
-      actor: who.actor,
+      actor,
       id,
       name: body.name,
       description: body.description,
     }, { timeoutMs: DISK_OPERATION_TIMEOUT_MS });
   });
 
-  routes.add({
+  addVmRoute({
     method: "post",
     path: "/api/v1/snapshot/:task_id/:name/delete",
     summary: "Delete a snapshot of a stopped VM",
-    auth: "renter",
     description: `${SIGNED}${STOPPED}`,
     tags: ["snapshots"],
     params: SnapshotParams,
     body: TargetBody,
     response: VmSnapshotDeletedSchema,
-    errors: ERRORS,
-  }, async ({ params, rawBody, context }) => {
-    const who = await auth.authoriseRenter(context, rawBody);
-    const id = (await ownVm(params.task_id, who.account)).id;
+  }, async ({ actor, id }, { params }) => {
     return await deps.call(
       "vm.snapshot_delete",
-      { actor: who.actor, id, name: params.name },
+      { actor, id, name: params.name },
       { timeoutMs: DISK_OPERATION_TIMEOUT_MS },
     );
   });
 
-  routes.add({
+  addVmRoute({
     method: "post",
     path: "/api/v1/snapshot/:task_id/:name/restore",
     summary: "Put a stopped VM's disk back as the snapshot saw it",
-    auth: "renter",
     description: `${SIGNED}${STOPPED} The VM keeps its CPU cores, memory and disk size of now.`,
     tags: ["snapshots"],
     params: SnapshotParams,
     body: TargetBody,
     response: VmSchema,
-    errors: ERRORS,
-  }, async ({ params, rawBody, context }) => {
-    const who = await auth.authoriseRenter(context, rawBody);
-    const id = (await ownVm(params.task_id, who.account)).id;
+  }, async ({ actor, id }, { params }) => {
     return await deps.call(
       "vm.snapshot_revert",
-      { actor: who.actor, id, name: params.name },
+      { actor, id, name: params.name },
       { timeoutMs: DISK_OPERATION_TIMEOUT_MS },
     );
   });
@@ -520,15 +448,15 @@ export function containerRoutes(
   auth: WalletAuthenticator,
 ): void {
   const IdParams = z.object({ container_id: InstanceIdSchema });
-  const ownContainer = async (id: string, account: string) =>
-    ownedBy(await found("container", id, deps.call("container.get", { id })), account, "container");
+  const ownContainer = signersContainer(deps);
+  const addContainerRoute = ownedRoutes(routes, auth, "container_id", ownContainer);
+  const addSignedRoute = signedRoutes(routes, auth, SIGNED);
+  const addRentalRoute = rentalRoutes(routes, deps, auth, SIGNED);
 
-  routes.add({
+  addRentalRoute({
     method: "post",
     path: "/api/v1/containers/create",
     summary: "Create and start a container (answers at once; follow the operation)",
-    auth: "renter",
-    description: SIGNED,
     tags: ["containers"],
     body: z.object({
       ...Target,
@@ -550,72 +478,53 @@ export function containerRoutes(
     }),
     response: CreatedSchema,
     successStatus: 202,
-    errors: ERRORS,
-  }, async ({ body, rawBody, context }) => {
-    const who = await auth.authoriseRenter(context, rawBody);
-    const lease = await requireRental(deps, who.account);
-    const id = newId("ct");
-    const operation = deps.operations.start(
-      "container.create",
-      id,
-      () =>
-        deps.call("container.create", {
-          actor: who.actor,
-          owner: who.account,
-          id,
-          image: body.image,
-          command: body.command,
-          env: body.env,
-          gpus: rentalGpus(body.gpu_count, lease),
-          cpu_cores: body.cpu_cores,
-          memory_mib: body.mem_size === undefined ? undefined : Math.round(body.mem_size * 1024),
-          ssh: body.ssh || body.ssh_key ? { authorized_keys: body.ssh_key } : undefined,
-          ports: body.ports,
-          volume: body.volume_path ? { mount_path: body.volume_path } : undefined,
-        }, { timeoutMs: 15 * 60_000 }),
-    );
-    await recorded(deps, "container.recorded", id, operation.operation_id);
-    return { task_id: id, operation_id: operation.operation_id, state: "creating" as const };
+  }, async (who, { body }) => {
+    return await startCreate(deps, "container", (id) =>
+      deps.call("container.create", {
+        actor: who.actor,
+        owner: who.account,
+        id,
+        image: body.image,
+        command: body.command,
+        env: body.env,
+        gpus: rentalGpus(body.gpu_count, who.lease),
+        cpu_cores: body.cpu_cores,
+        memory_mib: body.mem_size === undefined ? undefined : Math.round(body.mem_size * 1024),
+        ssh: body.ssh || body.ssh_key ? { authorized_keys: body.ssh_key } : undefined,
+        ports: body.ports,
+        volume: body.volume_path ? { mount_path: body.volume_path } : undefined,
+      }, { timeoutMs: CREATE_TIMEOUT_MS }));
   });
 
-  routes.add({
+  addSignedRoute({
     method: "get",
     path: "/api/v1/containers",
     summary: "The signer's containers on this node",
-    auth: "renter",
-    description: SIGNED,
     tags: ["containers"],
     query: NodeQuery,
     response: z.object({ containers: z.array(ContainerSchema) }),
-    errors: ERRORS,
-  }, async ({ context }) => {
-    const who = await auth.authoriseRenter(context, "");
+  }, async (who) => {
     const containers = await deps.call("container.list", {});
     return { containers: containers.filter((container) => container.owner === who.account) };
   });
 
-  routes.add({
+  addSignedRoute({
     method: "get",
     path: "/api/v1/containers/:container_id",
     summary: "One of the signer's containers: state, ports, engine view",
-    auth: "renter",
-    description: SIGNED,
     tags: ["containers"],
     params: IdParams,
     query: NodeQuery,
     response: ContainerDetailSchema,
-    errors: ERRORS,
-  }, async ({ params, context }) => {
-    const who = await auth.authoriseRenter(context, "");
+  }, async (who, { params }) => {
     return await ownContainer(params.container_id, who.account);
   });
 
   for (const action of ["start", "stop", "restart", "delete"] as const) {
-    routes.add({
+    addContainerRoute({
       method: "post",
       path: `/api/v1/containers/:container_id/${action}`,
       summary: `${action[0]!.toUpperCase()}${action.slice(1)} one of the signer's containers`,
-      auth: "renter",
       description: SIGNED,
       tags: ["containers"],
       params: IdParams,
@@ -623,11 +532,8 @@ export function containerRoutes(
         ? TargetBody.extend({ keep_volume: z.boolean().default(false) })
         : TargetBody,
       response: ContainerSchema,
-      errors: ERRORS,
-    }, async ({ params, body, rawBody, context }) => {
-      const who = await auth.authoriseRenter(context, rawBody);
-      const id = (await ownContainer(params.container_id, who.account)).id;
-      const target = { actor: who.actor, id };
+    }, async ({ actor, id }, { body }) => {
+      const target = { actor, id };
       switch (action) {
         case "start":
           return await deps.call("container.start", target, { timeoutMs: 5 * 60_000 });
@@ -644,20 +550,16 @@ export function containerRoutes(
     });
   }
 
-  routes.add({
+  addContainerRoute({
     method: "get",
     path: "/api/v1/containers/:container_id/logs",
     summary: "The container's output, head or tail, at most 100 lines a request",
-    auth: "renter",
     description: SIGNED,
     tags: ["containers"],
     params: IdParams,
     query: LogQuery,
     response: ContainerLogsSchema,
-    errors: ERRORS,
-  }, async ({ params, query, context }) => {
-    const who = await auth.authoriseRenter(context, "");
-    const id = (await ownContainer(params.container_id, who.account)).id;
+  }, async ({ id }, { query }) => {
     return await deps.call("container.logs", { id, from: query.flag, lines: query.line_num });
   });
 }

@@ -19,7 +19,8 @@ import type { ApiRoutes } from "../api_route.ts";
 import type { WalletAuthenticator } from "../auth.ts";
 import { ApiError } from "../errors.ts";
 import { NodeQuery, SIGNED_ROUTE_ERRORS, TargetFields } from "./common.ts";
-import { type InstanceRouteDeps, requireRental } from "./instances.ts";
+import type { InstanceRouteDeps } from "./instances.ts";
+import { rentalRoutes, signedRoutes } from "./renter.ts";
 
 const SIGNED = "Wallet-signed by the renter, or its delegated session.";
 const NameParams = z.object({ network_name: LanNameSchema });
@@ -29,34 +30,29 @@ export function lanRoutes(
   deps: Pick<InstanceRouteDeps, "call" | "node">,
   auth: WalletAuthenticator,
 ): void {
-  routes.add({
+  const addRentalRoute = rentalRoutes(routes, deps, auth, SIGNED);
+  const addSignedRoute = signedRoutes(routes, auth, SIGNED);
+
+  addSignedRoute({
     method: "get",
     path: "/api/v1/lan",
     summary: "The signer's private networks on this machine",
-    auth: "renter",
-    description: SIGNED,
     tags: ["lan"],
     query: NodeQuery,
     response: LanListSchema,
-    errors: SIGNED_ROUTE_ERRORS,
-  }, async ({ context }) => {
-    const who = await auth.authoriseRenter(context, "");
+  }, async (who) => {
     return await deps.call("lan.list", { account: who.account });
   });
 
-  routes.add({
+  addSignedRoute({
     method: "get",
     path: "/api/v1/lan/:network_name",
     summary: "One of the signer's private networks, with the VMs on it",
-    auth: "renter",
-    description: SIGNED,
     tags: ["lan"],
     params: NameParams,
     query: NodeQuery,
     response: LanSchema,
-    errors: SIGNED_ROUTE_ERRORS,
-  }, async ({ params, context }) => {
-    const who = await auth.authoriseRenter(context, "");
+  }, async (who, { params }) => {
     const list = await deps.call("lan.list", { account: who.account, name: params.network_name });
     // The node service refuses an unknown name; an empty answer (a node of another version) is
     // the same 404, never an answer outside the schema.
@@ -67,11 +63,10 @@ export function lanRoutes(
     return network;
   });
 
-  routes.add({
+  addRentalRoute({
     method: "post",
     path: "/api/v1/lan/create",
     summary: "Make a private network: a bridge with a DHCP range, carried to named peers by VXLAN",
-    auth: "renter",
     description: `${SIGNED} The machine's current renter. \`ip_cidr\` is a private IPv4 range ` +
       "(/16 to /29) that overlaps none of the renter's other networks nor the host's own; the " +
       "host takes its first address and hands out the rest by DHCP. To carry the same network " +
@@ -89,9 +84,7 @@ export function lanRoutes(
     response: LanSchema,
     successStatus: 201,
     errors: ["invalid_params", ...SIGNED_ROUTE_ERRORS],
-  }, async ({ body, rawBody, context }) => {
-    const who = await auth.authoriseRenter(context, rawBody);
-    await requireRental(deps, who.account);
+  }, async (who, { body }) => {
     return await deps.call("lan.create", {
       actor: who.actor,
       account: who.account,
@@ -102,11 +95,10 @@ export function lanRoutes(
     });
   });
 
-  routes.add({
+  addRentalRoute({
     method: "post",
     path: "/api/v1/lan/:network_name/peers",
     summary: "Name the renter's other hosts (VXLAN tunnel ends) that carry this network",
-    auth: "renter",
     description: `${SIGNED} The machine's current renter. Replaces the list; empty: the ` +
       "network stays on this host alone.",
     tags: ["lan"],
@@ -117,9 +109,7 @@ export function lanRoutes(
     }),
     response: LanSchema,
     errors: ["invalid_params", ...SIGNED_ROUTE_ERRORS],
-  }, async ({ params, body, rawBody, context }) => {
-    const who = await auth.authoriseRenter(context, rawBody);
-    await requireRental(deps, who.account);
+  }, async (who, { params, body }) => {
     return await deps.call("lan.peers", {
       actor: who.actor,
       account: who.account,
@@ -128,19 +118,16 @@ export function lanRoutes(
     });
   });
 
-  routes.add({
+  addSignedRoute({
     method: "post",
     path: "/api/v1/lan/:network_name/delete",
     summary: "Delete a private network no VM is on",
-    auth: "renter",
     description: `${SIGNED} Refused (409) while VMs are attached: delete them first.`,
     tags: ["lan"],
     params: NameParams,
     body: z.object(TargetFields),
     response: LanSchema,
-    errors: SIGNED_ROUTE_ERRORS,
-  }, async ({ params, rawBody, context }) => {
-    const who = await auth.authoriseRenter(context, rawBody);
+  }, async (who, { params }) => {
     return await deps.call("lan.delete", {
       actor: who.actor,
       account: who.account,

@@ -13,7 +13,8 @@ import { MAX_MONITOR_SERVERS, MonitorAddressSchema, MonitorServersSchema } from 
 import type { ApiRoutes } from "../api_route.ts";
 import type { WalletAuthenticator } from "../auth.ts";
 import { NodeQuery, SIGNED_ROUTE_ERRORS, TargetFields } from "./common.ts";
-import { type InstanceRouteDeps, requireRental } from "./instances.ts";
+import type { InstanceRouteDeps } from "./instances.ts";
+import { rentalRoutes } from "./renter.ts";
 
 const SIGNED = "Wallet-signed by the machine's current renter, or its delegated session.";
 
@@ -22,27 +23,23 @@ export function monitorRoutes(
   deps: Pick<InstanceRouteDeps, "call" | "node">,
   auth: WalletAuthenticator,
 ): void {
-  routes.add({
+  const addRentalRoute = rentalRoutes(routes, deps, auth, SIGNED);
+
+  addRentalRoute({
     method: "get",
     path: "/api/v1/monitor",
     summary: "The monitoring servers the signer named on this machine",
-    auth: "renter",
-    description: SIGNED,
     tags: ["monitor"],
     query: NodeQuery,
     response: MonitorServersSchema,
-    errors: SIGNED_ROUTE_ERRORS,
-  }, async ({ context }) => {
-    const who = await auth.authoriseRenter(context, "");
-    await requireRental(deps, who.account);
+  }, async (who) => {
     return await deps.call("monitor.list", { account: who.account });
   });
 
-  routes.add({
+  addRentalRoute({
     method: "post",
     path: "/api/v1/monitor/set",
     summary: "Name the servers this machine sends the signer's VM and machine metrics to",
-    auth: "renter",
     description: `${SIGNED} Replaces the list (empty: no more pushes). Each server is ` +
       "`host:port` and receives, every `monitor_interval_s` (30 s), Zabbix sender requests " +
       "(`ZBXD`, JSON `agent data`) for each of the renter's VMs (host: its task id) and for the " +
@@ -54,9 +51,7 @@ export function monitorRoutes(
     }),
     response: MonitorServersSchema,
     errors: ["invalid_params", ...SIGNED_ROUTE_ERRORS],
-  }, async ({ body, rawBody, context }) => {
-    const who = await auth.authoriseRenter(context, rawBody);
-    await requireRental(deps, who.account);
+  }, async (who, { body }) => {
     return await deps.call("monitor.set", {
       actor: who.actor,
       account: who.account,

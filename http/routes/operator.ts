@@ -36,6 +36,7 @@ import type { ApiRoutes } from "../api_route.ts";
 import type { AppDeps } from "../app_deps.ts";
 import { ApiError } from "../errors.ts";
 import { type OperatorAccess, requireOperator } from "../operator_auth.ts";
+import { guardedRoutes } from "./guarded.ts";
 
 /** The actor the event log records for what the operator does through these endpoints. */
 export const OPERATOR_ACTOR = "operator";
@@ -87,17 +88,19 @@ function countStates(
 }
 
 export function operatorRoutes(routes: ApiRoutes, deps: AppDeps, access: OperatorAccess): void {
-  routes.add({
+  const addOperatorRoute = guardedRoutes(
+    routes,
+    { auth: "operator", description: OPERATOR },
+    ({ context }) => requireOperator(context, access),
+  );
+  addOperatorRoute({
     method: "get",
     path: "/api/v1/operator/status",
     summary: "The node, its network worker, its instances by state and its GPUs in use",
-    auth: "operator",
-    description: OPERATOR,
     tags: ["operator"],
     response: OperatorStatusSchema,
     errors: ERRORS,
-  }, async ({ context }) => {
-    requireOperator(context, access);
+  }, async () => {
     const [node, network, vms, containers, allocations] = await Promise.all([
       deps.call("node.status", {}),
       // The rest of the status is still worth having while the network worker restarts.
@@ -115,31 +118,27 @@ export function operatorRoutes(routes: ApiRoutes, deps: AppDeps, access: Operato
     };
   });
 
-  routes.add({
+  addOperatorRoute({
     method: "get",
     path: "/api/v1/operator/events",
     summary: "The event log, newest first: filter by action (or prefix `vm.`), actor, target, " +
       "result and time; page with `before_id`",
-    auth: "operator",
-    description: OPERATOR,
     tags: ["operator"],
     query: EventQuery,
     response: EventListSchema,
     errors: ERRORS,
-  }, ({ query, context }) => {
-    requireOperator(context, access);
+  }, (_, { query }) => {
     if (query.since !== undefined && query.until !== undefined && query.since >= query.until) {
       throw new ApiError("invalid_params", "since must be earlier than until");
     }
     return deps.call("events.list", query);
   });
 
-  routes.add({
+  addOperatorRoute({
     method: "post",
     path: "/api/v1/operator/registration",
     summary:
       "This machine's registration for its owner to sign: what it declares, with its node key's proof",
-    auth: "operator",
     description: `${OPERATOR} The answer's \`registration\` is the body of ` +
       "`POST /api/v1/ledger/machines`, which the owner (`owner`, this node's `owner_wallet`) signs " +
       "with its wallet within five minutes. The configuration is measured (GPUs, CPU, memory, the " +
@@ -152,22 +151,18 @@ export function operatorRoutes(routes: ApiRoutes, deps: AppDeps, access: Operato
     }),
     response: z.object({ owner: z.string(), registration: MachineRegistrationSchema }),
     errors: [...ERRORS, "invalid_params", "conflict"],
-  }, ({ body, context }) => {
-    requireOperator(context, access);
+  }, (_, { body }) => {
     return deps.call("machine.registration", body);
   });
 
-  routes.add({
+  addOperatorRoute({
     method: "get",
     path: "/api/v1/operator/peers",
     summary: "Connected neighbours and the address book",
-    auth: "operator",
-    description: OPERATOR,
     tags: ["operator"],
     response: z.object({ active: ActivePeerListSchema, global: GlobalPeerListSchema }),
     errors: ERRORS,
-  }, async ({ context }) => {
-    requireOperator(context, access);
+  }, async () => {
     const [active, global] = await Promise.all([
       deps.call("network.peers.active", {}),
       deps.call("network.peers.global", {}),
@@ -175,18 +170,15 @@ export function operatorRoutes(routes: ApiRoutes, deps: AppDeps, access: Operato
     return { active, global };
   });
 
-  routes.add({
+  addOperatorRoute({
     method: "get",
     path: "/api/v1/operator/instances",
     summary: "Every VM and container on this node, whoever rents it",
-    auth: "operator",
-    description: OPERATOR,
     tags: ["operator"],
     query: z.object({ include_deleted: z.enum(["true", "false"]).default("false") }),
     response: z.object({ vms: VmListSchema.shape.vms, containers: ContainerListSchema }),
     errors: ERRORS,
-  }, async ({ query, context }) => {
-    requireOperator(context, access);
+  }, async (_, { query }) => {
     const include_deleted = query.include_deleted === "true";
     const [vms, containers] = await Promise.all([
       deps.call("vm.list", { include_deleted }),
@@ -195,17 +187,14 @@ export function operatorRoutes(routes: ApiRoutes, deps: AppDeps, access: Operato
     return { vms: vms.vms, containers };
   });
 
-  routes.add({
+  addOperatorRoute({
     method: "get",
     path: "/api/v1/operator/images",
     summary: "VM images (with progress while adding) and container images on this node",
-    auth: "operator",
-    description: OPERATOR,
     tags: ["operator", "images"],
     response: z.object({ vm: VmImageListSchema.shape.images, container: ContainerImageListSchema }),
     errors: ERRORS,
-  }, async ({ context }) => {
-    requireOperator(context, access);
+  }, async () => {
     const [vm, container] = await Promise.all([
       deps.call("vm_image.list", {}),
       // A node without a container engine still lists its VM images.
@@ -214,20 +203,17 @@ export function operatorRoutes(routes: ApiRoutes, deps: AppDeps, access: Operato
     return { vm: vm.images, container };
   });
 
-  routes.add({
+  addOperatorRoute({
     method: "post",
     path: "/api/v1/operator/images/vm",
     summary: "Add a VM image from a URL or a local file; answers at once, the image reports " +
       "its progress until ready",
-    auth: "operator",
-    description: OPERATOR,
     tags: ["operator", "images"],
     body: VmImageAddBody,
     response: VmImageSchema,
     successStatus: 202,
     errors: [...ERRORS, "conflict"],
-  }, ({ body, context }) => {
-    requireOperator(context, access);
+  }, (_, { body }) => {
     return deps.call("vm_image.add", {
       actor: OPERATOR_ACTOR,
       name: body.name,
@@ -238,82 +224,67 @@ export function operatorRoutes(routes: ApiRoutes, deps: AppDeps, access: Operato
     });
   });
 
-  routes.add({
+  addOperatorRoute({
     method: "get",
     path: "/api/v1/operator/images/vm/:name",
     summary: "One VM image: state, progress while adding, the VMs using it",
-    auth: "operator",
-    description: OPERATOR,
     tags: ["operator", "images"],
     params: z.object({ name: VmImageNameSchema }),
     response: VmImageSchema,
     errors: [...ERRORS, "not_found"],
-  }, async ({ params, context }) => {
-    requireOperator(context, access);
+  }, async (_, { params }) => {
     const { images } = await deps.call("vm_image.list", {});
     const image = images.find((candidate) => candidate.name === params.name);
     if (!image) throw new ApiError("not_found", `no VM image ${params.name}`);
     return image;
   });
 
-  routes.add({
+  addOperatorRoute({
     method: "delete",
     path: "/api/v1/operator/images/vm/:name",
     summary: "Delete a VM image no VM uses",
-    auth: "operator",
-    description: OPERATOR,
     tags: ["operator", "images"],
     params: z.object({ name: VmImageNameSchema }),
     response: VmImageDeletedSchema,
     errors: [...ERRORS, "not_found", "conflict"],
-  }, ({ params, context }) => {
-    requireOperator(context, access);
+  }, (_, { params }) => {
     return deps.call("vm_image.delete", { actor: OPERATOR_ACTOR, name: params.name });
   });
 
-  routes.add({
+  addOperatorRoute({
     method: "post",
     path: "/api/v1/operator/images/container/pull",
     summary: "Pull a container image; answers at once with the pull's id and progress",
-    auth: "operator",
-    description: OPERATOR,
     tags: ["operator", "images"],
     body: z.object({ image: ImageReferenceSchema }),
     response: ImagePullStatusSchema,
     successStatus: 202,
     errors: ERRORS,
-  }, ({ body, context }) => {
-    requireOperator(context, access);
+  }, (_, { body }) => {
     return deps.call("container_image.pull", { actor: OPERATOR_ACTOR, image: body.image });
   });
 
-  routes.add({
+  addOperatorRoute({
     method: "get",
     path: "/api/v1/operator/images/container/pulls/:pull_id",
     summary: "Progress of a container image pull",
-    auth: "operator",
-    description: OPERATOR,
     tags: ["operator", "images"],
     params: z.object({ pull_id: ImagePullIdSchema }),
     response: ImagePullStatusSchema,
     errors: [...ERRORS, "not_found"],
-  }, ({ params, context }) => {
-    requireOperator(context, access);
+  }, (_, { params }) => {
     return deps.call("container_image.pull_status", { pull_id: params.pull_id });
   });
 
-  routes.add({
+  addOperatorRoute({
     method: "post",
     path: "/api/v1/operator/images/container/delete",
     summary: "Delete a container image no container uses",
-    auth: "operator",
-    description: OPERATOR,
     tags: ["operator", "images"],
     body: z.object({ image: ImageNameOrIdSchema }),
     response: ImageDeletedSchema,
     errors: [...ERRORS, "not_found", "conflict"],
-  }, ({ body, context }) => {
-    requireOperator(context, access);
+  }, (_, { body }) => {
     return deps.call("container_image.delete", { actor: OPERATOR_ACTOR, image: body.image });
   });
 }

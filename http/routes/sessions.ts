@@ -23,7 +23,8 @@ import {
 } from "../../mod/mod.ts";
 import type { ApiRoutes } from "../api_route.ts";
 import type { WalletAuthenticator } from "../auth.ts";
-import { type InstanceRouteDeps, requireRental } from "./instances.ts";
+import type { InstanceRouteDeps } from "./instances.ts";
+import { requireRental } from "./renter.ts";
 import { NodeQuery, SIGNED_ROUTE_ERRORS, TargetFields as Target } from "./common.ts";
 
 const SIGNED = "Wallet-signed (see the ledger API); a session cannot stand in for the wallet here.";

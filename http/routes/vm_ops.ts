@@ -16,8 +16,9 @@ import {
 } from "../../mod/mod.ts";
 import type { ApiRoutes } from "../api_route.ts";
 import type { WalletAuthenticator } from "../auth.ts";
-import { found, type InstanceRouteDeps, ownedBy } from "./instances.ts";
-import { NodeQuery, SIGNED_ROUTE_ERRORS as ERRORS, TargetBody } from "./common.ts";
+import type { InstanceRouteDeps } from "./instances.ts";
+import { NodeQuery, TargetBody } from "./common.ts";
+import { ownedRoutes, signersVm } from "./owned.ts";
 
 const SIGNED = "Wallet-signed, or a delegated session of the renter (`X-DBC-Session`); the " +
   "target GPU node is `node_id` in the query or `peer_nodes_list: [node_id]` in the body.";
@@ -32,18 +33,16 @@ export function vmOperationRoutes(
 ): void {
   const IdParams = z.object({ task_id: InstanceIdSchema });
   const DiskParams = IdParams.extend({ disk: VmDiskNameSchema });
-  const ownVm = async (id: string, account: string) =>
-    ownedBy(await found("VM", id, deps.call("vm.get", { id })), account, "VM");
+  const addVmRoute = ownedRoutes(routes, auth, "task_id", signersVm(deps));
   const options = { timeoutMs: OPERATION_TIMEOUT_MS };
 
   for (const action of ["shutdown", "poweroff"] as const) {
-    routes.add({
+    addVmRoute({
       method: "post",
       path: `/api/v1/tasks/:task_id/${action}`,
       summary: action === "shutdown"
         ? "Ask one of the signer's VMs to power off (ACPI), never forcing it"
         : "Power one of the signer's VMs off at once (like pulling the plug)",
-      auth: "renter",
       description: action === "shutdown"
         ? `${SIGNED} The node answers once the guest was asked, as the original does (the ` +
           "state is still `running`); whether it went off is recorded in the node's event log " +
@@ -53,12 +52,9 @@ export function vmOperationRoutes(
       params: IdParams,
       body: TargetBody,
       response: VmSchema,
-      errors: ERRORS,
-    }, async ({ params, rawBody, context }) => {
-      const who = await auth.authoriseRenter(context, rawBody);
-      const id = (await ownVm(params.task_id, who.account)).id;
+    }, async ({ actor, id }) => {
       return await deps.call("vm.stop", {
-        actor: who.actor,
+        actor,
         id,
         force: action === "poweroff",
         acpi_only: action === "shutdown",
@@ -66,11 +62,10 @@ export function vmOperationRoutes(
     });
   }
 
-  routes.add({
+  addVmRoute({
     method: "post",
     path: "/api/v1/tasks/:task_id/passwd",
     summary: "Change the login password of one of the signer's running VMs",
-    auth: "renter",
     description: `${SIGNED} Through the QEMU guest agent in the guest (503 when it runs none); ` +
       "`username` is the node's login user when absent.",
     tags: ["vms"],
@@ -80,91 +75,72 @@ export function vmOperationRoutes(
       password: VmPasswordSchema,
     }),
     response: VmSchema,
-    errors: ERRORS,
-  }, async ({ params, body, rawBody, context }) => {
-    const who = await auth.authoriseRenter(context, rawBody);
-    const id = (await ownVm(params.task_id, who.account)).id;
+  }, async ({ actor, id }, { body }) => {
     return await deps.call("vm.passwd", {
-      actor: who.actor,
+      actor,
       id,
       user: body.username,
       password: body.password,
     }, options);
   });
 
-  routes.add({
+  addVmRoute({
     method: "get",
     path: "/api/v1/tasks/:task_id/disks",
     summary: "The disks of one of the signer's VMs, the system disk first",
-    auth: "renter",
     description: SIGNED,
     tags: ["vms"],
     params: IdParams,
     query: NodeQuery,
     response: VmDiskListSchema,
-    errors: ERRORS,
-  }, async ({ params, context }) => {
-    const who = await auth.authoriseRenter(context, "");
-    const id = (await ownVm(params.task_id, who.account)).id;
+  }, async ({ id }) => {
     return await deps.call("vm.disk_list", { id });
   });
 
-  routes.add({
+  addVmRoute({
     method: "post",
     path: "/api/v1/tasks/:task_id/disks/add",
     summary: "Add an empty data disk (`size` GiB) to one of the signer's VMs",
-    auth: "renter",
     description: `${SIGNED} Stopped or running: a running Linux guest gets it plugged in at ` +
       "once; a running Windows guest (SATA disks) is 409, stop it first.",
     tags: ["vms"],
     params: IdParams,
     body: TargetBody.extend({ size: SizeSchema }),
     response: VmDiskListSchema,
-    errors: ERRORS,
-  }, async ({ params, body, rawBody, context }) => {
-    const who = await auth.authoriseRenter(context, rawBody);
-    const id = (await ownVm(params.task_id, who.account)).id;
-    return await deps.call("vm.disk_add", { actor: who.actor, id, size_gib: body.size }, options);
+  }, async ({ actor, id }, { body }) => {
+    return await deps.call("vm.disk_add", { actor, id, size_gib: body.size }, options);
   });
 
-  routes.add({
+  addVmRoute({
     method: "post",
     path: "/api/v1/tasks/:task_id/disks/:disk/resize",
     summary: "Grow a disk of one of the signer's VMs to `size` GiB (never shrunk)",
-    auth: "renter",
     description: `${SIGNED} Stopped or running (a running Linux guest sees the new size at ` +
       "once; a running Windows guest is 409); a smaller size is 400.",
     tags: ["vms"],
     params: DiskParams,
     body: TargetBody.extend({ size: SizeSchema }),
     response: VmDiskListSchema,
-    errors: ERRORS,
-  }, async ({ params, body, rawBody, context }) => {
-    const who = await auth.authoriseRenter(context, rawBody);
-    const id = (await ownVm(params.task_id, who.account)).id;
+  }, async ({ actor, id }, { params, body }) => {
     return await deps.call("vm.disk_resize", {
-      actor: who.actor,
+      actor,
       id,
       disk: params.disk,
       size_gib: body.size,
     }, options);
   });
 
-  routes.add({
+  addVmRoute({
     method: "post",
     path: "/api/v1/tasks/:task_id/disks/:disk/delete",
     summary: "Detach and delete a data disk of one of the signer's VMs",
-    auth: "renter",
     description: `${SIGNED} Stopped or running (unplugged from a running Linux guest; a ` +
       "running Windows guest is 409); the system disk stays.",
     tags: ["vms"],
     params: DiskParams,
     body: TargetBody,
     response: VmDiskListSchema,
-    errors: ERRORS,
-  }, async ({ params, rawBody, context }) => {
-    const who = await auth.authoriseRenter(context, rawBody);
-    const id = (await ownVm(params.task_id, who.account)).id;
-    return await deps.call("vm.disk_delete", { actor: who.actor, id, disk: params.disk }, options);
+  }, async ({ actor, id }, { params }) => {
+    return await deps.call("vm.disk_delete", { actor, id, disk: params.disk }, options);
   });
 }

@@ -19,3 +19,9 @@ export {
   outboundFlags,
   type OutboundPolicy,
 } from "./outbound.ts";
+export {
+  failureReason,
+  type OutboundProcess,
+  spawnOutbound,
+  stderrLines,
+} from "./outbound_process.ts";

@@ -14,27 +14,19 @@
  * in the arguments, which every user of the machine can read).
  */
 // The one module it needs, not host/mod.ts: the process loads as little as it can.
-import { ipv6Refusal } from "../host/outbound.ts";
+import {
+  type OutboundFailure as Failure,
+  outboundFailure,
+  privateIpv6Refusal,
+  say,
+} from "../host/outbound_child.ts";
 import { AUTH_ENV } from "./constants.ts";
 
-type Failure = { error: string; kind: "not_allowed" | "failed" };
-
-function describe(error: unknown): Failure {
-  const text = String((error as Error)?.cause ?? error);
-  if (error instanceof Deno.errors.NotCapable || /Requires net access/.test(text)) {
-    return {
-      kind: "not_allowed",
-      error: "not an image server of this node (image_servers), or it resolves to a loopback, " +
-        "private or link-local address (image_server_private), or it is the chain's RPC host",
-    };
-  }
-  return { kind: "failed", error: (error as Error)?.message ?? text };
-}
+const NOT_ALLOWED = "not an image server of this node (image_servers), or it resolves to a " +
+  "loopback, private or link-local address (image_server_private), or it is the chain's RPC host";
 
 async function main(): Promise<number> {
   const [method, target, headersJson, bodyMode, privateAddresses] = Deno.args;
-  const say = (line: unknown) =>
-    Deno.stderr.writeSync(new TextEncoder().encode(`${JSON.stringify(line)}\n`));
   let url: URL;
   let headers: Record<string, string>;
   try {
@@ -44,12 +36,10 @@ async function main(): Promise<number> {
     say({ kind: "failed", error: "not a URL or not a header object" } satisfies Failure);
     return 4;
   }
-  if (privateAddresses !== "allow") {
-    const refusal = await ipv6Refusal(url.hostname);
-    if (refusal) {
-      say({ kind: "not_allowed", error: refusal } satisfies Failure);
-      return 4;
-    }
+  const refusal = await privateIpv6Refusal(url, privateAddresses);
+  if (refusal) {
+    say(refusal);
+    return 4;
   }
   const auth = Deno.env.get(AUTH_ENV);
   if (auth) headers.authorization = `Basic ${auth}`;
@@ -62,7 +52,7 @@ async function main(): Promise<number> {
       body: bodyMode === "body" ? Deno.stdin.readable : undefined,
     });
   } catch (error) {
-    say(describe(error));
+    say(outboundFailure(error, NOT_ALLOWED));
     return 4;
   }
   say({ status: response.status, headers: Object.fromEntries(response.headers) });
@@ -70,7 +60,7 @@ async function main(): Promise<number> {
   try {
     await response.body.pipeTo(Deno.stdout.writable);
   } catch (error) {
-    say(describe(error));
+    say(outboundFailure(error, NOT_ALLOWED));
     return 4;
   }
   return 0;

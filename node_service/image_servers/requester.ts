@@ -6,8 +6,13 @@
  * process's stdin. Aborting the signal kills the process, which drops the
  * connection (a PUT the server had not finished is then discarded by it).
  */
-import { fileURLToPath } from "node:url";
-import { outboundFlags, type OutboundPolicy } from "../host/mod.ts";
+import {
+  failureReason,
+  outboundFlags,
+  type OutboundPolicy,
+  spawnOutbound,
+  stderrLines,
+} from "../host/mod.ts";
 import { AUTH_ENV } from "./constants.ts";
 
 const REQUEST_PROCESS = new URL("./request_process.ts", import.meta.url);
@@ -59,33 +64,13 @@ export function processRequester(policy: OutboundPolicy): Requester {
       : "";
     url.username = "";
     url.password = "";
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--no-config",
-        "--no-prompt",
-        "--quiet",
-        ...flags,
-        `--allow-env=${AUTH_ENV}`,
-        fileURLToPath(REQUEST_PROCESS),
-        request.method,
-        url.toString(),
-        JSON.stringify(request.headers ?? {}),
-        request.body ? "body" : "nobody",
-        policy.privateAddresses,
-      ],
-      env: { [AUTH_ENV]: auth },
-      stdin: request.body ? "piped" : "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const kill = () => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    };
+    const { child, kill } = spawnOutbound(REQUEST_PROCESS, [...flags, `--allow-env=${AUTH_ENV}`], [
+      request.method,
+      url.toString(),
+      JSON.stringify(request.headers ?? {}),
+      request.body ? "body" : "nobody",
+      policy.privateAddresses,
+    ], { env: { [AUTH_ENV]: auth }, stdin: request.body ? "piped" : "null" });
     if (request.signal.aborted) kill();
     request.signal.addEventListener("abort", kill, { once: true });
     const sent = request.body
@@ -106,11 +91,7 @@ export function processRequester(policy: OutboundPolicy): Requester {
       await lines.close();
       if (status.success) return undefined;
       if (request.signal.aborted) return "stopped";
-      try {
-        return (JSON.parse(last ?? "") as { error?: string }).error ?? `exit ${status.code}`;
-      } catch {
-        return `exit ${status.code}`;
-      }
+      return failureReason(last, status.code);
     })();
     if (!head || "error" in head) {
       await child.stdout.cancel().catch(() => {});
@@ -122,29 +103,6 @@ export function processRequester(policy: OutboundPolicy): Requester {
       );
     }
     return { status: head.status, headers: head.headers, body: child.stdout, finished };
-  };
-}
-
-/** The lines a process writes to stderr, one at a time. */
-function stderrLines(stream: ReadableStream<Uint8Array>) {
-  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-  let said = "";
-  return {
-    async next(): Promise<string | undefined> {
-      while (!said.includes("\n")) {
-        const { value, done } = await reader.read();
-        if (done) {
-          const rest = said;
-          said = "";
-          return rest === "" ? undefined : rest;
-        }
-        said += value;
-      }
-      const line = said.slice(0, said.indexOf("\n"));
-      said = said.slice(said.indexOf("\n") + 1);
-      return line;
-    },
-    close: () => reader.cancel().catch(() => {}),
   };
 }
 

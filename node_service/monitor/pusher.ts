@@ -4,7 +4,7 @@
  * The round never outlives its deadline: the process is killed then, and
  * the jobs it said nothing of count as failed.
  */
-import { fileURLToPath } from "node:url";
+import { spawnOutbound } from "../host/mod.ts";
 import { pushFlags, type PushPolicy } from "./push_policy.ts";
 import type { PushJob, PushOutcome, PushReport, PushRound } from "./push_protocol.ts";
 
@@ -30,27 +30,17 @@ export function processPusher(options: ProcessPusherOptions): PushRunner {
       connection_timeout_ms: options.connectionTimeoutMs,
       private_addresses: options.allowPrivate ? "allow" : "deny",
     };
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--no-config",
-        "--no-prompt",
-        "--quiet",
-        ...pushFlags(jobs.map((job) => ({ host: job.hostname, port: job.port })), options),
-        fileURLToPath(PUSH_PROCESS),
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const process = spawnOutbound(
+      PUSH_PROCESS,
+      pushFlags(jobs.map((job) => ({ host: job.hostname, port: job.port })), options),
+      [],
+      { stdin: "piped" },
+    );
+    const child = process.child;
     let ended = "";
     const kill = (why: string) => {
       ended ||= why;
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Already gone.
-      }
+      process.kill();
     };
     const timer = setTimeout(
       () => kill(`the round ran past its ${options.roundDeadlineMs} ms`),

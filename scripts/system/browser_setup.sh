@@ -9,28 +9,18 @@ set -euo pipefail
 PACKAGES=(chromium)
 BROWSER=/usr/bin/chromium
 
-log() { echo "[browser_setup] $*" >&2; }
-die() {
-  echo "[browser_setup] ERROR: $*" >&2
-  exit 1
-}
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=scripts/system/lib.sh
+source "$here/lib.sh"
 
-[[ "$(id -u)" -eq 0 ]] || die "must run as root"
+require_root
 
 if [[ -x "$BROWSER" ]]; then
   log "chromium already installed"
   exit 0
 fi
-command -v dpkg-query >/dev/null || die "dpkg-query not found (Debian/Ubuntu only)"
-
-log "installing: ${PACKAGES[*]}"
-export DEBIAN_FRONTEND=noninteractive
-# Another apt/dpkg may be running concurrently: wait for the lock.
-apt_opts=(-o DPkg::Lock::Timeout=600)
-apt-get "${apt_opts[@]}" update -q >/dev/null || die "apt-get update failed"
 # Without recommends: the browser and its libraries, no desktop integration.
-apt-get "${apt_opts[@]}" install -y -q --no-install-recommends "${PACKAGES[@]}" >/dev/null ||
-  die "apt-get install failed for: ${PACKAGES[*]}"
+apt_install "${PACKAGES[@]}"
 
 [[ -x "$BROWSER" ]] || die "$BROWSER not found after install"
 log "installed $("$BROWSER" --version 2>/dev/null | head -n 1)"

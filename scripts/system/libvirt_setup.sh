@@ -33,13 +33,11 @@ PACKAGES=(
   ovmf
 )
 
-log() { echo "[libvirt_setup] $*" >&2; }
-die() {
-  echo "[libvirt_setup] ERROR: $*" >&2
-  exit 1
-}
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=scripts/system/lib.sh
+source "$here/lib.sh"
 
-[[ "$(id -u)" -eq 0 ]] || die "must run as root"
+require_root
 command -v dpkg-query >/dev/null || die "dpkg-query not found (Debian/Ubuntu only)"
 
 # ---------------------------------------------------------------- packages
@@ -51,26 +49,7 @@ for p in "${PACKAGES[@]}"; do
 done
 
 if ((${#missing[@]})); then
-  log "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  # Without an init system, maintainer scripts must not try to start services.
-  # Install a temporary policy-rc.d (101 = action forbidden) unless one exists.
-  policy=/usr/sbin/policy-rc.d
-  own_policy=0
-  if [[ ! -e "$policy" ]]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod 0755 "$policy"
-    own_policy=1
-  fi
-  cleanup_policy() { if ((own_policy)); then rm -f "$policy"; fi; }
-  trap cleanup_policy EXIT
-  # Another apt/dpkg may be running concurrently: wait for the lock.
-  apt_opts=(-o DPkg::Lock::Timeout=600)
-  apt-get "${apt_opts[@]}" update -q >/dev/null || die "apt-get update failed"
-  apt-get "${apt_opts[@]}" install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
-    die "apt-get install failed for: ${missing[*]}"
-  cleanup_policy
-  trap - EXIT
+  apt_install --no-services "${missing[@]}"
 else
   log "packages already installed"
 fi

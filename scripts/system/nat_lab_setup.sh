@@ -7,13 +7,11 @@
 # Usage (as root):  scripts/system/nat_lab_setup.sh
 set -euo pipefail
 
-log() { echo "[nat_lab_setup] $*" >&2; }
-die() {
-  echo "[nat_lab_setup] ERROR: $*" >&2
-  exit 1
-}
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=scripts/system/lib.sh
+source "$here/lib.sh"
 
-[[ "$(id -u)" -eq 0 ]] || die "must run as root"
+require_root
 
 missing=()
 command -v ip >/dev/null || missing+=(iproute2)
@@ -23,11 +21,4 @@ if [[ ${#missing[@]} -eq 0 ]]; then
   log "ip, iptables and curl already installed"
   exit 0
 fi
-command -v apt-get >/dev/null || die "apt-get not found (Debian/Ubuntu only); install: ${missing[*]}"
-log "installing: ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-# Another apt/dpkg may be running concurrently: wait for the lock.
-apt_opts=(-o DPkg::Lock::Timeout=600)
-apt-get "${apt_opts[@]}" update -q >/dev/null || die "apt-get update failed"
-apt-get "${apt_opts[@]}" install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
-  die "apt-get install failed for: ${missing[*]}"
+apt_install "${missing[@]}"

@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import { encodeMultiAddress } from "@polkadot/util-crypto";
 import { durationBlocks, formatDbc, formatMinutes } from "../../scripts/cli/chain_commands.ts";
-import { DENO_BIN, REPO_ROOT } from "../helpers.ts";
 import { devWallets } from "../wallets.ts";
 import { startChopsticks } from "./chopsticks.ts";
 import {
@@ -19,32 +18,11 @@ import {
   makeMachineOnline,
   setRentSettings,
 } from "./dbc_machine.ts";
+import { runCli } from "../scripts/cli_fixture.ts";
 
 const MACHINE_ID = "9e4d20c1".repeat(8);
 
-type Run = { code: number; stdout: string; stderr: string };
-
-async function cli(args: string[], wallet: string): Promise<Run> {
-  const output = await new Deno.Command(DENO_BIN, {
-    args: ["task", "-q", "cli", ...args],
-    cwd: REPO_ROOT,
-    env: {
-      DBC_API: "http://127.0.0.1:9",
-      DBC_WALLET_URI: wallet,
-      DBC_WALLET_MNEMONIC: "",
-      DBC_WALLET_TYPE: "",
-      DBC_SESSION: "",
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
+const cli = (args: string[], wallet: string) => runCli(args, { DBC_WALLET_URI: wallet });
 
 /** `key: value` lines of the CLI's answer. */
 function fields(text: string): Record<string, string> {

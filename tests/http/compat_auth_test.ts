@@ -106,11 +106,7 @@ Deno.test("session_id: made for the renter's wallet only, used with its signatur
   const node = await gpuNode({ renters: [alice.address] });
   try {
     const app = node.makeApp();
-    const made = await send(app, "/api/v1/mining_nodes/session_id", {
-      peer_nodes_list: [node.machineId],
-      additional: {},
-      ...walletFields(alice),
-    });
+    const made = await send(app, "/api/v1/mining_nodes/session_id", node.signedBody(alice));
     assert.equal(made.body.errcode, 0, JSON.stringify(made.body));
     assert.deepEqual(Object.keys(made.body.message), ["session_id"]);
     const sessionId: string = made.body.message.session_id;
@@ -137,11 +133,7 @@ Deno.test("session_id: made for the renter's wallet only, used with its signatur
       ...sessionFields(alice, sessionId),
     });
     assert.equal(bySession.body.errcode, -3);
-    const bobs = await send(app, "/api/v1/mining_nodes/session_id", {
-      peer_nodes_list: [node.machineId],
-      additional: {},
-      ...walletFields(bob),
-    });
+    const bobs = await send(app, "/api/v1/mining_nodes/session_id", node.signedBody(bob));
     assert.equal(bobs.body.errcode, -3);
     assert.match(bobs.body.message, /wallet not rented/);
   } finally {
@@ -156,11 +148,7 @@ Deno.test("session_id again and again: the oldest sessions made this way are rev
     const app = node.makeApp();
     const ids: string[] = [];
     for (let index = 0; index < 20; index++) {
-      const made = await send(app, "/api/v1/mining_nodes/session_id", {
-        peer_nodes_list: [node.machineId],
-        additional: {},
-        ...walletFields(alice),
-      });
+      const made = await send(app, "/api/v1/mining_nodes/session_id", node.signedBody(alice));
       assert.equal(made.body.errcode, 0, JSON.stringify(made.body));
       ids.push(made.body.message.session_id);
     }

@@ -7,28 +7,14 @@
 import assert from "node:assert/strict";
 import { boundNonce, boundNonceRefusal } from "../../http/compat/bound_nonce.ts";
 import { devWallets, freshNonce } from "../wallets.ts";
-import { gpuNode, send, signText, walletFields } from "./compat_fixture.ts";
-
-const CREATE = {
-  ssh_port: "5678",
-  image_name: "ubuntu.qcow2",
-  gpu_count: "0",
-  cpu_cores: "2",
-  mem_size: "4",
-  disk_size: "10",
-  vnc_port: "5907",
-};
+import { gpuNode, LINUX_CREATE, send, signText, walletFields } from "./compat_fixture.ts";
 
 Deno.test("a plain nonce serves any request that carries it first: what the original protocol allows", async () => {
   const { alice } = await devWallets();
   const node = await gpuNode({ renters: [alice.address] });
   try {
     const app = node.makeApp();
-    const created = await send(app, "/api/v1/tasks/start", {
-      peer_nodes_list: [node.machineId],
-      additional: CREATE,
-      ...walletFields(alice),
-    });
+    const created = await send(app, "/api/v1/tasks/start", node.signedBody(alice, LINUX_CREATE));
     const taskId = created.body.message.task_id;
     // Alice signs a stop; a relayer sends a delete with her fields first.
     const fields = walletFields(alice, freshNonce());
@@ -49,11 +35,7 @@ Deno.test("a bound nonce serves only its own request; a relayed copy is refused 
   const node = await gpuNode({ renters: [alice.address] });
   try {
     const app = node.makeApp();
-    const created = await send(app, "/api/v1/tasks/start", {
-      peer_nodes_list: [node.machineId],
-      additional: CREATE,
-      ...walletFields(alice),
-    });
+    const created = await send(app, "/api/v1/tasks/start", node.signedBody(alice, LINUX_CREATE));
     const taskId = created.body.message.task_id;
     const stopUri = `/api/v1/tasks/stop/${taskId}`;
     const nonce = boundNonce({ uri: stopUri, peer: node.machineId, additional: {} });

@@ -51,6 +51,17 @@ export function sessionFields(pair: KeyringPair, sessionId: string) {
 
 export type CompatApp = ReturnType<typeof createCompatApp>;
 
+/** A small Linux VM's create in the original's strings (`additional` of `/api/v1/tasks/start`). */
+export const LINUX_CREATE = {
+  ssh_port: "5678",
+  image_name: "ubuntu.qcow2",
+  gpu_count: "0",
+  cpu_cores: "2",
+  mem_size: "4",
+  disk_size: "10",
+  vnc_port: "5907",
+};
+
 /** POSTs (or `method`s) `body` to `app`; the status and the parsed `{errcode, message}`. */
 export async function send(
   app: CompatApp,
@@ -331,9 +342,10 @@ export async function gpuNode(
     if (!handler) throw new RpcError("unavailable", `${method} is not wired in this test`);
     return spec.result.parse(await handler(checked, { from: "http" }));
   }) as AppDeps["call"];
-  const makeApp = () =>
+  /** This node's compat app; its calls go to `over` (a test's own handlers in front) when given. */
+  const makeApp = (over: AppDeps["call"] = call) =>
     createCompatApp({
-      call,
+      call: over,
       log: silentLogger,
       node: { nodeId, role: options.role ?? "gpu", forwardTimeoutMs: 5_000, machineId },
     });
@@ -346,6 +358,12 @@ export async function gpuNode(
     calls,
     call,
     makeApp,
+    /** An original body for this node, signed by `pair`'s wallet. */
+    signedBody: (pair: KeyringPair, additional: Record<string, unknown> = {}) => ({
+      peer_nodes_list: [machineId],
+      additional,
+      ...walletFields(pair),
+    }),
     /** Lets `network.send` reach another app (a client-end forwarding here). */
     onNetworkSend(send: (params: Json) => Promise<unknown>) {
       network = send;

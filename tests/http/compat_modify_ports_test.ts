@@ -8,17 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { devWallets } from "../wallets.ts";
-import { gpuNode, send, walletFields } from "./compat_fixture.ts";
-
-const CREATE_ADDITIONAL = {
-  ssh_port: "5678",
-  image_name: "ubuntu.qcow2",
-  gpu_count: "0",
-  cpu_cores: "2",
-  mem_size: "4",
-  disk_size: "10",
-  vnc_port: "5907",
-};
+import { gpuNode, LINUX_CREATE, send } from "./compat_fixture.ts";
 
 Deno.test("modify: new_vnc_port, new_custom_port and the login port become vm.modify's", async () => {
   const { alice } = await devWallets();
@@ -26,8 +16,8 @@ Deno.test("modify: new_vnc_port, new_custom_port and the login port become vm.mo
   try {
     const app = node.makeApp();
     const post = (path: string, additional: Record<string, unknown>) =>
-      send(app, path, { peer_nodes_list: [node.machineId], additional, ...walletFields(alice) });
-    const made = await post("/api/v1/tasks/start", CREATE_ADDITIONAL);
+      send(app, path, node.signedBody(alice, additional));
+    const made = await post("/api/v1/tasks/start", LINUX_CREATE);
     assert.equal(made.body.errcode, 0, JSON.stringify(made.body));
     const taskId = made.body.message.task_id as string;
     await post(`/api/v1/tasks/stop/${taskId}`, {});

@@ -27,14 +27,13 @@ const CREATE_ADDITIONAL = {
 
 async function created(node: GpuNodeFixture, pair: Parameters<typeof walletFields>[0]) {
   const app = node.makeApp();
-  const answer = await send(app, "/api/v1/tasks/start", {
-    peer_nodes_list: [node.machineId],
-    additional: CREATE_ADDITIONAL,
-    ...walletFields(pair),
-  });
+  const answer = await send(app, "/api/v1/tasks/start", node.signedBody(pair, CREATE_ADDITIONAL));
   assert.equal(answer.status, 200, JSON.stringify(answer.body));
   assert.equal(answer.body.errcode, 0, JSON.stringify(answer.body));
-  return { app, taskId: answer.body.message.task_id as string };
+  /** POSTs `additional` to `path` on the app, signed by `by` (the creator unless said). */
+  const post = (path: string, additional: Record<string, unknown> = {}, by = pair) =>
+    send(app, path, node.signedBody(by, additional));
+  return { app, taskId: answer.body.message.task_id as string, post };
 }
 
 Deno.test("create: additional's strings become vm.create's numbers; the answer is the original's", async () => {
@@ -93,11 +92,7 @@ Deno.test("create refusals: not the renter (-3), numbers instead of strings, PXE
   try {
     const app = node.makeApp();
     const create = (pair: typeof alice, additional: Record<string, unknown>) =>
-      send(app, "/api/v1/tasks/start", {
-        peer_nodes_list: [node.machineId],
-        additional,
-        ...walletFields(pair),
-      });
+      send(app, "/api/v1/tasks/start", node.signedBody(pair, additional));
     const notRenter = await create(bob, CREATE_ADDITIONAL);
     assert.equal(notRenter.status, 200);
     assert.equal(notRenter.body.errcode, -3);
@@ -144,11 +139,7 @@ Deno.test("list and detail: a bare array of the signer's tasks; the detail in th
   try {
     const { app, taskId } = await created(node, alice);
     await created(node, bob);
-    const list = await send(app, "/api/v1/tasks", {
-      peer_nodes_list: [node.machineId],
-      additional: {},
-      ...walletFields(alice),
-    });
+    const list = await send(app, "/api/v1/tasks", node.signedBody(alice));
     assert.equal(list.body.errcode, 0);
     assert.ok(Array.isArray(list.body.message));
     assert.deepEqual(list.body.message.map((task: { task_id: string }) => task.task_id), [taskId]);
@@ -160,11 +151,7 @@ Deno.test("list and detail: a bare array of the signer's tasks; the detail in th
     ]);
     assert.equal(list.body.message[0].status, "running");
 
-    const detail = await send(app, `/api/v1/tasks/${taskId}`, {
-      peer_nodes_list: [node.machineId],
-      additional: {},
-      ...walletFields(alice),
-    });
+    const detail = await send(app, `/api/v1/tasks/${taskId}`, node.signedBody(alice));
     assert.equal(detail.body.errcode, 0, JSON.stringify(detail.body));
     const task = detail.body.message;
     assert.equal(task.task_id, taskId);
@@ -184,11 +171,7 @@ Deno.test("list and detail: a bare array of the signer's tasks; the detail in th
     assert.deepEqual(task.interface, []);
 
     // Bob is told it does not exist, with the detail's own words (-3).
-    const bobs = await send(app, `/api/v1/tasks/${taskId}`, {
-      peer_nodes_list: [node.machineId],
-      additional: {},
-      ...walletFields(bob),
-    });
+    const bobs = await send(app, `/api/v1/tasks/${taskId}`, node.signedBody(bob));
     assert.deepEqual(bobs, { status: 200, body: { errcode: -3, message: "task_id not exist" } });
   } finally {
     await node.close();
@@ -249,11 +232,7 @@ Deno.test("logs: flag=head|tail and line_num 1..100 reach vm.logs; a bad flag or
   try {
     const { app, taskId } = await created(node, alice);
     const logs = (query: string) =>
-      send(app, `/api/v1/tasks/logs/${taskId}${query}`, {
-        peer_nodes_list: [node.machineId],
-        additional: {},
-        ...walletFields(alice),
-      });
+      send(app, `/api/v1/tasks/logs/${taskId}${query}`, node.signedBody(alice));
     const head = await logs("?flag=head&line_num=3");
     assert.deepEqual(head.body, {
       errcode: 0,
@@ -289,9 +268,7 @@ Deno.test("modify: new_cpu_cores and new_mem_size of a stopped VM; what this nod
   const { alice } = await devWallets();
   const node = await gpuNode({ renters: [alice.address] });
   try {
-    const { app, taskId } = await created(node, alice);
-    const post = (path: string, additional: Record<string, unknown>) =>
-      send(app, path, { peer_nodes_list: [node.machineId], additional, ...walletFields(alice) });
+    const { taskId, post } = await created(node, alice);
     const running = await post(`/api/v1/tasks/modify/${taskId}`, { new_cpu_cores: "2" });
     assert.equal(running.body.errcode, 1);
     assert.match(running.body.message, /it is running/);
@@ -352,11 +329,7 @@ Deno.test("create: a Windows guest on UEFI with an RDP port, custom ports and a 
       { protocol: "udp", host_port: 9100, guest_port: 9200 },
       { protocol: "udp", host_port: 9101, guest_port: 9201 },
     ]);
-    const signed = () => ({
-      peer_nodes_list: [node.machineId],
-      additional: {},
-      ...walletFields(alice),
-    });
+    const signed = () => node.signedBody(alice);
     const detail = await send(app, `/api/v1/tasks/${taskId}`, signed());
     assert.equal(detail.body.message.rdp_port, "3389");
     assert.equal(detail.body.message.ssh_port, undefined);
@@ -372,9 +345,7 @@ Deno.test("passwd: a running VM's password through vm.passwd; bad input and a st
   const { alice } = await devWallets();
   const node = await gpuNode({ renters: [alice.address] });
   try {
-    const { app, taskId } = await created(node, alice);
-    const post = (path: string, additional: Record<string, unknown>) =>
-      send(app, path, { peer_nodes_list: [node.machineId], additional, ...walletFields(alice) });
+    const { taskId, post } = await created(node, alice);
     const changed = await post(`/api/v1/tasks/passwd/${taskId}`, {
       username: "dbc",
       password: "another-secret",
@@ -413,9 +384,7 @@ Deno.test("disks: list, add, resize (up only) and delete a stopped VM's data dis
   const { alice, bob } = await devWallets();
   const node = await gpuNode({ renters: [alice.address, bob.address] });
   try {
-    const { app, taskId } = await created(node, alice);
-    const post = (path: string, additional: Record<string, unknown>, pair = alice) =>
-      send(app, path, { peer_nodes_list: [node.machineId], additional, ...walletFields(pair) });
+    const { taskId, post } = await created(node, alice);
     const list = async () => (await post(`/api/v1/disk/list/${taskId}`, {})).body;
     assert.deepEqual(await list(), {
       errcode: 0,

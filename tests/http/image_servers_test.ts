@@ -9,8 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { type AppDeps, createApp } from "../../http/mod.ts";
-import { createCompatApp } from "../../http/compat/mod.ts";
-import { type Method, METHODS, RpcError, silentLogger } from "../../mod/mod.ts";
+import { type Method, RpcError, silentLogger } from "../../mod/mod.ts";
 import { scratchDir, waitFor } from "../helpers.ts";
 import {
   MIB,
@@ -25,25 +24,12 @@ import { type Nginx, startNginx, startRelay } from "../node_service/image_server
 import { renterImageKey } from "../../node_service/vm/mod.ts";
 import { devWallets } from "../wallets.ts";
 import { appRequest, type Credentials } from "./app_request.ts";
-import { gpuNode, send, walletFields } from "./compat_fixture.ts";
+import { checkedCall } from "./checked_call.ts";
+import { gpuNode, send } from "./compat_fixture.ts";
 
 /** The image-server handlers of `setting`, the rest from `fallback`, checked both ways. */
-function checkedCall(setting: Setting, fallback: AppDeps["call"]): AppDeps["call"] {
-  const handlers = setting.started.handlers as Record<
-    string,
-    (params: never, ctx: never) => unknown
-  >;
-  return (async (method: Method, params: unknown) => {
-    const handler = handlers[method];
-    if (!handler) return await fallback(method as never, params as never);
-    const checked = METHODS[method].params.safeParse(params);
-    if (!checked.success) {
-      throw new RpcError("invalid_params", checked.error.issues[0]?.message ?? "bad parameters");
-    }
-    return METHODS[method].result.parse(
-      await handler(checked.data as never, { from: "http" } as never),
-    );
-  }) as AppDeps["call"];
+function imageServerCall(setting: Setting, fallback: AppDeps["call"]): AppDeps["call"] {
+  return checkedCall(setting.started.handlers, fallback);
 }
 
 /** The events of a finished SSE stream: `[event, parsed data]`. */
@@ -74,7 +60,7 @@ Deno.test("native: list, download with SSE progress, upload, stop; strangers and
     const node = await gpuNode({ renters: [alice.address] });
     try {
       const app = createApp({
-        call: checkedCall(setting, node.call),
+        call: imageServerCall(setting, node.call),
         log: silentLogger,
         node: { nodeId: node.nodeId, role: "gpu", forwardTimeoutMs: 5_000 },
       });
@@ -206,21 +192,8 @@ Deno.test("original dialect: servers, an image server's files, download and uplo
   await withServer(async (nginx, setting) => {
     const node = await gpuNode({ renters: [alice.address] });
     try {
-      const app = createCompatApp({
-        call: checkedCall(setting, node.call),
-        log: silentLogger,
-        node: {
-          nodeId: node.nodeId,
-          role: "gpu",
-          forwardTimeoutMs: 5_000,
-          machineId: node.machineId,
-        },
-      });
-      const body = (additional: Record<string, unknown>) => ({
-        peer_nodes_list: [node.machineId],
-        additional,
-        ...walletFields(alice),
-      });
+      const app = node.makeApp(imageServerCall(setting, node.call));
+      const body = (additional: Record<string, unknown>) => node.signedBody(alice, additional);
       await publish(nginx, "ubuntu.img", 2 * MIB);
 
       assert.deepEqual(await send(app, "/api/v1/images/servers", {}), {
@@ -349,7 +322,7 @@ Deno.test("operator: the token's holder downloads a shared image and sees every 
     const node = await gpuNode({ renters: [] });
     try {
       const app = createApp({
-        call: checkedCall(setting, node.call),
+        call: imageServerCall(setting, node.call),
         log: silentLogger,
         node: { nodeId: node.nodeId, role: "gpu", forwardTimeoutMs: 5_000 },
         operatorToken: TOKEN,
@@ -422,21 +395,8 @@ Deno.test("original dialect: /snapshot/create with an image_server also uploads 
       return await node.call(method as never, params);
     }) as AppDeps["call"];
     try {
-      const app = createCompatApp({
-        call: checkedCall(setting, vmCalls),
-        log: silentLogger,
-        node: {
-          nodeId: node.nodeId,
-          role: "gpu",
-          forwardTimeoutMs: 5_000,
-          machineId: node.machineId,
-        },
-      });
-      const body = (additional: Record<string, unknown>) => ({
-        peer_nodes_list: [node.machineId],
-        additional,
-        ...walletFields(alice),
-      });
+      const app = node.makeApp(imageServerCall(setting, vmCalls));
+      const body = (additional: Record<string, unknown>) => node.signedBody(alice, additional);
       const unknown = await send(
         app,
         `/api/v1/snapshot/create/${id}`,
@@ -508,22 +468,13 @@ Deno.test("original dialect: /images/delete deletes the renter's own image, with
     await withImageServers([`lan=${relay.url}`], async (setting) => {
       const node = await gpuNode({ renters: [alice.address] });
       try {
-        const app = createCompatApp({
-          call: checkedCall(setting, withImageHandlers(setting, node.call)),
-          log: silentLogger,
-          node: {
-            nodeId: node.nodeId,
-            role: "gpu",
-            forwardTimeoutMs: 5_000,
-            machineId: node.machineId,
-          },
-        });
+        const app = node.makeApp(imageServerCall(setting, withImageHandlers(setting, node.call)));
         const remove = async (wallet: typeof alice, filename: string) =>
-          (await send(app, "/api/v1/images/delete", {
-            peer_nodes_list: [node.machineId],
-            additional: { image_filename: filename },
-            ...walletFields(wallet),
-          })).body;
+          (await send(
+            app,
+            "/api/v1/images/delete",
+            node.signedBody(wallet, { image_filename: filename }),
+          )).body;
         await randomImage(`${setting.dir}/source.img`, 8 * MIB);
         const added = setting.store.add(
           "mine.img",
@@ -589,7 +540,7 @@ Deno.test("native: a download's operation outlasts a restart of the node service
     // While the node service is away, calls fail as the supervisor fails them.
     const call = (async (method: Method, params: never) => {
       if (!service) throw new RpcError("unavailable", "node_service is restarting");
-      return await checkedCall(service.setting, node.call)(method as never, params);
+      return await imageServerCall(service.setting, node.call)(method as never, params);
     }) as unknown as AppDeps["call"];
     const app = createApp({
       call,

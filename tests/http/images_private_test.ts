@@ -6,17 +6,17 @@
  * per-renter cap holds against parallel adds.
  */
 import assert from "node:assert/strict";
-import { type AppDeps, createApp } from "../../http/mod.ts";
+import type { AppDeps } from "../../http/mod.ts";
 import { MAX_IMAGES_PER_RENTER } from "../../http/routes/images.ts";
-import { openDatabase, RpcError, silentLogger } from "../../mod/mod.ts";
+import { openDatabase, RpcError } from "../../mod/mod.ts";
 import { ImageError, ImageStore } from "../../node_service/vm/images/image_store.ts";
 import { SERVICE_MIGRATIONS } from "../../node_service/migrations.ts";
 import { scratchDir } from "../helpers.ts";
 import { run } from "../node_service/vm/libvirt_fixture.ts";
 import { devWallets } from "../wallets.ts";
-import { appRequest } from "./app_request.ts";
+import { appRequest, gpuApp, TEST_GPU_NODE } from "./app_request.ts";
 
-const NODE = "12D3KooWLNDhWRc1VNwjKGS69Qbu2i4SVKh6aZW3HEc9T5pTGH5k";
+const NODE = TEST_GPU_NODE;
 
 Deno.test("a renter's image is its own: others neither see, read, boot nor delete it; names are per owner; the cap holds in parallel", async () => {
   const { alice, bob } = await devWallets();
@@ -86,11 +86,7 @@ Deno.test("a renter's image is its own: others neither see, read, boot nor delet
     }
     return Promise.reject(new RpcError("unavailable", `${method} is not wired in this test`));
   }) as unknown as AppDeps["call"];
-  const app = createApp({
-    call,
-    log: silentLogger,
-    node: { nodeId: NODE, role: "gpu", forwardTimeoutMs: 5_000 },
-  });
+  const { app } = gpuApp(call);
   const request = (method: string, path: string, signer: typeof alice, body?: unknown) =>
     appRequest(app, method, path, { signer }, body);
   const add = (name: string) => ({

@@ -6,13 +6,13 @@
  * from or which VMs use it.
  */
 import assert from "node:assert/strict";
-import { type AppDeps, createApp } from "../../http/mod.ts";
+import type { AppDeps } from "../../http/mod.ts";
 import { MAX_IMAGES_PER_RENTER } from "../../http/routes/images.ts";
-import { RpcError, silentLogger, type VmImage } from "../../mod/mod.ts";
+import { RpcError, type VmImage } from "../../mod/mod.ts";
 import { devWallets } from "../wallets.ts";
-import { appRequest } from "./app_request.ts";
+import { appRequest, gpuApp, TEST_GPU_NODE } from "./app_request.ts";
 
-const NODE = "12D3KooWLNDhWRc1VNwjKGS69Qbu2i4SVKh6aZW3HEc9T5pTGH5k";
+const NODE = TEST_GPU_NODE;
 const SHA = "a".repeat(64);
 
 function image(name: string, overrides: Partial<VmImage> = {}): VmImage {
@@ -95,11 +95,7 @@ async function setup() {
         return Promise.reject(new RpcError("unavailable", `${method} is not wired in this test`));
     }
   }) as unknown as AppDeps["call"];
-  const app = createApp({
-    call,
-    log: silentLogger,
-    node: { nodeId: NODE, role: "gpu", forwardTimeoutMs: 5_000 },
-  });
+  const { app } = gpuApp(call);
   const request = (
     method: string,
     path: string,

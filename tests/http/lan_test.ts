@@ -7,30 +7,21 @@
  * checked against the message catalogue both ways as at the worker boundary.
  */
 import assert from "node:assert/strict";
-import { createApp } from "../../http/mod.ts";
-import { createCompatApp } from "../../http/compat/mod.ts";
-import { silentLogger } from "../../mod/mod.ts";
 import { localTime } from "../../http/compat/answers.ts";
 import { VmStore } from "../../node_service/vm/mod.ts";
 import { lanNodeService } from "../node_service/lan/lan_fixture.ts";
 import { run, virsh } from "../node_service/vm/libvirt_fixture.ts";
 import { devWallets } from "../wallets.ts";
-import { appRequest, type Credentials } from "./app_request.ts";
+import { appRequest, gpuApp, TEST_GPU_NODE } from "./app_request.ts";
 import { gpuNode, send, walletFields } from "./compat_fixture.ts";
 
-const NODE = "12D3KooWLNDhWRc1VNwjKGS69Qbu2i4SVKh6aZW3HEc9T5pTGH5k";
+const NODE = TEST_GPU_NODE;
 
 Deno.test("native: the renter makes, lists, re-peers and deletes its LANs; bad input changes nothing", async () => {
   const { alice, bob } = await devWallets();
   const service = await lanNodeService([alice.address]);
   try {
-    const app = createApp({
-      call: service.call,
-      log: silentLogger,
-      node: { nodeId: NODE, role: "gpu", forwardTimeoutMs: 5_000 },
-    });
-    const request = (method: string, path: string, auth: Credentials = {}, body?: unknown) =>
-      appRequest(app, method, path, auth, body);
+    const { request } = gpuApp(service.call);
     const here = { peer_nodes_list: [NODE] };
     const lan = { ...here, network_name: "office1", ip_cidr: "10.213.30.0/24" };
 
@@ -154,31 +145,17 @@ Deno.test("original dialect: /lan/create, /lan, /lan/{name}, /lan/delete/{name} 
   const node = await gpuNode({ renters: [alice.address] });
   const service = await lanNodeService([alice.address], node.call);
   try {
-    const app = createCompatApp({
-      call: service.call,
-      log: silentLogger,
-      node: {
-        nodeId: node.nodeId,
-        role: "gpu",
-        forwardTimeoutMs: 5_000,
-        machineId: node.machineId,
-      },
-    });
-    const body = (pair: typeof alice, additional: Record<string, unknown> = {}) => ({
-      peer_nodes_list: [node.machineId],
-      additional,
-      ...walletFields(pair),
-    });
+    const app = node.makeApp(service.call);
 
     assert.deepEqual(
       await send(
         app,
         "/api/v1/lan/create",
-        body(alice, { network_name: "office1", ip_cidr: "10.213.32.0/24" }),
+        node.signedBody(alice, { network_name: "office1", ip_cidr: "10.213.32.0/24" }),
       ),
       { status: 200, body: { errcode: 0, message: "ok" } },
     );
-    const listed = await send(app, "/api/v1/lan", body(alice));
+    const listed = await send(app, "/api/v1/lan", node.signedBody(alice));
     assert.equal(listed.body.errcode, 0, JSON.stringify(listed.body));
     const [item] = listed.body.message;
     assert.equal(listed.body.message.length, 1);
@@ -192,7 +169,7 @@ Deno.test("original dialect: /lan/create, /lan, /lan/{name}, /lan/delete/{name} 
     assert.match(item.vxlan_vni, /^\d+$/);
     assert.match(item.lastUseTime, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
     assert.deepEqual(item.members, []);
-    const one = await send(app, "/api/v1/lan/office1", body(alice));
+    const one = await send(app, "/api/v1/lan/office1", node.signedBody(alice));
     assert.deepEqual(one.body.message, item);
 
     // lastUseTime: the creation, then a VM joining (made on it), then leaving (deleted).
@@ -216,12 +193,12 @@ Deno.test("original dialect: /lan/create, /lan, /lan/{name}, /lan/delete/{name} 
       spec: { lan: { id: lanId } } as unknown as Parameters<VmStore["insert"]>[0]["spec"],
       lastError: null,
     });
-    const joined = (await send(app, "/api/v1/lan/office1", body(alice))).body.message;
+    const joined = (await send(app, "/api/v1/lan/office1", node.signedBody(alice))).body.message;
     assert.deepEqual(joined.members, ["vm-lanuse01"]);
     assert.equal(joined.lastUseTime, localTime(stored!.created_at + 3_600_000));
     at += 3_600_000;
     vms.setState("vm-lanuse01", "deleted");
-    const left = (await send(app, "/api/v1/lan/office1", body(alice))).body.message;
+    const left = (await send(app, "/api/v1/lan/office1", node.signedBody(alice))).body.message;
     assert.deepEqual(left.members, []);
     assert.equal(left.lastUseTime, localTime(stored!.created_at + 7_200_000));
 
@@ -239,7 +216,7 @@ Deno.test("original dialect: /lan/create, /lan, /lan/{name}, /lan/delete/{name} 
       ],
     ];
     for (const [additional, reason] of refusals) {
-      const refused = await send(app, "/api/v1/lan/create", body(alice, additional));
+      const refused = await send(app, "/api/v1/lan/create", node.signedBody(alice, additional));
       assert.equal(refused.status, 200, JSON.stringify(additional));
       assert.equal(refused.body.errcode, 1, JSON.stringify(refused.body));
       assert.match(refused.body.message, reason, JSON.stringify(additional));
@@ -247,12 +224,12 @@ Deno.test("original dialect: /lan/create, /lan, /lan/{name}, /lan/delete/{name} 
     const notRenter = await send(
       app,
       "/api/v1/lan/create",
-      body(bob, { network_name: "office2", ip_cidr: "10.213.34.0/24" }),
+      node.signedBody(bob, { network_name: "office2", ip_cidr: "10.213.34.0/24" }),
     );
     assert.equal(notRenter.body.errcode, -3);
     assert.equal((await service.networks()).length, 1);
-    assert.deepEqual((await send(app, "/api/v1/lan", body(bob))).body.message, []);
-    assert.equal((await send(app, "/api/v1/lan/office1", body(bob))).body.errcode, 1);
+    assert.deepEqual((await send(app, "/api/v1/lan", node.signedBody(bob))).body.message, []);
+    assert.equal((await send(app, "/api/v1/lan/office1", node.signedBody(bob))).body.errcode, 1);
 
     // A client-end asked without a peer keeps no networks of its own.
     const local = await send(app, "/api/v1/lan", {
@@ -262,13 +239,19 @@ Deno.test("original dialect: /lan/create, /lan, /lan/{name}, /lan/delete/{name} 
     });
     assert.deepEqual(local.body, { errcode: 0, message: { networks: [] } });
 
-    assert.deepEqual(await send(app, "/api/v1/lan/delete/office1", body(alice)), {
+    assert.deepEqual(await send(app, "/api/v1/lan/delete/office1", node.signedBody(alice)), {
       status: 200,
       body: { errcode: 0, message: "ok" },
     });
     assert.deepEqual(await service.networks(), []);
-    assert.equal((await send(app, "/api/v1/lan/delete/office1", body(alice))).body.errcode, 1);
-    assert.equal((await send(app, "/api/v1/lan/delete/a/b", body(alice))).body.errcode, -32600);
+    assert.equal(
+      (await send(app, "/api/v1/lan/delete/office1", node.signedBody(alice))).body.errcode,
+      1,
+    );
+    assert.equal(
+      (await send(app, "/api/v1/lan/delete/a/b", node.signedBody(alice))).body.errcode,
+      -32600,
+    );
   } finally {
     await service.close();
     await node.close();
@@ -288,11 +271,7 @@ Deno.test("original dialect: a task's network_name reaches vm.create; a bad one 
       disk_size: "10",
     };
     const start = (extra: Record<string, string>) =>
-      send(app, "/api/v1/tasks/start", {
-        peer_nodes_list: [node.machineId],
-        additional: { ...additional, ...extra },
-        ...walletFields(alice),
-      });
+      send(app, "/api/v1/tasks/start", node.signedBody(alice, { ...additional, ...extra }));
     const refused = await start({ network_name: "bad/name" });
     assert.equal(refused.body.errcode, 1);
     assert.match(refused.body.message, /6 to 10 letters or numbers/);
@@ -301,18 +280,18 @@ Deno.test("original dialect: a task's network_name reaches vm.create; a bad one 
     assert.equal(answer.body.errcode, 0, JSON.stringify(answer.body));
     assert.equal(node.callsOf("vm.create")[0]!.params.network_name, "office1");
     // The detail names the network, as the original's did; a VM on none has no such field.
-    const detail = await send(app, `/api/v1/tasks/${answer.body.message.task_id}`, {
-      peer_nodes_list: [node.machineId],
-      additional: {},
-      ...walletFields(alice),
-    });
+    const detail = await send(
+      app,
+      `/api/v1/tasks/${answer.body.message.task_id}`,
+      node.signedBody(alice),
+    );
     assert.equal(detail.body.message.network_name, "office1", JSON.stringify(detail.body));
     const plain = await start({});
-    const plainDetail = await send(app, `/api/v1/tasks/${plain.body.message.task_id}`, {
-      peer_nodes_list: [node.machineId],
-      additional: {},
-      ...walletFields(alice),
-    });
+    const plainDetail = await send(
+      app,
+      `/api/v1/tasks/${plain.body.message.task_id}`,
+      node.signedBody(alice),
+    );
     assert.equal(plainDetail.body.errcode, 0, JSON.stringify(plainDetail.body));
     assert.equal("network_name" in plainDetail.body.message, false);
   } finally {
@@ -331,32 +310,15 @@ Deno.test("native and original: a node service that answers no network for a nam
         ? { networks: [] }
         : await service.call(method as never, params)) as typeof service.call;
   try {
-    const app = createApp({
-      call,
-      log: silentLogger,
-      node: { nodeId: NODE, role: "gpu", forwardTimeoutMs: 5_000 },
-    });
+    const { app } = gpuApp(call);
     const one = await appRequest(app, "GET", `/api/v1/lan/office9?node_id=${NODE}`, {
       signer: alice,
     });
     assert.equal(one.status, 404, JSON.stringify(one.body));
     assert.match(JSON.stringify(one.body), /no network office9/);
-    const compat = createCompatApp({
-      call,
-      log: silentLogger,
-      node: {
-        nodeId: node.nodeId,
-        role: "gpu",
-        forwardTimeoutMs: 5_000,
-        machineId: node.machineId,
-      },
-    });
+    const compat = node.makeApp(call);
     assert.deepEqual(
-      (await send(compat, "/api/v1/lan/office9", {
-        peer_nodes_list: [node.machineId],
-        additional: {},
-        ...walletFields(alice),
-      })).body,
+      (await send(compat, "/api/v1/lan/office9", node.signedBody(alice))).body,
       { errcode: 1, message: "network office9 not exist" },
     );
   } finally {

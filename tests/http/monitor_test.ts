@@ -8,26 +8,19 @@
  * as at the worker boundary.
  */
 import assert from "node:assert/strict";
-import { type AppDeps, createApp } from "../../http/mod.ts";
-import { createCompatApp } from "../../http/compat/mod.ts";
-import {
-  type Method,
-  METHODS,
-  openDatabase,
-  RpcError,
-  silentLogger,
-  systemClock,
-} from "../../mod/mod.ts";
+import type { AppDeps } from "../../http/mod.ts";
+import { openDatabase, silentLogger, systemClock } from "../../mod/mod.ts";
 import { EventLog } from "../../node_service/event_log.ts";
 import { SERVICE_MIGRATIONS } from "../../node_service/migrations.ts";
 import { MonitorService, MonitorStore } from "../../node_service/monitor/mod.ts";
 import { sessionHandlers, SessionStore } from "../../node_service/sessions.ts";
 import { scratchDir } from "../helpers.ts";
 import { devWallets } from "../wallets.ts";
-import { appRequest, type Credentials } from "./app_request.ts";
-import { gpuNode, send, walletFields } from "./compat_fixture.ts";
+import { gpuApp, TEST_GPU_NODE } from "./app_request.ts";
+import { checkedCall, leaseCheck } from "./checked_call.ts";
+import { gpuNode, send } from "./compat_fixture.ts";
 
-const NODE = "12D3KooWLNDhWRc1VNwjKGS69Qbu2i4SVKh6aZW3HEc9T5pTGH5k";
+const NODE = TEST_GPU_NODE;
 
 /** The node service's monitor (and session) handlers on a real database, behind a checked call. */
 async function nodeService(renters: string[], fallback?: AppDeps["call"]) {
@@ -53,34 +46,11 @@ async function nodeService(renters: string[], fallback?: AppDeps["call"]) {
     deniedHosts: [],
     diskPath: dir,
   });
-  const handlers: Record<string, (params: never, context: never) => unknown> = {
+  const call = checkedCall({
     ...monitor.handlers(),
     ...sessionHandlers(new SessionStore(db, Date.now), events),
-    "lease.check": (params: { account: string }) => ({
-      renting: renters.includes(params.account),
-      lease: { state: "none" },
-      verification: "ledger",
-      checked_at: 0,
-    }),
-  };
-  const call = (async (method: Method, params: unknown) => {
-    const handler = handlers[method];
-    if (!handler) {
-      if (fallback) return await fallback(method as never, params as never);
-      throw new RpcError("unavailable", `${method} is not wired in this test`);
-    }
-    // As the worker boundary does: parameters checked before, the result after.
-    const checked = METHODS[method].params.safeParse(params);
-    if (!checked.success) {
-      throw new RpcError(
-        "invalid_params",
-        `${method}: ${checked.error.issues[0]?.message ?? "bad parameters"}`,
-      );
-    }
-    return METHODS[method].result.parse(
-      await handler(checked.data as never, { from: "http" } as never),
-    );
-  }) as AppDeps["call"];
+    ...leaseCheck(renters),
+  }, fallback);
   return {
     call,
     store,
@@ -96,13 +66,7 @@ Deno.test("native: the renter sets and reads its servers; bad input is refused a
   const { alice, bob } = await devWallets();
   const service = await nodeService([alice.address]);
   try {
-    const app = createApp({
-      call: service.call,
-      log: silentLogger,
-      node: { nodeId: NODE, role: "gpu", forwardTimeoutMs: 5_000 },
-    });
-    const request = (method: string, path: string, auth: Credentials = {}, body?: unknown) =>
-      appRequest(app, method, path, auth, body);
+    const { request } = gpuApp(service.call);
     const here = { peer_nodes_list: [NODE] };
     const servers = ["zabbix.example.com:10051", "[2606:4700::1]:10051"];
 
@@ -179,37 +143,23 @@ Deno.test("original dialect: /monitor/set and /monitor as the original answers t
   const node = await gpuNode({ renters: [alice.address] });
   const service = await nodeService([alice.address], node.call);
   try {
-    const app = createCompatApp({
-      call: service.call,
-      log: silentLogger,
-      node: {
-        nodeId: node.nodeId,
-        role: "gpu",
-        forwardTimeoutMs: 5_000,
-        machineId: node.machineId,
-      },
-    });
-    const body = (pair: typeof alice, additional: Record<string, unknown> = {}) => ({
-      peer_nodes_list: [node.machineId],
-      additional,
-      ...walletFields(pair),
-    });
+    const app = node.makeApp(service.call);
     const servers = ["116.169.53.132:10051", "zabbix.example.com:10051"];
 
     assert.deepEqual(
-      await send(app, "/api/v1/monitor/set", body(alice, { servers })),
+      await send(app, "/api/v1/monitor/set", node.signedBody(alice, { servers })),
       { status: 200, body: { errcode: 0, message: "ok" } },
     );
-    assert.deepEqual(await send(app, "/api/v1/monitor", body(alice)), {
+    assert.deepEqual(await send(app, "/api/v1/monitor", node.signedBody(alice)), {
       status: 200,
       body: { errcode: 0, message: { servers } },
     });
 
-    const notRenter = await send(app, "/api/v1/monitor/set", body(bob, { servers: [] }));
+    const notRenter = await send(app, "/api/v1/monitor/set", node.signedBody(bob, { servers: [] }));
     assert.equal(notRenter.status, 200);
     assert.equal(notRenter.body.errcode, -3);
     assert.match(notRenter.body.message, /^check authority failed: wallet not rented/);
-    assert.equal((await send(app, "/api/v1/monitor", body(bob))).body.errcode, -3);
+    assert.equal((await send(app, "/api/v1/monitor", node.signedBody(bob))).body.errcode, -3);
 
     const refusals: Array<[Record<string, unknown>, RegExp]> = [
       [{ servers: "116.169.53.132:10051" }, /^servers must be an array$/],
@@ -223,12 +173,14 @@ Deno.test("original dialect: /monitor/set and /monitor as the original answers t
       [{}, /^additional has no servers$/],
     ];
     for (const [additional, reason] of refusals) {
-      const refused = await send(app, "/api/v1/monitor/set", body(alice, additional));
+      const refused = await send(app, "/api/v1/monitor/set", node.signedBody(alice, additional));
       assert.equal(refused.status, 200, JSON.stringify(additional));
       assert.equal(refused.body.errcode, 1, JSON.stringify(refused.body));
       assert.match(refused.body.message, reason, JSON.stringify(additional));
     }
-    assert.deepEqual((await send(app, "/api/v1/monitor", body(alice))).body.message, { servers });
+    assert.deepEqual((await send(app, "/api/v1/monitor", node.signedBody(alice))).body.message, {
+      servers,
+    });
 
     // Unsigned: refused by the GPU node (an absent multisig object passes the client-end, as there).
     const unsigned = await send(app, "/api/v1/monitor/set", {
@@ -240,7 +192,8 @@ Deno.test("original dialect: /monitor/set and /monitor as the original answers t
     // A GET, a deeper path: the original's 400s.
     assert.equal((await send(app, "/api/v1/monitor", undefined, { method: "GET" })).status, 400);
     assert.equal(
-      (await send(app, "/api/v1/monitor/set/more", body(alice, { servers }))).body.errcode,
+      (await send(app, "/api/v1/monitor/set/more", node.signedBody(alice, { servers }))).body
+        .errcode,
       -32600,
     );
   } finally {

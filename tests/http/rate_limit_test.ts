@@ -3,6 +3,22 @@ import { createApp, RateLimiter } from "../../http/mod.ts";
 import { REMOTE_NODE_RATE_FACTOR } from "../../http/app.ts";
 import { RpcError, silentLogger } from "../../mod/mod.ts";
 
+/**
+ * The app as every request from `clientAddress` reaches it: 1 request a second after a burst of
+ * 2, a clock that stands still, and no node service behind it.
+ */
+function limitedApp(clientAddress: string) {
+  return createApp({
+    call: (() => Promise.reject(new RpcError("unavailable", "x"))) as Parameters<
+      typeof createApp
+    >[0]["call"],
+    log: silentLogger,
+    rateLimit: { perSecond: 1, burst: 2 },
+    clientAddress: () => clientAddress,
+    now: () => 0,
+  });
+}
+
 Deno.test("a client may burst, then is held to its average rate; others are unaffected", () => {
   let now = 0;
   const limiter = new RateLimiter({ ratePerSecond: 2, burst: 3, maxClients: 10, now: () => now });
@@ -21,15 +37,7 @@ Deno.test("the limiter forgets the least recently seen clients beyond its bound"
 });
 
 Deno.test("over the limit the API answers 429 with Retry-After in the envelope", async () => {
-  const app = createApp({
-    call: (() => Promise.reject(new RpcError("unavailable", "x"))) as Parameters<
-      typeof createApp
-    >[0]["call"],
-    log: silentLogger,
-    rateLimit: { perSecond: 1, burst: 2 },
-    clientAddress: () => "192.0.2.7",
-    now: () => 0,
-  });
+  const app = limitedApp("192.0.2.7");
   const statuses = [];
   for (let index = 0; index < 3; index++) {
     statuses.push((await app.request("/api/v1/nothing")).status);
@@ -44,15 +52,7 @@ Deno.test("over the limit the API answers 429 with Retry-After in the envelope",
 });
 
 Deno.test("requests tunnelled from a client-end are limited per client-end and wallet", async () => {
-  const app = createApp({
-    call: (() => Promise.reject(new RpcError("unavailable", "x"))) as Parameters<
-      typeof createApp
-    >[0]["call"],
-    log: silentLogger,
-    rateLimit: { perSecond: 1, burst: 2 },
-    clientAddress: () => "127.0.0.1",
-    now: () => 0,
-  });
+  const app = limitedApp("127.0.0.1");
   const tunnelled = async (from: string, wallet: string) =>
     (await app.fetch(
       new Request("http://node/api/v1/nothing", { headers: { "x-dbc-wallet": wallet } }),
@@ -70,15 +70,7 @@ Deno.test("requests tunnelled from a client-end are limited per client-end and w
 });
 
 Deno.test("wallets a client-end invents share its one budget: the wallet header only splits it", async () => {
-  const app = createApp({
-    call: (() => Promise.reject(new RpcError("unavailable", "x"))) as Parameters<
-      typeof createApp
-    >[0]["call"],
-    log: silentLogger,
-    rateLimit: { perSecond: 1, burst: 2 },
-    clientAddress: () => "127.0.0.1",
-    now: () => 0,
-  });
+  const app = limitedApp("127.0.0.1");
   let allowed = 0;
   for (let index = 0; index < 100; index++) {
     const response = await app.fetch(
@@ -105,15 +97,7 @@ Deno.test("wallets a client-end invents share its one budget: the wallet header 
 });
 
 Deno.test("a local client is known by its socket address, whatever forwarding header it sends", async () => {
-  const app = createApp({
-    call: (() => Promise.reject(new RpcError("unavailable", "x"))) as Parameters<
-      typeof createApp
-    >[0]["call"],
-    log: silentLogger,
-    rateLimit: { perSecond: 1, burst: 2 },
-    clientAddress: () => "192.0.2.9",
-    now: () => 0,
-  });
+  const app = limitedApp("192.0.2.9");
   const statuses = [];
   for (let index = 0; index < 3; index++) {
     const headers = { "x-forwarded-for": `198.51.100.${index}`, "x-real-ip": `203.0.113.${index}` };

@@ -5,16 +5,16 @@
  * SQLite store behind the stand-in node service.
  */
 import assert from "node:assert/strict";
-import { type AppDeps, createApp } from "../../http/mod.ts";
-import { openDatabase, RpcError, silentLogger } from "../../mod/mod.ts";
+import type { AppDeps } from "../../http/mod.ts";
+import { openDatabase, RpcError } from "../../mod/mod.ts";
 import { EventLog } from "../../node_service/event_log.ts";
 import { SERVICE_MIGRATIONS } from "../../node_service/migrations.ts";
 import { sessionHandlers, SessionStore } from "../../node_service/sessions.ts";
 import { scratchDir } from "../helpers.ts";
 import { devWallets } from "../wallets.ts";
-import { appRequest, type Credentials } from "./app_request.ts";
+import { gpuApp, TEST_GPU_NODE } from "./app_request.ts";
 
-const NODE = "12D3KooWLNDhWRc1VNwjKGS69Qbu2i4SVKh6aZW3HEc9T5pTGH5k";
+const NODE = TEST_GPU_NODE;
 const here = { peer_nodes_list: [NODE] };
 const at = (path: string) => `${path}?node_id=${NODE}`;
 
@@ -58,13 +58,7 @@ Deno.test("a session operates the renter's VMs without the wallet, and nothing e
       }
       throw new RpcError("unavailable", `${method} is not wired in this test`);
     }) as unknown as AppDeps["call"];
-    const app = createApp({
-      call,
-      log: silentLogger,
-      node: { nodeId: NODE, role: "gpu", forwardTimeoutMs: 5_000 },
-    });
-    const request = (method: string, path: string, auth: Credentials = {}, body?: unknown) =>
-      appRequest(app, method, path, auth, body);
+    const { request } = gpuApp(call);
 
     // Only the renter makes one; the id comes back once.
     assert.equal((await request("POST", "/api/v1/sessions", { signer: bob }, here)).status, 403);

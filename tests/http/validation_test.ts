@@ -9,9 +9,9 @@ import assert from "node:assert/strict";
 import { type AppDeps, createApp, createAppWithRoutes } from "../../http/mod.ts";
 import { type CheckVm, RpcError, silentLogger } from "../../mod/mod.ts";
 import { devWallets } from "../wallets.ts";
-import { appRequest } from "./app_request.ts";
+import { appRequest, gpuApp, TEST_GPU_NODE } from "./app_request.ts";
 
-const NODE = "12D3KooWLNDhWRc1VNwjKGS69Qbu2i4SVKh6aZW3HEc9T5pTGH5k";
+const NODE = TEST_GPU_NODE;
 const OTHER = "12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo";
 const CHECK = "chk-0123456789abcdef";
 
@@ -59,11 +59,7 @@ Deno.test("check VM routes: signed by the validator, decided by the node, follow
     }
     throw new RpcError("unavailable", `${method} is not wired in this test`);
   }) as unknown as AppDeps["call"];
-  const app = createApp({
-    call,
-    log: silentLogger,
-    node: { nodeId: NODE, role: "gpu", forwardTimeoutMs: 5_000 },
-  });
+  const { app } = gpuApp(call);
   const at = (path: string) => `${path}?node_id=${NODE}`;
   const body = {
     image_name: "base.qcow2",

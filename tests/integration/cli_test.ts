@@ -19,60 +19,34 @@ import {
   type TestApi,
 } from "../fixtures/api_server.ts";
 import { ED25519_KEY } from "../fixtures/ssh_keys.ts";
-import { DENO_BIN, REPO_ROOT } from "../helpers.ts";
 import { devWallets } from "../wallets.ts";
+import { runCli } from "../scripts/cli_fixture.ts";
 
 const ALICE = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
-
-type Run = { code: number; stdout: string; stderr: string };
-
-async function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const output = await new Deno.Command(DENO_BIN, {
-    args: ["task", "-q", "cli", ...args],
-    cwd: REPO_ROOT,
-    // Every variable the CLI reads is set here, so the environment of the test run cannot leak in.
-    env: {
-      DBC_API: "http://127.0.0.1:9",
-      DBC_WALLET_URI: "",
-      DBC_WALLET_MNEMONIC: "",
-      DBC_WALLET_TYPE: "",
-      DBC_SESSION: "",
-      ...env,
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
 
 function aliceAt(api: TestApi): Record<string, string> {
   return { DBC_API: api.url, DBC_WALLET_URI: "//Alice" };
 }
 
 Deno.test("whoami prints the wallet's address: //Alice, and an ed25519 wallet from a mnemonic", async () => {
-  const alice = await cli(["whoami"], { DBC_WALLET_URI: "//Alice" });
+  const alice = await runCli(["whoami"], { DBC_WALLET_URI: "//Alice" });
   assert.equal(alice.code, 0, alice.stderr);
   assert.equal(alice.stdout, `${ALICE}\n`);
 
   await cryptoWaitReady();
   const mnemonic = mnemonicGenerate(12);
   const expected = new Keyring({ type: "ed25519", ss58Format: 42 }).addFromUri(mnemonic).address;
-  const ed = await cli(["--json", "whoami"], {
+  const ed = await runCli(["--json", "whoami"], {
     DBC_WALLET_MNEMONIC: mnemonic,
     DBC_WALLET_TYPE: "ed25519",
   });
   assert.equal(ed.code, 0, ed.stderr);
   assert.deepEqual(JSON.parse(ed.stdout), { address: expected, type: "ed25519" });
 
-  const none = await cli(["whoami"]);
+  const none = await runCli(["whoami"]);
   assert.equal(none.code, 2);
   assert.match(none.stderr, /needs a wallet: set DBC_WALLET_URI/);
-  const bad = await cli(["whoami"], { DBC_WALLET_MNEMONIC: "not a real mnemonic at all" });
+  const bad = await runCli(["whoami"], { DBC_WALLET_MNEMONIC: "not a real mnemonic at all" });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /DBC_WALLET_MNEMONIC: not a valid BIP-39 mnemonic/);
   assert.doesNotMatch(bad.stderr, /real mnemonic/, "the secret is not echoed");
@@ -81,7 +55,7 @@ Deno.test("whoami prints the wallet's address: //Alice, and an ed25519 wallet fr
 Deno.test("node and machines print the node's answers, as tables or complete JSON", async () => {
   const api = startTestApi();
   try {
-    const json = await cli(["--json", "node"], { DBC_API: api.url });
+    const json = await runCli(["--json", "node"], { DBC_API: api.url });
     assert.equal(json.code, 0, json.stderr);
     const info = JSON.parse(json.stdout);
     assert.equal(info.node_id, TEST_NODE_STATUS.node_id);
@@ -89,12 +63,12 @@ Deno.test("node and machines print the node's answers, as tables or complete JSO
     assert.deepEqual(info.workers, TEST_NODE_STATUS.workers);
     assert.equal(info.gpu_status.state, "none");
 
-    const human = await cli(["node", "--api", api.url]);
+    const human = await runCli(["node", "--api", api.url]);
     assert.equal(human.code, 0, human.stderr);
     assert.match(human.stdout, new RegExp(`^node_id +${TEST_NODE_ID}$`, "m"));
     assert.match(human.stdout, /^workers +network=running node_service=running http=running$/m);
 
-    const machines = await cli(["machines"], { DBC_API: api.url });
+    const machines = await runCli(["machines"], { DBC_API: api.url });
     assert.equal(machines.code, 0, machines.stderr);
     const [header, row] = machines.stdout.trimEnd().split("\n");
     assert.match(header!, /^NODE_ID +GPUS +CPU +MEMORY +DISK +STATE +PRICE$/);
@@ -105,10 +79,10 @@ Deno.test("node and machines print the node's answers, as tables or complete JSO
           `4000 GiB \\(3500 free\\) +online +1000/hour$`,
       ),
     );
-    const machinesJson = await cli(["--json", "machines"], { DBC_API: api.url });
+    const machinesJson = await runCli(["--json", "machines"], { DBC_API: api.url });
     assert.deepEqual(JSON.parse(machinesJson.stdout), { nodes: [TEST_MARKET_NODE] });
 
-    const missing = await cli(["machine", ABSENT_NODE_ID], { DBC_API: api.url });
+    const missing = await runCli(["machine", ABSENT_NODE_ID], { DBC_API: api.url });
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^error -32004 \(HTTP 404\): no GPU node/);
   } finally {
@@ -137,7 +111,7 @@ Deno.test("renting is signed by the wallet; a signature the node refuses gives e
     });
     assert.equal(registered.owner, alice.address);
 
-    const rent = await cli(
+    const rent = await runCli(
       ["--json", "rent", "m-cli", "--period", "2", "--unit", "hour"],
       aliceAt(api),
     );
@@ -148,16 +122,16 @@ Deno.test("renting is signed by the wallet; a signature the node refuses gives e
     const call = api.calls.find((item) => item.method === "ledger.rent")!;
     assert.equal((call.params.signed_by as { account: string }).account, ALICE);
 
-    const shown = await cli(["rental", String(rental.rental_id)], aliceAt(api));
+    const shown = await runCli(["rental", String(rental.rental_id)], aliceAt(api));
     assert.equal(shown.code, 0, shown.stderr);
     assert.match(shown.stdout, /^renter +5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY$/m);
     assert.match(shown.stdout, /^ends_at +\d{4}-\d\d-\d\dT/m);
 
-    const listed = await cli(["ledger", "machines", "--state", "online"], aliceAt(api));
+    const listed = await runCli(["ledger", "machines", "--state", "online"], aliceAt(api));
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout, /^m-cli +online +2x NVIDIA H100 80GB HBM3 +64x AMD EPYC 9554 /m);
 
-    const refused = await cli(
+    const refused = await runCli(
       ["rent", "m-cli", "--period", "2", "--unit", "hour"],
       aliceAt(skewed),
     );
@@ -166,11 +140,14 @@ Deno.test("renting is signed by the wallet; a signature the node refuses gives e
     assert.match(refused.stderr, /^error -32001 \(HTTP 401\): stale_timestamp: /);
     assert.equal(skewed.calls.filter((item) => item.method === "ledger.rent").length, 0);
 
-    const missing = await cli(["rental", "99"], aliceAt(api));
+    const missing = await runCli(["rental", "99"], aliceAt(api));
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^error -32004 \(HTTP 404\): no rental 99/);
 
-    const badUnit = await cli(["rent", "m-cli", "--period", "2", "--unit", "week"], aliceAt(api));
+    const badUnit = await runCli(
+      ["rent", "m-cli", "--period", "2", "--unit", "week"],
+      aliceAt(api),
+    );
     assert.equal(badUnit.code, 2);
     assert.match(badUnit.stderr, /--unit: expected one of second, hour, day/);
   } finally {
@@ -183,7 +160,7 @@ Deno.test("a renter's VM and container through the CLI: create, watch, list, sto
   const api = startTestApi({ createDelayMs: 2_000 });
   try {
     const env = aliceAt(api);
-    const create = await cli([
+    const create = await runCli([
       "--json",
       "vm",
       "create",
@@ -207,7 +184,7 @@ Deno.test("a renter's VM and container through the CLI: create, watch, list, sto
     assert.equal(accepted.state, "creating");
     const vm: string = accepted.task_id;
 
-    const watch = await cli(["watch", accepted.operation_id, "--node", TEST_NODE_ID], env);
+    const watch = await runCli(["watch", accepted.operation_id, "--node", TEST_NODE_ID], env);
     assert.equal(watch.code, 0, watch.stderr);
     const lines = watch.stdout.trimEnd().split("\n");
     // Depending on how soon the CLI connected, it saw the create running before it was done.
@@ -221,7 +198,7 @@ Deno.test("a renter's VM and container through the CLI: create, watch, list, sto
     assert.deepEqual(created.gpus, { count: 1 });
     assert.deepEqual(created.ssh_keys, [ED25519_KEY]);
 
-    const list = await cli(["vm", "list", "--node", TEST_NODE_ID], env);
+    const list = await runCli(["vm", "list", "--node", TEST_NODE_ID], env);
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^ID +STATE +IMAGE +CPUS +MEMORY_MIB +GPUS +LOGIN$/m);
     assert.match(
@@ -229,19 +206,19 @@ Deno.test("a renter's VM and container through the CLI: create, watch, list, sto
       new RegExp(`^${vm} +running +ubuntu-22.04.qcow2 +2 +4096 +1 +ssh://127.0.0.1:30001$`, "m"),
     );
 
-    const stop = await cli(["vm", "stop", vm, "--node", TEST_NODE_ID, "--force"], env);
+    const stop = await runCli(["vm", "stop", vm, "--node", TEST_NODE_ID, "--force"], env);
     assert.equal(stop.code, 0, stop.stderr);
     assert.match(stop.stdout, /^state +stopped$/m);
     const stopCall = api.calls.findLast((call) => call.method === "vm.stop");
     assert.equal(stopCall?.params.force, true, "--force powers off at once");
-    const startForced = await cli(["vm", "start", vm, "--node", TEST_NODE_ID, "--force"], env);
+    const startForced = await runCli(["vm", "start", vm, "--node", TEST_NODE_ID, "--force"], env);
     assert.equal(startForced.code, 2, "only stop takes --force");
 
-    const logs = await cli(["vm", "logs", vm, "--node", TEST_NODE_ID, "--tail", "5"], env);
+    const logs = await runCli(["vm", "logs", vm, "--node", TEST_NODE_ID, "--tail", "5"], env);
     assert.equal(logs.code, 0, logs.stderr);
     assert.equal(logs.stdout, "tail 0\ntail 1\ntail 2\n");
 
-    const container = await cli([
+    const container = await runCli([
       "container",
       "create",
       "--node",
@@ -280,12 +257,12 @@ Deno.test("a renter's VM and container through the CLI: create, watch, list, sto
       }],
     ]);
 
-    const usage = await cli(["vm", "create", "--image", "x"], env);
+    const usage = await runCli(["vm", "create", "--image", "x"], env);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /^usage error: --node is required/);
     assert.match(usage.stderr, /usage: deno task cli vm create --node <node> --image <image>/);
 
-    const absent = await cli(["vm", "list", "--node", ABSENT_NODE_ID], env);
+    const absent = await runCli(["vm", "list", "--node", ABSENT_NODE_ID], env);
     assert.equal(absent.code, 1);
     assert.match(absent.stderr, /^error -32602 \(HTTP 503\): node \S+ cannot be reached/);
   } finally {
@@ -321,27 +298,30 @@ Deno.test("a VM's modify and snapshots through the CLI", async () => {
     });
     const node = ["--node", TEST_NODE_ID];
 
-    const modify = await cli(["vm", "modify", vm, ...node, "--cpus", "4", "--disk-gib", "40"], env);
+    const modify = await runCli(
+      ["vm", "modify", vm, ...node, "--cpus", "4", "--disk-gib", "40"],
+      env,
+    );
     assert.equal(modify.code, 0, modify.stderr);
     assert.match(modify.stdout, /^cpu_cores +4$/m);
     assert.match(modify.stdout, /^disk_gib +40$/m);
 
-    const take = await cli(
+    const take = await runCli(
       ["vm", "snapshot", "create", vm, "clean", ...node, "--description", "fresh install"],
       env,
     );
     assert.equal(take.code, 0, take.stderr);
     assert.match(take.stdout, /^name +clean$/m);
 
-    const list = await cli(["vm", "snapshot", "list", vm, ...node], env);
+    const list = await runCli(["vm", "snapshot", "list", vm, ...node], env);
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^NAME +CREATED_AT +DISK_GIB +DESCRIPTION$/m);
     assert.match(list.stdout, /^clean +2023-11-14T22:13:20.000Z +10 +fresh install$/m);
 
-    const restore = await cli(["vm", "snapshot", "restore", vm, "clean", ...node], env);
+    const restore = await runCli(["vm", "snapshot", "restore", vm, "clean", ...node], env);
     assert.equal(restore.code, 0, restore.stderr);
 
-    const nothing = await cli(["vm", "modify", vm, ...node], env);
+    const nothing = await runCli(["vm", "modify", vm, ...node], env);
     assert.equal(nothing.code, 2);
     assert.match(nothing.stderr, /give at least one of --cpus/);
 
@@ -377,7 +357,10 @@ Deno.test("watch ends with exit 1 when the operation failed or cannot be followe
       TEST_NODE_ID,
       { image_name: BROKEN_IMAGE, cpu_cores: 1, mem_size: 1 },
     );
-    const failed = await cli(["--json", "watch", broken.operation_id, "--node", TEST_NODE_ID], env);
+    const failed = await runCli(
+      ["--json", "watch", broken.operation_id, "--node", TEST_NODE_ID],
+      env,
+    );
     assert.equal(failed.code, 1);
     const events = failed.stdout.trimEnd().split("\n").map((line) => JSON.parse(line));
     const last = events.at(-1);
@@ -385,14 +368,14 @@ Deno.test("watch ends with exit 1 when the operation failed or cannot be followe
     assert.equal(last.data.operation_id, broken.operation_id);
     assert.equal(last.data.error.code, "not_found");
 
-    const status = await cli(
+    const status = await runCli(
       ["--json", "operation", broken.operation_id, "--node", TEST_NODE_ID],
       env,
     );
     assert.equal(status.code, 0, status.stderr);
     assert.equal(JSON.parse(status.stdout).state, "failed");
 
-    const unknown = await cli(["watch", `op-${"0".repeat(32)}`, "--node", TEST_NODE_ID], env);
+    const unknown = await runCli(["watch", `op-${"0".repeat(32)}`, "--node", TEST_NODE_ID], env);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stdout, /^error no operation op-0+$/m);
     assert.match(unknown.stderr, /^error: the node cannot follow this operation/);
@@ -404,7 +387,7 @@ Deno.test("watch ends with exit 1 when the operation failed or cannot be followe
 Deno.test("a session made with the wallet operates VMs through the CLI without it, until revoked", async () => {
   const api = startTestApi();
   try {
-    const made = await cli([
+    const made = await runCli([
       "session",
       "create",
       "--node",
@@ -419,31 +402,31 @@ Deno.test("a session made with the wallet operates VMs through the CLI without i
     const holder = { DBC_API: api.url, DBC_SESSION: session.session_id };
 
     // The holder lists Alice's VMs with the session alone.
-    const listed = await cli(["vm", "list", "--node", TEST_NODE_ID, "--json"], holder);
+    const listed = await runCli(["vm", "list", "--node", TEST_NODE_ID, "--json"], holder);
     assert.equal(listed.code, 0, listed.stderr);
     const listRequest = api.requests.findLast((request) =>
       request.pathAndQuery.startsWith("/api/v1/tasks")
     );
     assert.ok(listRequest);
     // Renting and making sessions need the wallet itself; and not both at once.
-    const rent = await cli(["rent", TEST_NODE_ID, "--unit", "hour", "--period", "1"], holder);
+    const rent = await runCli(["rent", TEST_NODE_ID, "--unit", "hour", "--period", "1"], holder);
     assert.equal(rent.code, 2);
     assert.match(rent.stderr, /needs a wallet \(a session cannot do this\)/);
-    const both = await cli(["vm", "list", "--node", TEST_NODE_ID], {
+    const both = await runCli(["vm", "list", "--node", TEST_NODE_ID], {
       ...aliceAt(api),
       DBC_SESSION: session.session_id,
     });
     assert.equal(both.code, 2);
     assert.match(both.stderr, /not both/);
 
-    const sessions = await cli(["session", "list", "--node", TEST_NODE_ID], aliceAt(api));
+    const sessions = await runCli(["session", "list", "--node", TEST_NODE_ID], aliceAt(api));
     assert.match(sessions.stdout, new RegExp(`${session.prefix}  until .*  ci runner`));
-    const revoked = await cli(
+    const revoked = await runCli(
       ["session", "revoke", session.prefix, "--node", TEST_NODE_ID],
       aliceAt(api),
     );
     assert.equal(revoked.code, 0, revoked.stderr);
-    const after = await cli(["vm", "list", "--node", TEST_NODE_ID], holder);
+    const after = await runCli(["vm", "list", "--node", TEST_NODE_ID], holder);
     assert.equal(after.code, 1);
     assert.match(after.stderr, /no live session/);
   } finally {

@@ -21,9 +21,14 @@
  *   before its announcement would have expired.
  */
 import assert from "node:assert/strict";
-import { freePort, REPO_ROOT, scratchDir, waitFor, writeScript } from "../helpers.ts";
-import { testPrefix } from "../node_service/vm/libvirt_fixture.ts";
-import { mustGet, type NodeProcess, stopAll, whenUp } from "../network/node_processes.ts";
+import { REPO_ROOT, scratchDir, waitFor, writeScript } from "../helpers.ts";
+import {
+  mustGet,
+  type NodeProcess,
+  startNode,
+  stopAll,
+  whenUp,
+} from "../network/node_processes.ts";
 import { devWallets, walletHeaders } from "../wallets.ts";
 
 const RECORDED_GPUS = `${REPO_ROOT}/tests/fixtures/nvidia-smi/two_h100.csv`;
@@ -54,63 +59,29 @@ type MarketNode = {
 
 type LeaseCheck = { renting: boolean; lease: { state: string }; verification: string };
 
-/** The `deno task node` line (`bash scripts/node.sh`), as argv for bash in the project directory. */
-async function taskLine(): Promise<string[]> {
-  const config = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`));
-  return (config.tasks.node as string).split(/\s+/).slice(1);
-}
-
-/** A node process like tests/network/node_processes.ts starts, with a PATH of our choosing. */
-async function launch(
+/** A node of this test's network, its PATH `path` (the GPU node's has a stand-in nvidia-smi). */
+function launch(
   name: string,
   dir: string,
   role: "seed" | "gpu" | "client",
   args: string[],
   path: string,
 ): Promise<NodeProcess> {
-  const httpPort = freePort();
-  const p2pPort = freePort();
-  const child = new Deno.Command("bash", {
+  return startNode({
+    name,
+    dataDir: `${dir}/${name}`,
+    role,
     args: [
-      ...await taskLine(),
-      "--data-dir",
-      `${dir}/${name}`,
-      "--role",
-      role,
       "--network-id",
       NETWORK_ID,
-      "--http-port",
-      String(httpPort),
-      "--p2p-host",
-      "127.0.0.1",
-      "--p2p-port",
-      String(p2pPort),
       "--p2p-exchange-interval-ms",
       "2000",
       "--announce-interval-s",
       String(ANNOUNCE_INTERVAL_S),
-      "--vm-domain-prefix",
-      testPrefix(),
       ...args,
     ],
-    cwd: REPO_ROOT,
-    env: { PATH: path, DBC_LEDGER_OPEN_VALIDATION: "true" },
-    clearEnv: true,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const node: NodeProcess = {
-    name,
-    child,
-    httpPort,
-    p2pPort,
-    address: `127.0.0.1:${p2pPort}`,
-    nodeId: "",
-    log: new Response(child.stderr).text(),
-    exited: false,
-  };
-  void child.status.then(() => (node.exited = true));
-  return node;
+    path,
+  });
 }
 
 async function stubNvidiaSmi(dir: string): Promise<string> {

@@ -9,7 +9,13 @@
 import assert from "node:assert/strict";
 import { devWallets, walletHeaders } from "../wallets.ts";
 import { freePort, GiveUp, scratchDir, waitFor } from "../helpers.ts";
-import { type NodeProcess, startNode, stopAll, whenUp } from "../network/node_processes.ts";
+import {
+  type NodeProcess,
+  startNode,
+  stopAll,
+  TestNetwork,
+  whenUp,
+} from "../network/node_processes.ts";
 
 /** Families the scrape must hold, with their Prometheus types. */
 const EXPECTED_FAMILIES: Record<string, string> = {
@@ -89,17 +95,18 @@ if (!(PROMETHEUS && PROMTOOL) && !IS_ROOT) {
 Deno.test("a node's /metrics: every worker's families, exact counts, loopback only, scraped by Prometheus", async (t) => {
   const dir = await scratchDir("metrics");
   const { ferdie, eve } = await devWallets();
-  const nodes: NodeProcess[] = [];
+  const network = new TestNetwork(dir, []);
+  const nodes = network.nodes;
   try {
-    const seed = await startNode({
-      name: "seed",
-      dataDir: `${dir}/seed`,
-      role: "seed",
-      // Every interface, as an operator opening the API to others would: /metrics stays loopback.
-      args: ["--http-host", "0.0.0.0", "--ledger-admins", ferdie.address, "--log-level", "warn"],
-    });
-    nodes.push(seed);
-    await whenUp(seed);
+    // Every interface, as an operator opening the API to others would: /metrics stays loopback.
+    const seed = await network.startSeed([
+      "--http-host",
+      "0.0.0.0",
+      "--ledger-admins",
+      ferdie.address,
+      "--log-level",
+      "warn",
+    ]);
     const client = await startNode({
       name: "client",
       dataDir: `${dir}/client`,

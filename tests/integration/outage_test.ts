@@ -12,7 +12,13 @@ import assert from "node:assert/strict";
 import { ApiClient } from "../../http/mod.ts";
 import type { Machine, Rental } from "../../mod/mod.ts";
 import { scratchDir, waitFor } from "../helpers.ts";
-import { type NodeProcess, startNode, stopAll, whenUp } from "../network/node_processes.ts";
+import {
+  type NodeProcess,
+  startNode,
+  stopAll,
+  TestNetwork,
+  whenUp,
+} from "../network/node_processes.ts";
 import { devWallets } from "../wallets.ts";
 
 const NETWORK = ["--network-id", "outage-test", "--p2p-exchange-interval-ms", "1000"];
@@ -24,24 +30,18 @@ Deno.test({
 }, async () => {
   const { alice, bob, charlie, dave, eve, ferdie } = await devWallets();
   const dir = await scratchDir("outage");
-  const nodes: NodeProcess[] = [];
+  const network = new TestNetwork(dir, []);
+  const nodes = network.nodes;
   try {
-    const seed = await startNode({
-      name: "seed",
-      dataDir: `${dir}/seed`,
-      role: "seed",
-      args: [
-        ...NETWORK,
-        "--ledger-admins",
-        ferdie.address,
-        "--ledger-heartbeat-timeout-s",
-        "4",
-        "--ledger-verification-window-s",
-        "90",
-      ],
-    });
-    nodes.push(seed);
-    await whenUp(seed);
+    const seed = await network.startSeed([
+      ...NETWORK,
+      "--ledger-admins",
+      ferdie.address,
+      "--ledger-heartbeat-timeout-s",
+      "4",
+      "--ledger-verification-window-s",
+      "90",
+    ]);
     const gpuArgs = [
       ...NETWORK,
       "--ledger-authority",

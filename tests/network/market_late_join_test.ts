@@ -7,18 +7,13 @@
 import assert from "node:assert/strict";
 import type { MarketNode, NetworkStatus } from "../../mod/mod.ts";
 import { scratchDir, waitFor } from "../helpers.ts";
-import { mustGet, type NodeProcess, startNode, stopAll, whenUp } from "./node_processes.ts";
+import { mustGet, networkArgs, type NodeProcess, TestNetwork, whenUp } from "./node_processes.ts";
 
-const ARGS = [
-  "--network-id",
-  "market-late-join",
-  "--p2p-target-outbound",
-  "2",
-  "--p2p-exchange-interval-ms",
-  "1000",
-  "--log-level",
-  "warn",
-];
+const ARGS = networkArgs({
+  networkId: "market-late-join",
+  targetOutbound: 2,
+  exchangeIntervalMs: 1_000,
+});
 /** Past the GPU nodes' last join announcement (20 s after their first). */
 const JOINS_OVER_MS = 25_000;
 /** A few seconds: the hand-over, not an announcement, fills the market. */
@@ -35,30 +30,11 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const dir = await scratchDir("market-late-join");
-    const nodes: NodeProcess[] = [];
+    const network = new TestNetwork(await scratchDir("market-late-join"), ARGS);
     try {
-      const seed = await startNode({
-        name: "seed",
-        dataDir: `${dir}/seed`,
-        role: "seed",
-        args: ARGS,
-      });
-      nodes.push(seed);
-      await whenUp(seed);
+      const seed = await network.startSeed();
       const gpus: NodeProcess[] = [];
-      for (const name of ["gpu1", "gpu2"]) {
-        gpus.push(
-          await startNode({
-            name,
-            dataDir: `${dir}/${name}`,
-            role: "gpu",
-            seeds: [seed.address],
-            args: ARGS,
-          }),
-        );
-      }
-      nodes.push(...gpus);
+      for (const name of ["gpu1", "gpu2"]) gpus.push(await network.join(name, "gpu", seed));
       await Promise.all(gpus.map((node) => whenUp(node)));
       await new Promise((resolve) => setTimeout(resolve, JOINS_OVER_MS));
       const originated = async () =>
@@ -69,14 +45,7 @@ Deno.test({
       const before = await originated();
       assert.ok(before >= gpus.length, `the GPU nodes announced themselves: ${before}`);
 
-      const client = await startNode({
-        name: "client",
-        dataDir: `${dir}/client`,
-        role: "client",
-        seeds: [seed.address],
-        args: ARGS,
-      });
-      nodes.push(client);
+      const client = await network.join("client", "client", seed);
       await whenUp(client);
       const upAt = Date.now();
       const gpuIds = gpus.map((node) => node.nodeId).sort();
@@ -94,7 +63,7 @@ Deno.test({
         `retained announcements delivered: ${counter(clientStatus, "retained_delivered")}`,
       );
     } finally {
-      await stopAll(nodes);
+      await network.stop();
     }
   },
 });

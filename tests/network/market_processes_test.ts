@@ -11,26 +11,18 @@ import assert from "node:assert/strict";
 import type { MarketNode, NetworkStatus } from "../../mod/mod.ts";
 import { removalBoundMs } from "../../network/mod.ts";
 import { scratchDir, waitFor } from "../helpers.ts";
-import { mustGet, type NodeProcess, startNode, stopAll, whenUp } from "./node_processes.ts";
+import { mustGet, networkArgs, type NodeProcess, TestNetwork, whenUp } from "./node_processes.ts";
 
 const PING_MS = 500;
 const PING_MISSES = 3;
-const ARGS = [
-  "--network-id",
-  "market-processes",
-  "--p2p-target-outbound",
-  "2",
-  "--p2p-max-inbound",
-  "4",
-  "--p2p-exchange-interval-ms",
-  "1000",
-  "--p2p-ping-interval-ms",
-  String(PING_MS),
-  "--p2p-ping-misses",
-  String(PING_MISSES),
-  "--log-level",
-  "warn",
-];
+const ARGS = networkArgs({
+  networkId: "market-processes",
+  targetOutbound: 2,
+  maxInbound: 4,
+  exchangeIntervalMs: 1_000,
+  pingIntervalMs: PING_MS,
+  pingMisses: PING_MISSES,
+});
 /** Listed this soon after every node is up: the join announcements, not the 600 s refresh. */
 const LISTED_WITHIN_MS = 30_000;
 /** Watched for announcements once the join announcements (5 s and 20 s after the first) are over. */
@@ -50,32 +42,15 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const dir = await scratchDir("market-processes");
-    const nodes: NodeProcess[] = [];
+    const network = new TestNetwork(await scratchDir("market-processes"), ARGS);
+    const nodes = network.nodes;
     try {
-      const seed = await startNode({
-        name: "seed",
-        dataDir: `${dir}/seed`,
-        role: "seed",
-        args: ARGS,
-      });
-      nodes.push(seed);
-      await whenUp(seed);
+      const seed = await network.startSeed();
       const layout = [["gpu1", "gpu"], ["client1", "client"], ["gpu2", "gpu"], [
         "gpu3",
         "gpu",
       ], ["client2", "client"]] as const;
-      for (const [name, role] of layout) {
-        nodes.push(
-          await startNode({
-            name,
-            dataDir: `${dir}/${name}`,
-            role,
-            seeds: [seed.address],
-            args: ARGS,
-          }),
-        );
-      }
+      for (const [name, role] of layout) await network.join(name, role, seed);
       await Promise.all(nodes.map((node) => whenUp(node)));
       const upAt = Date.now();
       const gpus = nodes.filter((node) => node.name.startsWith("gpu"));
@@ -155,7 +130,7 @@ Deno.test({
         assert.deepEqual(await market(client), gpuIds.filter((id) => id !== leaving.nodeId));
       }
     } finally {
-      await stopAll(nodes);
+      await network.stop();
     }
   },
 });

@@ -37,6 +37,8 @@ export type StartOptions = {
   /** Fixed ports, e.g. to start a node again where it was; free ones when absent. */
   httpPort?: number;
   p2pPort?: number;
+  /** The node's PATH (a stand-in program first); this process's when absent. */
+  path?: string;
 };
 
 export async function startNode(options: StartOptions): Promise<NodeProcess> {
@@ -61,7 +63,7 @@ export async function startNode(options: StartOptions): Promise<NodeProcess> {
       ...(options.args ?? []),
     ],
     cwd: REPO_ROOT,
-    env: { PATH: Deno.env.get("PATH") ?? "", DBC_LEDGER_OPEN_VALIDATION: "true" },
+    env: { PATH: options.path ?? Deno.env.get("PATH") ?? "", DBC_LEDGER_OPEN_VALIDATION: "true" },
     clearEnv: true,
     stdout: "null",
     stderr: "piped",
@@ -79,6 +81,76 @@ export async function startNode(options: StartOptions): Promise<NodeProcess> {
   };
   void child.status.then(() => (node.exited = true));
   return node;
+}
+
+/** What the nodes of one test network share on their command lines. */
+export type NetworkOptions = {
+  networkId: string;
+  targetOutbound?: number;
+  maxInbound?: number;
+  exchangeIntervalMs?: number;
+  pingIntervalMs?: number;
+  pingMisses?: number;
+};
+
+/** The command-line flags of `options` (absent ones keep the node's defaults); logs at `warn`. */
+export function networkArgs(options: NetworkOptions): string[] {
+  const flags: Array<[string, string | number | undefined]> = [
+    ["--network-id", options.networkId],
+    ["--p2p-target-outbound", options.targetOutbound],
+    ["--p2p-max-inbound", options.maxInbound],
+    ["--p2p-exchange-interval-ms", options.exchangeIntervalMs],
+    ["--p2p-ping-interval-ms", options.pingIntervalMs],
+    ["--p2p-ping-misses", options.pingMisses],
+    ["--log-level", "warn"],
+  ];
+  return flags.flatMap(([flag, value]) => value === undefined ? [] : [flag, String(value)]);
+}
+
+/**
+ * The node processes of one test: each with its data directory under `dir` and the network's
+ * `args` (see {@link networkArgs}) before its own; {@link stop} ends them all.
+ */
+export class TestNetwork {
+  /** Every node started, in order; a test may add nodes it started itself. */
+  readonly nodes: NodeProcess[] = [];
+
+  constructor(readonly dir: string, readonly args: readonly string[]) {}
+
+  /** Starts the seed and waits until it is up: the others join through it. */
+  async startSeed(extraArgs: string[] = []): Promise<NodeProcess> {
+    const seed = await this.#start({ name: "seed", role: "seed" }, extraArgs);
+    await whenUp(seed);
+    return seed;
+  }
+
+  /** Starts a node that joins through `seed`; {@link whenUp} waits for it. */
+  join(
+    name: string,
+    role: "gpu" | "client",
+    seed: NodeProcess,
+    extraArgs: string[] = [],
+  ): Promise<NodeProcess> {
+    return this.#start({ name, role, seeds: [seed.address] }, extraArgs);
+  }
+
+  /** Stops every node (see {@link stopAll}). */
+  stop(): Promise<void> {
+    return stopAll(this.nodes);
+  }
+
+  async #start(
+    options: Pick<StartOptions, "name" | "role" | "seeds">,
+    extraArgs: string[],
+  ): Promise<NodeProcess> {
+    const node = await startNode({
+      ...options,
+      dataDir: `${this.dir}/${options.name}`,
+      args: [...this.args, ...extraArgs],
+    });
+    this.nodes.push(node);
+    return node;
+  }
 }
 
 /** Waits until the node's network worker answers, and learns its id. */

@@ -8,7 +8,7 @@ import { generateNodeKeys, type NetworkStatus, silentLogger, systemClock } from 
 import { nodeAuthenticator, PeerNode, removalBoundMs } from "../../network/mod.ts";
 import { Libp2pTransport } from "../../network/libp2p_node.ts";
 import { freePort, scratchDir, waitFor } from "../helpers.ts";
-import { mustGet, type NodeProcess, startNode, stopAll, whenUp } from "./node_processes.ts";
+import { mustGet, networkArgs, type NodeProcess, TestNetwork, whenUp } from "./node_processes.ts";
 
 const NETWORK = "p2p-six";
 const EXCHANGE_MS = 1_000;
@@ -16,22 +16,14 @@ const PING_MS = 500;
 const PING_MISSES = 3;
 const TARGET = 2;
 const MAX_INBOUND = 3;
-const ARGS = [
-  "--network-id",
-  NETWORK,
-  "--p2p-target-outbound",
-  String(TARGET),
-  "--p2p-max-inbound",
-  String(MAX_INBOUND),
-  "--p2p-exchange-interval-ms",
-  String(EXCHANGE_MS),
-  "--p2p-ping-interval-ms",
-  String(PING_MS),
-  "--p2p-ping-misses",
-  String(PING_MISSES),
-  "--log-level",
-  "warn",
-];
+const ARGS = networkArgs({
+  networkId: NETWORK,
+  targetOutbound: TARGET,
+  maxInbound: MAX_INBOUND,
+  exchangeIntervalMs: EXCHANGE_MS,
+  pingIntervalMs: PING_MS,
+  pingMisses: PING_MISSES,
+});
 /** The configured bound on removal (see removalBoundMs): missed pings, a probe, the spread. */
 const REMOVAL_BOUND_MS = removalBoundMs({ pingIntervalMs: PING_MS, pingMisses: PING_MISSES });
 
@@ -57,29 +49,14 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const dir = await scratchDir("p2p-six");
-    const nodes: NodeProcess[] = [];
+    const network = new TestNetwork(await scratchDir("p2p-six"), ARGS);
+    const nodes = network.nodes;
     let probe: { peer: PeerNode; transport: Libp2pTransport } | undefined;
     try {
-      const seed = await startNode({
-        name: "seed",
-        dataDir: `${dir}/seed`,
-        role: "seed",
-        args: ARGS,
-      });
-      nodes.push(seed);
-      await whenUp(seed);
+      const seed = await network.startSeed();
       for (let index = 1; index < 6; index++) {
-        nodes.push(
-          await startNode({
-            name: `node${index}`,
-            dataDir: `${dir}/node${index}`,
-            // GPU nodes announce themselves by broadcast; clients keep the counters to our one.
-            role: "client",
-            seeds: [seed.address],
-            args: ARGS,
-          }),
-        );
+        // GPU nodes announce themselves by broadcast; clients keep the counters to our one.
+        await network.join(`node${index}`, "client", seed);
       }
       await Promise.all(nodes.map((node) => whenUp(node)));
 
@@ -215,7 +192,7 @@ Deno.test({
         probe.peer.stop();
         await probe.transport.stop();
       }
-      await stopAll(nodes);
+      await network.stop();
     }
   },
 });

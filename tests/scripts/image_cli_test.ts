@@ -8,52 +8,19 @@
  * with exit 1, the transfers listed; and the progress bar itself.
  */
 import assert from "node:assert/strict";
-import { type AppDeps, createApp } from "../../http/mod.ts";
-import { type Method, METHODS, RpcError, silentLogger } from "../../mod/mod.ts";
+import { createApp } from "../../http/mod.ts";
+import { silentLogger } from "../../mod/mod.ts";
 import { humanBytes, progressBar } from "../../scripts/cli/image_server_commands.ts";
-import { DENO_BIN, REPO_ROOT } from "../helpers.ts";
 import { gpuNode } from "../http/compat_fixture.ts";
 import {
   MIB,
   publish,
-  type Setting,
   withImageServers,
 } from "../node_service/image_servers/image_server_fixture.ts";
 import { startNginx } from "../node_service/image_servers/nginx_fixture.ts";
 import { devWallets } from "../wallets.ts";
-
-async function cli(args: string[], api: string) {
-  const output = await new Deno.Command(DENO_BIN, {
-    args: ["task", "-q", "cli", ...args],
-    cwd: REPO_ROOT,
-    env: {
-      DBC_API: api,
-      DBC_WALLET_URI: "//Alice",
-      DBC_WALLET_MNEMONIC: "",
-      DBC_WALLET_TYPE: "",
-      DBC_SESSION: "",
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
-
-function checkedCall(setting: Setting, fallback: AppDeps["call"]): AppDeps["call"] {
-  const handlers = setting.started.handlers as Record<string, (p: never, c: never) => unknown>;
-  return (async (method: Method, params: unknown) => {
-    const handler = handlers[method];
-    if (!handler) return await fallback(method as never, params as never);
-    const checked = METHODS[method].params.safeParse(params);
-    if (!checked.success) throw new RpcError("invalid_params", checked.error.message);
-    return METHODS[method].result.parse(await handler(checked.data as never, {} as never));
-  }) as AppDeps["call"];
-}
+import { checkedCall } from "../http/checked_call.ts";
+import { aliceCli } from "./cli_fixture.ts";
 
 Deno.test("the progress bar shows the share, the bytes and the phase", () => {
   assert.equal(humanBytes(512), "512 B");
@@ -79,7 +46,7 @@ Deno.test("cli: image-server list and files, image download and upload with prog
     await withImageServers([`lan=${nginx.url}`], async (setting) => {
       const node = await gpuNode({ renters: [alice.address] });
       const app = createApp({
-        call: checkedCall(setting, node.call),
+        call: checkedCall(setting.started.handlers, node.call),
         log: silentLogger,
         node: { nodeId: node.nodeId, role: "gpu", forwardTimeoutMs: 5_000 },
       });
@@ -89,17 +56,17 @@ Deno.test("cli: image-server list and files, image download and upload with prog
         const sha256 = await publish(nginx, "ubuntu.img", 3 * MIB);
         await publish(nginx, "tampered.img", 100_000, "0".repeat(64));
 
-        const servers = await cli(["image-server", "list", "--node", node.nodeId], api);
+        const servers = await aliceCli(["image-server", "list", "--node", node.nodeId], api);
         assert.equal(servers.code, 0, servers.stderr);
         assert.equal(servers.stdout, `lan  ${nginx.url}\n`);
-        const files = await cli(["image-server", "files", "lan", "--node", node.nodeId], api);
+        const files = await aliceCli(["image-server", "files", "lan", "--node", node.nodeId], api);
         assert.equal(files.code, 0, files.stderr);
         assert.match(
           files.stdout,
           /^tampered\.img {2}97\.7 KiB {2}sha256\nubuntu\.img {2}3\.0 MiB {2}sha256\n$/,
         );
 
-        const download = await cli(
+        const download = await aliceCli(
           ["image", "download", "lan", "ubuntu.img", "--node", node.nodeId],
           api,
         );
@@ -109,7 +76,7 @@ Deno.test("cli: image-server list and files, image download and upload with prog
         assert.match(bars.at(-1)!, /\] 100% {2}3\.0 MiB \/ 3\.0 MiB {2}finished$/);
         assert.equal(setting.store.getFor(alice.address, "ubuntu.img")?.sha256, sha256);
 
-        const upload = await cli([
+        const upload = await aliceCli([
           "image",
           "upload",
           "lan",
@@ -124,18 +91,18 @@ Deno.test("cli: image-server list and files, image download and upload with prog
         assert.match(upload.stdout, /100% {2}3\.0 MiB \/ 3\.0 MiB {2}finished/);
         assert.equal((await Deno.stat(`${nginx.root}/copy.img`)).size, 3 * MIB);
 
-        const mismatch = await cli(
+        const mismatch = await aliceCli(
           ["image", "download", "lan", "tampered.img", "--node", node.nodeId],
           api,
         );
         assert.equal(mismatch.code, 1, mismatch.stdout);
         assert.match(mismatch.stdout, /failed: .*checksum mismatch/);
 
-        const usage = await cli(["image", "upload", "lan", "--node", node.nodeId], api);
+        const usage = await aliceCli(["image", "upload", "lan", "--node", node.nodeId], api);
         assert.equal(usage.code, 2);
         assert.match(usage.stderr, /name either --image or --task/);
 
-        const transfers = await cli(["image", "transfers", "--node", node.nodeId], api);
+        const transfers = await aliceCli(["image", "transfers", "--node", node.nodeId], api);
         assert.equal(transfers.code, 0, transfers.stderr);
         const states = transfers.stdout.trim().split("\n").map((line) =>
           line.split("  ").slice(1, 3).join(" ")

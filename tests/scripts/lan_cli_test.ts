@@ -8,32 +8,10 @@ import assert from "node:assert/strict";
 import { createApp } from "../../http/mod.ts";
 import { silentLogger } from "../../mod/mod.ts";
 import { peerList } from "../../scripts/cli/lan_commands.ts";
-import { DENO_BIN, REPO_ROOT } from "../helpers.ts";
 import { gpuNode } from "../http/compat_fixture.ts";
 import { lanNodeService } from "../node_service/lan/lan_fixture.ts";
 import { devWallets } from "../wallets.ts";
-
-async function cli(args: string[], api: string) {
-  const output = await new Deno.Command(DENO_BIN, {
-    args: ["task", "-q", "cli", ...args],
-    cwd: REPO_ROOT,
-    env: {
-      DBC_API: api,
-      DBC_WALLET_URI: "//Alice",
-      DBC_WALLET_MNEMONIC: "",
-      DBC_WALLET_TYPE: "",
-      DBC_SESSION: "",
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
+import { aliceCli } from "./cli_fixture.ts";
 
 Deno.test("--peers takes IPv4 addresses separated by commas", () => {
   assert.deepEqual(peerList(undefined), []);
@@ -55,22 +33,22 @@ Deno.test("cli: lan create, list, peers, a refused overlap and delete", async ()
   const api = `http://127.0.0.1:${server.addr.port}`;
   try {
     const at = ["--node", node.nodeId];
-    const created = await cli(["lan", "create", "office1", "10.213.40.0/24", ...at], api);
+    const created = await aliceCli(["lan", "create", "office1", "10.213.40.0/24", ...at], api);
     assert.equal(created.code, 0, created.stderr);
     assert.match(
       created.stdout,
       /^office1 {2}10\.213\.40\.0\/24 {2}gateway 10\.213\.40\.1, DHCP 10\.213\.40\.2-10\.213\.40\.254 {2}vni \d+ {2}vtep \S+ {2}peers - {2}vms -\n$/,
     );
 
-    const overlap = await cli(["lan", "create", "office2", "10.213.40.128/25", ...at], api);
+    const overlap = await aliceCli(["lan", "create", "office2", "10.213.40.128/25", ...at], api);
     assert.equal(overlap.code, 1, overlap.stdout);
     assert.match(overlap.stderr, /overlaps your network office1/);
 
-    const peered = await cli(["lan", "peers", "office1", "--peers", "192.0.2.88", ...at], api);
+    const peered = await aliceCli(["lan", "peers", "office1", "--peers", "192.0.2.88", ...at], api);
     assert.equal(peered.code, 0, peered.stderr);
     assert.match(peered.stdout, /peers 192\.0\.2\.88 /);
 
-    const listed = await cli(["lan", "list", "--json", ...at], api);
+    const listed = await aliceCli(["lan", "list", "--json", ...at], api);
     assert.equal(listed.code, 0, listed.stderr);
     const { networks } = JSON.parse(listed.stdout);
     assert.deepEqual(networks.map((lan: { network_name: string }) => lan.network_name), [
@@ -78,10 +56,10 @@ Deno.test("cli: lan create, list, peers, a refused overlap and delete", async ()
     ]);
     assert.deepEqual(networks[0].peers, ["192.0.2.88"]);
 
-    const deleted = await cli(["lan", "delete", "office1", ...at], api);
+    const deleted = await aliceCli(["lan", "delete", "office1", ...at], api);
     assert.equal(deleted.code, 0, deleted.stderr);
     assert.deepEqual(await service.networks(), []);
-    const none = await cli(["lan", "list", ...at], api);
+    const none = await aliceCli(["lan", "list", ...at], api);
     assert.equal(none.stdout, "(no private networks)\n");
   } finally {
     await server.shutdown();

@@ -10,28 +10,19 @@
  * It runs with no permission beyond those hosts (its own modules load as its
  * program does).
  */
-import { ipv6Refusal } from "../../host/outbound.ts";
+import {
+  type OutboundFailure as Failure,
+  outboundFailure,
+  privateIpv6Refusal,
+  say,
+} from "../../host/outbound_child.ts";
 
 const MAX_REDIRECTS = 5;
-
-type Failure = { error: string; kind: "not_allowed" | "failed" };
-
-function describe(error: unknown): Failure {
-  const text = String((error as Error)?.cause ?? error);
-  if (error instanceof Deno.errors.NotCapable || /Requires net access/.test(text)) {
-    return {
-      kind: "not_allowed",
-      error: "not a host this node downloads from (image_download_hosts), or it resolves to a " +
-        "loopback, private or link-local address, or it is the chain's RPC host",
-    };
-  }
-  return { kind: "failed", error: (error as Error)?.message ?? text };
-}
+const NOT_ALLOWED = "not a host this node downloads from (image_download_hosts), or it resolves " +
+  "to a loopback, private or link-local address, or it is the chain's RPC host";
 
 async function main(): Promise<number> {
   const [target, privateAddresses] = Deno.args;
-  const say = (line: unknown) =>
-    Deno.stderr.writeSync(new TextEncoder().encode(`${JSON.stringify(line)}\n`));
   let url: URL;
   try {
     url = new URL(target ?? "");
@@ -40,18 +31,16 @@ async function main(): Promise<number> {
     return 4;
   }
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    if (privateAddresses !== "allow") {
-      const refusal = await ipv6Refusal(url.hostname);
-      if (refusal) {
-        say({ kind: "not_allowed", error: refusal } satisfies Failure);
-        return 4;
-      }
+    const refusal = await privateIpv6Refusal(url, privateAddresses);
+    if (refusal) {
+      say(refusal);
+      return 4;
     }
     let response: Response;
     try {
       response = await fetch(url, { redirect: "manual" });
     } catch (error) {
-      say(describe(error));
+      say(outboundFailure(error, NOT_ALLOWED));
       return 4;
     }
     const location = response.headers.get("location");
@@ -73,7 +62,7 @@ async function main(): Promise<number> {
     try {
       await response.body.pipeTo(Deno.stdout.writable);
     } catch (error) {
-      say(describe(error));
+      say(outboundFailure(error, NOT_ALLOWED));
       return 4;
     }
     return 0;

@@ -16,11 +16,17 @@
  * for the guest.
  */
 import { createHash } from "node:crypto";
-import { fileURLToPath } from "node:url";
 import { type DatabaseSync, resolvePath, transaction, type VmImage } from "../../../mod/mod.ts";
 import type { DiskGuard } from "../../host/mod.ts";
 import { runTool } from "../../tools.ts";
-import { NO_OUTBOUND, outboundFlags, type OutboundPolicy } from "../../host/mod.ts";
+import {
+  failureReason,
+  NO_OUTBOUND,
+  outboundFlags,
+  type OutboundPolicy,
+  spawnOutbound,
+  stderrLines,
+} from "../../host/mod.ts";
 import {
   chmodIfOwned,
   IMAGE_DIR_MODE,
@@ -457,41 +463,11 @@ async function download(
     timer = setTimeout(() => idle.abort(), IMAGE_DOWNLOAD_IDLE_TIMEOUT_MS);
   };
   // A process of its own, whose permissions are the policy: see host/outbound.ts.
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-config",
-      "--no-prompt",
-      "--quiet",
-      ...flags,
-      fileURLToPath(DOWNLOAD_PROCESS),
-      url,
-      policy.privateAddresses,
-    ],
+  const { child, kill } = spawnOutbound(DOWNLOAD_PROCESS, flags, [url, policy.privateAddresses], {
     stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const kill = () => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  };
+  });
   signal.addEventListener("abort", kill);
-  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let said = "";
-  const nextLine = async (): Promise<string | undefined> => {
-    while (!said.includes("\n")) {
-      const { value, done } = await stderr.read();
-      if (done) return undefined;
-      said += value;
-    }
-    const line = said.slice(0, said.indexOf("\n"));
-    said = said.slice(said.indexOf("\n") + 1);
-    return line;
-  };
+  const stderr = stderrLines(child.stderr);
   const stopped = (why: string) =>
     closing.aborted
       ? "the node service stopped during the download"
@@ -501,7 +477,7 @@ async function download(
   try {
     let header: DownloadHeader | undefined;
     try {
-      header = JSON.parse((await nextLine()) ?? "null") ?? undefined;
+      header = JSON.parse((await stderr.next()) ?? "null") ?? undefined;
     } catch {
       header = undefined;
     }
@@ -549,13 +525,7 @@ async function download(
     }
     const status = await child.status;
     if (!status.success) {
-      const failure = await nextLine().catch(() => undefined);
-      let reason = `exit ${status.code}`;
-      try {
-        reason = (JSON.parse(failure ?? "") as { error?: string }).error ?? reason;
-      } catch {
-        // Not the process's own line: the exit code says enough.
-      }
+      const reason = failureReason(await stderr.next().catch(() => undefined), status.code);
       throw new ImageError("failed", stopped(`download of ${redactUrl(url)} failed: ${reason}`));
     }
     return sha256;
@@ -563,7 +533,7 @@ async function download(
     clearTimeout(timer);
     signal.removeEventListener("abort", kill);
     kill();
-    await stderr.cancel().catch(() => {});
+    await stderr.close();
     await child.status;
   }
 }

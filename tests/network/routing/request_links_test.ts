@@ -12,19 +12,10 @@
 import assert from "node:assert/strict";
 import type { NetworkStatus } from "../../../mod/mod.ts";
 import { scratchDir, waitFor } from "../../helpers.ts";
-import { mustGet, type NodeProcess, startNode, stopAll, whenUp } from "../node_processes.ts";
+import { mustGet, networkArgs, type NodeProcess, TestNetwork, whenUp } from "../node_processes.ts";
 
 const NETWORK = "p2p-request-links";
-const COMMON = [
-  "--network-id",
-  NETWORK,
-  "--p2p-exchange-interval-ms",
-  "1000",
-  "--p2p-ping-interval-ms",
-  "500",
-  "--log-level",
-  "warn",
-];
+const COMMON = networkArgs({ networkId: NETWORK, exchangeIntervalMs: 1_000, pingIntervalMs: 500 });
 const LEAF = ["--p2p-target-outbound", "1", "--p2p-max-inbound", "0"];
 /** The ping route's own time-out (http/routes/peers.ts), plus the RPC margin. */
 const PING_TIMEOUT_MS = 10_000;
@@ -50,32 +41,12 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const dir = await scratchDir("p2p-request-links");
-    const nodes: NodeProcess[] = [];
+    const network = new TestNetwork(await scratchDir("p2p-request-links"), COMMON);
+    const nodes = network.nodes;
     try {
-      const seed = await startNode({
-        name: "seed",
-        dataDir: `${dir}/seed`,
-        role: "seed",
-        args: COMMON,
-      });
-      nodes.push(seed);
-      await whenUp(seed);
-      const gpu = await startNode({
-        name: "gpu",
-        dataDir: `${dir}/gpu`,
-        role: "gpu",
-        seeds: [seed.address],
-        args: [...COMMON, ...LEAF],
-      });
-      const client = await startNode({
-        name: "client",
-        dataDir: `${dir}/client`,
-        role: "client",
-        seeds: [seed.address],
-        args: [...COMMON, ...LEAF],
-      });
-      nodes.push(gpu, client);
+      const seed = await network.startSeed();
+      const gpu = await network.join("gpu", "gpu", seed, LEAF);
+      const client = await network.join("client", "client", seed, LEAF);
       await Promise.all([whenUp(gpu), whenUp(client)]);
       await waitFor("both linked to the seed", async () => {
         const links = await Promise.all(
@@ -126,7 +97,7 @@ Deno.test({
       assert.equal(counter(after, "sealed_relayed"), 0);
       assert.equal(counter(after, "sealed_flooded"), 0);
     } finally {
-      await stopAll(nodes);
+      await network.stop();
     }
   },
 });

@@ -5,13 +5,14 @@
  * LANs made. For the HTTP and CLI tests.
  */
 import type { AppDeps } from "../../../http/mod.ts";
-import { type Method, METHODS, openDatabase, RpcError, silentLogger } from "../../../mod/mod.ts";
+import { openDatabase, silentLogger } from "../../../mod/mod.ts";
 import { EventLog } from "../../../node_service/event_log.ts";
 import { startLans, SystemLanHost } from "../../../node_service/lan/mod.ts";
 import { SERVICE_MIGRATIONS } from "../../../node_service/migrations.ts";
 import { sessionHandlers, SessionStore } from "../../../node_service/sessions.ts";
 import { VmStore } from "../../../node_service/vm/mod.ts";
 import { scratchDir } from "../../helpers.ts";
+import { checkedCall, leaseCheck } from "../../http/checked_call.ts";
 import { LIBVIRT_URI, requireLibvirt, run, testPrefix, virsh } from "../vm/libvirt_fixture.ts";
 
 /** The node service's LAN (and session) handlers on a real database and host, behind a checked call. */
@@ -36,33 +37,11 @@ export async function lanNodeService(renters: string[], fallback?: AppDeps["call
     devicePrefix: "dbt",
   });
   await lans.restored;
-  const handlers: Record<string, (params: never, context: never) => unknown> = {
+  const call = checkedCall({
     ...lans.handlers,
     ...sessionHandlers(new SessionStore(db, Date.now), events),
-    "lease.check": (params: { account: string }) => ({
-      renting: renters.includes(params.account),
-      lease: { state: "none" },
-      verification: "ledger",
-      checked_at: 0,
-    }),
-  };
-  const call = (async (method: Method, params: unknown) => {
-    const handler = handlers[method];
-    if (!handler) {
-      if (fallback) return await fallback(method as never, params as never);
-      throw new RpcError("unavailable", `${method} is not wired in this test`);
-    }
-    const checked = METHODS[method].params.safeParse(params);
-    if (!checked.success) {
-      throw new RpcError(
-        "invalid_params",
-        `${method}: ${checked.error.issues[0]?.message ?? "bad parameters"}`,
-      );
-    }
-    return METHODS[method].result.parse(
-      await handler(checked.data as never, { from: "http" } as never),
-    );
-  }) as AppDeps["call"];
+    ...leaseCheck(renters),
+  }, fallback);
   return {
     call,
     events,

@@ -46,6 +46,7 @@ import {
 } from "../vm/libvirt_fixture.ts";
 import { addGuestImages, guestRequest, NO_GPUS, openVmSetting } from "../vm/vm_fixture.ts";
 import { startZabbixListener } from "./zabbix_listener.ts";
+import { diskKeys, hostKeys, vmKeys } from "./original_keys.ts";
 
 const MACHINE_ID = "5d".repeat(32);
 const CONTEXT = { from: "http" as const };
@@ -164,40 +165,9 @@ Deno.test("a renter's server gets its VM's and the machine's metrics each round,
 
     // The VM's agent data: every key the original sends (two disks, no host-side NIC, no GPU).
     const [first, second] = alices.agentData(vm.id) as Agent[];
-    const diskKeys = (index: number) =>
-      [
-        "name",
-        "capacity",
-        "allocation",
-        "physical",
-        "rd_req",
-        "rd_bytes",
-        "wr_req",
-        "wr_bytes",
-        "errs",
-        "rd_speed",
-        "wr_speed",
-      ].map((field) => `disk.${index}.${field}`);
     for (const agent of [first!, second!]) {
       assert.equal(agent.request, "agent data");
-      assert.deepEqual(agent.data.map((item) => item.key), [
-        "dom.state",
-        "dom.maxMem",
-        "dom.memory",
-        "dom.nrVirtCpu",
-        "dom.cpuTime",
-        "dom.cpuUsage",
-        "memory.total",
-        "memory.unused",
-        "memory.available",
-        "memory.usage",
-        ...diskKeys(0),
-        ...diskKeys(1),
-        "dbc.version",
-        "disk.count",
-        "net.count",
-        "gpu.count",
-      ]);
+      assert.deepEqual(agent.data.map((item) => item.key), vmKeys(2));
       assert.ok(agent.data.every((item) => item.host === vm.id));
       checkClocks(agent, started, now);
     }
@@ -246,26 +216,7 @@ Deno.test("a renter's server gets its VM's and the machine's metrics each round,
 
     // The machine's agent data.
     const [hostFirst, hostSecond] = alices.agentData(MACHINE_ID) as Agent[];
-    assert.deepEqual(hostFirst!.data.map((item) => item.key), [
-      "host.gpuCount",
-      "host.gpuUsed",
-      "host.vmCount",
-      "host.vmRunning",
-      "host.cpuUsage",
-      "host.memTotal",
-      "host.memFree",
-      "host.memUsage",
-      "host.rxFlow",
-      "host.txFlow",
-      "host.diskTotal",
-      "host.diskFree",
-      "host.diskUsage",
-      "host.diskMountStatus",
-      "host.loadAverage.1",
-      "host.loadAverage.5",
-      "host.loadAverage.15",
-      "host.dbcVersion",
-    ]);
+    assert.deepEqual(hostFirst!.data.map((item) => item.key), hostKeys(0));
     checkClocks(hostFirst!, started, now);
     const host = valuesOf(hostSecond!);
     assert.ok(hostSecond!.data.every((item) => item.host === MACHINE_ID));

@@ -19,6 +19,7 @@ import {
 } from "../../../node_service/monitor/mod.ts";
 import { clockOf, float2 } from "../../../node_service/monitor/payload.ts";
 import { REPO_ROOT } from "../../helpers.ts";
+import { hostKeys, NET_FIELDS, VM_TAIL, vmKeys } from "./original_keys.ts";
 
 const RECORDED = await Deno.readTextFile(`${REPO_ROOT}/tests/fixtures/virsh/domstats_monitor.txt`);
 const AT = 1_700_000_000_250;
@@ -53,46 +54,6 @@ const WITH_NICS = `Domain: 'dbc-vm-nics'
   net.1.tx.drop=0
   block.count=0
 `;
-
-const VM_KEYS = [
-  "dom.state",
-  "dom.maxMem",
-  "dom.memory",
-  "dom.nrVirtCpu",
-  "dom.cpuTime",
-  "dom.cpuUsage",
-  "memory.total",
-  "memory.unused",
-  "memory.available",
-  "memory.usage",
-];
-const DISK_FIELDS = [
-  "name",
-  "capacity",
-  "allocation",
-  "physical",
-  "rd_req",
-  "rd_bytes",
-  "wr_req",
-  "wr_bytes",
-  "errs",
-  "rd_speed",
-  "wr_speed",
-];
-const NET_FIELDS = [
-  "name",
-  "rx_bytes",
-  "rx_packets",
-  "rx_errs",
-  "rx_drop",
-  "tx_bytes",
-  "tx_packets",
-  "tx_errs",
-  "tx_drop",
-  "rx_speed",
-  "tx_speed",
-];
-const VM_TAIL = ["dbc.version", "disk.count", "net.count", "gpu.count"];
 
 function values(data: { data: Array<{ key: string; value: unknown }> }): Map<string, unknown> {
   return new Map(data.data.map((item) => [item.key, item.value]));
@@ -191,12 +152,7 @@ Deno.test("a VM's agent data: every key the original sends, in its order, with i
   assert.deepEqual(clockOf(now), { clock: 1_700_000_000, ns: 290_000_000 });
   assert.equal(data.clock, 1_700_000_000);
   assert.equal(data.ns, 290_000_000);
-  assert.deepEqual(data.data.map((item) => item.key), [
-    ...VM_KEYS,
-    ...DISK_FIELDS.map((field) => `disk.0.${field}`),
-    ...DISK_FIELDS.map((field) => `disk.1.${field}`),
-    ...VM_TAIL,
-  ]);
+  assert.deepEqual(data.data.map((item) => item.key), vmKeys(2));
   for (const item of data.data) {
     assert.equal(item.host, "vm-7kq2m4xa");
     // Counters carry the time they were read; the tail the time the payload was made.
@@ -340,40 +296,7 @@ Deno.test("the machine's agent data: every key the original sends, GPUs by bus i
     version: "0.1.0",
     now,
   });
-  const gpuFields = [
-    "name",
-    "busId",
-    "memTotal",
-    "memFree",
-    "memUsed",
-    "gpuUtilization",
-    "memUtilization",
-    "powerUsage",
-    "powerCap",
-    "temperature",
-  ];
-  assert.deepEqual(data.data.map((item) => item.key), [
-    "host.gpuCount",
-    "host.gpuUsed",
-    ...gpuFields.map((field) => `host.gpu.0.${field}`),
-    ...gpuFields.map((field) => `host.gpu.1.${field}`),
-    "host.vmCount",
-    "host.vmRunning",
-    "host.cpuUsage",
-    "host.memTotal",
-    "host.memFree",
-    "host.memUsage",
-    "host.rxFlow",
-    "host.txFlow",
-    "host.diskTotal",
-    "host.diskFree",
-    "host.diskUsage",
-    "host.diskMountStatus",
-    "host.loadAverage.1",
-    "host.loadAverage.5",
-    "host.loadAverage.15",
-    "host.dbcVersion",
-  ]);
+  assert.deepEqual(data.data.map((item) => item.key), hostKeys(2));
   for (const item of data.data) {
     assert.equal(item.host, "ab".repeat(32));
     const at = item.key.startsWith("host.gpu.") ? clockOf(AT - 500) : clockOf(now);

@@ -10,12 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { RpcError } from "../../../mod/mod.ts";
-import {
-  type ModifyCurrent,
-  ModifyRefused,
-  planModify,
-} from "../../../node_service/vm/modify_plan.ts";
-import type { VmSpec } from "../../../node_service/vm/store.ts";
+import { type ModifyCurrent, planModify } from "../../../node_service/vm/modify_plan.ts";
 import { freePort, waitFor } from "../../helpers.ts";
 import {
   removeDomains,
@@ -27,22 +22,14 @@ import {
   vmScratchDir,
 } from "./libvirt_fixture.ts";
 import { addGuestImages, guestRequest, openVmSetting } from "./vm_fixture.ts";
+import { GIB, NO_PORTS, refused, SPEC } from "./modify_fixture.ts";
 
-const GIB = 2 ** 30;
 /** How long QEMU may take to open its forwards after a start. */
 const LISTEN_MS = 30_000;
 
-const spec: VmSpec = {
-  uuid: "6f1c5a8e-2d4b-4c6f-9a1e-3b5d7f9a1c2e",
-  cpu_cores: 2,
-  memory_mib: 2048,
-  disk_gib: 10,
-  firmware: "bios",
-  mac_address: "52:54:00:aa:bb:cc",
-  network: { mode: "user", source: null },
-  listen_address: "127.0.0.1",
-  direct_boot: null,
-  custom_ports: [{ protocol: "tcp", host_port: 30010, guest_port: 80 }],
+const spec = {
+  ...SPEC,
+  custom_ports: [{ protocol: "tcp" as const, host_port: 30010, guest_port: 80 }],
 };
 const current: ModifyCurrent = {
   state: "stopped",
@@ -51,30 +38,20 @@ const current: ModifyCurrent = {
   vncPort: 30002,
   diskBytes: 10 * GIB,
 };
-const noPorts = { otherVms: new Set<number>(), host: new Set<`tcp:${number}`>() };
-
-function refused(kind: "invalid" | "conflict", message: RegExp) {
-  return (error: unknown) => {
-    assert.ok(error instanceof ModifyRefused, String(error));
-    assert.equal(error.kind, kind);
-    assert.match(error.message, message);
-    return true;
-  };
-}
 
 Deno.test("a modify moves the VNC port and replaces the custom forwards", () => {
   const forwards = [
     { protocol: "udp" as const, host_port: 30011, guest_port: 53 },
     { protocol: "tcp" as const, host_port: 30010, guest_port: 8080 },
   ];
-  const plan = planModify(current, { vnc_port: 30003, custom_ports: forwards }, noPorts);
+  const plan = planModify(current, { vnc_port: 30003, custom_ports: forwards }, NO_PORTS);
   assert.equal(plan.vncPort, 30003);
   assert.deepEqual(plan.spec.custom_ports, forwards);
   assert.deepEqual(plan.changes, {
     vnc_port: { from: 30002, to: 30003 },
     custom_ports: { from: spec.custom_ports, to: forwards },
   });
-  const cleared = planModify(current, { custom_ports: [] }, noPorts);
+  const cleared = planModify(current, { custom_ports: [] }, NO_PORTS);
   assert.equal(cleared.spec.custom_ports, undefined);
   assert.equal(cleared.vncPort, 30002, "what is not named stays");
   // The same values: no change, and the VM's own ports are not checked against the host.
@@ -101,11 +78,11 @@ Deno.test("a new VNC or custom port is refused as at create", () => {
     () =>
       planModify(current, {
         custom_ports: [{ protocol: "udp", host_port: 30001, guest_port: 53 }],
-      }, noPorts),
+      }, NO_PORTS),
     refused("invalid", /host port 30001 would be the VM's twice/),
   );
   assert.throws(
-    () => planModify(current, { vnc_port: 30010 }, noPorts),
+    () => planModify(current, { vnc_port: 30010 }, NO_PORTS),
     refused("invalid", /30010 would be the VM's twice/),
   );
   const bridged = {
@@ -117,11 +94,11 @@ Deno.test("a new VNC or custom port is refused as at create", () => {
     () =>
       planModify(bridged, {
         custom_ports: [{ protocol: "tcp", host_port: 30012, guest_port: 22 }],
-      }, noPorts),
+      }, NO_PORTS),
     refused("invalid", /user-mode network only/),
   );
   assert.throws(
-    () => planModify({ ...current, state: "running" }, { vnc_port: 30003 }, noPorts),
+    () => planModify({ ...current, state: "running" }, { vnc_port: 30003 }, NO_PORTS),
     refused("conflict", /running; stop it first/),
   );
 });

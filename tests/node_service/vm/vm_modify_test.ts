@@ -13,39 +13,16 @@ import {
 import { qemuImgErrorCode } from "../../../node_service/vm/disk.ts";
 import {
   type ModifyCurrent,
-  ModifyRefused,
   planModify,
   stoppedOnlyRefusal,
 } from "../../../node_service/vm/modify_plan.ts";
-import type { VmSpec } from "../../../node_service/vm/store.ts";
+import { GIB, NO_PORTS, refused, SPEC } from "./modify_fixture.ts";
 
-const GIB = 2 ** 30;
-
-const spec: VmSpec = {
-  uuid: "6f1c5a8e-2d4b-4c6f-9a1e-3b5d7f9a1c2e",
-  cpu_cores: 2,
-  memory_mib: 2048,
-  disk_gib: 10,
-  firmware: "bios",
-  mac_address: "52:54:00:aa:bb:cc",
-  network: { mode: "user", source: null },
-  listen_address: "127.0.0.1",
-  direct_boot: null,
-};
+const spec = SPEC;
 const current: ModifyCurrent = { state: "stopped", spec, loginPort: 30001, diskBytes: 10 * GIB };
-const noPorts = { otherVms: new Set<number>(), host: new Set<`tcp:${number}`>() };
-
-function refused(kind: "invalid" | "conflict", message: RegExp) {
-  return (error: unknown) => {
-    assert.ok(error instanceof ModifyRefused, String(error));
-    assert.equal(error.kind, kind);
-    assert.match(error.message, message);
-    return true;
-  };
-}
 
 Deno.test("a modify changes what it names and leaves the rest; changes say from and to", () => {
-  const plan = planModify(current, { cpu_cores: 4, disk_gib: 20, login_port: 30002 }, noPorts);
+  const plan = planModify(current, { cpu_cores: 4, disk_gib: 20, login_port: 30002 }, NO_PORTS);
   assert.deepEqual(plan.spec, { ...spec, cpu_cores: 4, disk_gib: 20 });
   assert.equal(plan.loginPort, 30002);
   assert.equal(plan.growDiskTo, 20 * GIB);
@@ -71,13 +48,13 @@ Deno.test("values equal to today's are no change", () => {
 
 Deno.test("the disk never shrinks, measured against its real size", () => {
   assert.throws(
-    () => planModify(current, { disk_gib: 9 }, noPorts),
+    () => planModify(current, { disk_gib: 9 }, NO_PORTS),
     refused("invalid", /cannot shrink: it is 10 GiB, disk_gib 9 is smaller/),
   );
   // An image of 2.5 GiB with no disk_gib asked at creation: 2 GiB would cut it.
   const fromImage = { ...current, spec: { ...spec, disk_gib: null }, diskBytes: 2.5 * GIB };
-  assert.throws(() => planModify(fromImage, { disk_gib: 2 }, noPorts), refused("invalid", /2\.5/));
-  const grown = planModify(fromImage, { disk_gib: 3 }, noPorts);
+  assert.throws(() => planModify(fromImage, { disk_gib: 2 }, NO_PORTS), refused("invalid", /2\.5/));
+  const grown = planModify(fromImage, { disk_gib: 3 }, NO_PORTS);
   assert.deepEqual(grown.changes.disk_gib, { from: null, to: 3 });
 });
 
@@ -92,7 +69,7 @@ Deno.test("only a stopped VM is modified; the refusal says why", () => {
     ] as const
   ) {
     assert.throws(
-      () => planModify({ ...current, state }, { cpu_cores: 4 }, noPorts),
+      () => planModify({ ...current, state }, { cpu_cores: 4 }, NO_PORTS),
       refused("conflict", why),
     );
     assert.match(stoppedOnlyRefusal(state)!, why);
@@ -120,7 +97,7 @@ Deno.test("a new login port must be free, and exists only with user-mode network
     spec: { ...spec, network: { mode: "bridge" as const, source: "br0" } },
   };
   assert.throws(
-    () => planModify(bridged, { login_port: 30002 }, noPorts),
+    () => planModify(bridged, { login_port: 30002 }, NO_PORTS),
     refused("invalid", /no forwarded login port \(its network is bridge/),
   );
   // A UDP listener on the port does not stop a TCP forward.
