@@ -56,6 +56,8 @@ export const COUNTER_NAMES = [
   "query_links_opened",
   "calls_sent",
   "calls_answered",
+  /** Relayed connections DCUtR replaced with a direct one, counted by the node that dialled it. */
+  "relayed_upgraded",
 ] as const;
 export type CounterName = typeof COUNTER_NAMES[number];
 export type Counters = Record<CounterName, number>;

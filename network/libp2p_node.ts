@@ -9,14 +9,14 @@
  * (with limits), AutoNAT checks public addresses, and a node that finds itself
  * behind a NAT reserves slots on {@link RELAY_RESERVATIONS} relays and
  * advertises a circuit through one (`onAdvertised`); links run over relayed
- * (limited) connections too, and DCUtR upgrades them where hole punching works.
+ * (limited) connections too, and DCUtR upgrades them where it can (dcutr_hand_over.ts: a
+ * public node's relayed link to a NAT'd one), the relayed connection draining into the direct
+ * one. AutoNAT checks addresses on connections of its own (autonat_fresh_dial.ts).
  */
 import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
-import { autoNAT } from "@libp2p/autonat";
 import { circuitRelayServer, circuitRelayTransport } from "@libp2p/circuit-relay-v2";
 import { privateKeyFromRaw } from "@libp2p/crypto/keys";
-import { dcutr } from "@libp2p/dcutr";
 import { identify } from "@libp2p/identify";
 import type { Connection, Libp2p, PeerId, Stream } from "@libp2p/interface";
 import { ping } from "@libp2p/ping";
@@ -33,6 +33,8 @@ import {
   RATE_LIMIT_BYTES_PER_S,
 } from "./constants.ts";
 import { isMultiaddrAddress } from "./address.ts";
+import { autoNATWithFreshDials } from "./autonat_fresh_dial.ts";
+import { dcutrHandingOver } from "./dcutr_hand_over.ts";
 import {
   advertisedAddress,
   isCircuitAddress,
@@ -42,6 +44,7 @@ import {
   RELAY_RESERVATION_TIMEOUT_MS,
   RELAY_RESERVATION_TTL_MS,
   RELAY_RESERVATIONS,
+  RELAYED_DRAIN_MS,
   type RelayHold,
   seenBehindNat,
 } from "./nat.ts";
@@ -69,6 +72,8 @@ export type Libp2pTransportOptions = {
    * a relay circuit, or `null` when behind a NAT with no relay yet.
    */
   onAdvertised?: (address: string | undefined | null) => void;
+  /** Told each time DCUtR replaced a relayed connection with a direct one (this node dialled it). */
+  onRelayedUpgraded?: () => void;
 };
 
 /** How long stopping waits for links to flush their last messages (goodbyes). */
@@ -146,6 +151,9 @@ export class Libp2pTransport implements Transport {
   #advertised: string | undefined | null = undefined;
   #stopping = false;
   #onAdvertised: Libp2pTransportOptions["onAdvertised"];
+  #onRelayedUpgraded: Libp2pTransportOptions["onRelayedUpgraded"];
+  /** Relayed connections DCUtR replaced, each closed once its links are done (or at a deadline). */
+  #retiring = new Map<Connection, ReturnType<typeof setTimeout>>();
 
   private constructor(
     libp2p: Libp2p<Services>,
@@ -158,6 +166,7 @@ export class Libp2pTransport implements Transport {
     this.#listen = listen;
     this.#ownHosts = ownHosts;
     this.#onAdvertised = options.onAdvertised;
+    this.#onRelayedUpgraded = options.onRelayedUpgraded;
     this.#reservations = reservationStoreOf(libp2p);
   }
 
@@ -170,6 +179,8 @@ export class Libp2pTransport implements Transport {
     const ip = options.listenHost.includes(":") ? "ip6" : "ip4";
     const ownHosts = new Set<string>();
     if (!/^(0\.0\.0\.0|::)$/.test(options.listenHost)) ownHosts.add(options.listenHost);
+    // DCUtR is made before the transport it reports to (which needs libp2p) exists.
+    const upgraded: { to?: Libp2pTransport } = {};
     const libp2p = await createLibp2p({
       privateKey,
       addresses: { listen: [listen, `/${ip}/${options.listenHost}/tcp/${options.tcpPort ?? 0}`] },
@@ -184,8 +195,11 @@ export class Libp2pTransport implements Transport {
       services: {
         identify: identify(),
         ping: ping({ maxInboundStreams: 4, maxOutboundStreams: 4, ...ON_LIMITED }),
-        autoNAT: autoNAT(),
-        dcutr: dcutr(),
+        autoNAT: autoNATWithFreshDials(),
+        dcutr: dcutrHandingOver((relayed) => {
+          if (upgraded.to) upgraded.to.#retire(relayed);
+          else relayed.close().catch(() => {});
+        }),
         relay: circuitRelayServer({
           reservations: {
             maxReservations: RELAY_MAX_RESERVATIONS,
@@ -213,6 +227,7 @@ export class Libp2pTransport implements Transport {
       );
     }
     const transport = new Libp2pTransport(libp2p, options, listen, ownHosts);
+    upgraded.to = transport;
     // A neighbour link, a request link and a lookup query may share one connection.
     await libp2p.handle(LINK_PROTOCOL, (stream: Stream, connection: Connection) => {
       options.onInbound(transport.#adopt(stream, connection, "inbound"));
@@ -347,9 +362,35 @@ export class Libp2pTransport implements Transport {
     return [target, ...circuits.slice(0, RELAY_RESERVATIONS)];
   }
 
+  /**
+   * DCUtR made a direct connection to the peer of `relayed`: new links go there (libp2p prefers
+   * an unlimited connection), those on `relayed` finish (a request under way is answered), and
+   * it closes when the last of them has, or at {@link RELAYED_DRAIN_MS} with them.
+   */
+  #retire(relayed: Connection): void {
+    if (this.#retiring.has(relayed)) return;
+    this.#log.info("relayed connection upgraded to a direct one", {
+      peer: relayed.remotePeer.toString(),
+      links: this.#linksOn(relayed),
+    });
+    this.#onRelayedUpgraded?.();
+    // A short-lived one (a lookup query's) may be gone already: the direct connection stays.
+    if (relayed.status !== "open") return;
+    this.#retiring.set(relayed, setTimeout(() => this.#closeRetired(relayed), RELAYED_DRAIN_MS));
+    if (this.#linksOn(relayed) === 0) this.#closeRetired(relayed);
+  }
+
+  #closeRetired(relayed: Connection): void {
+    clearTimeout(this.#retiring.get(relayed));
+    this.#retiring.delete(relayed);
+    relayed.close().catch(() => relayed.abort(new Error("close failed")));
+  }
+
   /** Closes every link (flushing what is queued, briefly) and stops libp2p. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    for (const timer of this.#retiring.values()) clearTimeout(timer);
+    this.#retiring.clear();
     const links = [...this.#links];
     for (const link of links) link.close();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -370,12 +411,18 @@ export class Libp2pTransport implements Transport {
       this.libp2p.services.ping.ping.bind(this.libp2p.services.ping),
       () => {
         this.#links.delete(link);
+        if (this.#retiring.has(connection)) {
+          if (this.#linksOn(connection) === 0) this.#closeRetired(connection);
+          return;
+        }
         // The connection carried only this link (plus identify and ping): close it too, unless
-        // it holds a relay reservation (ours on the peer, or the peer's on us).
+        // it holds a relay reservation (ours on the peer, or the peer's on us), or it is the
+        // direct connection that takes over from a relayed one still draining.
         if (
           this.#linksOn(connection) === 0 && connection.status === "open" &&
           !this.#reservations.hasReservation(connection.remotePeer) &&
-          !this.libp2p.services.relay.reservations.has(connection.remotePeer)
+          !this.libp2p.services.relay.reservations.has(connection.remotePeer) &&
+          !this.#takesOverFromRelayed(connection)
         ) {
           connection.close().catch(() => connection.abort(new Error("close failed")));
         }
@@ -383,6 +430,14 @@ export class Libp2pTransport implements Transport {
     );
     this.#links.add(link);
     return link;
+  }
+
+  /** A direct connection to a peer that a relayed (limited) connection also reaches. */
+  #takesOverFromRelayed(connection: Connection): boolean {
+    return connection.limits === undefined &&
+      this.libp2p.getConnections(connection.remotePeer).some((other) =>
+        other !== connection && other.status === "open" && other.limits !== undefined
+      );
   }
 
   #linksOn(connection: Connection): number {

@@ -103,6 +103,7 @@ const COUNTER_SERIES: Record<CounterName, readonly [FamilyName, string] | undefi
   query_links_opened: ["dbc_p2p_links_total", "query_link_opened"],
   calls_sent: ["dbc_p2p_events_total", "call_sent"],
   calls_answered: ["dbc_p2p_events_total", "call_answered"],
+  relayed_upgraded: ["dbc_p2p_links_total", "relayed_upgraded"],
 };
 
 /** The readings of one family from the running totals. */

@@ -28,6 +28,12 @@ export const RELAY_DATA_LIMIT_BYTES = 256n * 1024n * 1024n;
 export const RELAY_DURATION_LIMIT_MS = 60 * 60_000;
 /** How long a reservation is kept (the holder refreshes it before). */
 export const RELAY_RESERVATION_TTL_MS = 60 * 60_000;
+/**
+ * How long a relayed connection that DCUtR replaced with a direct one still carries the links
+ * opened on it before (a request under way, a neighbour link); then it closes, and they are
+ * dialled again over the direct connection. Longer than a renter's request usually takes.
+ */
+export const RELAYED_DRAIN_MS = 30_000;
 /** A reservation must be made within this. */
 export const RELAY_RESERVATION_TIMEOUT_MS = 10_000;
 

@@ -46,6 +46,9 @@ runWorker("network", async ({ init, log, clock }) => {
       onInbound: (link) => (ready.peer ? ready.peer.acceptInbound(link) : link.close()),
       // Behind a NAT with no relay yet there is nothing better to say than where peers see us.
       onAdvertised: (address) => ready.peer?.advertise(address ?? undefined),
+      onRelayedUpgraded: () => {
+        if (ready.peer) ready.peer.counters.relayed_upgraded++;
+      },
     });
   } catch (error) {
     db.close();

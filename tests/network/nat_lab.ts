@@ -159,3 +159,112 @@ export async function nsFetch(
     return { status, body: { error_code: -1, error_message: text } };
   }
 }
+
+/**
+ * A second lab for hole punching (dcutr_test.ts), all of it in namespaces so that no route in
+ * the root namespace changes:
+ *
+ *   namespace dbcp-net (the "internet"): bridge inet, PUNCH_NET
+ *     ├─ dbcp-seed, dbcp-seed2: PUNCH.seed, PUNCH.seed2 (seeds, and the relays of the NAT'd)
+ *     ├─ dbcp-client: PUNCH.client (a client-end)
+ *     └─ dbcp-r1: router, WAN PUNCH.router, MASQUERADE, drops what is opened from outside
+ *          └─ dbcp-g1: PUNCH.home (a GPU node)
+ *
+ * The outside addresses are public ones: js-libp2p's DCUtR and AutoNAT pass over every private
+ * range (10/8, 100.64/10, the documentation ranges, ...), so a lab on those never punches.
+ */
+export const PUNCH = {
+  seed: { ns: "dbcp-seed", ip: "100.200.0.10" },
+  seed2: { ns: "dbcp-seed2", ip: "100.200.0.11" },
+  client: { ns: "dbcp-client", ip: "100.200.0.20" },
+  router: { ns: "dbcp-r1", ip: "100.200.0.101" },
+  home: { ns: "dbcp-g1", ip: "10.234.1.11" },
+} as const;
+const PUNCH_INTERNET = "dbcp-net";
+const PUNCH_PREFIX_LENGTH = 24;
+const PUNCH_LAN = "10.234.1.0";
+const PUNCH_GATEWAY = "10.234.1.1";
+
+/** Removes the hole-punching lab's namespaces (their links go with them). */
+export async function tearDownPunch(): Promise<void> {
+  for (const ns of [PUNCH_INTERNET, ...Object.values(PUNCH).map((host) => host.ns)]) {
+    await run(["ip", "netns", "del", ns], true);
+  }
+}
+
+/** Builds the hole-punching lab (see {@link PUNCH}), after removing what an earlier run left. */
+export async function setUpPunch(): Promise<void> {
+  await tearDownPunch();
+  await run(["ip", "netns", "add", PUNCH_INTERNET]);
+  const internet = (...args: string[]) => run(inNs(PUNCH_INTERNET, ...args));
+  await internet("ip", "link", "set", "lo", "up");
+  await internet("ip", "link", "add", "inet", "type", "bridge");
+  await internet("ip", "link", "set", "inet", "up");
+  const outside = [PUNCH.seed, PUNCH.seed2, PUNCH.client, PUNCH.router];
+  for (const [index, host] of outside.entries()) {
+    await run(["ip", "netns", "add", host.ns]);
+    await cable(PUNCH_INTERNET, `port${index}`, "inet", host.ns, "wan0", host.ip);
+  }
+  const { router, home } = PUNCH;
+  await run(["ip", "netns", "add", home.ns]);
+  const inRouter = (...args: string[]) => run(inNs(router.ns, ...args));
+  await inRouter("ip", "link", "add", "lan", "type", "bridge");
+  await inRouter("ip", "addr", "add", `${PUNCH_GATEWAY}/${PUNCH_PREFIX_LENGTH}`, "dev", "lan");
+  await inRouter("ip", "link", "set", "lan", "up");
+  await cable(router.ns, "port0", "lan", home.ns, "eth0", home.ip);
+  await run(inNs(home.ns, "ip", "route", "add", "default", "via", PUNCH_GATEWAY));
+  await masquerade(router.ns, `${PUNCH_LAN}/${PUNCH_PREFIX_LENGTH}`, "wan0");
+}
+
+/**
+ * A veth pair from a bridge in namespace `at` to interface `inside` of namespace `ns`, which
+ * gets `ip` and is brought up with its loopback.
+ */
+async function cable(
+  at: string,
+  port: string,
+  bridge: string,
+  ns: string,
+  inside: string,
+  ip: string,
+): Promise<void> {
+  await run(
+    inNs(at, "ip", "link", "add", port, "type", "veth", "peer", "name", inside, "netns", ns),
+  );
+  await run(inNs(at, "ip", "link", "set", port, "master", bridge));
+  await run(inNs(at, "ip", "link", "set", port, "up"));
+  await run(inNs(ns, "ip", "addr", "add", `${ip}/${PUNCH_PREFIX_LENGTH}`, "dev", inside));
+  await run(inNs(ns, "ip", "link", "set", inside, "up"));
+  await run(inNs(ns, "ip", "link", "set", "lo", "up"));
+}
+
+/**
+ * A home router's rules: the LAN masqueraded out of `wan`; replies to what the LAN opened pass,
+ * anything opened from outside (forwarded or to the router itself) is dropped.
+ */
+async function masquerade(router: string, lan: string, wan: string): Promise<void> {
+  const rule = (...args: string[]) => run(inNs(router, "iptables", ...args));
+  await run(inNs(router, "sysctl", "-qw", "net.ipv4.ip_forward=1"));
+  await rule("-t", "nat", "-A", "POSTROUTING", "-s", lan, "-o", wan, "-j", "MASQUERADE");
+  await rule(
+    "-A",
+    "FORWARD",
+    "-m",
+    "conntrack",
+    "--ctstate",
+    "ESTABLISHED,RELATED",
+    "-j",
+    "ACCEPT",
+  );
+  await rule("-A", "FORWARD", "-i", wan, "-j", "DROP");
+  await rule("-A", "INPUT", "-i", wan, "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP");
+}
+
+/** The TCP connections established in a namespace, as `local peer` address pairs (`ss`). */
+export async function establishedTcp(ns: string): Promise<Array<{ local: string; peer: string }>> {
+  const text = await run(inNs(ns, "ss", "-Htn", "state", "established"));
+  return text.split("\n").filter((line) => line.trim()).map((line) => {
+    const fields = line.trim().split(/\s+/);
+    return { local: fields[2] ?? "", peer: fields[3] ?? "" };
+  });
+}

@@ -9,24 +9,19 @@
  * and the client-end reaches it again through the other one.
  */
 import assert from "node:assert/strict";
-import { freePort, REPO_ROOT, scratchDir, waitFor } from "../helpers.ts";
+import { scratchDir, waitFor } from "../helpers.ts";
 import { TEST_IMAGE } from "../node_service/container/engine_fixture.ts";
-import { testPrefix } from "../node_service/vm/libvirt_fixture.ts";
-import { devWallets, walletHeaders } from "../wallets.ts";
+import { devWallets } from "../wallets.ts";
 import {
-  HOMES,
-  inNamespace,
-  nsFetch,
-  OUTSIDE_HOST,
-  OUTSIDE_ROUTER,
-  setUp,
-  tearDown,
-  unavailable,
-} from "./nat_lab.ts";
-import { mustGet, type NodeProcess, stopAll, whenUp } from "./node_processes.ts";
+  labCall as call,
+  type LabNode,
+  labNodeId as nodeIdOf,
+  launchLabNode,
+} from "./lab_nodes.ts";
+import { HOMES, OUTSIDE_HOST, OUTSIDE_ROUTER, setUp, tearDown, unavailable } from "./nat_lab.ts";
+import { mustGet, stopAll, whenUp } from "./node_processes.ts";
 
 const NETWORK_ID = "nat-test";
-const DOCKER_SOCKET = Deno.env.get("DBC_DOCKER_SOCKET") ?? "/run/dbc-podman/podman.sock";
 const MACHINE_CONFIG = {
   gpu_model: "none",
   gpu_count: 0,
@@ -37,103 +32,25 @@ const MACHINE_CONFIG = {
 };
 
 type Peer = { id: string; ip: string; port: number };
-/** Answers are read field by field and asserted on; their static shape adds nothing here. */
-// deno-lint-ignore no-explicit-any
-type Answer = { status: number; body: { error_code: number; error_message?: string; data?: any } };
-
-async function taskLine(): Promise<string[]> {
-  const config = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`));
-  return (config.tasks.node as string).split(/\s+/).slice(1);
-}
 
 /** A node process, outside (`ns` undefined) or inside a namespace. */
-async function launch(
+function launch(
   name: string,
   dir: string,
   role: "seed" | "gpu" | "client",
   args: string[],
   ns?: string,
-): Promise<NodeProcess & { ns?: string }> {
-  const httpPort = freePort();
-  const p2pPort = freePort();
-  const nodeArgs = [
-    ...await taskLine(),
-    "--data-dir",
-    `${dir}/${name}`,
-    "--role",
-    role,
-    "--network-id",
-    NETWORK_ID,
-    "--http-port",
-    String(httpPort),
-    "--p2p-host",
-    ns ? "0.0.0.0" : OUTSIDE_HOST,
-    "--p2p-port",
-    String(p2pPort),
-    "--p2p-exchange-interval-ms",
-    "2000",
-    "--vm-domain-prefix",
-    testPrefix(),
-    "--docker-socket",
-    DOCKER_SOCKET,
-    ...args,
-  ];
-  const [command, ...prefix] = ns ? [...inNamespace(ns), "bash"] : ["bash"];
-  const child = new Deno.Command(command!, {
-    args: [...prefix, ...nodeArgs],
-    cwd: REPO_ROOT,
-    env: {
-      PATH: Deno.env.get("PATH") ?? "",
-      DBC_LEDGER_OPEN_VALIDATION: "true",
-      DBC_LOG_LEVEL: "info",
-    },
-    clearEnv: true,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const node = {
+): Promise<LabNode> {
+  return launchLabNode({
     name,
-    child,
-    httpPort,
-    p2pPort,
-    address: `${OUTSIDE_HOST}:${p2pPort}`,
-    nodeId: "",
-    log: new Response(child.stderr).text(),
-    exited: false,
+    dir,
+    role,
+    networkId: NETWORK_ID,
+    p2pHost: ns ? "0.0.0.0" : OUTSIDE_HOST,
+    advertisedHost: OUTSIDE_HOST,
     ns,
-  };
-  void child.status.then(() => (node.exited = true));
-  return node;
-}
-
-/** A request to a node's API, from wherever its loopback is; wallet-signed when `signer`. */
-async function call(
-  node: NodeProcess & { ns?: string },
-  method: string,
-  path: string,
-  options: { signer?: Parameters<typeof walletHeaders>[0]; body?: unknown; token?: string } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (options.signer) {
-    Object.assign(
-      headers,
-      walletHeaders(options.signer, { method, path, body: options.body, timestamp: Date.now() }),
-    );
-  }
-  if (options.token) headers.authorization = `Bearer ${options.token}`;
-  const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-  const url = `http://127.0.0.1:${node.httpPort}${path}`;
-  if (node.ns) return await nsFetch(node.ns, url, { method, headers, body });
-  const response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(60_000) });
-  return { status: response.status, body: await response.json() };
-}
-
-async function nodeIdOf(node: NodeProcess & { ns?: string }): Promise<void> {
-  node.nodeId = await waitFor(`${node.name} to answer`, async () => {
-    if (node.exited) throw new Error(`${node.name} exited: ${await node.log}`);
-    const answer = await call(node, "GET", "/api/v1/node");
-    return answer.body.error_code === 0 ? answer.body.data.node_id as string : undefined;
-  }, 90_000);
+    args,
+  });
 }
 
 const lab = await unavailable();
@@ -148,7 +65,7 @@ Deno.test({
     const { alice, bob, charlie, dave, eve, ferdie } = await devWallets();
     const dir = await scratchDir("nat");
     await Deno.chmod(dir, 0o711);
-    const nodes: Array<NodeProcess & { ns?: string }> = [];
+    const nodes: Array<LabNode> = [];
     try {
       await setUp();
       const seed = await launch("seed", dir, "seed", [
@@ -187,7 +104,7 @@ Deno.test({
       const client = await launch("client", dir, "client", joined);
       nodes.push(...gpus, client);
       await Promise.all([...gpus.map(nodeIdOf), whenUp(client)]);
-      const [gpu] = gpus as [NodeProcess & { ns?: string }];
+      const [gpu] = gpus as [LabNode];
       // The router is a real NAT: nothing from outside reaches a GPU node's listener.
       for (const node of gpus) {
         const probe = await new Deno.Command("curl", {
