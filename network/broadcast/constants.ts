@@ -50,3 +50,9 @@ export const RETAINED_MAX_AGE_MS = 2 * 600_000;
 export const RETAINED_PAGE_SLACK_BYTES = 1_024;
 /** Neighbours asked in turn for the retained broadcasts when links close before the answer. */
 export const MAX_RETAINED_ASKS = 8;
+/**
+ * An asked neighbour's answer not complete by then (no page marked last): the next neighbour
+ * is asked as well, without blame, since a slow or lying neighbour would otherwise hold the
+ * hand-over until its link closed. Pages of the first still count when they come.
+ */
+export const RETAINED_ANSWER_MS = 30_000;

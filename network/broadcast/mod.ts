@@ -9,3 +9,4 @@ export {
 export { MessageCache } from "./message_cache.ts";
 export { MissingIds } from "./missing.ts";
 export { RetainedBroadcasts } from "./retained.ts";
+export { RETAINED_ANSWER_MS, RETAINED_MAX_AGE_MS } from "./constants.ts";

@@ -48,6 +48,7 @@ import {
   MAX_RETAINED_ASKS,
   MAX_RETAINED_ORIGINS,
   MESSAGE_CACHE_MS,
+  RETAINED_ANSWER_MS,
   RETAINED_MAX_AGE_MS,
   RETAINED_PAGE_SLACK_BYTES,
 } from "./constants.ts";
@@ -120,6 +121,14 @@ export class Broadcaster {
   #retainedDone: boolean;
   /** Neighbours answered on their current link: a second request on it is abuse. */
   #retainedAnswered = new Set<string>();
+  /** The neighbour whose answer was taken as complete: a lie found in it reopens the hand-over. */
+  #retainedFrom: string | undefined;
+  #retainedTimer: TimerHandle | undefined;
+  /**
+   * Origins that said goodbye, with when this node learnt it: a retained broadcast of theirs
+   * from before is their last word, and handing it over must not bring them back to the market.
+   */
+  #departedAt = new Map<string, number>();
   #stopped = false;
 
   constructor(deps: BroadcasterDeps) {
@@ -153,6 +162,14 @@ export class Broadcaster {
   /** The origin said goodbye: its kept broadcast is handed to nobody any more. */
   forgetOrigin(id: string): void {
     this.#retained.forget(id);
+    const now = this.#deps.clock.now();
+    this.#departedAt.delete(id);
+    for (const [origin, at] of this.#departedAt) {
+      // Oldest first: past the age bound, what they broadcast before is stale anyway.
+      if (this.#departedAt.size < MAX_RETAINED_ORIGINS && now - at <= RETAINED_MAX_AGE_MS) break;
+      this.#departedAt.delete(origin);
+    }
+    this.#departedAt.set(id, now);
   }
 
   /** A request for the retained broadcasts, or a page of them. */
@@ -165,6 +182,8 @@ export class Broadcaster {
     if (message.last && fromId === this.#retainedAsked) {
       this.#retainedAsked = undefined;
       this.#retainedDone = true;
+      this.#retainedFrom = fromId;
+      this.#clearRetainedTimer();
     }
     for (const retained of message.msgs) this.#admitRetained(fromId, retained);
   }
@@ -279,9 +298,7 @@ export class Broadcaster {
     if (this.#retainedAsked !== id || this.#stopped || this.#deps.neighbours.has(id)) return;
     // The answer did not complete: ask the next neighbour (duplicates of what came are skipped).
     this.#retainedAsked = undefined;
-    for (const other of this.#deps.neighbours.ids()) {
-      if (other !== id) return this.#askRetained(other);
-    }
+    this.#askNextRetained(id);
   }
 
   stop(): void {
@@ -291,6 +308,7 @@ export class Broadcaster {
     if (this.#announceTimer) clock.clearTimeout(this.#announceTimer);
     if (this.#askTimer) clock.clearTimeout(this.#askTimer);
     this.#announceTimer = this.#askTimer = undefined;
+    this.#clearRetainedTimer();
     this.#announce.clear();
     this.#asks.clear();
   }
@@ -416,6 +434,38 @@ export class Broadcaster {
     if (!this.#deps.neighbours.send(peer, { t: "retained_req" })) return;
     this.#retainedAsked = peer;
     this.#retainedAskedEver.add(peer);
+    this.#clearRetainedTimer();
+    this.#retainedTimer = this.#timer(() => {
+      this.#retainedTimer = undefined;
+      if (this.#stopped || this.#retainedAsked !== peer) return;
+      // Slow or stalling, no proof of a lie: nobody is blamed, its late pages still count.
+      this.#retainedAsked = undefined;
+      this.#askNextRetained(peer);
+    }, RETAINED_ANSWER_MS);
+  }
+
+  /** Asks a neighbour other than `except`, one not asked before where there is one. */
+  #askNextRetained(except: string): void {
+    const others = [...this.#deps.neighbours.ids()].filter((id) => id !== except);
+    const next = others.find((id) => !this.#retainedAskedEver.has(id)) ?? others[0];
+    if (next !== undefined) this.#askRetained(next);
+  }
+
+  #clearRetainedTimer(): void {
+    if (this.#retainedTimer) this.#deps.clock.clearTimeout(this.#retainedTimer);
+    this.#retainedTimer = undefined;
+  }
+
+  /**
+   * A retained page from `fromId` held a lie: it is cut off, and if its answer was the one taken
+   * as complete, its `last` is worth nothing either: the hand-over is asked of another.
+   */
+  #distrustRetained(fromId: string, reason: string): void {
+    this.#deps.penalise(fromId, reason);
+    if (this.#stopped || this.#retainedFrom !== fromId) return;
+    this.#retainedFrom = undefined;
+    this.#retainedDone = false;
+    if (this.#retainedAsked === undefined) this.#askNextRetained(fromId);
   }
 
   #answerRetained(fromId: string): void {
@@ -441,13 +491,18 @@ export class Broadcaster {
    * here only, never passed on: every other node had it when it was broadcast.
    */
   #admitRetained(fromId: string, message: Broadcast): void {
-    const { selfId, networkId, clock, auth, nonces, counters, penalise, retainTopics } = this.#deps;
+    const { selfId, networkId, clock, auth, nonces, counters, retainTopics } = this.#deps;
     const now = clock.now();
     if (!retainTopics?.has(message.topic)) {
-      return penalise(fromId, "a retained broadcast on a topic nobody retains");
+      return this.#distrustRetained(fromId, "a retained broadcast on a topic nobody retains");
     }
     if (message.origin === selfId || nonces.has(message.nonce, now)) return;
     if (message.ts > now + MAX_CLOCK_SKEW_MS || now - message.ts > RETAINED_MAX_AGE_MS) {
+      counters.stale_dropped++;
+      return;
+    }
+    // Signed before its origin's goodbye: stale, though a neighbour may not have heard of it yet.
+    if (message.ts <= (this.#departedAt.get(message.origin) ?? -Infinity)) {
       counters.stale_dropped++;
       return;
     }
@@ -459,7 +514,7 @@ export class Broadcaster {
       if (this.#stopped) return;
       if (!ok) {
         counters.forged_dropped++;
-        return penalise(fromId, "retained broadcast with a bad signature");
+        return this.#distrustRetained(fromId, "retained broadcast with a bad signature");
       }
       const at = clock.now();
       if (!nonces.add(message.nonce, at)) return;

@@ -55,8 +55,11 @@ export class RetainedBroadcasts {
         this.#byOrigin.delete(origin);
         continue;
       }
-      // Bytes, not characters: the frame limit counts bytes. Each fits alone, as it did on the wire.
+      // Bytes, not characters: the frame limit counts bytes.
       const size = encoder.encode(JSON.stringify(message)).length + 1;
+      // Relayed whole it fitted a frame, but not with a page's fields around it: a page the
+      // sender cannot send, or the receiver must refuse, would lose the rest of the answer.
+      if (size > maxBytes) continue;
       if (page.length > 0 && (page.length >= maxMessages || bytes + size > maxBytes)) {
         pages.push(page);
         page = [];
