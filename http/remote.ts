@@ -1,27 +1,24 @@
 /**
  * The API across the network. A client-end that receives a request meant for
  * another node (a GPU node's VMs, a seed's ledger) sends the request itself —
- * method, path, the wallet headers and the exact body — to that node, sealed
- * to its key by the network layer; the target runs it through its own app,
- * so it checks the renter's signature itself and trusts no client-end, and
- * the answer (which may carry login details) comes back sealed to the
- * client-end.
+ * method, path, the wallet headers and the exact body — to that node, on a
+ * link the transport encrypts end to end (network/routing/); the target's
+ * network worker hands it to this worker as one call, which runs it through
+ * the node's own app, so the target checks the renter's signature itself and
+ * trusts no client-end, and the call's result is the answer (which may carry
+ * login details).
  */
 import type { Hono } from "hono";
 import { z } from "zod";
-import { type InboundNetworkMessage, type Logger, RpcError } from "../mod/mod.ts";
+import { API_REQUEST_TOPIC, HttpRemoteResponseSchema, RpcError } from "../mod/mod.ts";
 import type { AppDeps } from "./app_deps.ts";
 import { ApiError } from "./errors.ts";
 
 /** The network topic that carries API requests between nodes. */
-export const REMOTE_API_TOPIC = "api.http";
+export const REMOTE_API_TOPIC = API_REQUEST_TOPIC;
 /** The header that marks a tunnelled request as one in the original node's dialect (http/compat/). */
 export const DIALECT_HEADER = "x-dbc-dialect";
 export const ORIGINAL_DIALECT = "original";
-/** How long one long poll for tunnelled requests waits. */
-const RECEIVE_WAIT_MS = 20_000;
-/** Pause before subscribing again when the network worker is away (restarting). */
-const RESUBSCRIBE_DELAY_MS = 1_000;
 const MAX_FORWARDED_HEADERS = 16;
 
 /** Which request headers travel: the wallet's authorisation and the body's type, nothing else. */
@@ -46,14 +43,12 @@ export const RemoteHttpRequestSchema = z.object({
 });
 export type RemoteHttpRequest = z.infer<typeof RemoteHttpRequestSchema>;
 
-/** Statuses a `Response` carries (1xx are not answers), and those that carry no body. */
-const MIN_ANSWER_STATUS = 200;
+/** Statuses that carry no body. */
 const NULL_BODY_STATUSES: ReadonlySet<number> = new Set([204, 205, 304]);
 
-export const RemoteHttpResponseSchema = z.object({
-  status: z.number().int().min(MIN_ANSWER_STATUS).max(599),
-  body: z.string(),
-});
+/** An answer as it travels back (a status the API answers with, 1xx are none, and the body). */
+export const RemoteHttpResponseSchema = HttpRemoteResponseSchema;
+export type RemoteHttpResponse = z.infer<typeof RemoteHttpResponseSchema>;
 
 /** What the app knows of a request that arrived through the network. */
 export type RemoteEnv = { remoteNode: string };
@@ -113,79 +108,43 @@ export async function forwardToNode(
   });
 }
 
-/**
- * Answers API requests that other nodes send through the network, by running
- * them through this node's own app, until `signal` aborts.
- */
-export async function serveRemoteRequests(
-  options: {
-    call: AppDeps["call"];
-    app: Hono;
-    /** Answers the requests marked `x-dbc-dialect: original` (http/compat/). */
-    compatApp?: Hono;
-    log: Logger;
-    signal: AbortSignal;
-  },
-): Promise<void> {
-  const { call, app, compatApp, log, signal } = options;
-  while (!signal.aborted) {
-    let subscription: string | undefined;
-    try {
-      subscription =
-        (await call("network.subscribe", { topics: [REMOTE_API_TOPIC], kinds: ["request"] }))
-          .subscription_id;
-      while (!signal.aborted) {
-        const { messages } = await call(
-          "network.receive",
-          { subscription_id: subscription, wait_ms: RECEIVE_WAIT_MS },
-          { timeoutMs: RECEIVE_WAIT_MS + 10_000 },
-        );
-        for (const message of messages) void answer(message);
-      }
-    } catch (error) {
-      if (signal.aborted) break;
-      log.debug("remote API requests paused", { error: (error as Error).message });
-      await new Promise((resolve) => setTimeout(resolve, RESUBSCRIBE_DELAY_MS));
-    } finally {
-      if (subscription && signal.aborted) {
-        await call("network.unsubscribe", { subscription_id: subscription }).catch(() => {});
-      }
-    }
-  }
+/** What runs a tunnelled request: this node's app, and the original dialect's. */
+export type RemoteAnswerer = {
+  app: Hono;
+  /** Answers the requests marked `x-dbc-dialect: original` (http/compat/). */
+  compatApp?: Hono;
+};
 
-  async function answer(message: InboundNetworkMessage): Promise<void> {
-    if (message.kind !== "request") return;
-    const parsed = RemoteHttpRequestSchema.safeParse(message.body);
-    const reply = async (body: { status: number; body: string }) => {
-      await call("network.reply", { request_id: message.request_id, reply: { ok: true, body } })
-        .catch((error) =>
-          log.debug("could not reply to a remote API request", { error: (error as Error).message })
-        );
-    };
-    const malformed = () =>
-      reply({
-        status: 400,
-        body: JSON.stringify({ error_code: -32600, error_message: "malformed remote request" }),
-      });
-    if (!parsed.success) return malformed();
-    const { method, path, headers, body } = parsed.data;
-    let request: Request;
-    try {
-      request = new Request(`http://remote${path}`, {
-        method,
-        headers,
-        body: method === "GET" || method === "DELETE" ? undefined : body,
-      });
-    } catch {
-      // A header name or value no HTTP request can carry: refused like any malformed request,
-      // not thrown (nobody awaits this function; a throw would end the worker).
-      return malformed();
-    }
-    const dialectApp = compatApp && headers[DIALECT_HEADER] === ORIGINAL_DIALECT ? compatApp : app;
-    const response = await dialectApp.fetch(
-      request,
-      { remoteNode: message.from } satisfies RemoteEnv,
-    );
-    await reply({ status: response.status, body: await response.text() });
+/**
+ * Answers an API request another node sent (`http.remote_request`, which the network worker calls
+ * for each one) by running it through this node's own app, so the renter's signature is checked
+ * here as on a direct request. Never throws: whatever the sender put in `body` gets an API
+ * response.
+ */
+export async function answerRemoteRequest(
+  { app, compatApp }: RemoteAnswerer,
+  from: string,
+  body: unknown,
+): Promise<RemoteHttpResponse> {
+  const parsed = RemoteHttpRequestSchema.safeParse(body);
+  const malformed = {
+    status: 400,
+    body: JSON.stringify({ error_code: -32600, error_message: "malformed remote request" }),
+  };
+  if (!parsed.success) return malformed;
+  const { method, path, headers, body: text } = parsed.data;
+  let request: Request;
+  try {
+    request = new Request(`http://remote${path}`, {
+      method,
+      headers,
+      body: method === "GET" || method === "DELETE" ? undefined : text,
+    });
+  } catch {
+    // A header name or value no HTTP request can carry: refused like any malformed request.
+    return malformed;
   }
+  const dialectApp = compatApp && headers[DIALECT_HEADER] === ORIGINAL_DIALECT ? compatApp : app;
+  const response = await dialectApp.fetch(request, { remoteNode: from } satisfies RemoteEnv);
+  return { status: response.status, body: await response.text() };
 }

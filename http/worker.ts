@@ -1,14 +1,15 @@
 /**
  * The HTTP worker: serves the hono app on the configured address, and answers
- * the API requests other nodes send it through the network. It may open that
- * one listening socket and nothing else: no files, no programs, no outbound
- * connections; everything it answers comes from other workers.
+ * the API requests other nodes send it through the network (the network
+ * worker calls `http.remote_request` for each). It may open that one listening
+ * socket and nothing else: no files, no programs, no outbound connections;
+ * everything it answers comes from other workers.
  */
 import type { Context } from "hono";
 import { getConnInfo } from "hono/deno";
 import { machineIdOf, runWorker } from "../mod/mod.ts";
 import { createApp } from "./app.ts";
-import { serveRemoteRequests } from "./remote.ts";
+import { answerRemoteRequest } from "./remote.ts";
 import { createCompatApp, listenInOriginalDialect } from "./compat/mod.ts";
 import { HttpMetrics } from "./metrics/mod.ts";
 import { loadDashboardAssets } from "./ui/mod.ts";
@@ -70,15 +71,15 @@ runWorker("http", async ({ init, log, call }) => {
     },
   });
   const compatServer = listenInOriginalDialect(init.config, compatApp, log);
-  const remote = new AbortController();
-  const serving = serveRemoteRequests({ call, app, compatApp, log, signal: remote.signal });
   return {
-    handlers: {},
+    handlers: {
+      // API requests from other nodes, which the network worker hands over one call each.
+      "http.remote_request": ({ from, body }) =>
+        answerRemoteRequest({ app, compatApp }, from, body),
+    },
     async stop() {
-      remote.abort();
       await server.shutdown();
       await compatServer?.shutdown();
-      await Promise.race([serving, new Promise((resolve) => setTimeout(resolve, 1_000))]);
     },
   };
 });

@@ -45,6 +45,8 @@ export type RpcPeerOptions<P extends Party> = {
 
 type Pending = {
   method: Method;
+  /** The party that answers it. */
+  to: Party;
   resolve: (value: unknown) => void;
   reject: (error: RpcError) => void;
   timer: TimerHandle;
@@ -113,6 +115,7 @@ export class RpcPeer<P extends Party> {
       options.signal?.addEventListener("abort", onAbort, { once: true });
       this.#pending.set(id, {
         method,
+        to: spec.to,
         resolve: resolve as (value: unknown) => void,
         reject,
         timer,
@@ -142,6 +145,13 @@ export class RpcPeer<P extends Party> {
   receive(message: RpcMessage): void {
     if (message.kind === "request") void this.#answer(message);
     else this.#accept(message);
+  }
+
+  /** Rejects every call waiting for `party` (which stopped or died) with `error`. */
+  failPendingTo(party: Party, error: RpcError): void {
+    for (const [id, pending] of [...this.#pending]) {
+      if (pending.to === party) this.#settle(id, error);
+    }
   }
 
   /** Rejects every waiting call and refuses new ones. */

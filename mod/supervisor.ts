@@ -3,7 +3,9 @@
  * that dies (uncaught error, failed start, no `ready` in time) with
  * exponential back-off, while the others go on. Requests a crashed worker had
  * not answered are failed at once with `unavailable` instead of waiting for
- * their time-out.
+ * their time-out. Two running workers are linked by a direct port
+ * (worker_links.ts) for their calls to each other; when one stops or dies the
+ * others are told (`unlink`), and fail what they wait for from it.
  */
 import type { Clock, TimerHandle } from "./clock.ts";
 import type { Logger } from "./log.ts";
@@ -220,6 +222,7 @@ export class Supervisor {
           restarts: slot.status.restarts,
         });
         this.#endAttempt(slot);
+        this.#linkWithOthers(slot);
         for (const waiter of slot.readyWaiters.splice(0)) waiter();
         return;
       }
@@ -245,6 +248,7 @@ export class Supervisor {
     const name = slot.spec.name;
     slot.worker?.terminate();
     slot.worker = undefined;
+    this.#unlinkFromOthers(name, `crashed before answering: ${reason}`);
     this.#endAttempt(slot);
     for (const { from, id } of slot.inflight.values()) {
       this.#failRequest(
@@ -281,6 +285,42 @@ export class Supervisor {
     // Whoever awaits start() learns the first attempt is over; whenRunning() callers keep waiting.
   }
 
+  /** Gives `slot`'s worker and every other running one the two ends of a channel of their own. */
+  #linkWithOthers(slot: Slot): void {
+    for (const other of this.#slots.values()) {
+      if (other === slot || !other.worker || other.status.state !== "running") continue;
+      const { port1, port2 } = new MessageChannel();
+      try {
+        slot.worker!.postMessage(
+          { kind: "link", peer: other.spec.name, port: port1 } satisfies MainToWorker,
+          [port1],
+        );
+        other.worker.postMessage(
+          { kind: "link", peer: slot.spec.name, port: port2 } satisfies MainToWorker,
+          [port2],
+        );
+      } catch (error) {
+        // Calls between the two keep going through this thread.
+        this.#log.warn("could not link two workers", {
+          workers: [slot.spec.name, other.spec.name],
+          error: (error as Error).message,
+        });
+      }
+    }
+  }
+
+  /** Tells every other worker that `name` is gone: calls to it go through this thread again. */
+  #unlinkFromOthers(name: WorkerName, reason: string): void {
+    for (const other of this.#slots.values()) {
+      if (other.spec.name === name || !other.worker) continue;
+      try {
+        other.worker.postMessage({ kind: "unlink", peer: name, reason } satisfies MainToWorker);
+      } catch {
+        // That one is gone too; it has no link left to drop.
+      }
+    }
+  }
+
   #endAttempt(slot: Slot): void {
     if (slot.startDeadline) this.#clock.clearTimeout(slot.startDeadline);
     slot.startDeadline = undefined;
@@ -301,6 +341,7 @@ export class Supervisor {
       return;
     }
     slot.status = { state: "stopping", since: this.#clock.now(), restarts };
+    this.#unlinkFromOthers(slot.spec.name, "is stopping");
     let deadline: TimerHandle | undefined;
     const stopped = new Promise<boolean>((resolve) => {
       slot.stoppedWaiter = () => resolve(true);

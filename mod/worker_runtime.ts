@@ -4,6 +4,8 @@
  * `init` message, starts the worker, answers its requests through an
  * {@link RpcPeer}, and stops it on `shutdown`. Every incoming message is
  * checked against {@link MainToWorkerSchema} first; anything else is dropped.
+ * Calls between workers go on the direct ports the supervisor links
+ * (worker_links.ts), through the main thread until then.
  *
  * @example
  * ```ts
@@ -18,11 +20,13 @@ import { createLogger, type Logger } from "./log.ts";
 import {
   decodeMessage,
   MainToWorkerSchema,
+  RpcError,
   type WorkerInit,
   type WorkerName,
   type WorkerToMain,
 } from "./schemas/mod.ts";
 import { type Handlers, RpcPeer } from "./rpc.ts";
+import { WorkerLinks } from "./worker_links.ts";
 
 export type WorkerContext<W extends WorkerName> = {
   name: W;
@@ -55,6 +59,15 @@ export function runWorker<W extends WorkerName>(
   let running: RunningWorker<W> | undefined;
   let log: Logger = createLogger({ level: "info", format: "text", component: name });
   let stopping = false;
+  // Calls to other workers go on a direct port once the supervisor has linked the two.
+  const links = new WorkerLinks({
+    self: name,
+    toMain: post,
+    receive: (message) => {
+      if (peer && !stopping) peer.receive(message);
+    },
+    onDropped: (from) => log.warn("dropped a malformed message on a worker link", { from }),
+  });
 
   scope.addEventListener("message", async (event) => {
     const message = decodeMessage(MainToWorkerSchema, event.data);
@@ -74,7 +87,7 @@ export function runWorker<W extends WorkerName>(
         const handlers = {} as Handlers<W>;
         const rpc = new RpcPeer<W>({
           self: name,
-          send: post,
+          send: (message) => links.send(message),
           handlers,
           defaultTimeoutMs: init.config.request_timeout_ms,
           onHandlerBug: (method, error) =>
@@ -101,10 +114,23 @@ export function runWorker<W extends WorkerName>(
         } catch (error) {
           log.error("stop failed", { error: (error as Error).message });
         }
+        links.close();
         post({ kind: "stopped" });
         scope.close();
         return;
       }
+      case "link":
+        links.link(message.peer, message.port);
+        return;
+      case "unlink":
+        links.unlink(message.peer);
+        // Calls that went on the port are answered by nobody now; the main thread answers
+        // those it routed itself.
+        peer?.failPendingTo(
+          message.peer,
+          new RpcError("unavailable", `${message.peer} ${message.reason}`),
+        );
+        return;
       case "request":
       case "response":
         if (!peer || stopping) return;

@@ -5,7 +5,14 @@
  * own directory only; it can run no program and read no other file.
  */
 import "./env_shim.ts";
-import { NETWORK_DEPARTED_TOPIC, openDatabase, runWorker, VERSION } from "../mod/mod.ts";
+import {
+  API_REQUEST_TOPIC,
+  NETWORK_DEPARTED_TOPIC,
+  openDatabase,
+  runWorker,
+  VERSION,
+} from "../mod/mod.ts";
+import { answerApiRequest } from "./api_requests.ts";
 import { SAVE_INTERVAL_MS } from "./constants.ts";
 import { networkHandlers } from "./handlers.ts";
 import { networkMetrics } from "./metrics.ts";
@@ -20,7 +27,7 @@ import { loadAddressBook, loadSeedPins, saveAddressBook, saveSeedPin } from "./s
 /** Connections libp2p may hold beyond the protocol's own links: probes, handshakes, pings. */
 const CONNECTION_SLACK = 32;
 
-runWorker("network", async ({ init, log, clock }) => {
+runWorker("network", async ({ init, log, clock, call }) => {
   const config = init.config;
   if (!init.private_key) throw new Error("the network worker was started without the node key");
   // The address book is relearned from peers: commits need not be synced one by one.
@@ -86,7 +93,17 @@ runWorker("network", async ({ init, log, clock }) => {
     // Written at once: a pin lost to a crash would let whoever answers next be trusted instead.
     onSeedPinned: (address, id) => saveSeedPin(db, address, id, clock.now()),
     onAppRequest: (origin, request, deadline) =>
-      inbox.request(origin, request.topic, request.body, deadline),
+      request.topic === API_REQUEST_TOPIC
+        ? answerApiRequest(
+          call,
+          request.topic,
+          origin,
+          request.body,
+          deadline,
+          clock.now,
+          init.node_id,
+        )
+        : inbox.request(origin, request.topic, request.body, deadline),
     // Other workers learn of departures as a local message from this node (see NETWORK_DEPARTED_TOPIC).
     onDeparture: (id) =>
       inbox.deliverBroadcast({

@@ -13,7 +13,8 @@
 import type { Multiaddr } from "@multiformats/multiaddr";
 import { multiaddrToUri } from "@multiformats/multiaddr-to-uri";
 import { webSockets } from "@libp2p/websockets";
-import WebSocket from "ws";
+import WebSocket, { type WebSocketServer } from "ws";
+import { coalesceSends } from "./ws_coalesce.ts";
 
 type Transport = ReturnType<ReturnType<typeof webSockets>>;
 type ConnectOptions = { signal?: AbortSignal };
@@ -62,7 +63,10 @@ export function openWebSocket(
   });
 }
 
-/** `webSockets()` from @libp2p/websockets, with its dialling done by {@link openWebSocket}. */
+/**
+ * `webSockets()` from @libp2p/websockets, with its dialling done by {@link openWebSocket}, and
+ * every socket, dialled or accepted, sending a turn's buffers as one message (ws_coalesce.ts).
+ */
 export function webSocketsWithNoDelay(onLocalHost?: OnLocalHost): (
   components: Parameters<ReturnType<typeof webSockets>>[0],
 ) => Transport {
@@ -74,8 +78,23 @@ export function webSocketsWithNoDelay(onLocalHost?: OnLocalHost): (
     if (typeof (transport as unknown as Partial<Connecting>)._connect !== "function") {
       throw new Error("@libp2p/websockets has no _connect to replace: see network/ws_dialer.ts");
     }
-    (transport as unknown as Connecting)._connect = (ma, options) =>
-      openWebSocket(multiaddrToUri(ma), options?.signal, onLocalHost);
+    (transport as unknown as Connecting)._connect = async (ma, options) => {
+      const socket = await openWebSocket(multiaddrToUri(ma), options?.signal, onLocalHost);
+      coalesceSends(socket);
+      return socket;
+    };
+    const createListener = transport.createListener.bind(transport);
+    transport.createListener = (options) => {
+      const listener = createListener(options);
+      // The listener's own `ws` server, which hands it each accepted socket (and hands it to
+      // us after, before anything is sent on it: the dialler speaks first).
+      const server = (listener as unknown as { wsServer?: Partial<WebSocketServer> }).wsServer;
+      if (typeof server?.on !== "function") {
+        throw new Error("@libp2p/websockets has no wsServer to watch: see network/ws_dialer.ts");
+      }
+      server.on("connection", (socket: WebSocket) => coalesceSends(socket));
+      return listener;
+    };
     return transport;
   };
 }

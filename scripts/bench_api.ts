@@ -33,9 +33,9 @@
  * address they are given; so neither can become the other's neighbour even
  * once the seed's peer exchange tells them of it. The script checks it before
  * and after measuring (each one's active peers are the seed alone) and during
- * (every answer names the GPU node as its server; the seed carries no request,
- * sealed or not, and the client-end opened one request link), and stops if it
- * does not hold.
+ * (every answer names the GPU node as its server, which answered each as a call on
+ * a link; the seed relays and floods none; the client-end opened one request
+ * link), and stops if it does not hold.
  *
  * The per-client HTTP limit (50 a second by default; a GPU node counts all
  * requests tunnelled from one client-end as one client) and the per-peer
@@ -224,14 +224,20 @@ async function assertNotNeighbours(
   return ping;
 }
 
-/** What shows where requests went: the seed carries none, the client-end keeps one link. */
-async function routingCounters({ seed, client }: Topology) {
-  const seedCounters = (await api(seed).networkStatus()).counters ?? {};
-  const clientCounters = (await api(client).networkStatus()).counters ?? {};
+/**
+ * What shows where requests went: the seed relays and floods none, the GPU node answers them as
+ * calls, and the client-end keeps one link. The seed's own answered calls are not counted: the
+ * GPU node's lease checks ask the seed's ledger, and a call is answered where it arrives, never
+ * passed on (network/routing/), so none of them is a renter request.
+ */
+async function routingCounters({ seed, gpu, client }: Topology) {
+  const [seedCounters, gpuCounters, clientCounters] = await Promise.all(
+    [seed, gpu, client].map(async (node) => (await api(node).networkStatus()).counters ?? {}),
+  );
   return {
-    seedCarried: (seedCounters.sealed_relayed ?? 0) + (seedCounters.calls_answered ?? 0) +
-      (seedCounters.sealed_flooded ?? 0),
-    requestLinks: clientCounters.request_links_opened ?? 0,
+    seedCarried: (seedCounters!.sealed_relayed ?? 0) + (seedCounters!.sealed_flooded ?? 0),
+    gpuAnswered: gpuCounters!.calls_answered ?? 0,
+    requestLinks: clientCounters!.request_links_opened ?? 0,
   };
 }
 
@@ -538,6 +544,11 @@ async function main(): Promise<number> {
       const after = await routingCounters(topology);
       if (after.seedCarried !== before.seedCarried) {
         throw new Error(`the seed carried ${after.seedCarried - before.seedCarried} requests`);
+      }
+      if (after.gpuAnswered - before.gpuAnswered < REQUESTS - routed.errors) {
+        throw new Error(
+          `the GPU node answered ${after.gpuAnswered - before.gpuAnswered} calls for ${REQUESTS}`,
+        );
       }
       if (after.requestLinks !== 1) {
         throw new Error(`the client-end opened ${after.requestLinks} request links, not one`);

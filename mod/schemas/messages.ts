@@ -96,6 +96,8 @@ import {
 import {
   ActivePeerListSchema,
   GlobalPeerListSchema,
+  HttpRemoteRequestParamsSchema,
+  HttpRemoteResponseSchema,
   NetworkBroadcastParamsSchema,
   NetworkBroadcastResultSchema,
   NetworkReceiveParamsSchema,
@@ -506,6 +508,15 @@ export const METHODS = {
     result: z.object({}),
   },
   /**
+   * An API request another node sent this one (topic `api.http`), run through this node's own
+   * app: the network worker calls it for each one, so the reply is this call's result.
+   */
+  "http.remote_request": {
+    to: "http",
+    params: HttpRemoteRequestParamsSchema,
+    result: HttpRemoteResponseSchema,
+  },
+  /**
    * The node key's signature (base64) of a statement about this node itself
    * (`mod/node_statement.ts`); the network worker, which holds the key, signs
    * nothing else for other workers.
@@ -798,15 +809,27 @@ export const WorkerInitSchema = z.object({
 });
 export type WorkerInit = Omit<z.infer<typeof WorkerInitSchema>, "config"> & { config: NodeConfig };
 
+/** A request or a response, as it travels on a direct port between two workers. */
+export const RpcMessageSchema = z.discriminatedUnion("kind", [RpcRequestSchema, RpcResponseSchema]);
+
+const Port = z.custom<MessagePort>((value) => value instanceof MessagePort, {
+  message: "expected a MessagePort",
+});
+
 export const MainToWorkerSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("init"), init: WorkerInitSchema }),
   z.object({ kind: z.literal("shutdown"), reason: z.string() }),
+  // A direct port to another running worker (mod/worker_links.ts), and word that it is gone.
+  z.object({ kind: z.literal("link"), peer: z.enum(WORKER_NAMES), port: Port }),
+  z.object({ kind: z.literal("unlink"), peer: z.enum(WORKER_NAMES), reason: z.string() }),
   RpcRequestSchema,
   RpcResponseSchema,
 ]);
 export type MainToWorker =
   | { kind: "init"; init: WorkerInit }
   | { kind: "shutdown"; reason: string }
+  | { kind: "link"; peer: WorkerName; port: MessagePort }
+  | { kind: "unlink"; peer: WorkerName; reason: string }
   | RpcMessage;
 
 export const WorkerToMainSchema = z.discriminatedUnion("kind", [

@@ -171,6 +171,23 @@ export const NetworkReplyResultSchema = z.object({
   delivered: z.boolean(),
 });
 
+/**
+ * The topic that carries API requests between nodes (http/remote.ts). The network worker hands
+ * each one to the HTTP worker as one call (`http.remote_request`), not through a subscription.
+ */
+export const API_REQUEST_TOPIC = "api.http";
+
+/** An API request another node sent: who sent it (as its link authenticated it), and the request. */
+export const HttpRemoteRequestParamsSchema = z.object({
+  from: NodeIdTextSchema,
+  body: z.json(),
+}).strict();
+/** The API's answer to it, as it travels back: status and body text. */
+export const HttpRemoteResponseSchema = z.object({
+  status: z.number().int().min(200).max(599),
+  body: z.string(),
+});
+
 export const NetworkUnsubscribeParamsSchema = z.object({
   subscription_id: z.string().min(1).max(64),
 }).strict();

@@ -1,8 +1,9 @@
 /**
  * The supervisor with real Web Workers: messages round-trip between the main
- * thread and workers and from worker to worker; an unanswered request times
- * out with a typed error; a worker killed by an uncaught error is restarted
- * while the others keep answering.
+ * thread and workers and from worker to worker (on a direct port once both
+ * run); an unanswered request times out with a typed error; a worker killed
+ * by an uncaught error is restarted while the others keep answering, and
+ * calls waiting for it fail at once.
  */
 import assert from "node:assert/strict";
 import {
@@ -10,6 +11,7 @@ import {
   type NodeConfig,
   nodePaths,
   RpcError,
+  type RpcMessage,
   RpcPeer,
   silentLogger,
   Supervisor,
@@ -158,6 +160,55 @@ Deno.test("a worker killed by an uncaught error is restarted, its pending reques
       return body.data.workers.network.state === "running" ? body : undefined;
     });
     assert.equal(after.data.workers.network.restarts, 1);
+  } finally {
+    rpc.close("test over");
+    await supervisor.stop("test over");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("workers call each other on a direct port, and a call waiting there fails fast when the callee dies", async () => {
+  const { dir, config, paths, keys } = await nodeSetting(["--network-id", "crash-once"]);
+  const { supervisor, rpc } = fixtureSupervisor(config, paths, keys);
+  // What the main thread routes: a call between two linked workers is not among it.
+  const routed: RpcMessage[] = [];
+  const route = supervisor.route.bind(supervisor);
+  supervisor.route = (message) => {
+    routed.push(message);
+    route(message);
+  };
+  const fromHttpToNetwork = () =>
+    routed.filter((message) => message.from === "http" && message.to === "network").length;
+  const get = async (path: string) => {
+    const response = await fetch(`http://127.0.0.1:${config.http_port}${path}`);
+    return { status: response.status, body: await response.json() };
+  };
+  /** Until a call from the HTTP worker to the network worker goes without the main thread. */
+  const linked = (what: string) =>
+    waitFor(what, async () => {
+      const before = fromHttpToNetwork();
+      // The stand-in network worker refuses this one; the call is what is looked at.
+      await get("/api/v1/peers/active");
+      return fromHttpToNetwork() === before ? true : undefined;
+    });
+  await supervisor.start();
+  for (const name of WORKER_NAMES) await supervisor.whenRunning(name);
+  try {
+    await linked("the HTTP and network workers linked");
+    // The HTTP worker asks the network worker, which dies of it; the HTTP worker hears so from
+    // the main thread (unlink), long before the call's own time-out.
+    const before = fromHttpToNetwork();
+    const started = Date.now();
+    const during = await get("/api/v1/peers/status");
+    assert.equal(during.status, 503, JSON.stringify(during.body));
+    assert.ok(Date.now() - started < 10_000, "the call failed when the callee died");
+    assert.equal(fromHttpToNetwork(), before, "the call went on the port");
+    // Linked again once the new network worker runs.
+    await supervisor.whenRunning("network");
+    await linked("the HTTP worker linked to the restarted network worker");
+    const after = await get("/api/v1/peers/status");
+    assert.equal(after.status, 200);
+    assert.equal(after.body.data.connected_peers, 7);
   } finally {
     rpc.close("test over");
     await supervisor.stop("test over");
