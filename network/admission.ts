@@ -22,6 +22,12 @@ export type AdmissionDeps = {
   counters: Counters;
   /** Broadcasts and sealed messages count their duplicates apart. */
   duplicates: "broadcast_duplicates" | "sealed_duplicates";
+  /**
+   * Nonces whose signature is being checked right now (an asynchronous verify), with the
+   * outcome to come: a copy that arrives meanwhile waits for it instead of verifying again, and
+   * is checked itself only if that one turned out forged. Without it, such a copy is verified too.
+   */
+  verifying?: Map<string, Promise<boolean>>;
 };
 
 /** The fields admission reads from every signed message. */
@@ -73,15 +79,28 @@ export function admit<Parts extends SignedParts>(
   message: SignedEnvelope,
   decode: () => Parts | "malformed" | "forged",
 ): MaybePromise<Admission<Parts>> {
-  const { selfId, clock, auth, nonces } = deps;
+  const { selfId, clock, auth, nonces, verifying } = deps;
   const now = clock.now();
   if (message.origin === selfId) return drop(deps, "own");
   if (nonces.has(message.nonce, now)) return drop(deps, "duplicate");
+  const earlier = verifying?.get(message.nonce);
+  if (earlier) {
+    return earlier.then((genuine) =>
+      genuine ? drop(deps, "duplicate") : admit(deps, message, decode)
+    );
+  }
   if (!isFresh(message.ts, now, nonces.ttlMs, MAX_CLOCK_SKEW_MS)) return drop(deps, "stale");
   const parts = decode();
   if (typeof parts === "string") return drop(deps, parts);
+  const verified = auth.verify(message.origin, parts.signed, parts.signature);
+  if (verifying && verified instanceof Promise) {
+    const outcome = verified.catch(() => false);
+    verifying.set(message.nonce, outcome);
+    // Registered first, so the entry is gone by the time a waiting copy looks again.
+    void outcome.then(() => verifying.delete(message.nonce));
+  }
   return andThen(
-    auth.verify(message.origin, parts.signed, parts.signature),
+    verified,
     (verified): Admission<Parts> => {
       if (!verified) return drop(deps, "forged");
       const at = clock.now();

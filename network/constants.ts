@@ -79,6 +79,13 @@ export const EXCHANGE_SAMPLE_SIZE = 32;
 /** New departures are passed on after this short delay (batched), not at the next round. */
 export const DEPARTURE_PUSH_DELAY_MS = 500;
 /**
+ * ...and at most once in this long: under churn a link carries one departure message per
+ * interval however many nodes leave (each flooded to every node), not one per departure.
+ */
+export const DEPARTURE_PUSH_INTERVAL_MS = 2_000;
+/** Departures a neighbour sent since our last push to it, remembered so as not to echo them. */
+export const MAX_GONE_HEARD = 1_024;
+/**
  * A peer's unsigned word that a node left is only a reason to dial that node ourselves (a
  * check). Checks a second, on average, and in a burst: a flood of such reports costs a bounded
  * number of dials, and the nodes named are never dropped on the report alone.

@@ -93,6 +93,18 @@ export class DepartureReports {
     return Math.max(this.#options.quietMs, this.#options.rememberMs ?? 0);
   }
 
+  /**
+   * Whether a report of this departure (this incarnation or a later one) was queued to be
+   * passed on after `since` and within the quiet period: every neighbour linked since then has
+   * it, or had it from the one who told us.
+   */
+  passedOnTo(departure: Departure, since: number, now: number): boolean {
+    const heard = this.#heard.get(departure.id);
+    if (heard === undefined || heard < since || now - heard >= this.#options.quietMs) return false;
+    const report = this.#reported.get(departure.id);
+    return report !== undefined && report.inc >= departure.inc;
+  }
+
   /** Takes one check from the budget; false when the budget is spent (the node is kept). */
   takeCheck(now: number): boolean {
     return this.#checks.take(1, now);

@@ -53,6 +53,7 @@ import {
   DEPARTURE_CHECK_BURST,
   DEPARTURE_CHECKS_PER_S,
   DEPARTURE_PUSH_DELAY_MS,
+  DEPARTURE_PUSH_INTERVAL_MS,
   DIAL_TICK_MS,
   DIAL_TIMEOUT_MS,
   EXCHANGE_JITTER,
@@ -65,6 +66,7 @@ import {
   MAX_CLOCK_SKEW_MS,
   MAX_DEPARTURE_REPORTS,
   MAX_EXCHANGE_DEPARTURES,
+  MAX_GONE_HEARD,
   MAX_HANDSHAKING_LINKS,
   MAX_INCARNATION,
   MAX_QUEUED_DURING_HANDSHAKE,
@@ -165,6 +167,8 @@ export type PeerNodeDeps = {
 };
 
 type CloseKind = "ours" | "bye" | "remote";
+/** One push's reads of the departure log, by mark and limit (see `#pushDepartures`). */
+type DeparturesMemo = Map<string, { departures: Departure[]; mark: number }>;
 
 type LinkRecord = {
   readonly link: Link;
@@ -181,6 +185,14 @@ type LinkRecord = {
   missedPings: number;
   pingInFlight: boolean;
   departureMark: number;
+  /**
+   * Departures this peer sent us since our last push to it (id -> {@link goneRank}): it has
+   * them, so they are not sent back (a flood would otherwise cross every link both ways).
+   * Kept through one more push (`goneHeardBefore`): a report becomes a departure of our own
+   * only when our check of it fails, which may be after the next push.
+   */
+  goneHeard: Map<string, number> | undefined;
+  goneHeardBefore: Map<string, number> | undefined;
   /** Messages over it are dropped. */
   budget: TokenBucket;
   /** Messages over it, {@link FLOOD_FACTOR} times the budget, cut the link: that is a flood. */
@@ -238,6 +250,7 @@ export class PeerNode {
   #timers = new Set<TimerHandle>();
   #dialTimer: TimerHandle | undefined;
   #departurePush: TimerHandle | undefined;
+  #lastDeparturePushAt = -Infinity;
   #started = false;
   #stopped = false;
   #nextEvictionAt = 0;
@@ -574,6 +587,8 @@ export class PeerNode {
       missedPings: 0,
       pingInFlight: false,
       departureMark: 0,
+      goneHeard: undefined,
+      goneHeardBefore: undefined,
       budget: new TokenBucket({ ratePerS: rate, burst: rate * 2 }, this.#clock.now()),
       floodCeiling: new TokenBucket(
         { ratePerS: rate * FLOOD_FACTOR, burst: rate * FLOOD_FACTOR },
@@ -1124,10 +1139,34 @@ export class PeerNode {
     }
     const signed: Departure[] = [];
     for (const departure of message.gone) {
+      this.#noteGoneHeard(record, departure);
       if (departure.sig) signed.push(departure);
       else this.#onDepartureReport(record, departure, now);
     }
     this.#checkGoodbyes(record, signed, 0);
+  }
+
+  #noteGoneHeard(record: LinkRecord, departure: Departure): void {
+    const heard = record.goneHeard ??= new Map();
+    const known = heard.get(departure.id);
+    if (known === undefined && heard.size >= MAX_GONE_HEARD) return; // Only an optimisation.
+    const rank = goneRank(departure);
+    if (known === undefined || rank > known) heard.set(departure.id, rank);
+  }
+
+  /** Whether `record`'s peer sent us this departure, or a better one (newer, or signed). */
+  #echo(record: LinkRecord, departure: Departure): boolean {
+    const rank = goneRank(departure);
+    const heard = record.goneHeard?.get(departure.id);
+    if (heard !== undefined && heard >= rank) return true;
+    const before = record.goneHeardBefore?.get(departure.id);
+    return before !== undefined && before >= rank;
+  }
+
+  /** A push to the peer went out: what it told us before it is kept one push longer. */
+  #agePushed(record: LinkRecord): void {
+    record.goneHeardBefore = record.goneHeard;
+    record.goneHeard = undefined;
   }
 
   /** Signed departures one at a time: a forged one ends the link, and the rest go unchecked. */
@@ -1268,18 +1307,31 @@ export class PeerNode {
   /** Passes departures and reports on soon, batched, rather than at the next exchange round. */
   #schedulePush(): void {
     if (this.#departurePush || this.#stopped) return;
+    const delay = Math.max(
+      DEPARTURE_PUSH_DELAY_MS,
+      this.#lastDeparturePushAt + DEPARTURE_PUSH_INTERVAL_MS - this.#clock.now(),
+    );
     this.#departurePush = this.#clock.setTimeout(() => {
       this.#departurePush = undefined;
-      const reports = this.#reports.drain(this.#clock.now());
+      const now = this.#clock.now();
+      this.#lastDeparturePushAt = now;
+      // Copied once for every neighbour (ages capped for the wire), not once for each.
+      const reports = this.#reports.drain(now).map((report) => ({
+        from: report.from,
+        departure: report.departure.age > MAX_AGE_MS
+          ? { ...report.departure, age: MAX_AGE_MS }
+          : report.departure,
+      }));
+      const memo: DeparturesMemo = new Map();
       for (const record of this.#open.values()) {
-        const passed = reports
-          .filter((report) =>
-            report.from !== record.remoteId && report.departure.id !== record.remoteId
-          )
-          .map((report) => report.departure);
-        this.#pushDepartures(record, passed);
+        const passed: Departure[] = [];
+        for (const { from, departure } of reports) {
+          if (passed.length >= MAX_EXCHANGE_DEPARTURES / 2) break;
+          if (from !== record.remoteId && departure.id !== record.remoteId) passed.push(departure);
+        }
+        this.#pushDepartures(record, passed, memo);
       }
-    }, DEPARTURE_PUSH_DELAY_MS);
+    }, delay);
   }
 
   // --- Periodic work --------------------------------------------------------------------------
@@ -1326,20 +1378,37 @@ export class PeerNode {
       MAX_EXCHANGE_DEPARTURES,
     );
     record.departureMark = next;
-    this.#send(record, { t: "peers", peers: entries, gone: departures });
+    const gone = departures.filter((departure) => !this.#echo(record, departure));
+    this.#agePushed(record);
+    this.#send(record, { t: "peers", peers: entries, gone });
   }
 
   /** New departures from the book, and the reports being passed on (at most half the room). */
-  #pushDepartures(record: LinkRecord, reports: readonly Departure[]): void {
-    const passed = reports.slice(0, MAX_EXCHANGE_DEPARTURES / 2)
-      .map((report) => ({ ...report, age: Math.min(report.age, MAX_AGE_MS) }));
-    const { departures, mark } = this.#book.departuresSince(
-      record.departureMark,
-      this.#clock.now(),
-      MAX_EXCHANGE_DEPARTURES - passed.length,
-    );
+  #pushDepartures(record: LinkRecord, passed: readonly Departure[], memo?: DeparturesMemo): void {
+    const limit = MAX_EXCHANGE_DEPARTURES - passed.length;
+    // Neighbours pushed to together share a mark: their list is read from the book once.
+    const key = `${record.departureMark}/${limit}`;
+    let since = memo?.get(key);
+    if (!since) {
+      since = this.#book.departuresSince(record.departureMark, this.#clock.now(), limit);
+      memo?.set(key, since);
+    }
+    const { departures, mark } = since;
     record.departureMark = mark;
-    const gone = [...departures, ...passed];
+    const now = this.#clock.now();
+    const gone: Departure[] = [];
+    for (const departure of departures) {
+      // Our own failed check of a node whose report we passed on to this peer: it has the
+      // report, which says as much (both unsigned), and checks the node itself.
+      if (
+        departure.sig === undefined && this.#reports.passedOnTo(departure, record.openedAt, now)
+      ) {
+        continue;
+      }
+      if (!this.#echo(record, departure)) gone.push(departure);
+    }
+    for (const departure of passed) if (!this.#echo(record, departure)) gone.push(departure);
+    this.#agePushed(record);
     if (gone.length > 0) this.#send(record, { t: "peers", peers: [], gone });
   }
 
@@ -1416,6 +1485,14 @@ export class PeerNode {
   #jittered(intervalMs: number): number {
     return intervalMs * (1 - EXCHANGE_JITTER + 2 * EXCHANGE_JITTER * this.#random());
   }
+}
+
+/**
+ * Orders departures of one node: a later incarnation first, then a signed one over a report.
+ * Exact: incarnations are at most 2^50 (wire.ts), so twice one plus one stays below 2^53.
+ */
+function goneRank(departure: Departure): number {
+  return departure.inc * 2 + (departure.sig === undefined ? 0 : 1);
 }
 
 /**

@@ -11,6 +11,15 @@
  * churn (a share of the nodes leave or crash over ten exchange rounds while as
  * many new ones join) and the same measurements again. Progress goes to
  * stderr; stdout ends with one JSON object of the figures.
+ *
+ * `join_rounds`: exchange rounds from the first join until every node has its
+ * target number of outbound links. `churn_join_rounds`: for each node that
+ * joins during the churn, the rounds from its own start until it first has
+ * its outbound target (checked every second), the slowest of them (null if
+ * one never did); the median is `churn.join_rounds_median`.
+ * `churn_forget_*_s`: the slowest departure of each kind during the churn,
+ * from its moment until no live node lists it (links or address book).
+ * `--churn 0` skips the churn phase.
  */
 import { parseArgs } from "node:util";
 import { DEFAULT_SIM_CONFIG, SimCluster, type SimNode } from "./sim/cluster.ts";
@@ -135,32 +144,58 @@ for (let index = candidates.length - 1; index > 0; index--) {
   [candidates[index], candidates[other]] = [candidates[other]!, candidates[index]!];
 }
 const churnStarted = clock.now();
+/** Nodes that join during the churn -> when; and when each first had its outbound target. */
+const joiners = new Map<SimNode, number>();
+const joinerReached = new Map<SimNode, number>();
+const JOIN_CHECK_MS = 1_000;
+let watchingJoiners = true;
+function watchJoiners(): void {
+  for (const [node, at] of joiners) {
+    if (joinerReached.has(node) || !node.alive) continue;
+    if (node.peer.outboundCount >= DEFAULT_SIM_CONFIG.targetOutbound) {
+      joinerReached.set(node, clock.now() - at);
+    }
+  }
+  if (watchingJoiners) clock.setTimeout(watchJoiners, JOIN_CHECK_MS);
+}
 for (const [index, victim] of candidates.slice(0, churnCount).entries()) {
   clock.setTimeout(() => {
     departed.set(victim.id, clock.now());
     if (index % 2 === 0) cluster.leave(victim);
     else cluster.crash(victim);
   }, cluster.random() * churnWindow);
-  clock.setTimeout(() => cluster.add({ seeds: seedAddresses }), cluster.random() * churnWindow);
+  clock.setTimeout(() => {
+    joiners.set(cluster.add({ seeds: seedAddresses }), clock.now());
+  }, cluster.random() * churnWindow);
 }
+watchJoiners();
 const duringChurn = scheduleBroadcasts(cluster, { count: BROADCASTS, windowMs: churnWindow });
 const forgottenAt = new Map<string, number>();
+/**
+ * How many departed nodes some live node still lists. Each is looked for until the first node
+ * that lists it (most are found among the first few), so a check costs about one pass over the
+ * nodes per departure forgotten since the last one, not one per departure and node.
+ */
 const stillListed = () => {
-  const pending = new Set([...departed.keys()].filter((id) => !forgottenAt.has(id)));
-  const listed = new Set<string>();
-  for (const node of cluster.alive) {
-    for (const id of pending) {
-      if (!listed.has(id) && (node.peer.isLinked(id) || node.peer.book.get(id))) listed.add(id);
-    }
+  const alive = cluster.alive;
+  let listed = 0;
+  for (const id of departed.keys()) {
+    if (forgottenAt.has(id)) continue;
+    if (alive.some((node) => node.peer.isLinked(id) || node.peer.book.get(id) !== undefined)) {
+      listed++;
+    } else forgottenAt.set(id, clock.now());
   }
-  for (const id of pending) if (!listed.has(id)) forgottenAt.set(id, clock.now());
-  return listed.size;
+  return listed;
 };
 // Checked every few seconds from the start, so each departure is timed from its own moment.
 const CHECK_MS = 5_000;
 const churnEnds = churnStarted + churnWindow;
 let reconvergedAt: number | undefined;
-while (clock.now() < churnEnds || stillListed() > 0 || reconvergedAt === undefined) {
+const joinersWaiting = () => joiners.size - joinerReached.size;
+while (
+  clock.now() < churnEnds || stillListed() > 0 || reconvergedAt === undefined ||
+  joinersWaiting() > 0
+) {
   if (clock.now() > churnEnds + FORGET_WAIT_ROUNDS * ROUND_MS) break;
   await clock.runFor(CHECK_MS);
   stillListed();
@@ -168,8 +203,17 @@ while (clock.now() < churnEnds || stillListed() > 0 || reconvergedAt === undefin
     reconvergedAt = clock.now();
   }
 }
+watchingJoiners = false;
+const joinTimes = [...joinerReached.values()].sort((a, b) => a - b);
+/** Rounds from a churn joiner's start until it had its outbound target: the slowest, the median. */
+const churnJoin = {
+  max: joinersWaiting() > 0 || joinTimes.length === 0 ? null : round(joinTimes.at(-1)! / ROUND_MS),
+  median: joinTimes.length ? round(joinTimes[joinTimes.length >> 1]! / ROUND_MS) : null,
+};
 /** The slowest departure of each kind (even: left, odd: crashed), null if one was never forgotten. */
-const churnForget = { leave: 0 as number | null, crash: 0 as number | null };
+const churnForget = churnCount > 0
+  ? { leave: 0 as number | null, crash: 0 as number | null }
+  : { leave: null, crash: null }; // No churn: nothing to time.
 for (const [index, victim] of candidates.slice(0, churnCount).entries()) {
   const at = departed.get(victim.id);
   const kind = index % 2 === 0 ? "leave" : "crash";
@@ -196,6 +240,9 @@ const churn = {
     ? forgetTimes.at(-1)!
     : null,
   not_forgotten: forgetTimes.filter((time) => !Number.isFinite(time)).length,
+  /** Nodes that joined during the churn and reached their outbound target (see churn_join_rounds). */
+  joiners_at_target: joinerReached.size,
+  join_rounds_median: churnJoin.median,
   /** From the end of the churn window (0 when no node was below its target then). */
   rounds_to_target_after: reconvergedAt === undefined
     ? null
@@ -209,6 +256,16 @@ const churn = {
 };
 log(`churn ${CHURN * 100}%: ${JSON.stringify(churn)}`);
 for (const node of cluster.nodes) node.peer.stop();
+
+/** Memory at the end: the process's, and the live heap after a full collection where one can be asked for (`--v8-flags=--expose-gc`). */
+function memory(): { rss_mib: number; heap_live_mib?: number } {
+  const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+  const rss = mib(Deno.memoryUsage().rss);
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return { rss_mib: rss };
+  gc();
+  return { rss_mib: rss, heap_live_mib: mib(Deno.memoryUsage().heapUsed) };
+}
 
 const figures = {
   nodes: NODES,
@@ -234,7 +291,7 @@ const figures = {
     churnedDuring.payloadsPerNode,
     churned.payloadsPerNode,
   ),
-  churn_join_rounds: churn.rounds_to_target_after,
+  churn_join_rounds: churnJoin.max,
   churn_forget_leave_s: seconds(churnForget.leave),
   churn_forget_crash_s: seconds(churnForget.crash),
   ...requests,
@@ -245,6 +302,7 @@ const figures = {
   virtual_time_s: round((clock.now() - joinStarted) / 1000, 0),
   timers_fired: clock.firedTimers,
   wall_time_s: round((performance.now() - wallStarted) / 1000, 1),
+  ...memory(),
 };
 console.log(
   `nodes ${NODES}: target reached after ${roundsToTarget} rounds; broadcast coverage ${steady.coverage}, ${steady.payloadsPerNode} full copies per node`,

@@ -50,6 +50,14 @@ export const DEFAULT_SIM_CONFIG: Omit<PeerNodeConfig, "role" | "listenPort" | "s
   rateLimitPerS: 200,
 };
 
+/**
+ * Where the virtual clock starts: a day and some in, not at today's date. Nothing depends on
+ * the epoch, and times below 2^30 ms are small integers to V8: every timestamp the nodes keep
+ * (book entries, departures, incarnations, timers) is then stored inline rather than as a heap
+ * number of its own, which at 10,000 nodes is millions of objects fewer.
+ */
+export const SIM_EPOCH_MS = 100_000_000;
+
 export class SimCluster {
   readonly clock: EventClock;
   readonly network: MemoryNetwork;
@@ -61,7 +69,7 @@ export class SimCluster {
   constructor(options: ClusterOptions = {}) {
     this.#options = options;
     this.random = mulberry32(options.seed ?? 1);
-    this.clock = new EventClock(1_700_000_000_000);
+    this.clock = new EventClock(SIM_EPOCH_MS);
     const [low, high] = options.latencyMs ?? [10, 80];
     this.network = new MemoryNetwork({
       clock: this.clock,

@@ -125,3 +125,38 @@ Deno.test("broadcasts count their duplicates apart from sealed messages", () => 
   assert.equal(deps.counters.broadcast_duplicates, 1);
   assert.equal(deps.counters.sealed_duplicates, 0);
 });
+
+Deno.test("with a slow verifier, a copy that comes while one is being checked is not verified again", async () => {
+  const { deps, verified, message, decode } = setup();
+  deps.verifying = new Map();
+  let release!: (verdict: boolean) => void;
+  const verdicts: Array<Promise<boolean>> = [];
+  deps.auth = {
+    verify: (origin) => {
+      verified.push(origin);
+      const verdict = new Promise<boolean>((resolve) => release = resolve);
+      verdicts.push(verdict);
+      return verdict;
+    },
+  };
+  const first = admit(deps, message("a"), decode("a"));
+  const second = admit(deps, message("a"), decode("a"));
+  release(true);
+  assert.equal((await first).outcome, "admitted");
+  assert.deepEqual(await second, { outcome: "dropped", reason: "duplicate" });
+  assert.deepEqual(verified, ["origin"]);
+  assert.equal(deps.verifying.size, 0);
+
+  // A forged copy first: the genuine one that waited on it is then checked itself, and let in.
+  const forged = admit(deps, message("b", "impostor"), decode("b"));
+  const genuine = admit(deps, message("b", "genuine"), decode("b"));
+  release(false);
+  assert.deepEqual(await forged, { outcome: "dropped", reason: "forged" });
+  await verdicts[1];
+  // Its own check has started: the impostor's verdict did not shut it out.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  release(true);
+  assert.equal((await genuine).outcome, "admitted");
+  assert.deepEqual(verified, ["origin", "impostor", "genuine"]);
+  assert.equal(deps.verifying.size, 0);
+});

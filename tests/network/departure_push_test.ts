@@ -1,0 +1,87 @@
+/**
+ * How departures spread under churn (network/peer_node.ts): batched, at most one push a link per
+ * {@link DEPARTURE_PUSH_INTERVAL_MS}, and not sent back to the neighbour they came from, while
+ * every node still forgets every departed one. Many nodes over in-memory links on a virtual clock,
+ * with a fixed latency so that the test knows when each message arrived.
+ */
+import assert from "node:assert/strict";
+import { DEPARTURE_PUSH_INTERVAL_MS } from "../../network/constants.ts";
+import type { WireMessage } from "../../network/mod.ts";
+import { SimCluster } from "../../scripts/sim/cluster.ts";
+
+const LATENCY_MS = 20;
+const NODES = 40;
+const LEAVING = 12;
+
+type Push = { at: number; ids: Set<string> };
+
+Deno.test("departures under churn: one push a link per interval, few sent back, all forgotten", async () => {
+  const cluster = new SimCluster({
+    seed: 11,
+    latencyMs: [LATENCY_MS, LATENCY_MS],
+    config: { targetOutbound: 3, maxInbound: 8, exchangeIntervalMs: 30_000 },
+  });
+  const seed = cluster.add({ role: "seed" });
+  for (let index = 1; index < NODES; index++) cluster.add({ seeds: [seed.address] });
+  try {
+    const took = await cluster.clock.runUntil(() => cluster.converged(), 250, 300_000);
+    assert.ok(took !== undefined, "every node reaches its outbound target");
+
+    // Departure pushes ("peers" with no entries) by directed link, and every departure sent.
+    const pushes = new Map<string, Push[]>();
+    const sent: Array<{ from: string; to: string; at: number; ids: Set<string> }> = [];
+    cluster.network.tap = (from: string, to: string, message: WireMessage) => {
+      if (message.t !== "peers" || message.gone.length === 0) return;
+      const ids = new Set(message.gone.map((departure) => departure.id));
+      const at = cluster.clock.now();
+      sent.push({ from, to, at, ids });
+      if (message.peers.length > 0) return; // An exchange round, not a push.
+      const key = `${from}>${to}`;
+      pushes.set(key, [...(pushes.get(key) ?? []), { at, ids }]);
+    };
+    // A third leave with a goodbye, the rest crash, one every 100 ms.
+    const leaving = cluster.nodes.slice(1, 1 + LEAVING);
+    leaving.forEach((node, index) =>
+      cluster.clock.setTimeout(
+        () => index % 3 === 0 ? cluster.leave(node) : cluster.crash(node),
+        index * 100,
+      )
+    );
+    const forgotten = await cluster.clock.runUntil(
+      () => leaving.every((node) => cluster.forgotten(node.id)),
+      250,
+      120_000,
+    );
+    assert.ok(forgotten !== undefined, "every departed node is forgotten by every live one");
+
+    let busiest = 0;
+    for (const [link, list] of pushes) {
+      busiest = Math.max(busiest, list.length);
+      for (let index = 1; index < list.length; index++) {
+        const gap = list[index]!.at - list[index - 1]!.at;
+        assert.ok(gap >= DEPARTURE_PUSH_INTERVAL_MS, `${link}: pushes ${gap} ms apart`);
+      }
+    }
+    // Twelve departures within a second and a half, yet few pushes a link: they were batched.
+    assert.ok(busiest > 0 && busiest < LEAVING / 2, `at most ${busiest} pushes on one link`);
+
+    // Little goes back over the link it came over: a departure B sent A (arrived LATENCY_MS
+    // later) is rarely in a later message from A to B. (A flood without the check sends about
+    // half its copies back; a report our own check confirms two pushes later may still go back.)
+    let entries = 0;
+    let echoes = 0;
+    for (const message of sent) {
+      entries += message.ids.size;
+      const heardBack = new Set<string>();
+      for (const heard of sent) {
+        if (heard.from !== message.to || heard.to !== message.from) continue;
+        if (heard.at + LATENCY_MS >= message.at) continue;
+        for (const id of heard.ids) heardBack.add(id);
+      }
+      for (const id of message.ids) if (heardBack.has(id)) echoes++;
+    }
+    assert.ok(echoes <= entries * 0.05, `${echoes} of ${entries} departures sent back`);
+  } finally {
+    for (const node of cluster.nodes) node.peer.stop();
+  }
+});
