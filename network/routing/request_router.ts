@@ -93,6 +93,16 @@ export function isRoutingMessage(
   return ROUTED_KINDS.has(message.t);
 }
 
+/** A call whose link was closed before it could be sent: nothing reached the target. */
+class NotSent extends RequestFailed {
+  constructor(message: string) {
+    super("no_route", message);
+  }
+}
+
+/** How many times a call that was never sent is tried again on a new link. */
+const NOT_SENT_RETRIES = 1;
+
 export class RequestRouter {
   readonly table: RoutingTable;
   #deps: RequestRouterDeps;
@@ -158,8 +168,8 @@ export class RequestRouter {
             `no reply from node ${target} within ${timeoutMs} ms; it may have left the network or be unreachable`,
           ),
         ), timeoutMs);
-      this.#channelTo(target, deadline)
-        .then((channel) => {
+      const attempt = (retriesLeft: number): Promise<void> =>
+        this.#channelTo(target, deadline).then((channel) => {
           if (settled) return;
           const call: WireMessageOf<"call"> = {
             t: "call",
@@ -169,16 +179,27 @@ export class RequestRouter {
             p: request,
           };
           this.#deps.counters.calls_sent++;
-          return this.#ask(channel, target, call, deadline - clock.now()).then((answer) => {
-            if (answer.t !== "answer") throw new RequestFailed("no_route", "unexpected answer");
-            finish({
-              reply: answer.p,
-              rttMs: clock.now() - startedAt,
-              hops: 1,
-              route: "direct",
-            });
-          });
-        })
+          return this.#ask(channel, target, call, deadline - clock.now()).then(
+            (answer) => {
+              if (answer.t !== "answer") throw new RequestFailed("no_route", "unexpected answer");
+              finish({
+                reply: answer.p,
+                rttMs: clock.now() - startedAt,
+                hops: 1,
+                route: "direct",
+              });
+            },
+            (error) => {
+              // The link closed between being found and the call's send (its connection went
+              // with the last query link on it, say): nothing was sent, so a new link may carry it.
+              if (error instanceof NotSent && retriesLeft > 0 && !settled) {
+                return attempt(retriesLeft - 1);
+              }
+              throw error;
+            },
+          );
+        });
+      attempt(NOT_SENT_RETRIES)
         .catch((error) =>
           finish(
             error instanceof RequestFailed
@@ -475,10 +496,7 @@ export class RequestRouter {
         Math.max(0, timeoutMs) + slack,
       );
       if (!this.#send(channel, question)) {
-        this.#settle(
-          question.q,
-          new RequestFailed("no_route", `the link to node ${peerId} is closed`),
-        );
+        this.#settle(question.q, new NotSent(`the link to node ${peerId} is closed`));
       }
     });
   }
