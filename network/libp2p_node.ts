@@ -424,12 +424,29 @@ export class Libp2pTransport implements Transport {
           !this.libp2p.services.relay.reservations.has(connection.remotePeer) &&
           !this.#takesOverFromRelayed(connection)
         ) {
-          connection.close().catch(() => connection.abort(new Error("close failed")));
+          void this.#onlyThroughRelays(connection).then((precious) => {
+            if (precious || this.#linksOn(connection) > 0 || connection.status !== "open") return;
+            connection.close().catch(() => connection.abort(new Error("close failed")));
+          });
         }
       },
     );
     this.#links.add(link);
     return link;
+  }
+
+  /**
+   * A direct connection a peer opened to us that we could not open again: the peer has relay
+   * circuits (only a node behind a NAT reserves them; DCUtR made this one). Closing it when its
+   * last link ends would send the next link through a relay again, and lose the peer with its
+   * relays.
+   */
+  async #onlyThroughRelays(connection: Connection): Promise<boolean> {
+    if (connection.direction !== "inbound" || connection.limits !== undefined) return false;
+    const known = await this.libp2p.peerStore.get(connection.remotePeer)
+      .then((peer) => peer.addresses.map(({ multiaddr: address }) => String(address)))
+      .catch(() => [] as string[]);
+    return known.some(isCircuitAddress);
   }
 
   /** A direct connection to a peer that a relayed (limited) connection also reaches. */

@@ -126,8 +126,8 @@ Deno.test({
         const count = await counter(gpu, "relayed_upgraded");
         return count > upgradedBefore && await directToClient() ? true : undefined;
       }, 30_000);
-      // A seed may reach the GPU node through the other relay too, and its connection is upgraded
-      // as well: the count is taken once two reads a ping interval apart agree.
+      // A seed that reached the GPU node through the other relay is upgraded too: the count is
+      // taken once two reads a ping interval apart agree.
       let upgraded = await counter(gpu, "relayed_upgraded");
       for (;;) {
         await new Promise((resolve) => setTimeout(resolve, PING_INTERVAL_MS));
@@ -135,16 +135,15 @@ Deno.test({
         if (again === upgraded) break;
         upgraded = again;
       }
-
-      // 2. Requests answer while the relayed connection drains and after it has closed, and the
-      // client-end's next link goes over the direct connection: nothing is relayed (and
-      // upgraded) again.
+      // 2. Requests answer while the relayed connection drains and after it has closed.
       const drained = Date.now() + RELAYED_DRAIN_MS + DRAIN_SLACK_MS;
       while (Date.now() < drained) {
         const answer = await ping(client, gpu);
         assert.equal(answer.body.error_code, 0, JSON.stringify(answer.body));
         await new Promise((resolve) => setTimeout(resolve, PING_INTERVAL_MS));
       }
+      // The client-end's next links went over the direct connection: nothing was relayed (and
+      // upgraded) again. (It keeps its end of a direct connection the NAT'd node opened.)
       assert.equal(await counter(gpu, "relayed_upgraded"), upgraded);
 
       // 3. Kill both relays: what still answers is the direct connection.
