@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { scratchDir, waitFor } from "../helpers.ts";
 import { RELAYED_DRAIN_MS } from "../../network/nat.ts";
 import { establishedTcp, PUNCH, setUpPunch, tearDownPunch, unavailable } from "./nat_lab.ts";
-import { labCall, type LabNode, labNodeId, launchLabNode } from "./lab_nodes.ts";
+import { labCall, type LabNode, labNodeId, launchLabNode, stopAndShowLogs } from "./lab_nodes.ts";
 import { stopAll } from "./node_processes.ts";
 
 const NETWORK_ID = "dcutr-test";
@@ -160,10 +160,7 @@ Deno.test({
         new RegExp(`relayed connection upgraded to a direct one peer=${client.nodeId}`),
       );
     } catch (error) {
-      await stopAll(nodes);
-      for (const node of nodes) {
-        console.error(`--- ${node.name}\n${(await node.log).split("\n").slice(-40).join("\n")}`);
-      }
+      await stopAndShowLogs(nodes);
       throw error;
     } finally {
       await stopAll(nodes);

@@ -7,7 +7,7 @@ import { freePort, REPO_ROOT, waitFor } from "../helpers.ts";
 import { testPrefix } from "../node_service/vm/libvirt_fixture.ts";
 import { walletHeaders } from "../wallets.ts";
 import { nsFetch } from "./nat_lab.ts";
-import type { NodeProcess } from "./node_processes.ts";
+import { type NodeProcess, stopAll } from "./node_processes.ts";
 
 const DOCKER_SOCKET = Deno.env.get("DBC_DOCKER_SOCKET") ?? "/run/dbc-podman/podman.sock";
 
@@ -123,4 +123,12 @@ export async function labNodeId(node: LabNode): Promise<void> {
     const answer = await labCall(node, "GET", "/api/v1/node");
     return answer.body.error_code === 0 ? answer.body.data.node_id as string : undefined;
   }, 90_000);
+}
+
+/** Stops every node and prints the end of each one's log: what a failed lab test shows. */
+export async function stopAndShowLogs(nodes: LabNode[], lines = 40): Promise<void> {
+  await stopAll(nodes);
+  for (const node of nodes) {
+    console.error(`--- ${node.name}\n${(await node.log).split("\n").slice(-lines).join("\n")}`);
+  }
 }

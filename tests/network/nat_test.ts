@@ -17,6 +17,7 @@ import {
   type LabNode,
   labNodeId as nodeIdOf,
   launchLabNode,
+  stopAndShowLogs,
 } from "./lab_nodes.ts";
 import { HOMES, OUTSIDE_HOST, OUTSIDE_ROUTER, setUp, tearDown, unavailable } from "./nat_lab.ts";
 import { mustGet, stopAll, whenUp } from "./node_processes.ts";
@@ -229,10 +230,7 @@ Deno.test({
         body: { peer_nodes_list: [gpu.nodeId] },
       });
     } catch (error) {
-      await stopAll(nodes);
-      for (const node of nodes) {
-        console.error(`--- ${node.name}\n${(await node.log).split("\n").slice(-40).join("\n")}`);
-      }
+      await stopAndShowLogs(nodes);
       throw error;
     } finally {
       await stopAll(nodes);
