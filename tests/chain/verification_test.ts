@@ -24,7 +24,7 @@ import { rentalGpus } from "../../http/routes/instances.ts";
 import { LeaseLoop, type LeaseTarget } from "../../node_service/lease/loop.ts";
 import { leaseCheckHandlers } from "../../node_service/lease/mod.ts";
 import { SERVICE_MIGRATIONS } from "../../node_service/migrations.ts";
-import { scratchDir } from "../helpers.ts";
+import { scratchDir, waitFor } from "../helpers.ts";
 import { devWallets } from "../wallets.ts";
 import { startChopsticks } from "./chopsticks.ts";
 import {
@@ -93,11 +93,13 @@ Deno.test("the GPU node follows the DBC chain's rent orders (DBC runtime under c
         calcPoint: 4_000,
         committee: [bob.address],
       });
-      assert.deepEqual(await verification.machineStatus(MACHINE_ID), {
-        found: true,
-        status: "online",
-        detail: "Online",
-      });
+      // The storage written is read through the node's own connection, which may answer from
+      // the head it knew a moment before (a CI run under load saw it): wait until it is found.
+      const status = await waitFor("the machine on the chain", async () => {
+        const read = await verification.machineStatus(MACHINE_ID);
+        return read.found ? read : undefined;
+      }, 15_000);
+      assert.deepEqual(status, { found: true, status: "online", detail: "Online" });
       assert.deepEqual(await verification.machineStatus("00".repeat(32)), { found: false });
       assert.equal(await renting(alice.address), false);
     });
