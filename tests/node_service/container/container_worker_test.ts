@@ -13,8 +13,13 @@ import {
   silentLogger,
   systemClock,
 } from "../../../mod/mod.ts";
-import { scratchDir, testNodeConfig, waitFor } from "../../helpers.ts";
+import { freePort, scratchDir, testNodeConfig, waitFor } from "../../helpers.ts";
 import { cleanUpEngine, ENGINE_SOCKET, requireEngine, TEST_IMAGE } from "./engine_fixture.ts";
+
+function hostPortWindow(): string {
+  const first = freePort();
+  return `${first}-${Math.min(first + 20, 65535)}`;
+}
 
 async function withNode(
   dockerSocket: string,
@@ -26,6 +31,9 @@ async function withNode(
     dockerSocket,
     "--container-stop-timeout-s",
     "30",
+    // A window of its own: the default range's first ports are what parallel tests pick too.
+    "--container-host-ports",
+    hostPortWindow(),
   ]);
   const paths = nodePaths(config.data_dir);
   for (const sub of [paths.dataDir, paths.networkDir, paths.serviceDir]) {
