@@ -115,6 +115,7 @@ export {
   seal,
   type SealInput,
   verifyEd25519,
+  verifyEd25519Native,
   verifyEd25519Sync,
   x25519PublicKeyFromEd25519,
   x25519SecretFromEd25519,

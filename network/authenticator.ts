@@ -1,7 +1,8 @@
 /**
  * The cryptography the protocol asks for, behind one interface, so the
  * protocol code does not care whether an answer comes now or later: the real
- * node signs and verifies with WebCrypto (asynchronous), while the simulation
+ * node signs and verifies with the runtime's native Ed25519 (synchronous;
+ * WebCrypto, asynchronous, where asked), while the simulation
  * uses {@link simulatedAuthenticator}, which answers at once and costs
  * nothing (the crypto benchmark measures that cost separately).
  */
@@ -13,6 +14,7 @@ import {
   publicKeyFromNodeId,
   seal,
   verifyEd25519,
+  verifyEd25519Native,
   verifyEd25519Sync,
   x25519PublicKeyFromEd25519,
   x25519SecretFromEd25519,
@@ -51,28 +53,41 @@ export function andThen<T, U>(
   return value instanceof Promise ? value.then(next) : next(value);
 }
 
+/** Which Ed25519 implementation signs and verifies (the keys and the checks are the same). */
+export type SignatureImplementation = "native" | "webcrypto" | "noble";
+
 /**
- * The node's real cryptography: WebCrypto Ed25519 for signatures (the fast
- * path), noble for sealing. With `signatures: "noble"` every answer comes
- * synchronously, which virtual-clock tests need (WebCrypto finishes on its own
- * time, not the test clock's); the keys and the checks are the same.
+ * The node's real cryptography: the runtime's native Ed25519 for signatures
+ * (the fast path: synchronous, so a relay's check of a broadcast costs no
+ * promise and no turn of the event loop), noble for sealing. `webcrypto`
+ * answers asynchronously; `noble` is the pure-JavaScript reference, which the
+ * simulation uses. Native and noble answer synchronously, which virtual-clock
+ * tests need (WebCrypto finishes on its own time, not the test clock's).
  */
 export function nodeAuthenticator(
   seed: Uint8Array,
-  options: { signatures?: "webcrypto" | "noble" } = {},
+  options: { signatures?: SignatureImplementation } = {},
 ): Authenticator {
   const signer = new Ed25519Signer(seed);
   const x25519Secret = x25519SecretFromEd25519(seed);
   const x25519PublicKey = x25519PublicKeyFromEd25519(signer.publicKey);
-  const noble = options.signatures === "noble";
+  const implementation = options.signatures ?? "native";
+  const sign = {
+    native: (message: Uint8Array) => signer.signNative(message),
+    webcrypto: (message: Uint8Array) => signer.sign(message),
+    noble: (message: Uint8Array) => signer.signSync(message),
+  }[implementation];
+  const verify = {
+    native: verifyEd25519Native,
+    webcrypto: verifyEd25519,
+    noble: verifyEd25519Sync,
+  }[implementation];
   return {
-    sign: (message) => noble ? signer.signSync(message) : signer.sign(message),
+    sign,
     verify: (nodeId, message, signature) => {
       const publicKey = publicKeyFromNodeId(nodeId);
       if (!publicKey) return false;
-      return noble
-        ? verifyEd25519Sync(publicKey, message, signature)
-        : verifyEd25519(publicKey, message, signature);
+      return verify(publicKey, message, signature);
     },
     seal: (targetId, header, plaintext) => {
       const recipientPublicKey = publicKeyFromNodeId(targetId);

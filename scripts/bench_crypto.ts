@@ -17,6 +17,7 @@ import {
   open,
   seal,
   verifyEd25519,
+  verifyEd25519Native,
   verifyEd25519Sync,
   x25519SecretFromEd25519,
 } from "../mod/mod.ts";
@@ -73,6 +74,10 @@ console.log(
 const figures = {
   ed25519_sign_noble: await measure("Ed25519 sign (noble)", () => signer.signSync(message)),
   ed25519_sign_webcrypto: await measure("Ed25519 sign (WebCrypto)", () => signer.sign(message)),
+  ed25519_sign_native: await measure(
+    "Ed25519 sign (native, node:crypto)",
+    () => signer.signNative(message),
+  ),
   ed25519_verify_noble: await measure(
     "Ed25519 verify (noble)",
     () => verifyEd25519Sync(keys.publicKey, message, signature),
@@ -80,6 +85,10 @@ const figures = {
   ed25519_verify_webcrypto: await measure(
     "Ed25519 verify (WebCrypto)",
     () => verifyEd25519(keys.publicKey, message, signature),
+  ),
+  ed25519_verify_native: await measure(
+    "Ed25519 verify (native, node:crypto)",
+    () => verifyEd25519Native(keys.publicKey, message, signature),
   ),
   sign_verify_noble: await measure("Ed25519 sign + verify (noble)", () => {
     const sig = signer.signSync(message);

@@ -8,6 +8,7 @@ import {
   open,
   seal,
   verifyEd25519,
+  verifyEd25519Native,
   verifyEd25519Sync,
   x25519PublicKeyFromEd25519,
   x25519SecretFromEd25519,
@@ -18,6 +19,10 @@ const hex = (text: string) =>
 const toHex = (bytes: Uint8Array) =>
   [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 const text = (value: string) => new TextEncoder().encode(value);
+/** The Ed25519 group order L, little-endian (RFC 8032, section 5.1). */
+const ED25519_ORDER_LE = hex(
+  "edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010",
+);
 
 // RFC 8032, section 7.1, tests 1-3.
 const RFC8032 = [
@@ -44,19 +49,21 @@ const RFC8032 = [
   },
 ];
 
-Deno.test("Ed25519 matches RFC 8032 vectors with WebCrypto and with noble", async () => {
+Deno.test("Ed25519 matches RFC 8032 vectors natively, with WebCrypto and with noble", async () => {
   for (const vector of RFC8032) {
     const signer = new Ed25519Signer(hex(vector.secret));
     assert.equal(toHex(signer.publicKey), vector.public);
     const message = hex(vector.message);
     assert.equal(toHex(await signer.sign(message)), vector.signature);
     assert.equal(toHex(signer.signSync(message)), vector.signature);
+    assert.equal(toHex(signer.signNative(message)), vector.signature);
     assert.equal(await verifyEd25519(hex(vector.public), message, hex(vector.signature)), true);
+    assert.equal(verifyEd25519Native(hex(vector.public), message, hex(vector.signature)), true);
     assert.equal(verifyEd25519Sync(hex(vector.public), message, hex(vector.signature)), true);
   }
 });
 
-Deno.test("WebCrypto and noble agree on what verifies, and neither throws on junk", async () => {
+Deno.test("native, WebCrypto and noble agree on what verifies, and none throws on junk", async () => {
   const keys = generateNodeKeys();
   const signer = new Ed25519Signer(keys.privateKey);
   const message = text("a broadcast");
@@ -64,16 +71,30 @@ Deno.test("WebCrypto and noble agree on what verifies, and neither throws on jun
   const tampered = Uint8Array.from(signature);
   tampered[10]! ^= 1;
   const other = text("a broadcasT");
+  // S + L: the same signature with a scalar that is not reduced, which RFC 8032 refuses.
+  const unreduced = Uint8Array.from(signature);
+  let carry = 0;
+  for (let index = 0; index < 32; index++) {
+    const sum = unreduced[32 + index]! + ED25519_ORDER_LE[index]! + carry;
+    unreduced[32 + index] = sum & 0xff;
+    carry = sum >> 8;
+  }
   for (
     const [sig, msg, expected] of [[signature, message, true], [tampered, message, false], [
       signature,
       other,
       false,
-    ]] as const
+    ], [unreduced, message, false]] as const
   ) {
     assert.equal(await verifyEd25519(keys.publicKey, msg, sig), expected);
     assert.equal(verifyEd25519Sync(keys.publicKey, msg, sig), expected);
+    assert.equal(verifyEd25519Native(keys.publicKey, msg, sig), expected);
   }
+  const notAPoint = new Uint8Array(32).fill(0xff);
+  assert.equal(verifyEd25519Native(notAPoint, message, signature), false);
+  assert.equal(verifyEd25519Native(notAPoint, message, signature), false, "cached refusal");
+  assert.equal(verifyEd25519Native(keys.publicKey, message, new Uint8Array(10)), false);
+  assert.equal(verifyEd25519Native(new Uint8Array(5), message, signature), false);
   assert.equal(await verifyEd25519(new Uint8Array(32), message, signature), false);
   assert.equal(await verifyEd25519(keys.publicKey, message, new Uint8Array(10)), false);
   assert.equal(verifyEd25519Sync(new Uint8Array(5), message, signature), false);
