@@ -18,7 +18,10 @@
  * node's own API (zero hops), for the ratio. Apart from that it times, in this
  * process, signing one request (the client's share) and the signature check
  * the GPU node makes of it (its share), so the reader can see where the time
- * goes, and the network's share alone (pings). Per-run figures and
+ * goes, and the network's share alone (pings); and the CPU time every process
+ * and thread (each node's main thread and workers, this process) spent per
+ * request on each path, read from /proc (`proc_cpu.ts`), which holds however
+ * busy the machine is. Per-run figures and
  * medians are printed, then a JSON line of everything, and last the summary line
  * `{"routed": {"1": {p50_ms, p99_ms, rps}, "16": ...}, "direct": {...}}`. The nodes' data lives in
  * `.test-tmp/bench-api-*`, removed at the end; the nodes are stopped on any
@@ -43,6 +46,7 @@
  * figure would be the limits, not the path.
  */
 import { parseArgs } from "node:util";
+import { addCpu, cpuByThread, cpuSpent } from "./proc_cpu.ts";
 import { Keyring } from "@polkadot/keyring";
 import type { KeyringPair } from "@polkadot/keyring/types";
 import { cryptoWaitReady } from "@polkadot/util-crypto";
@@ -337,6 +341,41 @@ function percentile(sorted: number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)]!;
 }
 
+/** CPU µs per request by `<process> <thread>`, the threads that spent under 1 µs left out. */
+function cpuPerRequest(spent: Map<string, number>, requests: number): Record<string, number> {
+  const entries = [...spent].map(([key, ns]) => [key, ns / 1000 / requests] as const)
+    .filter(([, us]) => us >= 1)
+    .sort(([a], [b]) => a.localeCompare(b));
+  return Object.fromEntries(entries.map(([key, us]) => [key, Math.round(us)]));
+}
+
+/** Lines of a table: CPU µs per request, each process's threads and its total, routed and direct. */
+function cpuTable(perRequest: Record<PathName, Record<string, number>>): string[] {
+  const keys = [...new Set([...Object.keys(perRequest.routed), ...Object.keys(perRequest.direct)])]
+    .sort();
+  const total = (path: PathName, prefix = "") =>
+    Object.entries(perRequest[path]).filter(([key]) => key.startsWith(prefix))
+      .reduce((sum, [, us]) => sum + us, 0);
+  const lines = [
+    `  CPU µs per request (all cores)   ${"routed".padStart(8)} ${"direct".padStart(8)}`,
+  ];
+  for (const process of new Set(keys.map((key) => key.split(" ")[0]!))) {
+    for (const key of keys.filter((key) => key.startsWith(`${process} `))) {
+      lines.push(
+        `    ${key.padEnd(28)} ${String(perRequest.routed[key] ?? 0).padStart(8)} ${
+          String(perRequest.direct[key] ?? 0).padStart(8)
+        }`,
+      );
+    }
+  }
+  lines.push(
+    `    ${"all processes".padEnd(28)} ${String(total("routed")).padStart(8)} ${
+      String(total("direct")).padStart(8)
+    }`,
+  );
+  return lines;
+}
+
 function median(numbers: number[]): number {
   const sorted = [...numbers].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
@@ -530,17 +569,39 @@ async function main(): Promise<number> {
     routed: api(client, { signer: walletSigner(renter), fetch: checkedFetch(gpu.nodeId) }),
     direct: api(gpu, { signer: walletSigner(renter), fetch: checkedFetch(null) }),
   };
-  const results: Array<{ concurrency: number; runs: Record<PathName, RunFigures[]> }> = [];
+  const results: Array<{
+    concurrency: number;
+    runs: Record<PathName, RunFigures[]>;
+    cpu: Record<PathName, Map<string, number>>;
+  }> = [];
   const failures = new Map<string, number>();
+  const pids = {
+    bench: Deno.pid,
+    seed: topology.seed.child.pid,
+    gpu: gpu.child.pid,
+    client: client.child.pid,
+  };
+  /** `measure`, and the CPU every process and thread spent meanwhile, added to `cpu`. */
+  const measured = async (
+    path: PathName,
+    concurrency: number,
+    cpu: Map<string, number>,
+  ): Promise<RunFigures> => {
+    const before = await cpuByThread(pids);
+    const figures = await measure(clients[path], gpu.nodeId, REQUESTS, concurrency, failures);
+    addCpu(cpu, cpuSpent(before, await cpuByThread(pids)));
+    return figures;
+  };
   for (const concurrency of LEVELS) {
     for (const path of ["routed", "direct"] as const) {
       // Failures while routes and connections settle are not the figure; they are not kept.
       await measure(clients[path], gpu.nodeId, WARMUP, concurrency, new Map());
     }
     const runs: Record<PathName, RunFigures[]> = { routed: [], direct: [] };
+    const cpu: Record<PathName, Map<string, number>> = { routed: new Map(), direct: new Map() };
     for (let run = 0; run < RUNS; run++) {
       const before = await routingCounters(topology);
-      const routed = await measure(clients.routed, gpu.nodeId, REQUESTS, concurrency, failures);
+      const routed = await measured("routed", concurrency, cpu.routed);
       const after = await routingCounters(topology);
       if (after.seedCarried !== before.seedCarried) {
         throw new Error(`the seed carried ${after.seedCarried - before.seedCarried} requests`);
@@ -554,12 +615,10 @@ async function main(): Promise<number> {
         throw new Error(`the client-end opened ${after.requestLinks} request links, not one`);
       }
       runs.routed.push(routed);
-      runs.direct.push(
-        await measure(clients.direct, gpu.nodeId, REQUESTS, concurrency, failures),
-      );
+      runs.direct.push(await measured("direct", concurrency, cpu.direct));
       progress(`concurrency ${concurrency}: run ${run + 1} of ${RUNS} done`);
     }
-    results.push({ concurrency, runs });
+    results.push({ concurrency, runs, cpu });
   }
   await assertNotNeighbours(topology);
   const costs = await signatureCosts(renter, gpu.nodeId);
@@ -578,8 +637,9 @@ async function main(): Promise<number> {
     direct: ReturnType<typeof rounded> & { runs: ReturnType<typeof rounded>[] };
     p50_ratio: number;
     requests_per_s_ratio: number;
+    cpu_us_per_request: Record<PathName, Record<string, number>>;
   }> = [];
-  for (const { concurrency, runs } of results) {
+  for (const { concurrency, runs, cpu } of results) {
     lines.push(
       "",
       `concurrency ${concurrency}`,
@@ -597,6 +657,11 @@ async function main(): Promise<number> {
     lines.push(
       `  routed / direct: p50 x${fixed(latencyRatio, 2)}, req/s x${fixed(rateRatio, 2)}`,
     );
+    const perRequest = {
+      routed: cpuPerRequest(cpu.routed, RUNS * REQUESTS),
+      direct: cpuPerRequest(cpu.direct, RUNS * REQUESTS),
+    };
+    lines.push(...cpuTable(perRequest));
     summary.push({
       concurrency,
       medians,
@@ -604,6 +669,7 @@ async function main(): Promise<number> {
       direct: { ...rounded(medians.direct), runs: runs.direct.map(rounded) },
       p50_ratio: Number(latencyRatio.toFixed(2)),
       requests_per_s_ratio: Number(rateRatio.toFixed(2)),
+      cpu_us_per_request: perRequest,
     });
   }
   lines.push(
