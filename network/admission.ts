@@ -1,11 +1,10 @@
 /**
- * Whether a signed message from another node (a broadcast or a sealed
- * message) is let in: not our own, not seen before, fresh, and signed by its
+ * Whether a signed message from another node (a broadcast) is let in: not our own, not seen before, fresh, and signed by its
  * origin. The cheap checks come first, so a flood of duplicates or replays
  * costs no cryptography; the nonce is recorded only once the signature
  * checked out, so a forged copy cannot shut out the genuine message after it.
  *
- * What happens to an admitted message (delivery, relaying, route hints) and
+ * What happens to an admitted message (delivery, relaying) and
  * whom to blame for a dropped one stay with the caller.
  */
 import type { Clock } from "../mod/mod.ts";
@@ -20,8 +19,6 @@ export type AdmissionDeps = {
   auth: Pick<Authenticator, "verify">;
   nonces: NonceCache;
   counters: Counters;
-  /** Broadcasts and sealed messages count their duplicates apart. */
-  duplicates: "broadcast_duplicates" | "sealed_duplicates";
   /**
    * Nonces whose signature is being checked right now (an asynchronous verify), with the
    * outcome to come: a copy that arrives meanwhile waits for it instead of verifying again, and
@@ -111,19 +108,16 @@ export function admit<Parts extends SignedParts>(
 }
 
 function drop(deps: AdmissionDeps, reason: DropReason): Dropped {
-  const counter = dropCounter(reason, deps.duplicates);
+  const counter = dropCounter(reason);
   if (counter) deps.counters[counter]++;
   return { outcome: "dropped", reason };
 }
 
-function dropCounter(
-  reason: DropReason,
-  duplicates: AdmissionDeps["duplicates"],
-): CounterName | undefined {
+function dropCounter(reason: DropReason): CounterName | undefined {
   switch (reason) {
     case "own":
     case "duplicate":
-      return duplicates;
+      return "broadcast_duplicates";
     case "stale":
       return "stale_dropped";
     case "forged":

@@ -4,7 +4,7 @@
  * mod/config.ts); these are the ones that shape the protocol itself.
  */
 
-/** The libp2p protocol of a link: handshake, peer exchange, broadcast and sealed routing. */
+/** The libp2p protocol of a link: handshake, peer exchange, broadcast, lookups and requests. */
 export const LINK_PROTOCOL = "/dbc/link/1.0.0";
 /** Checked in every handshake; a peer speaking another version is refused. */
 export const PROTOCOL_VERSION = 3; // 3: Plumtree (ihave, graft, prune)
@@ -18,8 +18,8 @@ export const MAX_EXCHANGE_DEPARTURES = 256;
 /** A broadcast's topic and body limits. */
 export const MAX_TOPIC_LENGTH = 64;
 export const MAX_BROADCAST_BODY_BYTES = 64 * 1024;
-/** Sealed payloads carry requests and replies between nodes (base64 on the wire: 4/3 of this). */
-export const MAX_SEALED_CIPHERTEXT_BYTES = 160 * 1024;
+/** A request to one node, as JSON (its reply may take a whole frame, {@link MAX_FRAME_BYTES}). */
+export const MAX_REQUEST_BYTES = 159 * 1024;
 /**
  * Incarnations and time stamps are milliseconds since the epoch. 2^50 ms is past the year
  * 37000, far below 2^53, so a node that steps its incarnation (max(own + 1, now)) never leaves
@@ -98,8 +98,6 @@ export const MAX_DEPARTURE_REPORTS = 4096;
 export const REFUSAL_SAMPLE_SIZE = 16;
 
 // --- Broadcast and routing -----------------------------------------------------------------
-/** Hops a broadcast or a flooded sealed message may travel. */
-export const MAX_HOPS = 16;
 /**
  * Hops a broadcast may travel. Plumtree relays along a tree (network/broadcast/), whose paths
  * are longer than the shortest ones (up to twice its depth); duplicates end a broadcast anyway,
@@ -116,14 +114,6 @@ export const MAX_IHAVE_IDS = 64;
 export const MAX_RETAINED_PAGE = 1_024;
 /** Contacts in one lookup answer (`found`): Kademlia's k (network/routing/). */
 export const MAX_FOUND_ENTRIES = 20;
-/** Where the reply to a sealed request goes first: back the way the request came. */
-export const ROUTE_HINT_TTL_MS = 60_000;
-/**
- * A request sent through a route hint that has no reply by then (or by half its time-out) is
- * flooded as well, and the hint dropped: a hint can speed a request up, never swallow it.
- */
-export const HINT_FALLBACK_MS = 2_000;
-export const MAX_ROUTE_HINTS = 4096;
 /** Requests this node waits on at once; more are refused with `unavailable`. */
 export const MAX_PENDING_REQUESTS = 1024;
 /** Replies this node owes to other workers' handlers, at most. */

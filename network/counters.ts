@@ -21,11 +21,6 @@ export const COUNTER_NAMES = [
   "broadcast_prunes",
   /** Retained broadcasts (the market) handed over by a neighbour at join and delivered here. */
   "retained_delivered",
-  "sealed_sent",
-  "sealed_delivered",
-  "sealed_relayed",
-  "sealed_duplicates",
-  "sealed_unopenable",
   "stale_dropped",
   "forged_dropped",
   "malformed_frames",
@@ -42,10 +37,6 @@ export const COUNTER_NAMES = [
   "departure_checks_failed",
   /** Numbers no honest node sends (an incarnation ahead of every clock), dropped unused. */
   "claims_dropped",
-  /** Requests sent through a route hint that got no reply in time, then flooded. */
-  "hint_fallbacks",
-  /** Sealed messages sent to every neighbour for want of a route (copies). No request does that now. */
-  "sealed_flooded",
   /** Kademlia lookups (network/routing/) started, those that did not find their target, queries made. */
   "lookups",
   "lookups_failed",
@@ -80,7 +71,6 @@ export const MESSAGE_KINDS = [
   "prune",
   "retained_req",
   "retained",
-  "sealed",
   "find",
   "found",
   "call",

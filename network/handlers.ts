@@ -11,10 +11,10 @@ import {
   nodeStatementBytes,
   RpcError,
 } from "../mod/mod.ts";
-import { MAX_BROADCAST_BODY_BYTES, MAX_SEALED_CIPHERTEXT_BYTES } from "./constants.ts";
+import { MAX_BROADCAST_BODY_BYTES, MAX_REQUEST_BYTES } from "./constants.ts";
 import type { Inbox } from "./inbox.ts";
 import type { PeerNode } from "./peer_node.ts";
-import { RequestFailed } from "./router.ts";
+import { RequestFailed } from "./routing/mod.ts";
 
 export type HandlerDeps = {
   peer: PeerNode;
@@ -27,7 +27,7 @@ export type HandlerDeps = {
 };
 
 /** Leaves room for the seal's envelope inside the largest frame. */
-const MAX_REQUEST_JSON_BYTES = MAX_SEALED_CIPHERTEXT_BYTES - 1024;
+const MAX_REQUEST_JSON_BYTES = MAX_REQUEST_BYTES;
 /** A request gives up a little before the caller's own RPC time-out, so the caller sees why. */
 const SEND_TIMEOUT_MARGIN_MS = 1_000;
 

@@ -43,17 +43,13 @@ const FAMILIES = {
     label: "event",
     help: "Broadcasts originated here, delivered here, and duplicates dropped.",
   },
-  dbc_p2p_sealed_total: {
-    label: "event",
-    help: "Sealed (routed) messages sent from here, delivered here, duplicates, unopenable.",
-  },
   dbc_p2p_relayed_total: {
     label: "kind",
-    help: "Copies of broadcasts and sealed messages sent on to neighbours (first copies included).",
+    help: "Copies of broadcasts sent on to neighbours (first copies included).",
   },
   dbc_p2p_events_total: {
     label: "event",
-    help: "Other protocol events: misbehaving peers, departures, refutations, route fallbacks.",
+    help: "Other protocol events: misbehaving peers, departures, refutations, lookups, requests.",
   },
 } as const;
 type FamilyName = keyof typeof FAMILIES;
@@ -78,11 +74,6 @@ const COUNTER_SERIES: Record<CounterName, readonly [FamilyName, string] | undefi
   broadcasts_relayed: ["dbc_p2p_relayed_total", "bcast"],
   broadcast_grafts: ["dbc_p2p_events_total", "broadcast_graft"],
   broadcast_prunes: ["dbc_p2p_events_total", "broadcast_prune"],
-  sealed_sent: ["dbc_p2p_sealed_total", "sent"],
-  sealed_delivered: ["dbc_p2p_sealed_total", "delivered"],
-  sealed_duplicates: ["dbc_p2p_sealed_total", "duplicate"],
-  sealed_unopenable: ["dbc_p2p_sealed_total", "unopenable"],
-  sealed_relayed: ["dbc_p2p_relayed_total", "sealed"],
   stale_dropped: ["dbc_p2p_messages_dropped_total", "stale"],
   forged_dropped: ["dbc_p2p_messages_dropped_total", "forged"],
   malformed_frames: ["dbc_p2p_messages_dropped_total", "malformed"],
@@ -94,8 +85,6 @@ const COUNTER_SERIES: Record<CounterName, readonly [FamilyName, string] | undefi
   departure_reports: ["dbc_p2p_events_total", "departure_report"],
   departure_checks: ["dbc_p2p_events_total", "departure_check"],
   departure_checks_failed: ["dbc_p2p_events_total", "departure_check_failed"],
-  hint_fallbacks: ["dbc_p2p_events_total", "route_hint_fallback"],
-  sealed_flooded: ["dbc_p2p_relayed_total", "sealed_flooded"],
   lookups: ["dbc_p2p_events_total", "lookup"],
   lookups_failed: ["dbc_p2p_events_total", "lookup_failed"],
   lookup_queries: ["dbc_p2p_events_total", "lookup_query"],
@@ -147,10 +136,9 @@ export function networkMetrics(source: NetworkMetricsSource): NetworkMetrics {
   });
   gauge("dbc_p2p_known_peers", "Entries in the address book.", (s) => s.knownPeers);
   gauge("dbc_p2p_departed_peers", "Nodes known to have left.", (s) => s.departedPeers);
-  gauge("dbc_p2p_route_hints", "Routes learnt for sealed messages.", (s) => s.routeHints);
   gauge(
     "dbc_p2p_pending_requests",
-    "Sealed requests waiting for their reply.",
+    "Requests of this node's waiting for their reply.",
     (s) => s.pendingRequests,
   );
   gauge(

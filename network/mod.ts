@@ -18,6 +18,6 @@ export { parseSeeds, type SeedSpec, SeedTrust } from "./seeds.ts";
 export { DepartureReports } from "./departure_reports.ts";
 export { nextIncarnation, plausibleIncarnation } from "./incarnation.ts";
 export { TokenBucket } from "./rate_limit.ts";
-export { RequestFailed, type RouteResult } from "./router.ts";
+export { RequestFailed, type RouteResult } from "./routing/mod.ts";
 export type { Link, LinkEvents, Transport } from "./transport.ts";
 export * from "./wire.ts";

@@ -1,5 +1,5 @@
 /**
- * The nonces of recently seen broadcasts and sealed messages, bounded in both
+ * The nonces of recently seen broadcasts, bounded in both
  * size and time. A message whose nonce is here is a duplicate: dropped and not
  * relayed. Entries leave after `ttlMs` (a message older than that is refused
  * by its time stamp instead) or, when the cache is full, oldest first.

@@ -21,12 +21,13 @@
  *   to see (a check; see departure_reports.ts). Numbers a peer sends are
  *   range-checked by the wire schema and incarnations against the clock
  *   (incarnation.ts); a "seed" role counts only for configured or pinned
- *   seeds (seeds.ts); routes are learned only from signed messages
- *   (router.ts); gossip never rewrites a known entry, but for the address of
+ *   seeds (seeds.ts); a request goes to its target on a link to the target
+ *   itself, found by a lookup (routing/), never through a neighbour's claim;
+ *   gossip never rewrites a known entry, but for the address of
  *   one our dial failed at (address_book.ts); a node's own word over its link
  *   sets its address (a relay circuit when it is behind a NAT: nat.ts);
- * - broadcast along a tree with lazy repair ({@link Broadcaster}: Plumtree) and sealed
- *   requests ({@link Router});
+ * - broadcast along a tree with lazy repair ({@link Broadcaster}: Plumtree) and
+ *   requests to one node on a link of their own ({@link RequestRouter}), never flooded;
  * - every peer has a message budget: what comes over it is dropped (a busy
  *   relay is still a good neighbour, and its senders retry); a peer far over
  *   it ({@link FLOOD_FACTOR} times), or sending anything malformed, is
@@ -87,12 +88,12 @@ import { nextIncarnation, plausibleIncarnation } from "./incarnation.ts";
 import type { Neighbours } from "./neighbours.ts";
 import { NonceCache } from "./nonce_cache.ts";
 import { TokenBucket } from "./rate_limit.ts";
-import { Router, type RouteResult } from "./router.ts";
 import {
   isRoutingMessage,
   JOIN_LOOKUP_DELAY_MS,
   REFRESH_LOOKUP_ROUNDS,
   RequestRouter,
+  type RouteResult,
   type RoutingTable,
 } from "./routing/mod.ts";
 import { parseSeeds, SeedTrust } from "./seeds.ts";
@@ -213,7 +214,6 @@ export type PeerNodeStatus = {
   knownPeers: number;
   departedPeers: number;
   nonceCache: { size: number; max: number; evictedEarly: number };
-  routeHints: number;
   pendingRequests: number;
   /** Kademlia contacts, and request links this node keeps open (network/routing/). */
   routingContacts: number;
@@ -238,7 +238,6 @@ export class PeerNode {
   #dialer: Dialer;
   #nonces: NonceCache;
   #broadcaster: Broadcaster;
-  #router: Router;
   /** Requests to nodes by id: Kademlia lookups and direct request links (network/routing/). */
   #requests: RequestRouter;
   #open = new Map<string, LinkRecord>();
@@ -325,19 +324,6 @@ export class PeerNode {
       penalise,
       // The market: a client-end that joins late lists every GPU node at once, not at its refresh.
       retainTopics: new Set([SERVICE_SUMMARY_TOPIC]),
-    });
-    this.#router = new Router({
-      selfId: deps.selfId,
-      networkId: config.networkId,
-      clock: deps.clock,
-      auth: deps.auth,
-      nonces: this.#nonces,
-      neighbours,
-      counters: this.counters,
-      handleRequest: (origin, request, deadline) => this.#answer(origin, request, deadline),
-      isDeparted: (id) => this.#book.departure(id) !== undefined && !this.#open.has(id),
-      penalise,
-      hintTtlMs: rounds(2),
     });
     this.#requests = new RequestRouter({
       selfId: deps.selfId,
@@ -436,7 +422,6 @@ export class PeerNode {
       this.#closeLink(record, "ours");
     }
     for (const record of [...this.#handshaking]) this.#closeLink(record, "ours");
-    this.#router.close("the node is shutting down");
     this.#requests.close();
     this.#broadcaster.stop();
   }
@@ -474,15 +459,6 @@ export class PeerNode {
    */
   request(target: string, request: NetworkRequest, timeoutMs: number): Promise<RouteResult> {
     return this.#requests.request(target, request, timeoutMs);
-  }
-
-  /**
-   * The older way: sealed to the target's key and relayed hop by hop (a route hint, else a
-   * flood). Nothing in the node sends requests this way any more; it stays for the relays and
-   * answers an older node still asks of this one, and the tests of that path.
-   */
-  sealedRequest(target: string, request: NetworkRequest, timeoutMs: number): Promise<RouteResult> {
-    return this.#router.request(target, request, timeoutMs);
   }
 
   /**
@@ -561,8 +537,7 @@ export class PeerNode {
         max: this.#nonces.maxEntries,
         evictedEarly: this.#nonces.evictedEarly,
       },
-      routeHints: this.#router.hintCount,
-      pendingRequests: this.#router.pendingCount + this.#requests.pendingCount,
+      pendingRequests: this.#requests.pendingCount,
       routingContacts: this.#requests.table.size,
       requestLinks: this.#requests.requestLinkCount,
       counters: { ...this.counters },
@@ -653,7 +628,6 @@ export class PeerNode {
       return;
     }
     if (this.#open.get(record.remoteId) === record) this.#open.delete(record.remoteId);
-    this.#router.linkClosed(record.remoteId);
     this.#requests.neighbourClosed(record.remoteId);
     this.#broadcaster.linkClosed(record.remoteId);
     if (this.#stopped) return;
@@ -1060,8 +1034,6 @@ export class PeerNode {
       case "retained_req":
       case "retained":
         return this.#broadcaster.receiveRetained(record.remoteId, message);
-      case "sealed":
-        return this.#router.receive(record.remoteId, message);
       case "find":
       case "found":
       case "call":
@@ -1297,7 +1269,6 @@ export class PeerNode {
 
   #departureLearned(id: string): void {
     this.counters.departures_recorded++;
-    this.#router.targetDeparted(id);
     this.#broadcaster.forgetOrigin(id);
     this.#requests.targetDeparted(id);
     this.#deps.onDeparture?.(id);
@@ -1344,7 +1315,6 @@ export class PeerNode {
     }
     this.#book.expire(now);
     this.#reports.expire(now);
-    this.#router.expireHints(now);
   }
 
   /** Our neighbours, a sample of the book and new departures, to one neighbour. */

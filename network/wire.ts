@@ -17,11 +17,9 @@ import {
   MAX_EXCHANGE_ENTRIES,
   MAX_FOUND_ENTRIES,
   MAX_FRAME_BYTES,
-  MAX_HOPS,
   MAX_IHAVE_IDS,
   MAX_INCARNATION,
   MAX_RETAINED_PAGE,
-  MAX_SEALED_CIPHERTEXT_BYTES,
   MAX_TIMESTAMP_MS,
   MAX_TOPIC_LENGTH,
   REFUSAL_SAMPLE_SIZE,
@@ -48,7 +46,6 @@ const Signature = b64(64).length(88);
 const Incarnation = z.number().int().min(0).max(MAX_INCARNATION);
 const Timestamp = z.number().int().min(0).max(MAX_TIMESTAMP_MS);
 const Age = z.number().int().min(0).max(MAX_AGE_MS);
-const Hops = z.number().int().min(0).max(MAX_HOPS);
 /** A query's or call's id, chosen by the asker, unique among its open ones on that link. */
 const QueryId = z.string().min(1).max(24).regex(/^[A-Za-z0-9+/=]+$/);
 const NetworkId = z.string().min(1).max(63);
@@ -153,17 +150,6 @@ export const WireMessageSchema = z.discriminatedUnion("t", [
     gone: z.array(DepartureSchema).max(MAX_EXCHANGE_DEPARTURES),
   }).strict(),
   BroadcastSchema,
-  z.object({
-    t: z.literal("sealed"),
-    nonce: Nonce,
-    origin: NodeIdSchema,
-    target: NodeIdSchema,
-    ts: Timestamp,
-    hops: Hops,
-    eph: b64(32).length(44),
-    ct: b64(MAX_SEALED_CIPHERTEXT_BYTES),
-    sig: Signature,
-  }).strict(),
   // Plumtree's lazy push (network/broadcast/): ids of broadcasts the sender has, for a peer it
   // does not push them to; a request for some of them (and to be pushed to from now on);
   // a request to be pushed to no more (a copy came twice).
@@ -219,7 +205,6 @@ export const WireMessageSchema = z.discriminatedUnion("t", [
 export type WireMessage = z.infer<typeof WireMessageSchema>;
 export type WireMessageOf<T extends WireMessage["t"]> = Extract<WireMessage, { t: T }>;
 export type Broadcast = WireMessageOf<"bcast">;
-export type Sealed = WireMessageOf<"sealed">;
 
 // --- Bytes that get signed ------------------------------------------------------------------
 // A fixed-order JSON array of strings and integers encodes the same way everywhere.
@@ -263,24 +248,6 @@ export function broadcastSignedBytes(
       message.ts,
       message.topic,
       message.body,
-    ]),
-  );
-}
-
-/** A sealed message's header: the associated data of its encryption and the start of what is signed. */
-export function sealedHeaderBytes(
-  networkId: string,
-  message: Omit<Sealed, "sig" | "hops" | "t" | "ct">,
-): Uint8Array {
-  return encoder.encode(
-    JSON.stringify([
-      "dbc/sealed/1",
-      networkId,
-      message.origin,
-      message.target,
-      message.nonce,
-      message.ts,
-      message.eph,
     ]),
   );
 }

@@ -133,7 +133,7 @@ export class Broadcaster {
 
   constructor(deps: BroadcasterDeps) {
     this.#deps = deps;
-    this.#admission = { ...deps, duplicates: "broadcast_duplicates", verifying: new Map() };
+    this.#admission = { ...deps, verifying: new Map() };
     this.#retainedDone = (deps.retainTopics?.size ?? 0) === 0;
   }
 

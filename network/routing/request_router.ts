@@ -27,7 +27,7 @@ import { DIAL_TIMEOUT_MS, MAX_FOUND_ENTRIES, MAX_PENDING_REQUESTS } from "../con
 import type { Counters, MessageCounts } from "../counters.ts";
 import type { Neighbours } from "../neighbours.ts";
 import { newNonce } from "../nonce_cache.ts";
-import { RequestFailed, type RouteResult } from "../router.ts";
+import { RequestFailed, type RouteResult } from "./request_result.ts";
 import type { Link, Transport } from "../transport.ts";
 import type { WireMessage, WireMessageOf } from "../wire.ts";
 import {

@@ -9,10 +9,10 @@ import {
   BYE_REASONS,
   encodeBase64,
   MAX_AGE_MS,
+  MAX_BROADCAST_HOPS,
   MAX_EXCHANGE_DEPARTURES,
   MAX_EXCHANGE_ENTRIES,
   MAX_FOUND_ENTRIES,
-  MAX_HOPS,
   MAX_INCARNATION,
   MAX_RETAINED_PAGE,
   MAX_TIMESTAMP_MS,
@@ -33,7 +33,7 @@ export const timestamps = fc.oneof(
   fc.constant(1_767_225_600_000),
 );
 export const ages = fc.integer({ min: 0, max: MAX_AGE_MS });
-export const hops = fc.integer({ min: 0, max: MAX_HOPS });
+export const hops = fc.integer({ min: 0, max: MAX_BROADCAST_HOPS });
 export const ports = fc.integer({ min: 1, max: 65535 });
 export const addresses = fc.oneof(
   fc.tuple(fc.ipV4(), ports).map(([host, port]) => `${host}:${port}`),
@@ -104,17 +104,6 @@ export function wireMessages(long = false): fc.Arbitrary<WireMessage> {
       t: fc.constant("retained" as const),
       msgs: list(broadcast, MAX_RETAINED_PAGE),
       last: fc.boolean(),
-    }),
-    fc.record({
-      t: fc.constant("sealed" as const),
-      nonce: base64Of(16),
-      origin: nodeIds,
-      target: nodeIds,
-      ts: timestamps,
-      hops,
-      eph: base64Of(32),
-      ct: fc.uint8Array({ maxLength: long ? 2000 : 64 }).map(encodeBase64),
-      sig: base64Of(64),
     }),
     // Request routing (network/routing/): queries, their answers, requests and replies.
     fc.record({

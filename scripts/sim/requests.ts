@@ -18,9 +18,8 @@ export type RequestFigures = {
   /** Median messages of the next request to the same node. */
   request_next_messages: number | null;
   request_first_max_messages: number | null;
-  /** Requests (first and next) that failed, and sealed copies flooded meanwhile (network-wide). */
+  /** Requests (first and next) that failed. */
   request_failures: number;
-  request_sealed_flooded: number;
   /** Median lookup queries a first request made (0 when the address was already known). */
   request_lookup_queries: number | null;
   /**
@@ -51,9 +50,6 @@ export async function measureRequests(
   );
   // Joined, linked, and the self-lookup on join done.
   await clock.runFor(options.settleMs);
-  const flooded = () =>
-    cluster.nodes.reduce((sum, node) => sum + node.peer.counters.sealed_flooded, 0);
-  const floodedBefore = flooded();
   let failures = 0;
   const targets = clients.map((client) => {
     const candidates = gpus.filter((node) => node.alive && !client.peer.isLinked(node.id));
@@ -90,7 +86,6 @@ export async function measureRequests(
     request_next_messages: median(next.messages),
     request_first_max_messages: first.messages.length ? Math.max(...first.messages) : null,
     request_failures: failures,
-    request_sealed_flooded: flooded() - floodedBefore,
     request_lookup_queries: median(first.queries),
     request_first_dials: median(first.dials),
   };

@@ -25,7 +25,6 @@ function setup(verdict: (origin: string) => MaybePromise<boolean> = () => true) 
     },
     nonces: new NonceCache({ maxEntries: 100, ttlMs: TTL_MS }),
     counters: createCounters(),
-    duplicates: "sealed_duplicates",
   };
   const message = (nonce: string, origin = "origin", ts = clock.now()) => ({ origin, nonce, ts });
   const decode = (nonce: string) => () => {
@@ -44,14 +43,14 @@ Deno.test("a fresh, well-signed message is admitted once and its nonce remembere
 
   const again = admit(deps, message("a"), decode("a"));
   assert.deepEqual(again, { outcome: "dropped", reason: "duplicate" });
-  assert.equal(deps.counters.sealed_duplicates, 1);
+  assert.equal(deps.counters.broadcast_duplicates, 1);
 });
 
 Deno.test("our own message coming back is dropped unverified and counted as a duplicate", () => {
   const { deps, verified, decoded, message, decode } = setup();
   const own = admit(deps, message("a", "self"), decode("a"));
   assert.deepEqual(own, { outcome: "dropped", reason: "own" });
-  assert.equal(deps.counters.sealed_duplicates, 1);
+  assert.equal(deps.counters.broadcast_duplicates, 1);
   assert.deepEqual(verified, []);
   assert.deepEqual(decoded, []);
 });
@@ -65,7 +64,7 @@ Deno.test("a known nonce costs neither decoding nor a signature check", () => {
       reason: "duplicate",
     });
   }
-  assert.equal(deps.counters.sealed_duplicates, 1_000);
+  assert.equal(deps.counters.broadcast_duplicates, 1_000);
   assert.deepEqual(verified, []);
   assert.deepEqual(decoded, []);
 });
@@ -90,7 +89,7 @@ Deno.test("undecodable parts are dropped unverified; only a bad signature counts
   assert.deepEqual(badSignature, { outcome: "dropped", reason: "forged" });
   assert.deepEqual(verified, []);
   assert.equal(deps.counters.forged_dropped, 1);
-  assert.equal(deps.counters.sealed_duplicates + deps.counters.stale_dropped, 0);
+  assert.equal(deps.counters.broadcast_duplicates + deps.counters.stale_dropped, 0);
 });
 
 Deno.test("a forged copy is dropped without taking the nonce from the genuine one", () => {
@@ -115,15 +114,7 @@ Deno.test("with a slow verifier, the copy that finishes second is a duplicate", 
   release();
   assert.deepEqual(await first, { outcome: "admitted", at: START_MS + 250, parts: PARTS });
   assert.deepEqual(await second, { outcome: "dropped", reason: "duplicate" });
-  assert.equal(deps.counters.sealed_duplicates, 1);
-});
-
-Deno.test("broadcasts count their duplicates apart from sealed messages", () => {
-  const { deps, message, decode } = setup();
-  deps.duplicates = "broadcast_duplicates";
-  admit(deps, message("a", "self"), decode("a"));
   assert.equal(deps.counters.broadcast_duplicates, 1);
-  assert.equal(deps.counters.sealed_duplicates, 0);
 });
 
 Deno.test("with a slow verifier, a copy that comes while one is being checked is not verified again", async () => {

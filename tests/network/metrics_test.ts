@@ -66,7 +66,6 @@ Deno.test("dbc_p2p_* follow the peer node: links, messages by kind, broadcasts, 
       "dbc_p2p_links_total",
       "dbc_p2p_messages_dropped_total",
       "dbc_p2p_broadcasts_total",
-      "dbc_p2p_sealed_total",
       "dbc_p2p_relayed_total",
       "dbc_p2p_events_total",
     ].reduce((sum, name) => sum + (families.get(name)?.values.length ?? 0), 0);

@@ -165,8 +165,6 @@ Deno.test({
       assert.equal(pong.node_id, to.nodeId);
       assert.equal(pong.route, "direct");
       assert.equal(pong.hops, 1);
-      const floods = await Promise.all(nodes.map(status));
-      for (const s of floods) assert.equal(counter(s, "sealed_flooded"), 0);
 
       // A graceful leave, then a SIGKILL: each is gone from every peer list within the bound.
       for (const [victim, signal] of [[nodes[4]!, "SIGTERM"], [nodes[5]!, "SIGKILL"]] as const) {

@@ -2,9 +2,8 @@
  * A real {@link PeerNode} (real Ed25519 keys, noble signatures, a manual
  * clock) with one inbound link, over which a peer sends a sequence of
  * messages: hellos it signed (some edited after signing), peer exchanges
- * with signed or forged goodbyes, broadcasts and sealed messages (sealed to
- * the node, so their inner request or reply is decrypted and parsed: valid,
- * edited, or noise), goodbyes, refusals and any other valid wire message,
+ * with signed or forged goodbyes, broadcasts, goodbyes, refusals and any
+ * other valid wire message (lookups, requests and their answers included),
  * with time passing in between. Broadcasts and requests reach an
  * {@link Inbox} with a subscriber, as in the network worker.
  *
@@ -34,12 +33,9 @@ import {
   type PeerNodeConfig,
   PROTOCOL_VERSION,
   REFUSAL_REASONS,
-  type Sealed,
-  sealedHeaderBytes,
   type WireMessage,
 } from "../../../network/mod.ts";
 import { Inbox } from "../../../network/inbox.ts";
-import { type Json, mutatedBytes, mutatedJson } from "../mutate.ts";
 import { expect, type FuzzTarget } from "../target.ts";
 import { addresses, ages, incarnations, wireMessages } from "../wire_arbitraries.ts";
 
@@ -82,31 +78,11 @@ type Step =
     gone: { who: Who; inc: number; age: number; sig: "signed" | "forged" | "none" }[];
   }
   | { kind: "bcast"; origin: Who; topic: string; body: string; tsOffset: number; edit: boolean }
-  | { kind: "sealed"; to: "node" | "third"; inner: Uint8Array; tsOffset: number; edit: boolean }
   | { kind: "bye"; reason: typeof BYE_REASONS[number]; goodbye: "signed" | "forged" | "none" }
   | { kind: "refuse"; reason: typeof REFUSAL_REASONS[number] }
   | { kind: "raw"; message: WireMessage }
   | { kind: "wait"; ms: number };
 
-const encoder = new TextEncoder();
-const inners = fc.oneof(
-  fc.constantFrom<Json>(
-    { k: "req", id: "fuzz-request-1", wait: 5_000, p: { type: "node.ping" } },
-    {
-      k: "req",
-      id: "fuzz-request-2",
-      wait: 5_000,
-      p: { type: "app", topic: "api.http", body: {} },
-    },
-    { k: "rep", id: "fuzz-request-3", p: { type: "error", code: "internal", message: "x" } },
-  ),
-).chain((valid) =>
-  fc.oneof(
-    fc.constant(encoder.encode(JSON.stringify(valid))),
-    mutatedJson(fc.constant(valid)).map((value) => encoder.encode(JSON.stringify(value))),
-    mutatedBytes(fc.constant(encoder.encode(JSON.stringify(valid)))),
-  )
-);
 const who = fc.constantFrom<Who>("peer", "third", "node");
 const offsets = fc.oneof(
   fc.integer({ min: -1_000, max: 1_000 }),
@@ -158,16 +134,6 @@ const steps: fc.Arbitrary<Step> = fc.oneof(
       edit: fc.boolean(),
     }),
     weight: 2,
-  },
-  {
-    arbitrary: fc.record({
-      kind: fc.constant("sealed" as const),
-      to: fc.constantFrom("node" as const, "third" as const),
-      inner: inners,
-      tsOffset: offsets,
-      edit: fc.boolean(),
-    }),
-    weight: 3,
   },
   {
     arbitrary: fc.record({
@@ -381,33 +347,6 @@ export const target: FuzzTarget<Step[]> = {
                 sig: sign(step.origin, broadcastSignedBytes(NETWORK, fields)),
               };
               return step.edit ? { ...message, body: `${message.body} ` } : message;
-            }
-            case "sealed": {
-              const fields = {
-                origin: idOf("peer"),
-                target: idOf(step.to),
-                nonce: nonceOf(),
-                ts: Math.max(0, now + step.tsOffset),
-              };
-              const box = parties.peer.auth.seal(
-                fields.target,
-                (eph) => sealedHeaderBytes(NETWORK, { ...fields, eph: encodeBase64(eph) }),
-                step.inner,
-              ) as { ephemeralPublicKey: Uint8Array; ciphertext: Uint8Array };
-              const eph = encodeBase64(box.ephemeralPublicKey);
-              const header = sealedHeaderBytes(NETWORK, { ...fields, eph });
-              const signed = new Uint8Array(header.length + box.ciphertext.length);
-              signed.set(header);
-              signed.set(box.ciphertext, header.length);
-              const message: Sealed = {
-                t: "sealed",
-                ...fields,
-                hops: 4,
-                eph,
-                ct: encodeBase64(box.ciphertext),
-                sig: sign("peer", signed),
-              };
-              return step.edit ? { ...message, ts: message.ts + 1 } : message;
             }
             case "bye": {
               const inc = T0 - 1;

@@ -68,11 +68,6 @@ Deno.test({
         nodes.map((node) => mustGet<NetworkStatus>(node, "/api/v1/peers/status")),
       );
       const [seedStatus, gpuStatus, clientStatus] = statuses;
-      for (const [index, status] of statuses.entries()) {
-        for (const name of ["sealed_sent", "sealed_relayed", "sealed_flooded"]) {
-          assert.equal(counter(status, name), 0, `${nodes[index]!.name}: ${name}`);
-        }
-      }
       assert.equal(counter(clientStatus!, "request_links_opened"), 1, "one link, used twice");
       assert.equal(counter(gpuStatus!, "calls_answered"), 2);
       assert.equal(counter(seedStatus!, "calls_answered"), 0, "the seed carried no request");
@@ -94,8 +89,11 @@ Deno.test({
       assert.match(failed.body.error_message, new RegExp(gpu.nodeId));
       assert.ok(failed.tookMs <= PING_TIMEOUT_MS + 2_000, `${failed.tookMs} ms`);
       const after = await mustGet<NetworkStatus>(seed, "/api/v1/peers/status");
-      assert.equal(counter(after, "sealed_relayed"), 0);
-      assert.equal(counter(after, "sealed_flooded"), 0);
+      assert.equal(
+        counter(after, "calls_answered"),
+        0,
+        "the seed answered no call for the GPU node",
+      );
     } finally {
       await network.stop();
     }
