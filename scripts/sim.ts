@@ -25,6 +25,7 @@ import { parseArgs } from "node:util";
 import { DEFAULT_SIM_CONFIG, SimCluster, type SimNode } from "./sim/cluster.ts";
 import { measureBroadcasts, scheduleBroadcasts } from "./sim/broadcasts.ts";
 import { measureRequests } from "./sim/requests.ts";
+import { countTraffic } from "./sim/traffic.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -144,6 +145,8 @@ for (let index = candidates.length - 1; index > 0; index--) {
   [candidates[index], candidates[other]] = [candidates[other]!, candidates[index]!];
 }
 const churnStarted = clock.now();
+const churnWallStarted = performance.now();
+const stopCounting = countTraffic(cluster);
 /** Nodes that join during the churn -> when; and when each first had its outbound target. */
 const joiners = new Map<SimNode, number>();
 const joinerReached = new Map<SimNode, number>();
@@ -204,6 +207,8 @@ while (
   }
 }
 watchingJoiners = false;
+const traffic = stopCounting();
+const churnWallS = round((performance.now() - churnWallStarted) / 1000, 1);
 const joinTimes = [...joinerReached.values()].sort((a, b) => a - b);
 /** Rounds from a churn joiner's start until it had its outbound target: the slowest, the median. */
 const churnJoin = {
@@ -253,6 +258,9 @@ const churn = {
   /** Broadcasts sent after the churn, when the network had settled. */
   broadcast_coverage: churned.coverage,
   broadcast_messages_per_node: churned.payloadsPerNode,
+  /** Wall time of the churn phase (until every departure was forgotten), and what was sent in it. */
+  wall_s: churnWallS,
+  traffic,
 };
 log(`churn ${CHURN * 100}%: ${JSON.stringify(churn)}`);
 for (const node of cluster.nodes) node.peer.stop();
