@@ -48,14 +48,6 @@ function stopAll(cluster: SimCluster) {
   for (const node of cluster.nodes) node.peer.stop();
 }
 
-function nonNeighbours(cluster: SimCluster): [SimNode, SimNode] {
-  for (const from of cluster.alive) {
-    const to = cluster.alive.find((node) => node !== from && !from.peer.isLinked(node.id));
-    if (to) return [from, to];
-  }
-  throw new Error("the network is a complete graph");
-}
-
 Deno.test("joining through one seed, every node reaches its target; a broadcast arrives once everywhere", async () => {
   const cluster = await network(16);
   try {
