@@ -87,6 +87,16 @@ export class Ed25519Signer {
   }
 }
 
+/** `cache`'s entry for `id`, made by `make` when missing; the oldest entry goes when it is full. */
+function cached<V>(cache: Map<string, V>, id: string, make: () => V): V {
+  const known = cache.get(id);
+  if (known !== undefined) return known;
+  if (cache.size >= VERIFY_KEY_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+  const made = make();
+  cache.set(id, made);
+  return made;
+}
+
 const verifyKeys = new Map<string, Promise<CryptoKey>>();
 
 /** Verifies with WebCrypto; false (never a throw) for malformed keys or signatures. */
@@ -97,14 +107,11 @@ export async function verifyEd25519(
 ): Promise<boolean> {
   if (publicKey.length !== 32 || signature.length !== 64) return false;
   const cacheKey = toHex(publicKey);
-  let key = verifyKeys.get(cacheKey);
-  if (!key) {
-    if (verifyKeys.size >= VERIFY_KEY_CACHE_LIMIT) {
-      verifyKeys.delete(verifyKeys.keys().next().value!);
-    }
-    key = crypto.subtle.importKey("raw", plain(publicKey), { name: "Ed25519" }, false, ["verify"]);
-    verifyKeys.set(cacheKey, key);
-  }
+  const key = cached(
+    verifyKeys,
+    cacheKey,
+    () => crypto.subtle.importKey("raw", plain(publicKey), { name: "Ed25519" }, false, ["verify"]),
+  );
   try {
     return await crypto.subtle.verify("Ed25519", await key, plain(signature), plain(message));
   } catch {
@@ -125,24 +132,18 @@ export function verifyEd25519Native(
   signature: Uint8Array,
 ): boolean {
   if (publicKey.length !== 32 || signature.length !== 64) return false;
-  const cacheKey = toHex(publicKey);
-  let key = nativeVerifyKeys.get(cacheKey);
-  if (key === undefined) {
-    if (nativeVerifyKeys.size >= VERIFY_KEY_CACHE_LIMIT) {
-      nativeVerifyKeys.delete(nativeVerifyKeys.keys().next().value!);
-    }
+  const key = cached(nativeVerifyKeys, toHex(publicKey), () => {
     try {
-      key = createPublicKey({
+      return createPublicKey({
         key: Buffer.from(concatBytes(SPKI_ED25519_PREFIX, publicKey)),
         format: "der",
         type: "spki",
       });
     } catch {
       // Not a point on the curve: remembered as such, so a peer repeating it costs a lookup.
-      key = false;
+      return false;
     }
-    nativeVerifyKeys.set(cacheKey, key);
-  }
+  });
   if (key === false) return false;
   try {
     return nativeVerify(null, message, key, signature);

@@ -26,8 +26,6 @@ export type HandlerDeps = {
   sign: (message: Uint8Array) => Uint8Array | Promise<Uint8Array>;
 };
 
-/** Leaves room for the seal's envelope inside the largest frame. */
-const MAX_REQUEST_JSON_BYTES = MAX_REQUEST_BYTES;
 /** A request gives up a little before the caller's own RPC time-out, so the caller sees why. */
 const SEND_TIMEOUT_MARGIN_MS = 1_000;
 
@@ -59,10 +57,10 @@ export function networkHandlers(deps: HandlerDeps): Omit<Handlers<"network">, "m
     "network.peers.active": () => ({ peers: peer.activePeers() }),
     "network.peers.global": () => ({ peers: peer.knownPeers() }),
     "network.send": async (params): Promise<NetworkSendResult> => {
-      if (byteLength(JSON.stringify(params.payload)) > MAX_REQUEST_JSON_BYTES) {
+      if (byteLength(JSON.stringify(params.payload)) > MAX_REQUEST_BYTES) {
         throw new RpcError(
           "invalid_params",
-          `a request is at most ${MAX_REQUEST_JSON_BYTES} bytes`,
+          `a request is at most ${MAX_REQUEST_BYTES} bytes`,
         );
       }
       const timeoutMs = params.timeout_ms ??
