@@ -405,7 +405,7 @@ export const CONFIG_FIELDS = {
     intBetween(1, 100_000),
     asInteger,
     200,
-    "messages a second one peer may send on average (twice that in a burst); more are dropped, and a peer sending four times as many is cut off",
+    "messages a second one peer may send on average (twice that in a burst); more are dropped, and a peer sending four times as many is cut off; its bytes a second may be 8 KiB a message, 2 MiB at least",
   ),
   auth_timestamp_window_s: field(
     intBetween(10, 3_600),

@@ -45,8 +45,19 @@ export const MAX_QUEUED_DURING_HANDSHAKE = 16;
 export const DIAL_TIMEOUT_MS = 10_000;
 /** A ping without a pong by then counts as missed. */
 export const PING_TIMEOUT_MS = 5_000;
-/** Byte budget per peer per second (and its burst, four seconds' worth). */
+/** Byte budget per peer per second (and its burst, four seconds' worth), at the least. */
 export const RATE_LIMIT_BYTES_PER_S = 2 * 1024 * 1024;
+/**
+ * Bytes of a peer's byte budget per message of its message budget: an operator who lets a peer
+ * send more messages (`p2p_rate_limit_per_s`) lets it send their bytes too. At the default 200
+ * messages a second this stays under {@link RATE_LIMIT_BYTES_PER_S}.
+ */
+export const RATE_LIMIT_BYTES_PER_MESSAGE = 8 * 1024;
+
+/** A link's byte budget a second for a message budget of `messagesPerS`. */
+export function linkByteBudget(messagesPerS: number): number {
+  return Math.max(RATE_LIMIT_BYTES_PER_S, messagesPerS * RATE_LIMIT_BYTES_PER_MESSAGE);
+}
 /** How long a misbehaving peer stays refused. */
 export const BAN_MS = 10 * 60_000;
 export const MAX_BANNED = 4096;

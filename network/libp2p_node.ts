@@ -51,6 +51,7 @@ import {
 import { TokenBucket } from "./rate_limit.ts";
 import type { Link, LinkDirection, LinkEvents, Transport } from "./transport.ts";
 import { webSocketsWithNoDelay } from "./ws_dialer.ts";
+import { windowUpdatesAtHalf } from "./yamux_window.ts";
 import { decodeWireMessage, encodeFrame, FrameDecoder, type WireMessage } from "./wire.ts";
 
 export type Libp2pTransportOptions = {
@@ -72,6 +73,8 @@ export type Libp2pTransportOptions = {
    * a relay circuit, or `null` when behind a NAT with no relay yet.
    */
   onAdvertised?: (address: string | undefined | null) => void;
+  /** Bytes a second a peer may send on one link (four seconds' worth in a burst); 2 MiB if absent. */
+  rateLimitBytesPerS?: number;
   /** Told each time DCUtR replaced a relayed connection with a direct one (this node dialled it). */
   onRelayedUpgraded?: () => void;
 };
@@ -152,6 +155,7 @@ export class Libp2pTransport implements Transport {
   #stopping = false;
   #onAdvertised: Libp2pTransportOptions["onAdvertised"];
   #onRelayedUpgraded: Libp2pTransportOptions["onRelayedUpgraded"];
+  #bytesPerS: number;
   /** Relayed connections DCUtR replaced, each closed once its links are done (or at a deadline). */
   #retiring = new Map<Connection, ReturnType<typeof setTimeout>>();
 
@@ -167,6 +171,7 @@ export class Libp2pTransport implements Transport {
     this.#ownHosts = ownHosts;
     this.#onAdvertised = options.onAdvertised;
     this.#onRelayedUpgraded = options.onRelayedUpgraded;
+    this.#bytesPerS = options.rateLimitBytesPerS ?? RATE_LIMIT_BYTES_PER_S;
     this.#reservations = reservationStoreOf(libp2p);
   }
 
@@ -179,6 +184,7 @@ export class Libp2pTransport implements Transport {
     const ip = options.listenHost.includes(":") ? "ip6" : "ip4";
     const ownHosts = new Set<string>();
     if (!/^(0\.0\.0\.0|::)$/.test(options.listenHost)) ownHosts.add(options.listenHost);
+    windowUpdatesAtHalf();
     // DCUtR is made before the transport it reports to (which needs libp2p) exists.
     const upgraded: { to?: Libp2pTransport } = {};
     const libp2p = await createLibp2p({
@@ -430,6 +436,7 @@ export class Libp2pTransport implements Transport {
           });
         }
       },
+      this.#bytesPerS,
     );
     this.#links.add(link);
     return link;
@@ -475,10 +482,7 @@ class StreamLink implements Link {
   #events: LinkEvents | undefined;
   #early: Array<(events: LinkEvents) => void> = [];
   #decoder = new FrameDecoder(MAX_FRAME_BYTES);
-  #bytes = new TokenBucket(
-    { ratePerS: RATE_LIMIT_BYTES_PER_S, burst: RATE_LIMIT_BYTES_PER_S * 4 },
-    Date.now(),
-  );
+  #bytes: TokenBucket;
   #failed = false;
   #done = false;
   #onDone: () => void;
@@ -491,7 +495,9 @@ class StreamLink implements Link {
     log: Logger,
     pingFn: PingFn,
     onDone: () => void,
+    bytesPerS: number,
   ) {
+    this.#bytes = new TokenBucket({ ratePerS: bytesPerS, burst: bytesPerS * 4 }, Date.now());
     this.#stream = stream;
     this.#log = log;
     this.#ping = pingFn;

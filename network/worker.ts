@@ -13,7 +13,7 @@ import {
   VERSION,
 } from "../mod/mod.ts";
 import { answerApiRequest } from "./api_requests.ts";
-import { SAVE_INTERVAL_MS } from "./constants.ts";
+import { linkByteBudget, SAVE_INTERVAL_MS } from "./constants.ts";
 import { networkHandlers } from "./handlers.ts";
 import { networkMetrics } from "./metrics.ts";
 import { Inbox } from "./inbox.ts";
@@ -56,6 +56,7 @@ runWorker("network", async ({ init, log, clock, call }) => {
       onRelayedUpgraded: () => {
         if (ready.peer) ready.peer.counters.relayed_upgraded++;
       },
+      rateLimitBytesPerS: linkByteBudget(config.p2p_rate_limit_per_s),
     });
   } catch (error) {
     db.close();

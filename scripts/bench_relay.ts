@@ -195,12 +195,21 @@ async function relayRun(count: number): Promise<number> {
   const start = await delivered(b);
   const started = performance.now();
   for (const message of batch) link.send(message);
-  await until(
-    "B delivered the run",
-    async () => (await delivered(b)) >= start + count ? true : undefined,
-    300_000,
-    POLL_MS,
-  );
+  try {
+    await until(
+      "B delivered the run",
+      async () => (await delivered(b)) >= start + count ? true : undefined,
+      60_000,
+      POLL_MS,
+    );
+  } catch (error) {
+    // Say what became of the missing ones: each node's counters name drops, sheds and limits.
+    for (const [name, node] of [["A", a], ["B", b]] as const) {
+      const status = await get<NetworkStatus>(node, "/api/v1/peers/status");
+      console.error(`${name}: ${JSON.stringify(status?.counters)}`);
+    }
+    throw error;
+  }
   return count / ((performance.now() - started) / 1000);
 }
 
