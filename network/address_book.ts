@@ -80,6 +80,9 @@ export type AddressBookOptions = {
   maxDepartures?: number;
 };
 
+/** Departures that happened after one time and up to another, local (see {@link AddressBook.departuresSince}). */
+export type DepartureGap = { after: number; upTo: number };
+
 export type LearnOutcome = "added" | "updated" | "unchanged" | "refused";
 
 /** A set that can also hand out a uniformly random member in O(1). */
@@ -287,12 +290,14 @@ export class AddressBook {
 
   /**
    * Departures learned after `mark` that are still announced, oldest first,
-   * at most `limit`; `mark` is what to pass next time.
+   * at most `limit`; `mark` is what to pass next time. Those that happened
+   * within `skip` (after its first time, up to its second) are left out.
    */
   departuresSince(
     mark: number,
     now: number,
     limit: number,
+    skip?: DepartureGap,
   ): { departures: Departure[]; mark: number } {
     const seqs = this.#logSeqs;
     let low = 0;
@@ -310,6 +315,7 @@ export class AddressBook {
       newMark = seq;
       const record = this.#departures.get(id);
       if (!record || record.seq !== seq) continue;
+      if (skip && record.at > skip.after && record.at <= skip.upTo) continue;
       const age = now - record.at;
       if (age > this.#options.departureAnnounceMs) continue;
       departures.push({

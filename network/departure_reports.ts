@@ -5,10 +5,15 @@
  * is passed on so that nodes further away check too: that is how a crashed
  * node, which signs nothing, is forgotten network-wide.
  *
- * Each node passes a report on at most once per quiet period, whatever the
- * incarnation claimed, and starts checks within a token budget, so a flood of
+ * Each node passes a report on once per incarnation reported, for as long as it
+ * remembers the report, and at most once per quiet period whatever the
+ * incarnation claimed; it starts checks within a token budget. So a flood of
  * made-up reports costs each node a bounded number of messages and dials and
- * costs the nodes named nothing.
+ * costs the nodes named nothing, and a true report crosses each link about
+ * once: a node that does not know the reported node (most of them, in a large
+ * network) records no departure, and passing the report on again each time a
+ * late copy came by (a new link's list of departures carries them for rounds)
+ * started a fresh flood each time.
  *
  * Pure: time comes in as `now`.
  */
@@ -36,9 +41,7 @@ export type QueuedReport = { departure: Departure; from: string; at: number };
 
 export class DepartureReports {
   #options: DepartureReportsOptions;
-  /** id -> when it was last passed on. */
-  #heard = new Map<string, number>();
-  /** id -> the incarnation last reported gone, and when. */
+  /** id -> the incarnation last reported gone, and when that report was passed on. */
   #reported = new Map<string, { inc: number; at: number }>();
   #queue: QueuedReport[] = [];
   #checks: TokenBucket;
@@ -52,7 +55,7 @@ export class DepartureReports {
   }
 
   get tracked(): number {
-    return this.#heard.size;
+    return this.#reported.size;
   }
 
   get queued(): number {
@@ -61,17 +64,17 @@ export class DepartureReports {
 
   /**
    * A report from neighbour `from`; true when it is news (then it is queued to be passed on, and
-   * the caller may check the node), false when one about that node came within the quiet period.
+   * the caller may check the node), false when this incarnation's report went by already, or one
+   * about that node came within the quiet period.
    */
   hear(departure: Departure, from: string, now: number): boolean {
-    const last = this.#heard.get(departure.id);
-    if (last !== undefined && now - last < this.#options.quietMs) return false;
-    this.#heard.delete(departure.id);
-    while (this.#heard.size >= this.#options.maxTracked) {
-      this.#heard.delete(this.#heard.keys().next().value!);
+    const last = this.#reported.get(departure.id);
+    if (last !== undefined) {
+      const since = now - last.at;
+      if (since < this.#options.quietMs) return false;
+      if (departure.inc <= last.inc && since < this.#rememberMs) return false;
+      this.#reported.delete(departure.id);
     }
-    this.#heard.set(departure.id, now);
-    this.#reported.delete(departure.id);
     while (this.#reported.size >= this.#options.maxTracked) {
       this.#reported.delete(this.#reported.keys().next().value!);
     }
@@ -95,14 +98,13 @@ export class DepartureReports {
 
   /**
    * Whether a report of this departure (this incarnation or a later one) was queued to be
-   * passed on after `since` and within the quiet period: every neighbour linked since then has
-   * it, or had it from the one who told us.
+   * passed on after `since`, and is still remembered: every neighbour linked since then has it,
+   * or had it from the one who told us.
    */
   passedOnTo(departure: Departure, since: number, now: number): boolean {
-    const heard = this.#heard.get(departure.id);
-    if (heard === undefined || heard < since || now - heard >= this.#options.quietMs) return false;
     const report = this.#reported.get(departure.id);
-    return report !== undefined && report.inc >= departure.inc;
+    return report !== undefined && report.at >= since && report.inc >= departure.inc &&
+      now - report.at < this.#rememberMs;
   }
 
   /** Takes one check from the budget; false when the budget is spent (the node is kept). */
@@ -120,11 +122,8 @@ export class DepartureReports {
     }));
   }
 
-  /** Forgets nodes whose quiet period is over (called each round, so the map stays small). */
+  /** Forgets reports past their memory (called each round, so the map stays small). */
   expire(now: number): void {
-    for (const [id, at] of this.#heard) {
-      if (now - at >= this.#options.quietMs) this.#heard.delete(id);
-    }
     for (const [id, report] of this.#reported) {
       if (now - report.at >= this.#rememberMs) this.#reported.delete(id);
     }

@@ -45,7 +45,7 @@ import type {
 } from "../mod/mod.ts";
 import { SERVICE_SUMMARY_TOPIC } from "../mod/mod.ts";
 import { isMultiaddrAddress, joinAddress, splitAddress } from "./address.ts";
-import { AddressBook } from "./address_book.ts";
+import { AddressBook, type DepartureGap } from "./address_book.ts";
 import { andThen, type Authenticator, type MaybePromise } from "./authenticator.ts";
 import { type BroadcastDelivery, Broadcaster } from "./broadcast/mod.ts";
 import {
@@ -324,6 +324,7 @@ export class PeerNode {
       penalise,
       // The market: a client-end that joins late lists every GPU node at once, not at its refresh.
       retainTopics: new Set([SERVICE_SUMMARY_TOPIC]),
+      departedAt: (origin) => this.#book.departure(origin)?.at,
     });
     this.#requests = new RequestRouter({
       selfId: deps.selfId,
@@ -968,7 +969,7 @@ export class PeerNode {
     this.counters.links_opened++;
     this.#log.debug("link open", { peer: hello.id, direction: record.direction });
     this.#broadcaster.linkOpened(hello.id);
-    this.#pushPeers(record, true);
+    this.#pushPeers(record, this.#departureGapFor(hello, now));
     const queued = record.queue ?? [];
     record.queue = undefined;
     for (const message of queued) this.#dispatch(record, message);
@@ -1250,7 +1251,7 @@ export class PeerNode {
     this.counters.refutations++;
     this.#log.info("refuting a report of this node's departure", { incarnation: next });
     this.#signGoodbye();
-    for (const record of this.#open.values()) this.#pushPeers(record, false);
+    for (const record of this.#open.values()) this.#pushPeers(record);
   }
 
   /** Signs the goodbye for the current incarnation ahead of need. */
@@ -1311,14 +1312,31 @@ export class PeerNode {
     const now = this.#clock.now();
     for (const record of this.#open.values()) {
       this.#book.touch(record.remoteId, now);
-      this.#pushPeers(record, false);
+      this.#pushPeers(record);
     }
     this.#book.expire(now);
     this.#reports.expire(now);
   }
 
+  /**
+   * The departures a new link's first list leaves out: those that happened while the peer was
+   * in the network, which it heard as they went by, over its other links. Its uptime is its
+   * hello's time less its incarnation, both on its own clock; it is given a round to join, and
+   * the last round's departures go anyway (they may still be on their way to it). A peer up
+   * less than two rounds gets every departure still announced. When a neighbour leaves, each of
+   * its ~16 neighbours links anew, and sending each new link the whole list both ways was a
+   * third of the departure entries sent under churn. A peer that claims a longer uptime than it
+   * has only gets less from us.
+   */
+  #departureGapFor(hello: Hello, now: number): DepartureGap | undefined {
+    const round = this.#config.exchangeIntervalMs;
+    const uptime = hello.ts - hello.inc;
+    if (!(uptime >= 2 * round)) return undefined;
+    return { after: now - uptime + round, upTo: now - round };
+  }
+
   /** Our neighbours, a sample of the book and new departures, to one neighbour. */
-  #pushPeers(record: LinkRecord, includeAllDepartures: boolean): void {
+  #pushPeers(record: LinkRecord, skip?: DepartureGap): void {
     const now = this.#clock.now();
     const entries: PeerEntry[] = [this.#selfEntry()];
     for (const other of this.#open.values()) {
@@ -1341,11 +1359,11 @@ export class PeerNode {
         (id) => id === record.remoteId || listed.has(id),
       )
     ) entries.push(this.#toEntry(entry, false));
-    const mark = includeAllDepartures ? 0 : record.departureMark;
     const { departures, mark: next } = this.#book.departuresSince(
-      mark,
+      record.departureMark,
       now,
       MAX_EXCHANGE_DEPARTURES,
+      skip,
     );
     record.departureMark = next;
     const gone = departures.filter((departure) => !this.#echo(record, departure));

@@ -81,6 +81,13 @@ export type BroadcasterDeps = {
    * joins (the market); none when absent.
    */
   retainTopics?: ReadonlySet<string>;
+  /**
+   * When this node learnt that `origin` left (its goodbye, or our own dial found it gone), while
+   * it remembers: a retained broadcast signed before then is the origin's last word, and handing
+   * it over must not bring the origin back to the market. The address book keeps these already
+   * (one record per departure, for every node of the network), so the broadcaster keeps no copy.
+   */
+  departedAt?: (origin: string) => number | undefined;
 };
 
 /** The control messages of the lazy push. */
@@ -124,11 +131,6 @@ export class Broadcaster {
   /** The neighbour whose answer was taken as complete: a lie found in it reopens the hand-over. */
   #retainedFrom: string | undefined;
   #retainedTimer: TimerHandle | undefined;
-  /**
-   * Origins that said goodbye, with when this node learnt it: a retained broadcast of theirs
-   * from before is their last word, and handing it over must not bring them back to the market.
-   */
-  #departedAt = new Map<string, number>();
   #stopped = false;
 
   constructor(deps: BroadcasterDeps) {
@@ -162,14 +164,6 @@ export class Broadcaster {
   /** The origin said goodbye: its kept broadcast is handed to nobody any more. */
   forgetOrigin(id: string): void {
     this.#retained.forget(id);
-    const now = this.#deps.clock.now();
-    this.#departedAt.delete(id);
-    for (const [origin, at] of this.#departedAt) {
-      // Oldest first: past the age bound, what they broadcast before is stale anyway.
-      if (this.#departedAt.size < MAX_RETAINED_ORIGINS && now - at <= RETAINED_MAX_AGE_MS) break;
-      this.#departedAt.delete(origin);
-    }
-    this.#departedAt.set(id, now);
   }
 
   /** A request for the retained broadcasts, or a page of them. */
@@ -502,7 +496,7 @@ export class Broadcaster {
       return;
     }
     // Signed before its origin's goodbye: stale, though a neighbour may not have heard of it yet.
-    if (message.ts <= (this.#departedAt.get(message.origin) ?? -Infinity)) {
+    if (message.ts <= (this.#deps.departedAt?.(message.origin) ?? -Infinity)) {
       counters.stale_dropped++;
       return;
     }

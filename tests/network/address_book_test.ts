@@ -64,6 +64,20 @@ Deno.test("departures are handed to each neighbour once, after its mark, while t
   assert.equal(addresses.departureCount, 0);
 });
 
+Deno.test("a gap leaves out the departures that happened within it, whenever they were learned", () => {
+  const addresses = book();
+  addresses.recordDeparture(id(1), 1, 5_000);
+  addresses.recordDeparture(id(2), 1, 11_000);
+  // Learned late, but it happened at 12,000 (a neighbour passed it on 9,000 ms old).
+  addresses.learnDeparture({ id: id(3), inc: 1, age: 9_000, sig: "c2ln" }, 21_000);
+  addresses.recordDeparture(id(4), 1, 21_500);
+  const all = addresses.departuresSince(0, 22_000, 10);
+  assert.deepEqual(all.departures.map((d) => d.id), [id(1), id(2), id(3), id(4)]);
+  const gapped = addresses.departuresSince(0, 22_000, 10, { after: 10_000, upTo: 20_000 });
+  assert.deepEqual(gapped.departures.map((d) => d.id), [id(1), id(4)]);
+  assert.equal(gapped.mark, all.mark, "the mark moves past what was left out");
+});
+
 Deno.test("a reported departure carries its age, and an old one is ignored", () => {
   const addresses = book();
   addresses.learn(entry(1), 0);

@@ -85,3 +85,51 @@ Deno.test("departures under churn: one push a link per interval, few sent back, 
     for (const node of cluster.nodes) node.peer.stop();
   }
 });
+
+Deno.test("a new link's first list: every departure for a newcomer, only recent ones for a node long up", async () => {
+  const round = 1_000;
+  const cluster = new SimCluster({
+    seed: 5,
+    latencyMs: [LATENCY_MS, LATENCY_MS],
+    config: { targetOutbound: 3, maxInbound: 8, exchangeIntervalMs: round, pingIntervalMs: 500 },
+  });
+  const seed = cluster.add({ role: "seed" });
+  for (let index = 1; index < 20; index++) cluster.add({ seeds: [seed.address] });
+  try {
+    const took = await cluster.clock.runUntil(() => cluster.converged(), 250, 60_000);
+    assert.ok(took !== undefined, "every node reaches its outbound target");
+    await cluster.clock.runFor(3 * round);
+    const old = new Set(cluster.nodes.map((node) => node.id));
+    const leaving = cluster.nodes[1]!;
+    cluster.leave(leaving);
+    await cluster.clock.runFor(5 * round);
+    assert.ok(cluster.forgotten(leaving.id), "everyone had the goodbye");
+
+    // From now on: the first "peers" message on each new link, by its receiver.
+    const seen = new Set<string>();
+    const first: Array<{ to: string; ids: string[] }> = [];
+    cluster.network.tap = (from, to, message) => {
+      if (message.t !== "peers" || message.peers.length === 0 || seen.has(`${from}>${to}`)) return;
+      seen.add(`${from}>${to}`);
+      first.push({ to, ids: message.gone.map((departure) => departure.id) });
+    };
+    // New links between nodes long up (neighbours of the crashed ones link anew), and a newcomer.
+    for (const node of cluster.nodes.slice(2, 5)) cluster.crash(node);
+    const newcomer = cluster.add({ seeds: [seed.address] });
+    await cluster.clock.runFor(3 * round);
+
+    const toOld = first.filter((message) => old.has(message.to));
+    const toNewcomer = first.filter((message) => message.to === newcomer.id);
+    assert.ok(toOld.length >= 3, `${toOld.length} new links to nodes long up`);
+    assert.ok(toNewcomer.length >= 3, `${toNewcomer.length} links to the newcomer`);
+    for (const message of toOld) {
+      assert.ok(!message.ids.includes(leaving.id), "a node long up is not told the old goodbye");
+    }
+    for (const message of toNewcomer) {
+      assert.ok(message.ids.includes(leaving.id), "the newcomer is told the goodbye it missed");
+    }
+  } finally {
+    cluster.network.tap = undefined;
+    for (const node of cluster.nodes) node.peer.stop();
+  }
+});
