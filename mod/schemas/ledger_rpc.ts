@@ -13,6 +13,7 @@
  * HTTP API.
  */
 import { z } from "zod";
+import { JsonValueSchema } from "./json.ts";
 import { AccountSchema, LeaseStatusSchema, MachineIdSchema } from "./ledger.ts";
 import { NETWORK_ERROR_CODES } from "./network.ts";
 
@@ -36,12 +37,12 @@ export type LedgerRpcMethod = typeof LEDGER_RPC_METHODS[number];
 /** The request body; `params` is checked against the method's schema by the seed. */
 export const LedgerRpcRequestSchema = z.object({
   method: z.string().min(1).max(64),
-  params: z.json(),
+  params: JsonValueSchema,
 }).strict();
 export type LedgerRpcRequest = z.infer<typeof LedgerRpcRequestSchema>;
 
 export const LedgerRpcReplySchema = z.discriminatedUnion("outcome", [
-  z.object({ outcome: z.literal("ok"), result: z.json() }).strict(),
+  z.object({ outcome: z.literal("ok"), result: JsonValueSchema }).strict(),
   z.object({
     outcome: z.literal("error"),
     /** An RpcErrorCode; those outside this list travel as `internal`. */

@@ -2,6 +2,7 @@
  * The catalogue of typed messages in one place: the worker RPC methods (messages.ts) and the
  * schemas of what crosses a boundary (HTTP bodies, wire payloads, ledger and market records).
  */
+export * from "./json.ts";
 export * from "./messages.ts";
 export * from "./instance.ts";
 export * from "./container.ts";

@@ -9,6 +9,7 @@
  * it with `network.reply`. Broadcasts carry a topic and body the same way.
  */
 import { z } from "zod";
+import { JsonValueSchema } from "./json.ts";
 
 /** An Ed25519 libp2p peer id, the form every node id takes. */
 export const NodeIdTextSchema = z.string().regex(/^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/, {
@@ -34,7 +35,7 @@ export type NetworkErrorCode = typeof NETWORK_ERROR_CODES[number];
 
 export const NetworkRequestSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("node.ping") }).strict(),
-  z.object({ type: z.literal("app"), topic: NetworkTopicSchema, body: z.json() }).strict(),
+  z.object({ type: z.literal("app"), topic: NetworkTopicSchema, body: JsonValueSchema }).strict(),
 ]);
 export type NetworkRequest = z.infer<typeof NetworkRequestSchema>;
 
@@ -49,7 +50,7 @@ export const NetworkPongSchema = z.object({
 
 export const NetworkReplySchema = z.discriminatedUnion("type", [
   NetworkPongSchema,
-  z.object({ type: z.literal("app"), topic: NetworkTopicSchema, body: z.json() }).strict(),
+  z.object({ type: z.literal("app"), topic: NetworkTopicSchema, body: JsonValueSchema }).strict(),
   z.object({
     type: z.literal("error"),
     code: z.enum(NETWORK_ERROR_CODES),
@@ -105,7 +106,7 @@ export type NetworkSendResult = z.infer<typeof NetworkSendResultSchema>;
 
 export const NetworkBroadcastParamsSchema = z.object({
   topic: NetworkTopicSchema,
-  body: z.json(),
+  body: JsonValueSchema,
 }).strict();
 export const NetworkBroadcastResultSchema = z.object({
   nonce: z.string(),
@@ -134,7 +135,7 @@ export const InboundNetworkMessageSchema = z.discriminatedUnion("kind", [
     request_id: z.string(),
     from: NodeIdTextSchema,
     topic: NetworkTopicSchema,
-    body: z.json(),
+    body: JsonValueSchema,
     /** Answer with `network.reply` before this time (ms since the epoch). */
     deadline: z.number(),
   }),
@@ -143,7 +144,7 @@ export const InboundNetworkMessageSchema = z.discriminatedUnion("kind", [
     nonce: z.string(),
     from: NodeIdTextSchema,
     topic: NetworkTopicSchema,
-    body: z.json(),
+    body: JsonValueSchema,
     received_at: z.number(),
   }),
 ]);
@@ -158,7 +159,7 @@ export const NetworkReceiveResultSchema = z.object({
 export const NetworkReplyParamsSchema = z.object({
   request_id: z.string().min(1).max(64),
   reply: z.discriminatedUnion("ok", [
-    z.object({ ok: z.literal(true), body: z.json() }).strict(),
+    z.object({ ok: z.literal(true), body: JsonValueSchema }).strict(),
     z.object({
       ok: z.literal(false),
       code: z.enum(NETWORK_ERROR_CODES),
@@ -180,7 +181,7 @@ export const API_REQUEST_TOPIC = "api.http";
 /** An API request another node sent: who sent it (as its link authenticated it), and the request. */
 export const HttpRemoteRequestParamsSchema = z.object({
   from: NodeIdTextSchema,
-  body: z.json(),
+  body: JsonValueSchema,
 }).strict();
 /** The API's answer to it, as it travels back: status and body text. */
 export const HttpRemoteResponseSchema = z.object({

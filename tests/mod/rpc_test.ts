@@ -90,7 +90,7 @@ Deno.test("a handler bug or a malformed result becomes an internal error, not a 
   );
 });
 
-Deno.test("bad parameters are refused on the sending side, and on the receiving side if they slip through", async () => {
+Deno.test("bad parameters are refused by the side that answers, with the reason, to the caller", async () => {
   const clock = new ManualClock(0);
   const { http, service } = pair(clock, () => report);
   await assert.rejects(
