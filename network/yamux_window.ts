@@ -40,8 +40,3 @@ export function windowUpdatesAtHalf(): void {
     original.call(this);
   };
 }
-
-/** Whether {@link windowUpdatesAtHalf} has been installed (tests look). */
-export function windowUpdatesAtHalfInstalled(): boolean {
-  return installed;
-}
