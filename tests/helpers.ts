@@ -22,12 +22,44 @@ export async function scratchDir(prefix: string): Promise<string> {
   return dir;
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
+/**
+ * A TCP port that was free a moment ago on 127.0.0.1, and that nothing else is likely to take
+ * before the test binds it. Ports come from below the kernel's ephemeral range, which outgoing
+ * connections and `port: 0` listeners draw from (a node handed such a port could find it taken by
+ * some socket's source port, and wait for it forever); each test process walks its own block of
+ * that stretch, so parallel test processes rarely try the same port, and a port is handed out
+ * once per process.
+ */
 export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
+  for (let tries = 0; tries < PORT_BLOCK; tries++) {
+    const port = PORT_FLOOR + portBlock * PORT_BLOCK + (nextPortOffset++ % PORT_BLOCK);
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch {
+      // Taken: try the next one.
+    }
+  }
+  throw new Error("no free port in this test process's block");
+}
+
+const PORT_BLOCK = 1_500;
+const PORT_BLOCKS = 8;
+/** The lowest port handed out: the blocks end at the ephemeral range's start (32768 by default). */
+const PORT_FLOOR = ephemeralLow() - PORT_BLOCK * PORT_BLOCKS;
+const portBlock = Deno.pid % PORT_BLOCKS;
+let nextPortOffset = Math.floor(Math.random() * PORT_BLOCK);
+
+function ephemeralLow(): number {
+  try {
+    const [low] = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range").trim().split(
+      /\s+/,
+    );
+    const value = Number(low);
+    return Number.isInteger(value) && value > PORT_BLOCK * PORT_BLOCKS + 1024 ? value : 32768;
+  } catch {
+    return 32768;
+  }
 }
 
 /** Thrown by a probe that knows waiting longer is pointless (the process it waits for exited). */

@@ -155,11 +155,21 @@ export class TestNetwork {
 
 /** Waits until the node's network worker answers, and learns its id. */
 export async function whenUp(node: NodeProcess, timeoutMs = 90_000): Promise<void> {
-  const status = await waitFor(`${node.name} network worker`, async () => {
-    if (node.exited) throw new GiveUp(`${node.name} exited: ${await node.log}`);
-    return await api<{ node_id?: string }>(node, "/api/v1/peers/status");
-  }, timeoutMs);
-  node.nodeId = status.node_id!;
+  try {
+    const status = await waitFor(`${node.name} network worker`, async () => {
+      if (node.exited) throw new GiveUp(`${node.name} exited: ${await node.log}`);
+      return await api<{ node_id?: string }>(node, "/api/v1/peers/status");
+    }, timeoutMs);
+    node.nodeId = status.node_id!;
+  } catch (error) {
+    if (error instanceof GiveUp) throw error;
+    // The log only comes whole once the process ends; without it a timeout says nothing of why.
+    await stopAll([node]);
+    const log = await node.log;
+    throw new Error(
+      `${error instanceof Error ? error.message : error}; its log ends:\n${log.slice(-4000)}`,
+    );
+  }
 }
 
 /** GET an API path; the `data` of a success, `undefined` for an error answer or no answer. */
