@@ -35,6 +35,8 @@ export const COUNTER_NAMES = [
   /** Dials made to see for ourselves whether a reported node is still there, and those that failed. */
   "departure_checks",
   "departure_checks_failed",
+  /** Checks not made: the check budget was spent (the reported node stays in the book). */
+  "departure_checks_skipped",
   /** Numbers no honest node sends (an incarnation ahead of every clock), dropped unused. */
   "claims_dropped",
   /** Kademlia lookups (network/routing/) started, those that did not find their target, queries made. */

@@ -85,6 +85,7 @@ const COUNTER_SERIES: Record<CounterName, readonly [FamilyName, string] | undefi
   departure_reports: ["dbc_p2p_events_total", "departure_report"],
   departure_checks: ["dbc_p2p_events_total", "departure_check"],
   departure_checks_failed: ["dbc_p2p_events_total", "departure_check_failed"],
+  departure_checks_skipped: ["dbc_p2p_events_total", "departure_check_skipped"],
   lookups: ["dbc_p2p_events_total", "lookup"],
   lookups_failed: ["dbc_p2p_events_total", "lookup_failed"],
   lookup_queries: ["dbc_p2p_events_total", "lookup_query"],

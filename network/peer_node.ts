@@ -1210,7 +1210,11 @@ export class PeerNode {
     if (entry && entry.tried && entry.incarnation > departure.inc) return;
     if (!this.#reports.hear(departure, from.remoteId, now)) return;
     this.#schedulePush();
-    if (!entry || !this.#reports.takeCheck(now)) return;
+    if (!entry) return;
+    if (!this.#reports.takeCheck(now)) {
+      this.counters.departure_checks_skipped++;
+      return;
+    }
     this.counters.departure_checks++;
     this.#startDial({
       kind: "check",
@@ -1223,7 +1227,10 @@ export class PeerNode {
   /** A node just learned of was reported gone lately: see for ourselves, as those who heard did. */
   #checkIfReported(entry: PeerEntry, now: number): void {
     if (!this.#reports.reportedGone(entry.id, entry.inc, now)) return;
-    if (!this.#reports.takeCheck(now)) return;
+    if (!this.#reports.takeCheck(now)) {
+      this.counters.departure_checks_skipped++;
+      return;
+    }
     this.counters.departure_checks++;
     this.#startDial({
       kind: "check",

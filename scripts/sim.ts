@@ -39,6 +39,14 @@ const { values } = parseArgs({
     requests: { type: "string", default: "20" },
     /** Stop after the request phase (its figures only): the large sizes, where later phases are slow. */
     "requests-only": { type: "boolean", default: false },
+    /**
+     * Address-book tables smaller than the defaults (1,024 new, 256 tried): a smaller network
+     * whose books hold the share of it that a 10,000-node one's do (1/8), in minutes, not hours.
+     */
+    "max-new": { type: "string" },
+    "max-tried": { type: "string" },
+    /** Stderr lines about departures still listed a minute after they happened: who lists them. */
+    "trace-slow": { type: "boolean", default: false },
   },
 });
 const NODES = Number(values.nodes);
@@ -61,7 +69,15 @@ if (values.crypto !== "simulated" && values.crypto !== "real") {
 const wallStarted = performance.now();
 const log = (text: string) =>
   console.error(`[${((performance.now() - wallStarted) / 1000).toFixed(1)} s] ${text}`);
-const cluster = new SimCluster({ seed: Number(values.seed), crypto: values.crypto });
+const bookSizes = {
+  ...(values["max-new"] ? { maxNewEntries: Number(values["max-new"]) } : {}),
+  ...(values["max-tried"] ? { maxTriedEntries: Number(values["max-tried"]) } : {}),
+};
+const cluster = new SimCluster({
+  seed: Number(values.seed),
+  crypto: values.crypto,
+  config: bookSizes,
+});
 const { clock } = cluster;
 const pick = <T>(items: readonly T[]) => items[Math.floor(cluster.random() * items.length)]!;
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
@@ -190,6 +206,41 @@ const stillListed = () => {
   }
   return listed;
 };
+/** Departures traced (--trace-slow): when they were last described. */
+const traced = new Map<string, number>();
+const TRACE_AFTER_MS = 60_000;
+const MAX_TRACED = 12;
+/** Describes, every round, who still lists a departure that a minute did not clear. */
+function traceSlow(): void {
+  const now = clock.now();
+  for (const [id, at] of departed) {
+    if (forgottenAt.has(id) || now - at < TRACE_AFTER_MS) continue;
+    const last = traced.get(id);
+    if (last === undefined && traced.size >= MAX_TRACED) continue;
+    if (last !== undefined && now - last < ROUND_MS) continue;
+    traced.set(id, now);
+    const kind = candidates.findIndex((node) => node.id === id) % 2 === 0 ? "leave" : "crash";
+    const holders = cluster.alive.flatMap((node) => {
+      const entry = node.peer.book.get(id);
+      const linked = node.peer.isLinked(id);
+      return entry || linked ? [{ node, entry, linked }] : [];
+    });
+    const describe = holders.slice(0, 6).map(({ node, entry, linked }) => ({
+      joined_in_churn: joiners.has(node),
+      linked,
+      tried: entry?.tried,
+      seen_s_ago: entry ? round((now - entry.lastSeen) / 1000, 0) : null,
+      failures: entry?.failures,
+      retry_in_s: entry ? round(Math.max(0, entry.retryAt - now) / 1000, 0) : null,
+      checks_skipped: node.peer.counters.departure_checks_skipped,
+    }));
+    log(
+      `slow ${kind} ${id.slice(-6)} +${round((now - at) / 1000, 0)} s: ${holders.length} holders ${
+        JSON.stringify(describe)
+      }`,
+    );
+  }
+}
 // Checked every few seconds from the start, so each departure is timed from its own moment.
 const CHECK_MS = 5_000;
 const churnEnds = churnStarted + churnWindow;
@@ -202,6 +253,7 @@ while (
   if (clock.now() > churnEnds + FORGET_WAIT_ROUNDS * ROUND_MS) break;
   await clock.runFor(CHECK_MS);
   stillListed();
+  if (values["trace-slow"]) traceSlow();
   if (clock.now() >= churnEnds && reconvergedAt === undefined && cluster.converged()) {
     reconvergedAt = clock.now();
   }

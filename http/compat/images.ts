@@ -32,7 +32,10 @@ export const imageRoutes: Group = (segments) => {
   const [word, ...rest] = segments;
   if (word === undefined) return { endpoint: list, args: [] };
   if (rest.length === 0 && word === "servers") return { endpoint: imageServerList, args: [] };
-  const served = rest.length === 0 ? IMAGE_SERVER_ENDPOINTS[word] : undefined;
+  // Own keys only: "constructor" and the like are the object's, not endpoints.
+  const served = rest.length === 0 && Object.hasOwn(IMAGE_SERVER_ENDPOINTS, word)
+    ? IMAGE_SERVER_ENDPOINTS[word]
+    : undefined;
   if (served) return { endpoint: served, args: [] };
   throw invalidRequest("invalid requests uri");
 };

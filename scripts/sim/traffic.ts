@@ -12,6 +12,7 @@ const DEPARTURE_COUNTERS = [
   "departure_reports",
   "departure_checks",
   "departure_checks_failed",
+  "departure_checks_skipped",
   "departures_recorded",
   "dials_failed",
 ] as const;

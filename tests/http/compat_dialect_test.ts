@@ -83,6 +83,11 @@ Deno.test("the client-end refuses what it can judge alone, with the original's c
       ["/api/v1/nowhere", body, {}, 404, -32601, "not support uri:/api/v1/nowhere"],
       ["/v2/tasks", body, {}, 400, -32600, "request uri is invalid, uri:/v2/tasks"],
       ["/api/v1/tasks/stop/a/b", body, {}, 400, -32600, "invalid requests uri"],
+      // Names every object has are not endpoints.
+      ["/api/v1/images/constructor", body, {}, 400, -32600, "invalid requests uri"],
+      ["/api/v1/images/__proto__", body, {}, 400, -32600, "invalid requests uri"],
+      ["/api/v1/disk/toString/t1", body, {}, 400, -32600, "invalid requests uri"],
+      ["/api/v1/hasOwnProperty", body, {}, 404, -32601, "not support uri:/api/v1/hasOwnProperty"],
       ["/api/v1/tasks/stop", body, {}, 400, -25, "invalid uri, please use /tasks/stop/{task_id}"],
       ["/api/v1/tasks", undefined, { raw: "" }, 400, -25, "http request body is empty"],
       ["/api/v1/tasks", undefined, { raw: "{not json" }, 400, -25, /^json parse error/],
