@@ -383,6 +383,11 @@ export class PeerNode {
     return this.#open.has(id);
   }
 
+  /** Whether a report that `id` (this incarnation or a later one) left is remembered here. */
+  reportedGone(id: string, incarnation: number): boolean {
+    return this.#reports.reportedGone(id, incarnation, this.#clock.now());
+  }
+
   /** Neighbours in the broadcast tree (sent broadcasts in full) and the others (sent ids only). */
   broadcastTree(): { eager: string[]; lazy: string[] } {
     return { eager: this.#broadcaster.eagerPeers(), lazy: this.#broadcaster.lazyPeers() };

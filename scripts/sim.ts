@@ -231,6 +231,8 @@ function traceSlow(): void {
       tried: entry?.tried,
       seen_s_ago: entry ? round((now - entry.lastSeen) / 1000, 0) : null,
       failures: entry?.failures,
+      reported: entry ? node.peer.reportedGone(id, entry.incarnation) : null,
+      departure_known: node.peer.book.departure(id) !== undefined,
       retry_in_s: entry ? round(Math.max(0, entry.retryAt - now) / 1000, 0) : null,
       checks_skipped: node.peer.counters.departure_checks_skipped,
     }));
