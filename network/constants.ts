@@ -105,6 +105,8 @@ export const DEPARTURE_CHECKS_PER_S = 4;
 export const DEPARTURE_CHECK_BURST = 32;
 /** Reports (of who left, unsigned) remembered at once, so each is passed on once per round. */
 export const MAX_DEPARTURE_REPORTS = 4096;
+/** Departed nodes a neighbour listed as if about, told back to it with the next push, at most. */
+export const MAX_STALE_TOLD = 64;
 /** Entries sent in a refusal because we are full: somewhere else to go. */
 export const REFUSAL_SAMPLE_SIZE = 16;
 

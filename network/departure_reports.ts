@@ -41,8 +41,12 @@ export type QueuedReport = { departure: Departure; from: string; at: number };
 
 export class DepartureReports {
   #options: DepartureReportsOptions;
-  /** id -> the incarnation last reported gone, and when that report was passed on. */
-  #reported = new Map<string, { inc: number; at: number }>();
+  /**
+   * id -> the incarnation last reported gone, when that report was passed on, and whether this
+   * node has dialled the reported node since (one check a report: a live node reported gone is
+   * not dialled again at every copy of the report).
+   */
+  #reported = new Map<string, { inc: number; at: number; checked: boolean }>();
   #queue: QueuedReport[] = [];
   #checks: TokenBucket;
 
@@ -78,7 +82,7 @@ export class DepartureReports {
     while (this.#reported.size >= this.#options.maxTracked) {
       this.#reported.delete(this.#reported.keys().next().value!);
     }
-    this.#reported.set(departure.id, { inc: departure.inc, at: now });
+    this.#reported.set(departure.id, { inc: departure.inc, at: now, checked: false });
     if (this.#queue.length < this.#options.maxQueued) {
       const { id, inc, age } = departure;
       this.#queue.push({ departure: { id, inc, age }, from, at: now });
@@ -107,9 +111,17 @@ export class DepartureReports {
       now - report.at < this.#rememberMs;
   }
 
-  /** Takes one check from the budget; false when the budget is spent (the node is kept). */
-  takeCheck(now: number): boolean {
-    return this.#checks.take(1, now);
+  /**
+   * Whether to dial reported node `id` now to see for ourselves: once a report, within the
+   * budget. `"spent"` (the node is kept, unchecked) leaves the check to a later copy of the
+   * report, or to a peer that lists the node to us after it was found gone elsewhere.
+   */
+  check(id: string, now: number): "check" | "checked" | "spent" {
+    const report = this.#reported.get(id);
+    if (report?.checked) return "checked";
+    if (!this.#checks.take(1, now)) return "spent";
+    if (report) report.checked = true;
+    return "check";
   }
 
   /** The reports to pass on (ages brought up to `now`), emptying the queue. */

@@ -71,6 +71,7 @@ import {
   MAX_HANDSHAKING_LINKS,
   MAX_INCARNATION,
   MAX_QUEUED_DURING_HANDSHAKE,
+  MAX_STALE_TOLD,
   PEER_EXPIRY_ROUNDS,
   PING_TIMEOUT_MS,
   PROTOCOL_VERSION,
@@ -194,6 +195,11 @@ type LinkRecord = {
    */
   goneHeard: Map<string, number> | undefined;
   goneHeardBefore: Map<string, number> | undefined;
+  /**
+   * Departed nodes this peer listed to us as if about (it missed their departures): told with
+   * the next push to it, at most {@link MAX_STALE_TOLD} at a time.
+   */
+  staleListed: Map<string, Departure> | undefined;
   /** Messages over it are dropped. */
   budget: TokenBucket;
   /** Messages over it, {@link FLOOD_FACTOR} times the budget, cut the link: that is a flood. */
@@ -570,6 +576,7 @@ export class PeerNode {
       departureMark: 0,
       goneHeard: undefined,
       goneHeardBefore: undefined,
+      staleListed: undefined,
       budget: new TokenBucket({ ratePerS: rate, burst: rate * 2 }, this.#clock.now()),
       floodCeiling: new TokenBucket(
         { ratePerS: rate * FLOOD_FACTOR, burst: rate * FLOOD_FACTOR },
@@ -1094,6 +1101,7 @@ export class PeerNode {
 
   #onPeers(record: LinkRecord, message: WireMessageOf<"peers">): void {
     const now = this.#clock.now();
+    let stale: Departure[] | undefined;
     for (const entry of message.peers) {
       if (!plausibleIncarnation(entry.inc, now)) {
         this.counters.claims_dropped++;
@@ -1113,7 +1121,23 @@ export class PeerNode {
         continue;
       }
       if (entry.id === this.selfId) continue;
-      if (this.#book.learn(entry, now) === "added") this.#checkIfReported(entry, now);
+      const outcome = this.#book.learn(entry, now);
+      if (outcome === "added") this.#checkIfReported(entry, now);
+      else if (outcome === "refused") {
+        const departure = this.#departureOf(entry, now);
+        if (departure) (stale ??= []).push(departure);
+      }
+    }
+    // The peer listed nodes we know have left: it missed their departures (its check was not
+    // made, or no report reached it), and would go on listing them to others, who refuse them as
+    // we do and say nothing. Told with the next push, it checks them (unsigned) or drops them
+    // (signed), as with any departure.
+    if (stale) {
+      const told = record.staleListed ??= new Map();
+      for (const departure of stale) {
+        if (told.size < MAX_STALE_TOLD) told.set(departure.id, departure);
+      }
+      this.#schedulePush();
     }
     const signed: Departure[] = [];
     for (const departure of message.gone) {
@@ -1122,6 +1146,18 @@ export class PeerNode {
       else this.#onDepartureReport(record, departure, now);
     }
     this.#checkGoodbyes(record, signed, 0);
+  }
+
+  /** Our departure record that covers a listed entry, as sent on the wire; none if none does. */
+  #departureOf(entry: PeerEntry, now: number): Departure | undefined {
+    const record = this.#book.departure(entry.id);
+    if (!record || entry.inc > record.incarnation) return undefined;
+    return {
+      id: record.id,
+      inc: record.incarnation,
+      age: Math.min(MAX_AGE_MS, Math.max(0, now - record.at)),
+      ...(record.sig ? { sig: record.sig } : {}),
+    };
   }
 
   #noteGoneHeard(record: LinkRecord, departure: Departure): void {
@@ -1213,36 +1249,31 @@ export class PeerNode {
     const entry = this.#book.get(departure.id);
     // It has restarted since, as far as we know: the report is about a past life.
     if (entry && entry.tried && entry.incarnation > departure.inc) return;
-    if (!this.#reports.hear(departure, from.remoteId, now)) return;
-    this.#schedulePush();
-    if (!entry) return;
-    if (!this.#reports.takeCheck(now)) {
-      this.counters.departure_checks_skipped++;
-      return;
+    if (this.#reports.hear(departure, from.remoteId, now)) this.#schedulePush();
+    // A copy of a report heard already still checks a node kept unchecked for want of budget
+    // (a node that lists it to us after it was found gone elsewhere sends such a copy).
+    else if (!entry || !this.#reports.reportedGone(entry.id, entry.incarnation, now)) return;
+    if (entry) this.#check(entry.id, entry.address, entry.incarnation, now);
+  }
+
+  /** Dials a reported node to see for ourselves (see {@link DepartureReports.check}). */
+  #check(id: string, address: string, incarnation: number, now: number): void {
+    switch (this.#reports.check(id, now)) {
+      case "checked":
+        return;
+      case "spent":
+        this.counters.departure_checks_skipped++;
+        return;
+      case "check":
+        this.counters.departure_checks++;
+        this.#startDial({ kind: "check", address, expectedId: id, incarnation });
     }
-    this.counters.departure_checks++;
-    this.#startDial({
-      kind: "check",
-      address: entry.address,
-      expectedId: entry.id,
-      incarnation: entry.incarnation,
-    });
   }
 
   /** A node just learned of was reported gone lately: see for ourselves, as those who heard did. */
   #checkIfReported(entry: PeerEntry, now: number): void {
     if (!this.#reports.reportedGone(entry.id, entry.inc, now)) return;
-    if (!this.#reports.takeCheck(now)) {
-      this.counters.departure_checks_skipped++;
-      return;
-    }
-    this.counters.departure_checks++;
-    this.#startDial({
-      kind: "check",
-      address: entry.addr,
-      expectedId: entry.id,
-      incarnation: entry.inc,
-    });
+    this.#check(entry.id, entry.addr, entry.inc, now);
   }
 
   /**
@@ -1379,6 +1410,7 @@ export class PeerNode {
     );
     record.departureMark = next;
     const gone = departures.filter((departure) => !this.#echo(record, departure));
+    this.#addStaleTold(record, gone);
     this.#agePushed(record);
     this.#send(record, { t: "peers", peers: entries, gone });
   }
@@ -1408,8 +1440,21 @@ export class PeerNode {
       if (!this.#echo(record, departure)) gone.push(departure);
     }
     for (const departure of passed) if (!this.#echo(record, departure)) gone.push(departure);
+    this.#addStaleTold(record, gone);
     this.#agePushed(record);
     if (gone.length > 0) this.#send(record, { t: "peers", peers: [], gone });
+  }
+
+  /** Adds the departures the peer listed as if about (see `staleListed`), within the wire's room. */
+  #addStaleTold(record: LinkRecord, gone: Departure[]): void {
+    const stale = record.staleListed;
+    if (!stale) return;
+    record.staleListed = undefined;
+    const listed = new Set(gone.map((departure) => departure.id));
+    for (const departure of stale.values()) {
+      if (gone.length >= MAX_EXCHANGE_DEPARTURES) break;
+      if (!listed.has(departure.id)) gone.push(departure);
+    }
   }
 
   #pingRound(): void {

@@ -7,11 +7,14 @@
 import assert from "node:assert/strict";
 import { DEPARTURE_PUSH_INTERVAL_MS } from "../../network/constants.ts";
 import type { WireMessage } from "../../network/mod.ts";
-import { SimCluster } from "../../scripts/sim/cluster.ts";
+import { SimCluster, type SimNode } from "../../scripts/sim/cluster.ts";
 
 const LATENCY_MS = 20;
 const NODES = 40;
 const LEAVING = 12;
+/** More than DEPARTURE_CHECK_BURST crash at once, out of this many. */
+const CRASH_BURST = 45;
+const CRASH_BURST_NODES = 100;
 
 type Push = { at: number; ids: Set<string> };
 
@@ -130,6 +133,53 @@ Deno.test("a new link's first list: every departure for a newcomer, only recent 
     }
   } finally {
     cluster.network.tap = undefined;
+    for (const node of cluster.nodes) node.peer.stop();
+  }
+});
+
+Deno.test("more crash at once than the check budget pays: the nodes not checked are checked when listed, and forgotten", async () => {
+  const round = 1_000;
+  const cluster = new SimCluster({
+    seed: 7,
+    latencyMs: [LATENCY_MS, LATENCY_MS],
+    config: { targetOutbound: 3, maxInbound: 8, exchangeIntervalMs: round, pingIntervalMs: 500 },
+  });
+  const seed = cluster.add({ role: "seed" });
+  for (let index = 1; index < CRASH_BURST_NODES; index++) cluster.add({ seeds: [seed.address] });
+  try {
+    const took = await cluster.clock.runUntil(() => cluster.converged(), 250, 60_000);
+    assert.ok(took !== undefined, "every node reaches its outbound target");
+    await cluster.clock.runFor(5 * round);
+    // Each survivor knows them all (a network this small fits in a book), is told of each, and
+    // can pay for DEPARTURE_CHECK_BURST checks at once.
+    // Each with a neighbour that stays, which finds it gone and reports it (a node whose
+    // neighbours all crash with it is found gone only when someone dials it).
+    const crashed: SimNode[] = [];
+    const witnesses = new Set<SimNode>([seed]);
+    for (const node of cluster.nodes.slice(1).reverse()) {
+      if (crashed.length === CRASH_BURST) break;
+      if (witnesses.has(node)) continue;
+      const witness = cluster.nodes.find((other) =>
+        !crashed.includes(other) && other !== node && other.peer.isLinked(node.id)
+      );
+      if (!witness) continue;
+      witnesses.add(witness);
+      crashed.push(node);
+    }
+    assert.equal(crashed.length, CRASH_BURST);
+    for (const node of crashed) cluster.crash(node);
+    const forgotten = await cluster.clock.runUntil(
+      () => crashed.every((node) => cluster.forgotten(node.id)),
+      100,
+      10 * round,
+    );
+    const skipped = cluster.alive.reduce(
+      (sum, node) => sum + node.peer.counters.departure_checks_skipped,
+      0,
+    );
+    assert.ok(skipped > 0, "some checks waited for budget");
+    assert.ok(forgotten !== undefined, "every crashed node is forgotten within 10 rounds");
+  } finally {
     for (const node of cluster.nodes) node.peer.stop();
   }
 });

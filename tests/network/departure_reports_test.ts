@@ -49,3 +49,24 @@ Deno.test("a newer incarnation's report is news, but not within the quiet period
   // An older life's report is nothing new.
   assert.equal(heard.hear({ id: ID, inc: 150, age: 0 }, "c", 1_000 + 3 * QUIET_MS), false);
 });
+
+Deno.test("a reported node is checked once a report; a check the budget could not pay waits for a later copy", () => {
+  const OTHER = `${ID.slice(0, -1)}2`;
+  const heard = new DepartureReports({
+    quietMs: QUIET_MS,
+    rememberMs: REMEMBER_MS,
+    maxTracked: 16,
+    maxQueued: 16,
+    checksPerS: 1,
+    checkBurst: 1,
+  }, 0);
+  heard.hear({ id: ID, inc: 100, age: 0 }, "a", 0);
+  heard.hear({ id: OTHER, inc: 100, age: 0 }, "a", 0);
+  assert.equal(heard.check(OTHER, 0), "check");
+  assert.equal(heard.check(ID, 0), "spent", "the one check there was went to the other node");
+  assert.equal(heard.check(ID, 1_000), "check", "a later copy, once the budget has refilled");
+  assert.equal(heard.check(ID, 5_000), "checked", "not dialled again for the same report");
+  // A later life's report, after the quiet period: checked again.
+  assert.equal(heard.hear({ id: ID, inc: 200, age: 0 }, "b", QUIET_MS), true);
+  assert.equal(heard.check(ID, QUIET_MS), "check");
+});
