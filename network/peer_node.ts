@@ -923,8 +923,10 @@ export class PeerNode {
     if (record.direction !== "outbound") return this.#misbehave(record, "refusal on inbound link");
     const now = this.#clock.now();
     for (const entry of message.peers) {
-      if (plausibleIncarnation(entry.inc, now)) this.#book.learn(entry, now);
-      else this.counters.claims_dropped++;
+      // Heard like any list: a node reported gone is checked (a newcomer refused by full nodes
+      // learns much of its book this way, after the reports went by).
+      if (!plausibleIncarnation(entry.inc, now)) this.counters.claims_dropped++;
+      else if (this.#book.learn(entry, now) === "added") this.#checkIfReported(entry, now);
     }
     const target = record.dial!;
     const later = now + FULL_BACKOFF_ROUNDS * this.#config.exchangeIntervalMs;

@@ -183,3 +183,79 @@ Deno.test("more crash at once than the check budget pays: the nodes not checked 
     for (const node of cluster.nodes) node.peer.stop();
   }
 });
+
+Deno.test("a node reported gone, then heard of in a full node's refusal, is checked and dropped", async () => {
+  const round = 1_000;
+  const cluster = new SimCluster({
+    seed: 9,
+    latencyMs: [LATENCY_MS, LATENCY_MS],
+    config: { targetOutbound: 3, maxInbound: 8, exchangeIntervalMs: round, pingIntervalMs: 500 },
+  });
+  const seed = cluster.add({ role: "seed" });
+  for (let index = 1; index < 20; index++) cluster.add({ seeds: [seed.address] });
+  try {
+    assert.ok(await cluster.clock.runUntil(() => cluster.converged(), 250, 60_000) !== undefined);
+    await cluster.clock.runFor(3 * round);
+    // The last to join has links to nodes that stay: they find it gone and report it.
+    const gone = cluster.nodes.at(-1)!;
+    cluster.crash(gone);
+    await cluster.clock.runFor(3 * round);
+    assert.ok(cluster.forgotten(gone.id), "everyone found it gone");
+    const inc = seed.peer.book.departure(gone.id)!.incarnation;
+
+    // A newcomer linked to the seed alone hears the report (the seed's own check failed) but
+    // does not know the node, so it records nothing.
+    const newcomer = cluster.add({ seeds: [seed.address], config: { targetOutbound: 1 } });
+    await cluster.clock.runFor(3 * round);
+    assert.ok(newcomer.peer.isLinked(seed.id));
+    assert.equal(newcomer.peer.reportedGone(gone.id, inc), true, "the newcomer heard the report");
+    assert.equal(newcomer.peer.book.departure(gone.id), undefined);
+
+    // Then its one link goes, and the one node it knows of is full: the refusal lists the
+    // departed node, among live ones (as a book that has not heard yet would).
+    const full = { id: cluster.nodes[1]!.id.replace(/.$/, "z"), address: "10.99.0.1:5001" };
+    let refusedAt: number | undefined;
+    const live = cluster.alive.filter((node) => node !== newcomer && node !== seed).slice(0, 15);
+    cluster.network.listen(full.address, full.id, (link) => {
+      link.attach({
+        message: (message) => {
+          if (message.t !== "hello") return;
+          refusedAt = cluster.clock.now();
+          const entry = (node: { id: string; address: string }) => ({
+            id: node.id,
+            addr: node.address,
+            role: "gpu" as const,
+            inc,
+            age: 0,
+          });
+          link.send({ t: "refuse", reason: "full", peers: [entry(gone), ...live.map(entry)] });
+          link.close();
+        },
+        malformed: () => {},
+        closed: () => {},
+      });
+    });
+    for (const entry of [...newcomer.peer.book.entries()]) {
+      if (!newcomer.peer.isLinked(entry.id)) newcomer.peer.book.forget(entry.id);
+    }
+    newcomer.peer.book.learn(
+      { id: full.id, addr: full.address, role: "gpu", inc, age: 0 },
+      cluster.clock.now(),
+    );
+    cluster.leave(seed);
+    await cluster.clock.runUntil(() => refusedAt !== undefined, 10, 5 * round);
+    assert.ok(refusedAt !== undefined, "the newcomer dialled the full node");
+    // At once: its own dial of the node fails in a round trip. (Later, a neighbour it lists the
+    // node to would tell it, but it has none yet.)
+    const dropped = await cluster.clock.runUntil(
+      () => newcomer.peer.book.departure(gone.id) !== undefined,
+      10,
+      10 * LATENCY_MS,
+    );
+    assert.ok(dropped !== undefined, "checked at once, found gone, recorded");
+    assert.equal(newcomer.peer.activePeers().length, 0);
+    assert.equal(newcomer.peer.book.get(gone.id), undefined);
+  } finally {
+    for (const node of cluster.nodes) node.peer.stop();
+  }
+});
