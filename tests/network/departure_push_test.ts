@@ -91,16 +91,8 @@ Deno.test("departures under churn: one push a link per interval, few sent back, 
 
 Deno.test("a new link's first list: every departure for a newcomer, only recent ones for a node long up", async () => {
   const round = 1_000;
-  const cluster = new SimCluster({
-    seed: 5,
-    latencyMs: [LATENCY_MS, LATENCY_MS],
-    config: { targetOutbound: 3, maxInbound: 8, exchangeIntervalMs: round, pingIntervalMs: 500 },
-  });
-  const seed = cluster.add({ role: "seed" });
-  for (let index = 1; index < 20; index++) cluster.add({ seeds: [seed.address] });
+  const { cluster, seed } = await fastRounds(5, 20, round);
   try {
-    const took = await cluster.clock.runUntil(() => cluster.converged(), 250, 60_000);
-    assert.ok(took !== undefined, "every node reaches its outbound target");
     await cluster.clock.runFor(3 * round);
     const old = new Set(cluster.nodes.map((node) => node.id));
     const leaving = cluster.nodes[1]!;
@@ -139,16 +131,8 @@ Deno.test("a new link's first list: every departure for a newcomer, only recent 
 
 Deno.test("more crash at once than the check budget pays: the nodes not checked are checked when listed, and forgotten", async () => {
   const round = 1_000;
-  const cluster = new SimCluster({
-    seed: 7,
-    latencyMs: [LATENCY_MS, LATENCY_MS],
-    config: { targetOutbound: 3, maxInbound: 8, exchangeIntervalMs: round, pingIntervalMs: 500 },
-  });
-  const seed = cluster.add({ role: "seed" });
-  for (let index = 1; index < CRASH_BURST_NODES; index++) cluster.add({ seeds: [seed.address] });
+  const { cluster, seed } = await fastRounds(7, CRASH_BURST_NODES, round);
   try {
-    const took = await cluster.clock.runUntil(() => cluster.converged(), 250, 60_000);
-    assert.ok(took !== undefined, "every node reaches its outbound target");
     await cluster.clock.runFor(5 * round);
     // Each survivor knows them all (a network this small fits in a book), is told of each, and
     // can pay for DEPARTURE_CHECK_BURST checks at once.
@@ -186,15 +170,8 @@ Deno.test("more crash at once than the check budget pays: the nodes not checked 
 
 Deno.test("a node reported gone, then heard of in a full node's refusal, is checked and dropped", async () => {
   const round = 1_000;
-  const cluster = new SimCluster({
-    seed: 9,
-    latencyMs: [LATENCY_MS, LATENCY_MS],
-    config: { targetOutbound: 3, maxInbound: 8, exchangeIntervalMs: round, pingIntervalMs: 500 },
-  });
-  const seed = cluster.add({ role: "seed" });
-  for (let index = 1; index < 20; index++) cluster.add({ seeds: [seed.address] });
+  const { cluster, seed } = await fastRounds(9, 20, round);
   try {
-    assert.ok(await cluster.clock.runUntil(() => cluster.converged(), 250, 60_000) !== undefined);
     await cluster.clock.runFor(3 * round);
     // The last to join has links to nodes that stay: they find it gone and report it.
     const gone = cluster.nodes.at(-1)!;
@@ -259,3 +236,20 @@ Deno.test("a node reported gone, then heard of in a full node's refusal, is chec
     for (const node of cluster.nodes) node.peer.stop();
   }
 });
+
+/**
+ * A seed and `count - 1` nodes on one-second rounds (pings every half second), each at its
+ * outbound target.
+ */
+async function fastRounds(seed: number, count: number, round: number) {
+  const cluster = new SimCluster({
+    seed,
+    latencyMs: [LATENCY_MS, LATENCY_MS],
+    config: { targetOutbound: 3, maxInbound: 8, exchangeIntervalMs: round, pingIntervalMs: 500 },
+  });
+  const first = cluster.add({ role: "seed" });
+  for (let index = 1; index < count; index++) cluster.add({ seeds: [first.address] });
+  const took = await cluster.clock.runUntil(() => cluster.converged(), 250, 60_000);
+  assert.ok(took !== undefined, "every node reaches its outbound target");
+  return { cluster, seed: first };
+}
