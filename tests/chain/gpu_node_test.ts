@@ -90,7 +90,7 @@ Deno.test("a GPU node with verification_service=substrate follows the chain's or
     const ended = await create(alice);
     assert.equal(ended.status, 403, JSON.stringify(ended.body));
     assert.match(ended.body.error_message, /\(substrate: (ended|none)\)/);
-    await waitFor("the lease loop to stop the container", stateIs("expired"), 30_000);
+    await waitFor("the lease loop to stop the container", stateIs("expired"), 60_000);
 
     // Alice rents again on the chain: the loop brings the container back.
     await renter.rent({ machineId: MACHINE_ID, gpus: 1, blocks: HALF_HOUR_BLOCKS });
