@@ -80,6 +80,16 @@ export type AddressBookOptions = {
   maxDepartures?: number;
 };
 
+/** A departure record as it travels: its age instead of the local time it was learned. */
+export function wireDeparture(record: DepartureRecord, now: number): Departure {
+  return {
+    id: record.id,
+    inc: record.incarnation,
+    age: Math.max(0, now - record.at),
+    ...(record.sig ? { sig: record.sig } : {}),
+  };
+}
+
 /** Departures that happened after one time and up to another, local (see {@link AddressBook.departuresSince}). */
 export type DepartureGap = { after: number; upTo: number };
 
@@ -316,14 +326,8 @@ export class AddressBook {
       const record = this.#departures.get(id);
       if (!record || record.seq !== seq) continue;
       if (skip && record.at > skip.after && record.at <= skip.upTo) continue;
-      const age = now - record.at;
-      if (age > this.#options.departureAnnounceMs) continue;
-      departures.push({
-        id,
-        inc: record.incarnation,
-        age: Math.max(0, age),
-        ...(record.sig ? { sig: record.sig } : {}),
-      });
+      if (now - record.at > this.#options.departureAnnounceMs) continue;
+      departures.push(wireDeparture(record, now));
     }
     if (departures.length < limit) newMark = Math.max(newMark, this.#seq);
     return { departures, mark: newMark };

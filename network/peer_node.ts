@@ -45,7 +45,7 @@ import type {
 } from "../mod/mod.ts";
 import { SERVICE_SUMMARY_TOPIC } from "../mod/mod.ts";
 import { isMultiaddrAddress, joinAddress, splitAddress } from "./address.ts";
-import { AddressBook, type DepartureGap } from "./address_book.ts";
+import { AddressBook, type DepartureGap, wireDeparture } from "./address_book.ts";
 import { andThen, type Authenticator, type MaybePromise } from "./authenticator.ts";
 import { type BroadcastDelivery, Broadcaster } from "./broadcast/mod.ts";
 import {
@@ -196,10 +196,10 @@ type LinkRecord = {
   goneHeard: Map<string, number> | undefined;
   goneHeardBefore: Map<string, number> | undefined;
   /**
-   * Departed nodes this peer listed to us as if about (it missed their departures): told with
-   * the next push to it, at most {@link MAX_STALE_TOLD} at a time.
+   * Departed nodes this peer listed to us as if about (it missed their departures): their
+   * departures go with the next push to it, at most {@link MAX_STALE_TOLD} at a time.
    */
-  staleListed: Map<string, Departure> | undefined;
+  staleListed: Set<string> | undefined;
   /** Messages over it are dropped. */
   budget: TokenBucket;
   /** Messages over it, {@link FLOOD_FACTOR} times the budget, cut the link: that is a flood. */
@@ -1103,7 +1103,6 @@ export class PeerNode {
 
   #onPeers(record: LinkRecord, message: WireMessageOf<"peers">): void {
     const now = this.#clock.now();
-    let stale: Departure[] | undefined;
     for (const entry of message.peers) {
       if (!plausibleIncarnation(entry.inc, now)) {
         this.counters.claims_dropped++;
@@ -1125,21 +1124,7 @@ export class PeerNode {
       if (entry.id === this.selfId) continue;
       const outcome = this.#book.learn(entry, now);
       if (outcome === "added") this.#checkIfReported(entry, now);
-      else if (outcome === "refused") {
-        const departure = this.#departureOf(entry, now);
-        if (departure) (stale ??= []).push(departure);
-      }
-    }
-    // The peer listed nodes we know have left: it missed their departures (its check was not
-    // made, or no report reached it), and would go on listing them to others, who refuse them as
-    // we do and say nothing. Told with the next push, it checks them (unsigned) or drops them
-    // (signed), as with any departure.
-    if (stale) {
-      const told = record.staleListed ??= new Map();
-      for (const departure of stale) {
-        if (told.size < MAX_STALE_TOLD) told.set(departure.id, departure);
-      }
-      this.#schedulePush();
+      else if (outcome === "refused") this.#noteStaleListed(record, entry);
     }
     const signed: Departure[] = [];
     for (const departure of message.gone) {
@@ -1150,16 +1135,19 @@ export class PeerNode {
     this.#checkGoodbyes(record, signed, 0);
   }
 
-  /** Our departure record that covers a listed entry, as sent on the wire; none if none does. */
-  #departureOf(entry: PeerEntry, now: number): Departure | undefined {
-    const record = this.#book.departure(entry.id);
-    if (!record || entry.inc > record.incarnation) return undefined;
-    return {
-      id: record.id,
-      inc: record.incarnation,
-      age: Math.min(MAX_AGE_MS, Math.max(0, now - record.at)),
-      ...(record.sig ? { sig: record.sig } : {}),
-    };
+  /**
+   * The peer listed a node we know has left: it missed the departure (its check was not made, or
+   * no report reached it), and would go on listing the node to others, who refuse it as we do and
+   * say nothing. Told with the next push, it checks the node (unsigned) or drops it (signed), as
+   * with any departure.
+   */
+  #noteStaleListed(record: LinkRecord, entry: PeerEntry): void {
+    const departure = this.#book.departure(entry.id);
+    if (!departure || entry.inc > departure.incarnation) return; // Refused for another reason.
+    const stale = record.staleListed ??= new Set();
+    if (stale.size >= MAX_STALE_TOLD) return;
+    stale.add(entry.id);
+    this.#schedulePush();
   }
 
   #noteGoneHeard(record: LinkRecord, departure: Departure): void {
@@ -1447,15 +1435,17 @@ export class PeerNode {
     if (gone.length > 0) this.#send(record, { t: "peers", peers: [], gone });
   }
 
-  /** Adds the departures the peer listed as if about (see `staleListed`), within the wire's room. */
+  /** Adds the departures of the nodes the peer listed as if about (see `staleListed`), within the wire's room. */
   #addStaleTold(record: LinkRecord, gone: Departure[]): void {
     const stale = record.staleListed;
     if (!stale) return;
     record.staleListed = undefined;
+    const now = this.#clock.now();
     const listed = new Set(gone.map((departure) => departure.id));
-    for (const departure of stale.values()) {
+    for (const id of stale) {
       if (gone.length >= MAX_EXCHANGE_DEPARTURES) break;
-      if (!listed.has(departure.id)) gone.push(departure);
+      const departure = this.#book.departure(id);
+      if (departure && !listed.has(id)) gone.push(wireDeparture(departure, now));
     }
   }
 
