@@ -13,7 +13,13 @@ export { EventClock } from "./event_clock.ts";
 export { MemoryNetwork } from "./memory_transport.ts";
 export { isFresh, NonceCache } from "./nonce_cache.ts";
 export { joinAddress, splitAddress } from "./address.ts";
-export { PeerNode, type PeerNodeConfig, type PeerNodeStatus, removalBoundMs } from "./peer_node.ts";
+export {
+  PeerNode,
+  type PeerNodeConfig,
+  type PeerNodeDeps,
+  type PeerNodeStatus,
+  removalBoundMs,
+} from "./peer_node.ts";
 export { parseSeeds, type SeedSpec, SeedTrust } from "./seeds.ts";
 export { DepartureReports } from "./departure_reports.ts";
 export { nextIncarnation, plausibleIncarnation } from "./incarnation.ts";

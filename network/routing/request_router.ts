@@ -108,6 +108,8 @@ export class RequestRouter {
   #deps: RequestRouterDeps;
   /** Question id -> who must answer it, and how. */
   #waiting = new Map<string, Waiting>();
+  /** Entries of `#waiting` per side link, kept with it (a busy client-end has hundreds waiting). */
+  #waitingOnLink = new Map<SideLink, number>();
   /** Requests of this node's own waiting for their answer. */
   #requests = 0;
   #answering = 0;
@@ -474,8 +476,7 @@ export class RequestRouter {
     timeoutMs: number,
   ): Promise<WireMessageOf<"found" | "answer">> {
     const link = channel.kind === "side" ? channel.link : undefined;
-    const perLink = link ? [...this.#waiting.values()].filter((w) => w.link === link).length : 0;
-    if (perLink >= MAX_CALLS_PER_LINK) {
+    if (link && (this.#waitingOnLink.get(link) ?? 0) >= MAX_CALLS_PER_LINK) {
       return Promise.reject(
         new RequestFailed("busy", `${MAX_CALLS_PER_LINK} calls wait on the link to ${peerId}`),
       );
@@ -489,6 +490,7 @@ export class RequestRouter {
         settle: (answer) => (answer instanceof Error ? reject(answer) : resolve(answer)),
       };
       this.#waiting.set(question.q, waiting);
+      if (link) this.#waitingOnLink.set(link, (this.#waitingOnLink.get(link) ?? 0) + 1);
       // A call's request fails at its own deadline with its own reason; this only frees the entry.
       const slack = question.t === "call" ? CALL_CLEANUP_SLACK_MS : 0;
       waiting.timer = this.#deps.clock.setTimeout(
@@ -505,6 +507,11 @@ export class RequestRouter {
     const waiting = this.#waiting.get(q);
     if (!waiting) return;
     this.#waiting.delete(q);
+    if (waiting.link) {
+      const left = (this.#waitingOnLink.get(waiting.link) ?? 1) - 1;
+      if (left > 0) this.#waitingOnLink.set(waiting.link, left);
+      else this.#waitingOnLink.delete(waiting.link);
+    }
     if (waiting.timer) this.#deps.clock.clearTimeout(waiting.timer);
     waiting.settle(answer);
   }

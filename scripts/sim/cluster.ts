@@ -13,6 +13,7 @@ import {
   nodeAuthenticator,
   PeerNode,
   type PeerNodeConfig,
+  type PeerNodeDeps,
   simulatedAuthenticator,
 } from "../../network/mod.ts";
 import { mulberry32 } from "../seeded_random.ts";
@@ -78,7 +79,15 @@ export class SimCluster {
   }
 
   /** Adds and starts a node that joins through `seeds` (addresses of earlier nodes). */
-  add(options: { role?: Role; seeds?: string[]; config?: Partial<PeerNodeConfig> } = {}): SimNode {
+  add(
+    options: {
+      role?: Role;
+      seeds?: string[];
+      config?: Partial<PeerNodeConfig>;
+      /** Answers `app` requests to the node (none: it answers that it serves none). */
+      onAppRequest?: PeerNodeDeps["onAppRequest"];
+    } = {},
+  ): SimNode {
     const index = ++this.#counter;
     const role = options.role ?? "gpu";
     const host = `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
@@ -112,6 +121,7 @@ export class SimCluster {
       random: this.random,
       onBroadcast: (delivery: BroadcastDelivery) =>
         deliveries.set(delivery.nonce, (deliveries.get(delivery.nonce) ?? 0) + 1),
+      onAppRequest: options.onAppRequest,
     });
     this.network.listen(address, id, (link) => peer.acceptInbound(link));
     const node: SimNode = { id, address, role, peer, auth, deliveries, alive: true };

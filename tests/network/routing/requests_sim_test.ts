@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { base58 } from "@scure/base";
 import { type Link, RequestFailed, type WireMessage } from "../../../network/mod.ts";
-import { compareDistance, routingKey } from "../../../network/routing/mod.ts";
+import { compareDistance, MAX_CALLS_PER_LINK, routingKey } from "../../../network/routing/mod.ts";
 import { SimCluster, type SimNode } from "../../../scripts/sim/cluster.ts";
 
 const FAST = { exchangeIntervalMs: 2_000, pingIntervalMs: 1_000, pingMisses: 3 };
@@ -162,6 +162,55 @@ Deno.test("a peer that answers lookups with lies costs a failed dial, never the 
     assert.equal(result.reply.type === "node.pong" && result.reply.node_id, to.id);
     assert.ok(asked >= 1, "the liar was asked");
     assert.ok(from.peer.counters.dials_failed > dialsFailed, "its address was dialled, and failed");
+  } finally {
+    for (const node of cluster.nodes) node.peer.stop();
+  }
+});
+
+Deno.test("a request link carries at most MAX_CALLS_PER_LINK calls at once; each answer frees its place", async () => {
+  const cluster = await network(24);
+  try {
+    const held: Array<() => void> = [];
+    const target = cluster.add({
+      seeds: [cluster.nodes[0]!.address],
+      onAppRequest: () =>
+        new Promise((resolve) =>
+          held.push(() => resolve({ type: "app", topic: "test.echo", body: "done" }))
+        ),
+    });
+    await cluster.clock.runFor(30_000);
+    const from = cluster.alive.find((node) =>
+      node !== target && node.role !== "seed" && !node.peer.neighbourIds().includes(target.id) &&
+      !target.peer.neighbourIds().some((id) => node.peer.neighbourIds().includes(id))
+    );
+    assert.ok(from, "a node two hops or more from the target");
+    const first = from.peer.request(target.id, { type: "node.ping" }, 10_000);
+    await cluster.clock.runFor(3_000);
+    assert.equal((await first).route, "direct", "the calls take a request link");
+
+    const call = () =>
+      from.peer.request(target.id, { type: "app", topic: "test.echo", body: "x" }, 60_000);
+    const waiting = Array.from({ length: MAX_CALLS_PER_LINK }, call);
+    await cluster.clock.runFor(500);
+    assert.equal(held.length, MAX_CALLS_PER_LINK, "every call reached the target");
+    const refused = await call().then(() => undefined, (error) => error);
+    assert.ok(refused instanceof RequestFailed, String(refused));
+    assert.equal(refused.reason, "busy");
+    assert.equal(held.length, MAX_CALLS_PER_LINK, "the call over the limit was never sent");
+
+    for (const release of held.splice(0)) release();
+    await cluster.clock.runFor(500);
+    for (const answer of await Promise.all(waiting)) {
+      assert.equal(answer.reply.type === "app" && answer.reply.body, "done");
+    }
+    // The places are free again: as many calls as before fit.
+    const again = Array.from({ length: MAX_CALLS_PER_LINK }, call);
+    await cluster.clock.runFor(500);
+    assert.equal(held.length, MAX_CALLS_PER_LINK);
+    for (const release of held.splice(0)) release();
+    await cluster.clock.runFor(500);
+    assert.equal((await Promise.all(again)).length, MAX_CALLS_PER_LINK);
+    assert.equal(from.peer.counters.request_links_opened, 1);
   } finally {
     for (const node of cluster.nodes) node.peer.stop();
   }
