@@ -65,6 +65,7 @@ export async function forwardToNode(
   request: RemoteHttpRequest,
   timeoutMs: number,
 ): Promise<Response> {
+  const startedAt = performance.now();
   let result;
   try {
     result = await deps.call(
@@ -104,8 +105,34 @@ export async function forwardToNode(
   // Passed on as it came; a status that takes no body gets none (Response refuses one).
   return new Response(NULL_BODY_STATUSES.has(answer.data.status) ? null : answer.data.body, {
     status: answer.data.status,
-    headers: { "content-type": "application/json; charset=utf-8", "x-dbc-served-by": to },
+    headers: {
+      "content-type": "application/json; charset=utf-8",
+      "x-dbc-served-by": to,
+      "server-timing": serverTiming({
+        totalMs: performance.now() - startedAt,
+        roundTripMs: result.rtt_ms,
+        servedMs: answer.data.served_ms,
+      }),
+    },
   });
+}
+
+/**
+ * Where a forwarded request's time went, as a `Server-Timing` header (browsers' developer tools
+ * show it; scripts/bench_api.ts sums it up): `client-end` is this node's own share (its HTTP and
+ * network workers handing the request over and back), `network` the link to the node and back
+ * with the node's hand-over to its HTTP worker, `node` the node's API itself. A node that does not
+ * say how long its API took gets `remote`, the two together. Durations in milliseconds.
+ */
+export function serverTiming(
+  times: { totalMs: number; roundTripMs: number; servedMs?: number },
+): string {
+  const ms = (value: number) => Math.max(0, Math.round(value * 100) / 100);
+  const clientEnd = `client-end;dur=${ms(times.totalMs - times.roundTripMs)}`;
+  if (times.servedMs === undefined) return `${clientEnd}, remote;dur=${ms(times.roundTripMs)}`;
+  return `${clientEnd}, network;dur=${ms(times.roundTripMs - times.servedMs)}, node;dur=${
+    ms(times.servedMs)
+  }`;
 }
 
 /** What runs a tunnelled request: this node's app, and the original dialect's. */
@@ -126,6 +153,7 @@ export async function answerRemoteRequest(
   from: string,
   body: unknown,
 ): Promise<RemoteHttpResponse> {
+  const startedAt = performance.now();
   const parsed = RemoteHttpRequestSchema.safeParse(body);
   const malformed = {
     status: 400,
@@ -146,5 +174,10 @@ export async function answerRemoteRequest(
   }
   const dialectApp = compatApp && headers[DIALECT_HEADER] === ORIGINAL_DIALECT ? compatApp : app;
   const response = await dialectApp.fetch(request, { remoteNode: from } satisfies RemoteEnv);
-  return { status: response.status, body: await response.text() };
+  const answer = await response.text();
+  return {
+    status: response.status,
+    body: answer,
+    served_ms: Math.round((performance.now() - startedAt) * 100) / 100,
+  };
 }

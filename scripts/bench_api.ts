@@ -21,7 +21,9 @@
  * goes, and the network's share alone (pings); and the CPU time every process
  * and thread (each node's main thread and workers, this process) spent per
  * request on each path, read from /proc (`proc_cpu.ts`), which holds however
- * busy the machine is. Per-run figures and
+ * busy the machine is; and, from the `Server-Timing` header of every routed
+ * answer, the median time of each span the client-end reports (`client-end`,
+ * `network`, `node`: http/remote.ts), as `routed_split_ms`. Per-run figures and
  * medians are printed, then a JSON line of everything, and last the summary line
  * `{"routed": {"1": {p50_ms, p99_ms, rps}, "16": ...}, "direct": {...}}`. The nodes' data lives in
  * `.test-tmp/bench-api-*`, removed at the end; the nodes are stopped on any
@@ -322,6 +324,20 @@ type PathName = "routed" | "direct";
  * A fetch that accepts only HTTP 200 from the expected server: a forwarded answer names the node
  * that served it, a local one names none.
  */
+/** The `Server-Timing` spans of the routed answers of the run being measured, when one is. */
+let routedSpans: Array<Record<string, number>> | undefined;
+
+/** `name;dur=1.2, ...` as name -> milliseconds. */
+function parseServerTiming(header: string): Record<string, number> {
+  const spans: Record<string, number> = {};
+  for (const entry of header.split(",")) {
+    const [name, ...parameters] = entry.trim().split(";");
+    const dur = parameters.find((parameter) => parameter.startsWith("dur="));
+    if (name && dur) spans[name] = Number(dur.slice(4));
+  }
+  return spans;
+}
+
 function checkedFetch(servedBy: string | null): typeof fetch {
   return async (input: RequestInfo | URL, init?: RequestInit) => {
     const response = await fetch(input, init);
@@ -331,8 +347,20 @@ function checkedFetch(servedBy: string | null): typeof fetch {
       await response.body?.cancel();
       throw new Error(`served by ${server ?? "the node asked"}, expected ${servedBy ?? "it"}`);
     }
+    const timing = response.headers.get("server-timing");
+    if (servedBy !== null && timing) routedSpans?.push(parseServerTiming(timing));
     return response;
   };
+}
+
+/** The median of each span over `spans` (a span missing from an answer is left out of its median). */
+function spanMedians(spans: Array<Record<string, number>>): Record<string, number> {
+  const names = [...new Set(spans.flatMap((entry) => Object.keys(entry)))];
+  return Object.fromEntries(names.map((name) => {
+    const values = spans.map((entry) => entry[name]).filter((value) => value !== undefined)
+      .sort((a, b) => a! - b!) as number[];
+    return [name, Number(percentile(values, 0.5).toFixed(3))];
+  }));
 }
 
 function percentile(sorted: number[], fraction: number): number {
@@ -574,6 +602,8 @@ async function main(): Promise<number> {
     concurrency: number;
     runs: Record<PathName, RunFigures[]>;
     cpu: Record<PathName, Map<string, number>>;
+    /** The client-end's `Server-Timing` of every routed answer. */
+    spans: Array<Record<string, number>>;
   }> = [];
   const failures = new Map<string, number>();
   const pids = {
@@ -600,9 +630,12 @@ async function main(): Promise<number> {
     }
     const runs: Record<PathName, RunFigures[]> = { routed: [], direct: [] };
     const cpu: Record<PathName, Map<string, number>> = { routed: new Map(), direct: new Map() };
+    const spans: Array<Record<string, number>> = [];
     for (let run = 0; run < RUNS; run++) {
       const before = await routingCounters(topology);
+      routedSpans = spans;
       const routed = await measured("routed", concurrency, cpu.routed);
+      routedSpans = undefined;
       const after = await routingCounters(topology);
       if (after.gpuAnswered - before.gpuAnswered < REQUESTS - routed.errors) {
         throw new Error(
@@ -616,7 +649,7 @@ async function main(): Promise<number> {
       runs.direct.push(await measured("direct", concurrency, cpu.direct));
       progress(`concurrency ${concurrency}: run ${run + 1} of ${RUNS} done`);
     }
-    results.push({ concurrency, runs, cpu });
+    results.push({ concurrency, runs, cpu, spans });
   }
   await assertNotNeighbours(topology);
   const costs = await signatureCosts(renter, gpu.nodeId);
@@ -636,8 +669,9 @@ async function main(): Promise<number> {
     p50_ratio: number;
     requests_per_s_ratio: number;
     cpu_us_per_request: Record<PathName, Record<string, number>>;
+    routed_split_ms: Record<string, number>;
   }> = [];
-  for (const { concurrency, runs, cpu } of results) {
+  for (const { concurrency, runs, cpu, spans } of results) {
     lines.push(
       "",
       `concurrency ${concurrency}`,
@@ -660,6 +694,12 @@ async function main(): Promise<number> {
       direct: cpuPerRequest(cpu.direct, RUNS * REQUESTS),
     };
     lines.push(...cpuTable(perRequest));
+    const split = spanMedians(spans);
+    lines.push(
+      `  routed, where a request's time went (medians of the client-end's Server-Timing, ms): ${
+        Object.entries(split).map(([name, ms]) => `${name} ${fixed(ms, 3)}`).join(", ")
+      }; the rest of the routed p50 is the renter's client and its HTTP hop`,
+    );
     summary.push({
       concurrency,
       medians,
@@ -668,6 +708,7 @@ async function main(): Promise<number> {
       p50_ratio: Number(latencyRatio.toFixed(2)),
       requests_per_s_ratio: Number(rateRatio.toFixed(2)),
       cpu_us_per_request: perRequest,
+      routed_split_ms: split,
     });
   }
   lines.push(

@@ -183,10 +183,14 @@ export const HttpRemoteRequestParamsSchema = z.object({
   from: NodeIdTextSchema,
   body: JsonValueSchema,
 }).strict();
-/** The API's answer to it, as it travels back: status and body text. */
+/**
+ * The API's answer to it, as it travels back: status and body text, and how long the node's API
+ * took over it (milliseconds), which the client-end passes on in its `Server-Timing` header.
+ */
 export const HttpRemoteResponseSchema = z.object({
   status: z.number().int().min(200).max(599),
   body: z.string(),
+  served_ms: z.number().min(0).max(3_600_000).optional(),
 });
 
 export const NetworkUnsubscribeParamsSchema = z.object({

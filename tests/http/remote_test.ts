@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { ApiError, type AppDeps } from "../../http/mod.ts";
-import { forwardToNode } from "../../http/remote.ts";
+import { forwardToNode, serverTiming } from "../../http/remote.ts";
 import { type Method, METHODS } from "../../mod/mod.ts";
 
 const GPU = "12D3KooWHvptS6tJ77SZxbVS4ajffYXrB17NffFfnyAdqGFzhbfD";
@@ -50,5 +50,52 @@ Deno.test("a GPU node that is starting (no API handler yet) means try later, not
       1_000,
     ),
     (error: unknown) => error instanceof ApiError && error.kind === "timeout",
+  );
+});
+
+/** A `Server-Timing` header as name -> duration. */
+function timings(header: string | null): Record<string, number> {
+  assert.ok(header, "a Server-Timing header");
+  return Object.fromEntries(
+    header.split(",").map((entry) => {
+      const [name, ...parameters] = entry.trim().split(";");
+      const dur = parameters.find((parameter) => parameter.startsWith("dur="));
+      assert.ok(name && dur, `a named duration: ${entry}`);
+      return [name, Number(dur.slice(4))];
+    }),
+  );
+}
+
+Deno.test("a forwarded answer says where its time went: this client-end, the network, the node's API", async () => {
+  const response = await forwardToNode(
+    answering({
+      type: "app",
+      topic: "api.http",
+      body: { status: 200, body: '{"error_code":0}', served_ms: 0.4 },
+    }),
+    GPU,
+    REQUEST,
+    1_000,
+  );
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("x-dbc-served-by"), GPU);
+  const split = timings(response.headers.get("server-timing"));
+  // The network worker measured 1 ms (`answering`): 0.4 of it the node's API, the rest the link.
+  assert.deepEqual(Object.keys(split), ["client-end", "network", "node"]);
+  assert.equal(split.node, 0.4);
+  assert.equal(split.network, 0.6);
+  assert.ok(split["client-end"]! >= 0);
+  assert.equal(await response.text(), '{"error_code":0}');
+});
+
+Deno.test("Server-Timing: a node that does not say how long its API took is one 'remote' span; none is negative", () => {
+  assert.deepEqual(
+    timings(serverTiming({ totalMs: 3.456, roundTripMs: 2 })),
+    { "client-end": 1.46, remote: 2 },
+  );
+  // Clocks of two threads: a round trip a hair longer than the total is no negative span.
+  assert.deepEqual(
+    timings(serverTiming({ totalMs: 1.999, roundTripMs: 2, servedMs: 2.5 })),
+    { "client-end": 0, network: 0, node: 2.5 },
   );
 });

@@ -101,7 +101,13 @@ export async function api(
   method: string,
   path: string,
   options: { signer?: KeyringPair; body?: unknown } = {},
-): Promise<{ status: number; body: { error_code: number; error_message?: string; data?: Json } }> {
+): Promise<
+  {
+    status: number;
+    body: { error_code: number; error_message?: string; data?: Json };
+    headers: Headers;
+  }
+> {
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (options.signer) {
     Object.assign(
@@ -114,7 +120,7 @@ export async function api(
     headers,
     body: options.body === undefined ? undefined : JSON.stringify(options.body),
   });
-  return { status: response.status, body: await response.json() };
+  return { status: response.status, body: await response.json(), headers: response.headers };
 }
 
 /** The data of a successful answer; fails the test with the error otherwise. */
