@@ -6,6 +6,7 @@ export { openApiDocument, openApiPath } from "./openapi.ts";
 export { RateLimiter } from "./rate_limit.ts";
 export { API_ERRORS, ApiError, type ApiErrorKind } from "./errors.ts";
 export { DEFAULT_WALLET_AUTH, WalletAuthenticator } from "./auth.ts";
+export { parseServerTiming } from "./remote.ts";
 export {
   ApiClient,
   ApiClientError,

@@ -127,12 +127,29 @@ export async function forwardToNode(
 export function serverTiming(
   times: { totalMs: number; roundTripMs: number; servedMs?: number },
 ): string {
-  const ms = (value: number) => Math.max(0, Math.round(value * 100) / 100);
-  const clientEnd = `client-end;dur=${ms(times.totalMs - times.roundTripMs)}`;
-  if (times.servedMs === undefined) return `${clientEnd}, remote;dur=${ms(times.roundTripMs)}`;
-  return `${clientEnd}, network;dur=${ms(times.roundTripMs - times.servedMs)}, node;dur=${
-    ms(times.servedMs)
+  const clientEnd = `client-end;dur=${hundredths(times.totalMs - times.roundTripMs)}`;
+  if (times.servedMs === undefined) {
+    return `${clientEnd}, remote;dur=${hundredths(times.roundTripMs)}`;
+  }
+  return `${clientEnd}, network;dur=${hundredths(times.roundTripMs - times.servedMs)}, node;dur=${
+    hundredths(times.servedMs)
   }`;
+}
+
+/** A `Server-Timing` header's spans as name -> milliseconds (entries without a `dur` are left out). */
+export function parseServerTiming(header: string): Record<string, number> {
+  const spans: Record<string, number> = {};
+  for (const entry of header.split(",")) {
+    const [name, ...parameters] = entry.trim().split(";");
+    const dur = parameters.find((parameter) => parameter.startsWith("dur="));
+    if (name && dur) spans[name] = Number(dur.slice(4));
+  }
+  return spans;
+}
+
+/** Milliseconds to the hundredth, never below zero (spans measured on two threads' clocks). */
+function hundredths(ms: number): number {
+  return Math.max(0, Math.round(ms * 100) / 100);
 }
 
 /** What runs a tunnelled request: this node's app, and the original dialect's. */
@@ -178,6 +195,6 @@ export async function answerRemoteRequest(
   return {
     status: response.status,
     body: answer,
-    served_ms: Math.round((performance.now() - startedAt) * 100) / 100,
+    served_ms: hundredths(performance.now() - startedAt),
   };
 }

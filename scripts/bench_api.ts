@@ -57,6 +57,7 @@ import {
   ApiClient,
   type ApiClientOptions,
   newNonce,
+  parseServerTiming,
   signatureHeaders,
   type Signer,
   walletSigner,
@@ -320,24 +321,13 @@ type RunFigures = {
 };
 type PathName = "routed" | "direct";
 
-/**
- * A fetch that accepts only HTTP 200 from the expected server: a forwarded answer names the node
- * that served it, a local one names none.
- */
 /** The `Server-Timing` spans of the routed answers of the run being measured, when one is. */
 let routedSpans: Array<Record<string, number>> | undefined;
 
-/** `name;dur=1.2, ...` as name -> milliseconds. */
-function parseServerTiming(header: string): Record<string, number> {
-  const spans: Record<string, number> = {};
-  for (const entry of header.split(",")) {
-    const [name, ...parameters] = entry.trim().split(";");
-    const dur = parameters.find((parameter) => parameter.startsWith("dur="));
-    if (name && dur) spans[name] = Number(dur.slice(4));
-  }
-  return spans;
-}
-
+/**
+ * A fetch that accepts only HTTP 200 from the expected server: a forwarded answer names the node
+ * that served it, a local one names none. A forwarded answer's spans go to `routedSpans`.
+ */
 function checkedFetch(servedBy: string | null): typeof fetch {
   return async (input: RequestInfo | URL, init?: RequestInit) => {
     const response = await fetch(input, init);
@@ -357,8 +347,7 @@ function checkedFetch(servedBy: string | null): typeof fetch {
 function spanMedians(spans: Array<Record<string, number>>): Record<string, number> {
   const names = [...new Set(spans.flatMap((entry) => Object.keys(entry)))];
   return Object.fromEntries(names.map((name) => {
-    const values = spans.map((entry) => entry[name]).filter((value) => value !== undefined)
-      .sort((a, b) => a! - b!) as number[];
+    const values = spans.flatMap((entry) => entry[name] ?? []).sort((a, b) => a - b);
     return [name, Number(percentile(values, 0.5).toFixed(3))];
   }));
 }

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { ApiError, type AppDeps } from "../../http/mod.ts";
-import { forwardToNode, serverTiming } from "../../http/remote.ts";
+import { forwardToNode, parseServerTiming, serverTiming } from "../../http/remote.ts";
 import { type Method, METHODS } from "../../mod/mod.ts";
 
 const GPU = "12D3KooWHvptS6tJ77SZxbVS4ajffYXrB17NffFfnyAdqGFzhbfD";
@@ -53,17 +53,16 @@ Deno.test("a GPU node that is starting (no API handler yet) means try later, not
   );
 });
 
-/** A `Server-Timing` header as name -> duration. */
+/** A `Server-Timing` header as name -> duration; every entry must name one. */
 function timings(header: string | null): Record<string, number> {
   assert.ok(header, "a Server-Timing header");
-  return Object.fromEntries(
-    header.split(",").map((entry) => {
-      const [name, ...parameters] = entry.trim().split(";");
-      const dur = parameters.find((parameter) => parameter.startsWith("dur="));
-      assert.ok(name && dur, `a named duration: ${entry}`);
-      return [name, Number(dur.slice(4))];
-    }),
+  const spans = parseServerTiming(header);
+  assert.equal(
+    Object.keys(spans).length,
+    header.split(",").length,
+    `a named duration each: ${header}`,
   );
+  return spans;
 }
 
 Deno.test("a forwarded answer says where its time went: this client-end, the network, the node's API", async () => {
